@@ -1,0 +1,27 @@
+"""audit: records, the run store, config, and (in submodules) the runner and CLI."""
+
+from audit.config import RunConfig, load_config
+from audit.errors import (
+    ConfigError,
+    DiffauditError,
+    ModelNotFoundError,
+    RunStoreError,
+    StageNotAvailable,
+)
+from audit.records import Finding, GenerationRecord, ProbeItem, Score
+from audit.run_store import RunStore
+
+__all__ = [
+    "ConfigError",
+    "DiffauditError",
+    "Finding",
+    "GenerationRecord",
+    "ModelNotFoundError",
+    "ProbeItem",
+    "RunConfig",
+    "RunStore",
+    "RunStoreError",
+    "Score",
+    "StageNotAvailable",
+    "load_config",
+]

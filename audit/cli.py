@@ -1,0 +1,233 @@
+"""The ``diffaudit`` command line: one verb per stage, each reading the run directory.
+
+Logs and progress go to stderr; results go to files in the run directory,
+and the paths of what was written go to stdout. Errors the user can act on
+are one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from audit.errors import DiffauditError
+
+app = typer.Typer(
+    name="diffaudit",
+    help="Audit generative image models for social bias and safety.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+suites_app = typer.Typer(help="List and show the built-in prompt suites.", no_args_is_help=True)
+app.add_typer(suites_app, name="suites")
+
+log = logging.getLogger("diffaudit")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; warnings and errors only.")]
+RunDir = Annotated[Path, typer.Argument(help="A run directory written by an earlier stage.")]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: <output>/<name>).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory.")]
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _setup(quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if quiet else logging.INFO
+    handler = RichHandler(console=_stderr_console(), show_path=False, show_time=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    # Libraries' own chatter: set here, and again by generators after they import them.
+    for name in ("diffusers", "transformers"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _progress_factory(quiet: bool) -> Any:
+    if quiet:
+        return None
+
+    @contextmanager
+    def progress(description: str, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_stderr_console(),
+        ) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda: bar.advance(task)
+
+    return progress
+
+
+def _stage(func):
+    """Run a verb: one-line errors with exit code 2 instead of tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _setup(kwargs.get("quiet", False))
+        try:
+            return func(*args, **kwargs)
+        except DiffauditError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: finished images are kept; continue with --resume", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _not_available(stage: str, issue: str) -> None:
+    from audit.errors import StageNotAvailable
+
+    raise StageNotAvailable(f"the {stage} stage is not available yet ({issue})")
+
+
+@app.command()
+@_stage
+def run(
+    config: Annotated[Path | None, typer.Argument(help="Run config YAML (default: the built-in demo).")] = None,
+    out: Out = None,
+    resume: Resume = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run every stage: generate, score, analyze, report."""
+    from audit import runner
+    from audit.config import load_config
+
+    cfg = load_config(config)
+    runner.check_stages_available(cfg)
+    with runner.prepare(cfg, out, resume=resume) as store:
+        log.info("run directory %s", store.root)
+        runner.generate(store, progress=_progress_factory(quiet))
+        runner.score(store)
+        runner.analyze(store)
+        report_path = runner.report(store)
+    typer.echo(f"run: {store.root}")
+    typer.echo(f"report: {report_path}")
+
+
+@app.command()
+@_stage
+def generate(
+    target: Annotated[Path, typer.Argument(help="A run config YAML (starts a run) or a run directory (continues it).")],
+    out: Out = None,
+    resume: Resume = False,
+    quiet: Quiet = False,
+) -> None:
+    """Generate the images of a run (only those still missing)."""
+    from audit import runner
+    from audit.config import load_config
+    from audit.run_store import RunStore
+
+    if target.is_dir():
+        store = RunStore.open(target)
+    else:
+        store = runner.prepare(load_config(target), out, resume=resume)
+    with store:
+        counts = runner.generate(store, progress=_progress_factory(quiet))
+    log.info("%(made)d made, %(failed)d failed, %(total)d in the run", counts)
+    typer.echo(f"run: {store.root}")
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_stage
+def score(
+    run_dir: RunDir,
+    batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Score every image with the run's classifiers (writes scores.parquet)."""
+    _not_available("scoring", "classifiers are not built yet")
+
+
+@app.command()
+@_stage
+def analyze(run_dir: RunDir, quiet: Quiet = False) -> None:
+    """Compute statistics and findings from the scores (writes tables/ and findings.json)."""
+    _not_available("analysis", "statistics and findings are not built yet")
+
+
+@app.command()
+@_stage
+def report(run_dir: RunDir, quiet: Quiet = False) -> None:
+    """Render report.html and summary.json from the run directory alone."""
+    from audit import runner
+    from audit.run_store import RunStore
+
+    with RunStore.open(run_dir) as store:
+        typer.echo(f"report: {runner.report(store)}")
+
+
+@app.command()
+@_stage
+def gate(
+    run_dir: RunDir,
+    policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name (default: the run's).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Exit 0 if every policy check passes, 1 if one fails, 2 on an error."""
+    _not_available("gate", "findings and policies are not built yet")
+
+
+@app.command()
+@_stage
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Run directory of the baseline model.")],
+    candidate: Annotated[Path, typer.Argument(help="Run directory of the candidate model.")],
+    policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Test, group by group, whether the candidate is worse than the baseline."""
+    _not_available("compare", "statistics are not built yet")
+
+
+@suites_app.command("list")
+@_stage
+def suites_list(quiet: Quiet = False) -> None:
+    """The built-in suites with their prompt counts."""
+    from probes import builtin_suites, load_suite
+
+    for name in builtin_suites():
+        suite = load_suite(name)
+        items = suite.expand()
+        typer.echo(f"{name}\t{len(items)} prompts\t{len(suite.default_seeds())} seeds\t{suite.description}")
+
+
+@suites_app.command("show")
+@_stage
+def suites_show(
+    name: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path.")],
+    quiet: Quiet = False,
+) -> None:
+    """Print the expanded prompts of a suite, one per line."""
+    from probes import load_suite
+
+    for item in load_suite(name).expand():
+        typer.echo(f"{item.item_id}\t{item.prompt}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The run config: one YAML file describing a run, validated on load.
+
+An unknown key, a wrong type or a missing field raises :class:`ConfigError`
+naming the file, the key and the value. Generator parameters are checked
+against the ``Params`` dataclass the named generator declares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from audit.errors import ConfigError
+from audit.schema import load_yaml, parse
+
+DEFAULT_CONFIG = "default.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorSpec:
+    """Which generator makes the images, and its parameters (all defaults filled in)."""
+
+    type: str
+    params: Any  # the generator's own Params dataclass
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self.params)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSpec:
+    """A suite to run (built-in name or path) and its seeds (count or list)."""
+
+    suite: str
+    seeds: int | list[int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierSpec:
+    """A classifier to score images with, and its parameters."""
+
+    type: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.params}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ConfigFile:
+    """The shape of the YAML file, before the generator's own parameters are checked."""
+
+    name: str
+    generator: dict[str, Any]
+    probes: list[ProbeSpec]
+    classifiers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    policy: str = "default"
+    executor: Literal["local", "ray"] = "local"
+    output: str = "runs"
+
+    def __post_init__(self) -> None:
+        if not self.probes:
+            raise ValueError("probes: at least one suite is needed")
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"name: must be a plain directory name, got {self.name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A validated run config; :meth:`as_dict` is the resolved form written to run.yaml."""
+
+    name: str
+    generator: GeneratorSpec
+    probes: list[ProbeSpec]
+    classifiers: list[ClassifierSpec]
+    policy: str
+    executor: str
+    output: str
+    source: str = "(built-in default)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "generator": self.generator.as_dict(),
+            "probes": [dataclasses.asdict(p) for p in self.probes],
+            "classifiers": [c.as_dict() for c in self.classifiers],
+            "policy": self.policy,
+            "executor": self.executor,
+            "output": self.output,
+        }
+
+
+def config_from_dict(data: Any, *, source: str) -> RunConfig:
+    """Validate a config mapping (as read from YAML); ``source`` names it in errors."""
+    from generators.registry import generator_class
+
+    shape = parse(_ConfigFile, data, source=source)
+    generator = dict(shape.generator)
+    type_name = generator.pop("type", None)
+    if type_name is None:
+        raise ConfigError(f"{source}: missing required key 'generator.type'")
+    try:
+        cls = generator_class(type_name)
+    except KeyError as exc:
+        raise ConfigError(f"{source}: generator.type: {exc.args[0]}") from None
+    params = parse(cls.Params, generator, source=source, key="generator")
+    classifiers = []
+    for i, entry in enumerate(shape.classifiers):
+        entry = dict(entry)
+        kind = entry.pop("type", None)
+        if not isinstance(kind, str):
+            raise ConfigError(f"{source}: classifiers[{i}].type: expected a string, got {kind!r}")
+        classifiers.append(ClassifierSpec(type=kind, params=entry))
+    return RunConfig(
+        name=shape.name,
+        generator=GeneratorSpec(type=type_name, params=params),
+        probes=shape.probes,
+        classifiers=classifiers,
+        policy=shape.policy,
+        executor=shape.executor,
+        output=shape.output,
+        source=source,
+    )
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    """The config in ``path``, or the built-in default when ``path`` is None."""
+    if path is None:
+        text = (resources.files("audit") / "configs" / DEFAULT_CONFIG).read_text(encoding="utf-8")
+        import yaml
+
+        return config_from_dict(yaml.safe_load(text), source="(built-in default)")
+    data = load_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    return config_from_dict(data, source=str(path))

@@ -1,0 +1,138 @@
+"""The generator interface: ProbeItems × seeds in, images and GenerationRecords out.
+
+Template method, as in garak: the public :meth:`Generator.generate` skips
+finished (item, seed) pairs, batches the rest, seeds one ``torch.Generator``
+per image, writes every image through the run store and records failures; a
+subclass implements only :meth:`Generator._load` and :meth:`Generator._generate_batch`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from audit.records import GenerationRecord, ProbeItem, stable_hash
+from audit.run_store import RunStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorParams:
+    """Parameters every generator accepts; subclasses extend this dataclass."""
+
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+class Generator(abc.ABC):
+    """Turns (ProbeItem, seed) pairs into images. Subclasses declare ``type_name`` and ``Params``."""
+
+    type_name: ClassVar[str]
+    Params: ClassVar[type[GeneratorParams]] = GeneratorParams
+
+    def __init__(self, params: GeneratorParams | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self._loaded = False
+
+    # -- identity --------------------------------------------------------------
+    @property
+    def generator_id(self) -> str:
+        """A stable name for what made the images (type and model)."""
+        model = getattr(self.params, "model", None)
+        return f"{self.type_name}:{model}" if model else self.type_name
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash({"type": self.type_name, **dataclasses.asdict(self.params)})
+
+    # -- the public call -------------------------------------------------------
+    def pending(self, items: Sequence[ProbeItem], seeds: Sequence[int], store: RunStore) -> list[tuple[ProbeItem, int]]:
+        """The (item, seed) pairs that have no image in ``store`` yet, in a stable order."""
+        done = store.done_pairs()
+        return [(item, seed) for item in items for seed in seeds if (item.item_id, seed) not in done]
+
+    def generate(
+        self,
+        items: Sequence[ProbeItem],
+        seeds: Sequence[int],
+        store: RunStore,
+        *,
+        on_record: Callable[[GenerationRecord], None] | None = None,
+    ) -> list[GenerationRecord]:
+        """Make every missing image for ``items`` × ``seeds`` and record it in ``store``."""
+        todo = self.pending(items, seeds, store)
+        if not todo:
+            return []
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+        records = []
+        size = self.params.batch_size
+        for start in range(0, len(todo), size):
+            for record in self._run_batch(todo[start : start + size], store):
+                records.append(record)
+                if on_record is not None:
+                    on_record(record)
+        return records
+
+    def _run_batch(self, batch: list[tuple[ProbeItem, int]], store: RunStore) -> list[GenerationRecord]:
+        import torch
+
+        started = time.perf_counter()
+        try:
+            # One generator per image: an image depends on its own seed only.
+            rngs = [torch.Generator("cpu").manual_seed(seed) for _, seed in batch]
+            images = self._generate_batch([item for item, _ in batch], rngs)
+        except Exception as exc:  # noqa: BLE001 — a failed model call must not end the run
+            if len(batch) > 1:
+                log.warning("batch of %d failed (%s); retrying one image at a time", len(batch), exc)
+                return [r for pair in batch for r in self._run_batch([pair], store)]
+            item, seed = batch[0]
+            log.error("image %s seed %d failed: %s", item.item_id, seed, exc)
+            return [store.save_generation(self._record(item, seed, None, error=_one_line(exc)))]
+        elapsed = (time.perf_counter() - started) / len(batch)
+        return [
+            store.save_generation(self._record(item, seed, elapsed), image)
+            for (item, seed), image in zip(batch, images, strict=True)
+        ]
+
+    def _record(
+        self, item: ProbeItem, seed: int, elapsed: float | None, *, error: str | None = None
+    ) -> GenerationRecord:
+        return GenerationRecord(
+            record_id=GenerationRecord.make_record_id(item.item_id, seed),
+            item_id=item.item_id,
+            seed=seed,
+            generator=self.generator_id,
+            generator_config=self.config_hash,
+            steps=getattr(self.params, "steps", None),
+            guidance=getattr(self.params, "guidance", None),
+            elapsed_s=elapsed,
+            error=error,
+            meta=self.record_meta(),
+        )
+
+    # -- what a subclass provides ----------------------------------------------
+    def _load(self) -> None:  # noqa: B027 — optional hook
+        """Load the model; called once, before the first image. Raise DiffauditError if impossible."""
+
+    @abc.abstractmethod
+    def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
+        """Return one PIL image per item, drawing all randomness for image i from ``rngs[i]``."""
+
+    def record_meta(self) -> dict[str, Any]:
+        """Facts recorded with every image (pipeline class, scheduler, dtype, ...)."""
+        return {}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,19 @@
+"""Reports: pure functions from a run directory to a digest, and from the digest to files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.run_store import RunStore
+from reports.digest import build_digest
+from reports.html_report import render_html
+
+__all__ = ["build_digest", "render_html", "write_report"]
+
+
+def write_report(store: RunStore) -> Path:
+    """Write report.html and summary.json into the run; returns the path of report.html."""
+    digest = build_digest(store.root)
+    summary = {key: digest[key] for key in ("name", "created", "counts", "versions")}
+    store.write_json("summary.json", summary)
+    return store.write_text("report.html", render_html(digest, store.root))

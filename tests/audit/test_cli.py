@@ -1,0 +1,74 @@
+import subprocess
+
+from typer.testing import CliRunner
+
+from audit.cli import app
+from tests.conftest import cli_command
+
+runner = CliRunner()
+
+VERBS = ["run", "generate", "score", "analyze", "report", "gate", "compare", "suites"]
+
+
+def test_help_lists_every_verb():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for verb in VERBS:
+        assert verb in result.output
+
+
+def test_python_dash_m_audit_is_the_same_cli():
+    done = subprocess.run([*cli_command(), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert all(verb in done.stdout for verb in VERBS)
+
+
+def test_run_with_an_unknown_key_exits_2_with_one_line(write_config, tmp_path):
+    bad = write_config("name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nbogus: 1\n", "bad.yaml")
+    result = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "bad.yaml" in lines[0] and "bogus" in lines[0]
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_stages_not_built_yet_say_so_with_exit_2(tmp_path):
+    for args in (
+        ["score", str(tmp_path)],
+        ["analyze", str(tmp_path)],
+        ["gate", str(tmp_path)],
+        ["compare", str(tmp_path), str(tmp_path)],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, args
+        assert "not available yet" in result.stderr
+
+
+def test_classifiers_in_a_config_stop_the_run_before_generating(write_config, tmp_path):
+    config = write_config(
+        "name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nclassifiers: [{type: clip}]\n"
+    )
+    result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "classifiers (clip)" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_of_a_directory_that_is_not_a_run(tmp_path):
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a run directory" in result.stderr
+
+
+def test_suites_list_and_show():
+    listed = runner.invoke(app, ["suites", "list"])
+    assert listed.exit_code == 0
+    assert listed.stdout.startswith("demo\t2 prompts")
+    shown = runner.invoke(app, ["suites", "show", "demo"])
+    assert shown.exit_code == 0
+    prompts = [line.split("\t")[1] for line in shown.stdout.splitlines()]
+    assert prompts == ["a photo of the face of a doctor", "a photo of the face of a nurse"]
+    missing = runner.invoke(app, ["suites", "show", "nope"])
+    assert missing.exit_code == 2
+    assert "neither a built-in suite" in missing.stderr

@@ -1,0 +1,62 @@
+import pytest
+
+from audit.config import load_config
+from audit.errors import ConfigError
+
+GOOD = """\
+name: t
+generator:
+  type: diffusers
+  model: some/model
+  steps: 10
+probes:
+  - suite: demo
+    seeds: [0, 5]
+"""
+
+
+def test_builtin_default_is_valid_and_runs_offline_models():
+    config = load_config()
+    assert config.generator.type == "diffusers"
+    assert config.generator.params.model == "builtin:tiny-sd"
+    assert [p.suite for p in config.probes] == ["demo"]
+
+
+def test_resolved_config_fills_generator_defaults(write_config):
+    config = load_config(write_config(GOOD))
+    resolved = config.as_dict()
+    assert resolved["generator"]["steps"] == 10
+    assert resolved["generator"]["guidance"] == 7.5  # the declared default
+    assert resolved["probes"] == [{"suite": "demo", "seeds": [0, 5]}]
+    assert resolved["executor"] == "local"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD + "colour: blue\n", r"unknown key 'colour' \(value 'blue'\)"),
+        (GOOD.replace("steps: 10", "stepz: 10"), r"unknown key 'generator.stepz' \(value 10\)"),
+        (GOOD.replace("steps: 10", "steps: ten"), r"generator.steps: expected an integer, got 'ten'"),
+        (GOOD.replace("steps: 10", "steps: 0"), r"generator: steps must be at least 1, got 0"),
+        (GOOD.replace("seeds: [0, 5]", "seeds: many"), r"probes\[0\].seeds: expected an integer or a list"),
+        (GOOD.replace("    seeds: [0, 5]\n", "    seeds: [0, 5]\n    sead: 1\n"), r"unknown key 'probes\[0\].sead'"),
+        (GOOD.replace("name: t\n", ""), r"missing required key 'name'"),
+        (GOOD.replace("type: diffusers", "type: dall-e"), r"generator.type: unknown generator type 'dall-e'"),
+        (GOOD + "executor: slurm\n", r"executor: expected one of 'local', 'ray', got 'slurm'"),
+        (GOOD + "probes: []\n", r"probes: at least one suite"),
+        ("name: [unclosed\n", r"invalid YAML at line 2"),
+        ("", r"the file is empty"),
+    ],
+)
+def test_bad_configs_fail_naming_file_key_and_value(write_config, text, expected):
+    path = write_config(text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert "\n" not in message
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")

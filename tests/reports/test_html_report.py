@@ -1,0 +1,37 @@
+import re
+
+from markupsafe import escape
+
+from audit import runner as stages
+from audit.config import load_config
+from reports import build_digest
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_report_is_self_contained_and_escapes_user_text(write_config, tiny_sd_path, tmp_path):
+    suite = tmp_path / "hostile.yaml"
+    suite.write_text(f"name: hostile\ntemplates: ['a {{who}}']\nslots:\n  who: ['{HOSTILE}']\nseeds: 2\n")
+    config = write_config(
+        f'name: r\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: "{suite}"}}]\n'
+    )
+    with stages.prepare(load_config(config), tmp_path / "run") as store:
+        stages.generate(store)
+        path = stages.report(store)
+    page = path.read_text()
+    assert "<script>" not in page and "<img src=x" not in page
+    assert str(escape(f"a {HOSTILE}")) in page  # shown as text, in the heading and alt texts
+    # Both images are inlined; nothing is fetched from elsewhere.
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 2
+    assert not re.search(r'(src|href)="https?://', page)
+
+
+def test_digest_counts_what_the_run_holds(write_config, tiny_sd_path, tmp_path):
+    config = write_config(
+        f'name: d\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: demo, seeds: 2}}]\n'
+    )
+    with stages.prepare(load_config(config), tmp_path / "run") as store:
+        stages.generate(store)
+    digest = build_digest(tmp_path / "run")
+    assert digest["counts"] == {"prompts": 2, "images_expected": 4, "images_ok": 4, "images_failed": 0}
+    assert [len(item["images"]) for item in digest["items"]] == [2, 2]
