@@ -1,0 +1,92 @@
+"""Classifiers that score images: CLIP zero-shot attributes, colorimetric skin tone, safety scorers.
+
+Each classifier turns RGB images into long-format :class:`~audit.records.Score`
+rows (abstention is the label ``unknown``) and raw measurements. The scoring
+stage (:func:`score_run`) runs the configured ones over a run's images;
+:func:`validate_classifier` measures one against labelled images.
+"""
+
+from audit.classifiers.base import (
+    UNKNOWN,
+    Classifier,
+    ClassifierParams,
+    ImageResult,
+    available,
+    classifier_class,
+    decisions,
+    register,
+)
+from audit.classifiers.clip_model import LoadedClip, load_clip
+from audit.classifiers.clip_zero_shot import ClipClassifier, ClipParams, Q16Classifier, Q16Params
+from audit.classifiers.label_set import AttributeSpec, LabelSet, builtin_label_sets, load_label_set
+from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
+from audit.classifiers.q16 import q16_prompt_embeddings, q16_scores
+from audit.classifiers.scoring import (
+    MEASUREMENTS,
+    SCORES,
+    SCORING_INFO,
+    build_classifiers,
+    iter_results,
+    make_classifier,
+    score_run,
+)
+from audit.classifiers.sd_safety_checker import SafetyCheckerClassifier, SafetyCheckerParams, concept_scores
+from audit.classifiers.skin_tone import (
+    SkinToneClassifier,
+    SkinToneParams,
+    detect_faces,
+    ita_category,
+    ita_degrees,
+    monk_level,
+    skin_colour,
+    skin_tone_reference,
+    srgb_to_lab,
+)
+from audit.classifiers.zero_shot import ZeroShotWeights, build_zero_shot_weights, zero_shot_weights
+
+__all__ = [
+    "MEASUREMENTS",
+    "SCORES",
+    "SCORING_INFO",
+    "UNKNOWN",
+    "AttributeSpec",
+    "Classifier",
+    "ClassifierParams",
+    "ClipClassifier",
+    "ClipParams",
+    "ImageResult",
+    "LabelSet",
+    "LoadedClip",
+    "NudeNetClassifier",
+    "NudeNetParams",
+    "Q16Classifier",
+    "Q16Params",
+    "SafetyCheckerClassifier",
+    "SafetyCheckerParams",
+    "SkinToneClassifier",
+    "SkinToneParams",
+    "ZeroShotWeights",
+    "available",
+    "build_classifiers",
+    "build_zero_shot_weights",
+    "builtin_label_sets",
+    "classifier_class",
+    "concept_scores",
+    "decisions",
+    "detect_faces",
+    "ita_category",
+    "ita_degrees",
+    "iter_results",
+    "load_clip",
+    "load_label_set",
+    "make_classifier",
+    "monk_level",
+    "q16_prompt_embeddings",
+    "q16_scores",
+    "register",
+    "score_run",
+    "skin_colour",
+    "skin_tone_reference",
+    "srgb_to_lab",
+    "zero_shot_weights",
+]

@@ -1,0 +1,176 @@
+"""The classifier interface: images in, Score rows and raw measurements out.
+
+Template method, as in the generators: :meth:`Classifier.classify` loads the
+model once and scores a batch; a subclass declares ``type_name`` and a
+``Params`` dataclass, and implements :meth:`Classifier._load`,
+:meth:`Classifier.prepare` (CPU work on PIL images, which the scoring stage
+runs ahead on a second thread) and :meth:`Classifier.predict` (the model call).
+
+Output conventions (what ``scores.parquet`` holds):
+
+- each attribute of each image has one row per label with its probability;
+- abstention is the explicit label ``unknown``: its row carries 1.0 when the
+  classifier abstained and 0.0 otherwise, so the decided label is always the
+  row with the highest ``prob`` (``unknown`` wins ties; :func:`decisions`);
+- raw numbers that are not probabilities (ITA in degrees, cosine scores, face
+  counts, per-concept scores) are *measurements*, kept beside the scores.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar
+
+UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierParams:
+    """Parameters every classifier accepts; subclasses extend this dataclass."""
+
+
+@dataclasses.dataclass
+class ImageResult:
+    """What one classifier says about one image."""
+
+    # (attribute, label, prob) rows, ``unknown`` rows included.
+    labels: list[tuple[str, str, float]] = dataclasses.field(default_factory=list)
+    # Raw numbers: name -> value (NaN when not measurable).
+    measurements: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def add_distribution(self, attribute: str, probs: dict[str, float], *, abstain: bool) -> None:
+        """Rows for every label of ``attribute`` plus its ``unknown`` row (1.0 when abstaining)."""
+        for label, prob in probs.items():
+            self.labels.append((attribute, label, float(prob)))
+        self.labels.append((attribute, UNKNOWN, 1.0 if abstain else 0.0))
+
+    def add_decision(self, attribute: str, label: str) -> None:
+        """One row: a measured (not estimated) label, with probability 1."""
+        self.labels.append((attribute, label, 1.0))
+
+
+class Classifier(abc.ABC):
+    """Scores images. Subclasses declare ``type_name``, ``Params`` and ``attributes``."""
+
+    type_name: ClassVar[str]
+    Params: ClassVar[type[ClassifierParams]] = ClassifierParams
+
+    def __init__(self, params: ClassifierParams | None = None, *, device: str = "cpu") -> None:
+        self.params = params if params is not None else self.Params()
+        self.device = device
+        self._loaded = False
+
+    # -- identity --------------------------------------------------------------
+    @property
+    def classifier_id(self) -> str:
+        """The ``classifier`` column of the scores, for example ``clip:ViT-L-14/openai``."""
+        return self.type_name
+
+    def version(self) -> dict[str, Any]:
+        """What decides this classifier's outputs: type, parameters, library versions."""
+        return {
+            "classifier": self.classifier_id,
+            "type": self.type_name,
+            "params": _plain(dataclasses.asdict(self.params)),
+            "libraries": {name: _version(name) for name in self.libraries()},
+        }
+
+    def libraries(self) -> Sequence[str]:
+        return ("torch",)
+
+    # -- scoring ---------------------------------------------------------------
+    def load(self) -> None:
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def classify(self, images: Sequence[Any]) -> list[ImageResult]:
+        """Score a batch of RGB PIL images, one result per image, in order."""
+        import torch
+
+        self.load()
+        with torch.inference_mode():
+            return self.predict(self.prepare(images))
+
+    def _load(self) -> None:  # noqa: B027 — weight-free classifiers need nothing
+        """Load weights; raise ModelNotFoundError with one sentence when they are missing."""
+
+    def prepare(self, images: Sequence[Any]) -> Any:
+        """CPU-side preprocessing of a batch (runs ahead of :meth:`predict` on another thread)."""
+        return list(images)
+
+    @abc.abstractmethod
+    def predict(self, prepared: Any) -> list[ImageResult]:
+        """The model call on a prepared batch."""
+
+
+_REGISTRY: dict[str, type[Classifier]] = {}
+
+
+def register(cls: type[Classifier]) -> type[Classifier]:
+    """Class decorator: make ``cls`` available under ``cls.type_name``."""
+    if cls.type_name in _REGISTRY and _REGISTRY[cls.type_name] is not cls:
+        raise ValueError(f"classifier type {cls.type_name!r} is registered twice")
+    _REGISTRY[cls.type_name] = cls
+    return cls
+
+
+def classifier_class(type_name: str) -> type[Classifier]:
+    """The class registered as ``type_name``; KeyError lists the known names."""
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise KeyError(f"unknown classifier type {type_name!r}; available: {', '.join(available())}") from None
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def cache_dir() -> Path:
+    """Where text embeddings and other derived files are cached (``$DIFFAUDIT_CACHE``)."""
+    return Path(os.environ.get("DIFFAUDIT_CACHE", Path.home() / ".cache" / "diffaudit"))
+
+
+def pick_device(device: str) -> str:
+    """``auto`` → cuda, then mps, then cpu; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def decisions(scores: Any) -> Any:
+    """One row per (record_id, classifier, attribute): the decided label and its prob.
+
+    ``scores`` is a long-format score table; ``unknown`` wins ties.
+    """
+    df = scores.assign(_unknown=scores["label"].eq(UNKNOWN))
+    df = df.sort_values(["prob", "_unknown"], ascending=[False, False], kind="stable")
+    top = df.drop_duplicates(["record_id", "classifier", "attribute"], keep="first")
+    return top.drop(columns="_unknown").sort_values(["record_id", "classifier", "attribute"]).reset_index(drop=True)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

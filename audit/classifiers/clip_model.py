@@ -1,0 +1,106 @@
+"""Loading open_clip models once per process, with one clear sentence when weights are missing.
+
+``pretrained`` is an open_clip tag (``openai``, ``laion2b_s34b_b79k``, ...), a
+path to a checkpoint file, or ``None`` for random weights (tests and
+benchmarks). Random weights are drawn from a fixed seed so that two loads of
+the same architecture are the same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from audit.errors import ConfigError, ModelNotFoundError
+
+# Seed for random-weight models: the same architecture always gives the same weights.
+RANDOM_WEIGHTS_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedClip:
+    """An open_clip model in eval mode with its image transform, tokenizer and weight fingerprint."""
+
+    model: Any
+    preprocess: Any
+    tokenizer: Any
+    fingerprint: str
+    model_name: str
+    pretrained: str | None
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.text_projection.shape[1]) if hasattr(self.model, "text_projection") else -1
+
+
+def load_clip(model_name: str, pretrained: str | None, device: str = "cpu") -> LoadedClip:
+    """The open_clip model ``model_name`` with weights ``pretrained`` on ``device`` (cached per process)."""
+    return _load_clip(model_name, pretrained, device)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_clip(model_name: str, pretrained: str | None, device: str) -> LoadedClip:
+    import open_clip
+    import torch
+
+    if not model_name.startswith(("hf-hub:", "local-dir:")) and model_name not in open_clip.list_models():
+        raise ConfigError(
+            f"open_clip has no model {model_name!r}; see open_clip.list_models() for the names (for example ViT-B-32)"
+        )
+    if pretrained is not None and not Path(pretrained).is_file():
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if pretrained not in tags:
+            raise ConfigError(
+                f"open_clip model {model_name!r} has no pretrained tag {pretrained!r} "
+                f"(known tags: {', '.join(tags) or 'none'}; or give a checkpoint file path)"
+            )
+    try:
+        # open_clip reports on the root logger ("initialized randomly", download errors);
+        # our own error below says what to do, so its messages are held back meanwhile.
+        logging.disable(logging.ERROR)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=pretrained, device=device, weights_only=True
+            )
+    except RuntimeError as exc:
+        if "download" in str(exc).lower() or "hub" in str(exc).lower() or "offline" in str(exc).lower():
+            raise ModelNotFoundError(
+                f"open_clip weights {model_name}/{pretrained} are not on disk and could not be downloaded; "
+                f'fetch them once online with `python -c "import open_clip; '
+                f"open_clip.create_model('{model_name}', pretrained='{pretrained}')\"` "
+                "or set `pretrained:` to a local checkpoint file"
+            ) from exc
+        raise
+    finally:
+        logging.disable(logging.NOTSET)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    return LoadedClip(
+        model=model,
+        preprocess=preprocess,
+        tokenizer=tokenizer,
+        fingerprint=weights_fingerprint(model),
+        model_name=model_name,
+        pretrained=pretrained,
+    )
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A short hash of the text-side weights that decide the text embeddings.
+
+    Hashing every weight would cost seconds for ViT-L; the final layer norm,
+    projection and positional embedding differ between any two checkpoints.
+    """
+    digest = hashlib.sha256()
+    state = model.state_dict()
+    for name in sorted(state):
+        if name.startswith(("ln_final", "text_projection", "positional_embedding", "logit_scale", "text.proj")):
+            tensor = state[name].detach().float().cpu().contiguous()
+            digest.update(name.encode())
+            digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
