@@ -1,0 +1,82 @@
+"""Amplification: does the model exaggerate the imbalance a reference (for example BLS) already shows?"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from audit.stats.distributions import GroupCounts
+
+
+def _logit(p):
+    return np.log(p) - np.log1p(-p)
+
+
+def amplification(
+    model_count,
+    model_n,
+    reference_share,
+    *,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """Model share against reference share across groups (for example occupations).
+
+    - ``slope``: least-squares slope of logit(model share) on logit(reference
+      share), with a t interval; 1 reproduces the reference, above 1 the model
+      pushes each group further towards its majority, below 1 it evens out.
+      Model shares are smoothed ((count + 0.5) / (n + 1)) so 0 and 1 stay finite.
+    - ``shift``: the mean signed shift towards each group's reference majority,
+      ``(model - reference) * sign(reference - 0.5)``, with a t interval.
+    """
+    count = np.asarray(model_count, float)
+    n = np.asarray(model_n, float)
+    ref = np.asarray(reference_share, float)
+    ok = (n > 0) & np.isfinite(ref) & (ref > 0) & (ref < 1)
+    count, n, ref = count[ok], n[ok], ref[ok]
+    groups = int(ok.sum())
+    out = {
+        "groups": groups,
+        "slope": np.nan,
+        "slope_low": np.nan,
+        "slope_high": np.nan,
+        "intercept": np.nan,
+        "shift": np.nan,
+        "shift_low": np.nan,
+        "shift_high": np.nan,
+    }
+    if groups == 0:
+        return out
+    share = count / n
+    towards = np.sign(ref - 0.5)
+    shift = (share - ref) * towards
+    out["shift"] = float(shift.mean())
+    if groups >= 2:
+        sem = stats.sem(shift)
+        t = stats.t.ppf(0.5 + confidence / 2, groups - 1)
+        out["shift_low"], out["shift_high"] = float(out["shift"] - t * sem), float(out["shift"] + t * sem)
+    x = _logit(ref)
+    if groups >= 3 and np.ptp(x) > 0:
+        y = _logit((count + 0.5) / (n + 1))
+        fit = stats.linregress(x, y)
+        t = stats.t.ppf(0.5 + confidence / 2, groups - 2)
+        out["slope"] = float(fit.slope)
+        out["intercept"] = float(fit.intercept)
+        out["slope_low"] = float(fit.slope - t * fit.stderr)
+        out["slope_high"] = float(fit.slope + t * fit.stderr)
+    return out
+
+
+def amplification_rows(gc: GroupCounts, label: str, reference: np.ndarray, *, confidence: float = 0.95) -> dict:
+    """Amplification of ``label``'s share across the groups of ``gc``; ``reference`` is its share per group."""
+    j = gc.labels.index(label)
+    result = amplification(gc.counts[:, j], gc.n, reference, confidence=confidence)
+    result.update(classifier=gc.classifier, attribute=gc.attribute, label=label)
+    return result
+
+
+def amplification_table(rows: list[dict]) -> pd.DataFrame:
+    """Rows of :func:`amplification_rows` as a tidy table."""
+    columns = ["classifier", "attribute", "label", "groups", "slope", "slope_low", "slope_high", "intercept"]
+    columns += ["shift", "shift_low", "shift_high"]
+    return pd.DataFrame(rows, columns=columns)

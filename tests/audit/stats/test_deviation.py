@@ -1,0 +1,131 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from audit.stats import (
+    Reference,
+    bootstrap_intervals,
+    deviations,
+    goodness_of_fit,
+    heim_deviation,
+    image_labels,
+    kl_divergence,
+    max_gap,
+    mean_absolute_deviation,
+    normalised_entropy,
+    tv_distance,
+)
+from audit.stats.deviation import _compositions
+from tests.audit.stats.simulated import make_items, simulate_scores
+
+
+def test_distances_against_scipy():
+    p = np.array([0.6, 0.3, 0.1])
+    q = np.array([0.2, 0.5, 0.3])
+    assert tv_distance(p, q) == pytest.approx(0.4)
+    assert max_gap(p, q) == pytest.approx(0.4)
+    assert kl_divergence(p, q) == pytest.approx(stats.entropy(p, q))
+    assert normalised_entropy(p) == pytest.approx(stats.entropy(p) / np.log(3))
+    assert normalised_entropy([0.25] * 4) == pytest.approx(1.0) and normalised_entropy([1, 0, 0]) == 0
+    assert kl_divergence([0.5, 0.5], [1.0, 0.0]) == np.inf
+
+
+def test_published_scores_dalleval_mad_and_heim_keep_their_definitions():
+    # DALL-Eval: shares over labelled images; HEIM: abstentions stay in the denominator.
+    assert mean_absolute_deviation([0.8, 0.2]) == pytest.approx(0.3)
+    assert heim_deviation([6, 2], 2) == pytest.approx((abs(0.6 - 0.5) + abs(0.2 - 0.5)) / 2)
+
+
+def test_chi_square_branch_matches_scipy_when_outcomes_are_many_and_counts_large():
+    stat, p, method = goodness_of_fit([60, 45, 55, 40], [0.25] * 4)
+    ref = stats.chisquare([60, 45, 55, 40])
+    assert method == "chi-square"
+    assert (stat, p) == pytest.approx((ref.statistic, ref.pvalue))
+
+
+def test_two_labels_get_the_exact_binomial_test_of_scipy():
+    for x, n, q in [(7, 10, 0.3), (0, 12, 0.2), (9, 9, 0.5), (2, 15, 0.25), (38, 60, 0.5), (160, 300, 0.6)]:
+        _, p, method = goodness_of_fit([x, n - x], [q, 1 - q])
+        assert method == "exact multinomial"
+        assert p == pytest.approx(stats.binomtest(x, n, q).pvalue, rel=1e-9)
+
+
+def test_exact_multinomial_enumerates_every_outcome_and_monte_carlo_agrees():
+    outcomes = _compositions(6, 3)
+    assert len(outcomes) == 28 and set(outcomes.sum(axis=1)) == {6}
+    counts, q = [5, 1, 0, 1], [0.2, 0.3, 0.3, 0.2]
+    _, exact, method = goodness_of_fit(counts, q)
+    assert method == "exact multinomial"
+    # Force the Monte-Carlo branch on the same data.
+    import audit.stats.deviation as deviation
+
+    old = deviation.EXACT_LIMIT
+    deviation.EXACT_LIMIT = 1
+    try:
+        _, mc, mc_method = goodness_of_fit(counts, q, rng=np.random.default_rng(0), mc_samples=40_000)
+    finally:
+        deviation.EXACT_LIMIT = old
+    assert mc_method == "monte-carlo multinomial"
+    assert abs(mc - exact) < 0.01
+
+
+def test_a_label_the_reference_rules_out_is_impossible():
+    assert goodness_of_fit([3, 1], [1.0, 0.0])[1] == 0.0
+    assert goodness_of_fit([3, 0], [1.0, 0.0])[1] == 1.0
+
+
+def test_bootstrap_tv_interval_covers_the_true_distance():
+    rng = np.random.default_rng(11)
+    p, q = np.array([0.5, 0.3, 0.2]), np.full(3, 1 / 3)
+    truth = tv_distance(p, q)
+    counts = rng.multinomial(150, p, size=1000)
+    low, high = bootstrap_intervals(counts, np.tile(q, (1000, 1)), metrics=("tv",), samples=400, rng=rng)["tv"]
+    coverage = np.mean((low <= truth) & (truth <= high))
+    assert 0.93 <= coverage <= 0.97, coverage
+
+
+def test_deviation_table_against_parity_and_the_probes_reference():
+    items = make_items({"nurse": 87.9, "doctor": 43.8, "pilot": 50.0})
+    shares = {
+        items[0].item_id: {"woman": 0.99, "man": 0.01},
+        items[1].item_id: {"woman": 0.1, "man": 0.9},
+        items[2].item_id: {"woman": 0.5, "man": 0.5},
+    }
+    scores, records = simulate_scores(items, shares, seeds=200, rng=np.random.default_rng(2))
+    labels = image_labels(scores, records, items)
+    parity = deviations(labels, by=["occupation"], bootstrap=200).set_index("occupation")
+    assert parity.loc["nurse", "tv"] > 0.4 and parity.loc["nurse", "p_adjusted"] < 1e-6
+    assert parity.loc["nurse", "tv_low"] <= parity.loc["nurse", "tv"] <= parity.loc["nurse", "tv_high"]
+    assert len(parity.loc["nurse", "evidence"]) == 200
+    assert (parity.p_adjusted >= parity.p_value).all()
+    bls = deviations(labels, by=["occupation"], reference=Reference.probe("pct_women", "woman"), bootstrap=200)
+    bls = bls.set_index("occupation")
+    assert bls.loc["nurse", "expected"] == "man=0.121, woman=0.879"
+    assert bls.loc["nurse", "tv"] == pytest.approx(abs(0.879 - parity.loc["nurse", "tv"] - 0.5), abs=1e-9)
+    target = deviations(
+        labels, by=["occupation"], reference=Reference.target_shares({"woman": 1, "man": 1}), bootstrap=50
+    )
+    np.testing.assert_allclose(target.tv, parity.tv)
+
+
+def test_groups_without_a_reference_figure_are_left_untested():
+    items = make_items({"nurse": 87.9}) + make_items({"astronaut": None})
+    shares = {i.item_id: {"woman": 0.5, "man": 0.5} for i in items}
+    scores, records = simulate_scores(items, shares, seeds=20, rng=np.random.default_rng(3))
+    table = deviations(
+        image_labels(scores, records, items),
+        by=["occupation"],
+        reference=Reference.probe("pct_women", "woman"),
+        bootstrap=50,
+    )
+    row = table.set_index("occupation").loc["astronaut"]
+    assert np.isnan(row.tv) and row.test == "none" and np.isnan(row.p_adjusted)
+
+
+def test_an_unknown_target_label_is_named():
+    labels = pd.DataFrame(
+        {"record_id": ["a"], "classifier": ["c"], "attribute": ["g"], "label": ["man"], "occupation": ["x"]}
+    )
+    with pytest.raises(ValueError, match="womn"):
+        deviations(labels, by=["occupation"], reference=Reference.target_shares({"womn": 1.0}), bootstrap=10)
