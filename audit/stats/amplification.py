@@ -22,10 +22,11 @@ def amplification(
 ) -> dict[str, float]:
     """Model share against reference share across groups (for example occupations).
 
-    - ``slope``: least-squares slope of logit(model share) on logit(reference
-      share), with a t interval; 1 reproduces the reference, above 1 the model
-      pushes each group further towards its majority, below 1 it evens out.
-      Model shares are smoothed ((count + 0.5) / (n + 1)) so 0 and 1 stay finite.
+    - ``slope``: weighted least-squares slope of logit(model share) on
+      logit(reference share), with a t interval; 1 reproduces the reference,
+      above 1 the model pushes each group further towards its majority, below
+      1 it evens out. Model shares are smoothed ((count + 0.5) / (n + 1)) so 0
+      and 1 stay finite, and weighted by n p (1 - p), their inverse variance.
     - ``shift``: the mean signed shift towards each group's reference majority,
       ``(model - reference) * sign(reference - 0.5)``, with a t interval.
     """
@@ -57,13 +58,28 @@ def amplification(
         out["shift_low"], out["shift_high"] = float(out["shift"] - t * sem), float(out["shift"] + t * sem)
     x = _logit(ref)
     if groups >= 3 and np.ptp(x) > 0:
-        y = _logit((count + 0.5) / (n + 1))
-        fit = stats.linregress(x, y)
+        smoothed = (count + 0.5) / (n + 1)
+        y = _logit(smoothed)
+        # Weighted least squares: a logit share from n images has variance about 1 / (n p (1 - p)),
+        # so extreme groups count less; the residual scale is estimated, so scatter beyond
+        # sampling noise (groups off the line) widens the interval too.
+        design = np.column_stack([np.ones(groups), x])
+        w = n * smoothed * (1 - smoothed)
+        for _ in range(2):
+            xtwx = design.T @ (w[:, None] * design)
+            beta = np.linalg.solve(xtwx, design.T @ (w * y))
+            # Weights from the fitted shares, not the observed ones: observed weights correlate
+            # with the noise in y and bias the slope towards zero.
+            fitted = 1 / (1 + np.exp(-(design @ beta)))
+            w = n * fitted * (1 - fitted)
+        xtwx = design.T @ (w[:, None] * design)
+        beta = np.linalg.solve(xtwx, design.T @ (w * y))
+        resid = y - design @ beta
+        scale = float((w * resid**2).sum() / (groups - 2))
+        se = float(np.sqrt(scale * np.linalg.inv(xtwx)[1, 1]))
         t = stats.t.ppf(0.5 + confidence / 2, groups - 2)
-        out["slope"] = float(fit.slope)
-        out["intercept"] = float(fit.intercept)
-        out["slope_low"] = float(fit.slope - t * fit.stderr)
-        out["slope_high"] = float(fit.slope + t * fit.stderr)
+        out["intercept"], out["slope"] = float(beta[0]), float(beta[1])
+        out["slope_low"], out["slope_high"] = out["slope"] - t * se, out["slope"] + t * se
     return out
 
 
