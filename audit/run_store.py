@@ -17,6 +17,7 @@ line, an image without a record, a temporary file.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import fcntl
 import hashlib
@@ -257,7 +258,7 @@ class RunStore:
             # Nested mappings are kept as JSON text so the table has a fixed schema.
             row["attributes"] = json.dumps(row["attributes"], sort_keys=True)
             row["reference"] = json.dumps(row["reference"], sort_keys=True)
-        self.write_table(PROBES, pd.DataFrame(rows, columns=list(ProbeItem.__dataclass_fields__)))
+        self.write_table(PROBES, pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(ProbeItem)]))
 
     def probes(self) -> list[ProbeItem]:
         df = self.read_table(PROBES)
@@ -281,8 +282,6 @@ class RunStore:
         The PNG is on disk and fsync'd before the line is appended, so a record
         always points to a complete image.
         """
-        import dataclasses
-
         if image is not None:
             rel = self.image_relpath(record.item_id, record.seed)
             buffer = io.BytesIO()

@@ -13,12 +13,21 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.records import GenerationRecord, ProbeItem, stable_hash
 from audit.run_store import RunStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedImage:
+    """An image with facts about it alone (a safety-checker flag, its source file, ...)."""
+
+    image: Any  # a PIL image
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +46,9 @@ class Generator(abc.ABC):
 
     type_name: ClassVar[str]
     Params: ClassVar[type[GeneratorParams]] = GeneratorParams
+    # Model calls are always made at params.batch_size images (see _run_batch);
+    # generators that compute nothing (a folder of images) turn this off.
+    pad_batches: ClassVar[bool] = True
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -87,10 +99,20 @@ class Generator(abc.ABC):
         import torch
 
         started = time.perf_counter()
+        items = [item for item, _ in batch]
+        seeds = [seed for _, seed in batch]
+        if self.pad_batches and len(batch) < self.params.batch_size:
+            # Float kernels round differently at different batch shapes, so every
+            # call is made at the configured batch size: the last, short batch is
+            # filled with throw-away copies of its first image. Within one shape,
+            # an image's bytes do not depend on its neighbours or its position.
+            filler = self.params.batch_size - len(batch)
+            items += [items[0]] * filler
+            seeds += [seeds[0]] * filler
         try:
             # One generator per image: an image depends on its own seed only.
-            rngs = [torch.Generator("cpu").manual_seed(seed) for _, seed in batch]
-            images = self._generate_batch([item for item, _ in batch], rngs)
+            rngs = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+            images = self._generate_batch(items, rngs)[: len(batch)]
         except Exception as exc:  # noqa: BLE001 — a failed model call must not end the run
             if len(batch) > 1:
                 log.warning("batch of %d failed (%s); retrying one image at a time", len(batch), exc)
@@ -99,10 +121,18 @@ class Generator(abc.ABC):
             log.error("image %s seed %d failed: %s", item.item_id, seed, exc)
             return [store.save_generation(self._record(item, seed, None, error=_one_line(exc)))]
         elapsed = (time.perf_counter() - started) / len(batch)
-        return [
-            store.save_generation(self._record(item, seed, elapsed), image)
-            for (item, seed), image in zip(batch, images, strict=True)
-        ]
+        records = []
+        for (item, seed), output in zip(batch, images, strict=True):
+            if not isinstance(output, GeneratedImage):
+                output = GeneratedImage(output)
+            if output.image is None:  # the model call reports a per-image failure in meta
+                record = self._record(item, seed, elapsed, error=output.meta.get("error", "no image"))
+                records.append(store.save_generation(dataclasses.replace(record, meta={**record.meta, **output.meta})))
+                continue
+            record = self._record(item, seed, elapsed)
+            record = dataclasses.replace(record, meta={**record.meta, **output.meta})
+            records.append(store.save_generation(record, output.image))
+        return records
 
     def _record(
         self, item: ProbeItem, seed: int, elapsed: float | None, *, error: str | None = None
@@ -126,11 +156,26 @@ class Generator(abc.ABC):
 
     @abc.abstractmethod
     def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
-        """Return one PIL image per item, drawing all randomness for image i from ``rngs[i]``."""
+        """Return one PIL image (or :class:`GeneratedImage`) per item.
+
+        All randomness for image ``i`` must come from ``rngs[i]`` (a CPU
+        ``torch.Generator`` seeded with that image's seed, ``rngs[i].initial_seed()``),
+        so that an image never depends on its batch. A ``GeneratedImage`` whose
+        ``image`` is None records a failure of that image alone (``meta["error"]``).
+        """
 
     def record_meta(self) -> dict[str, Any]:
         """Facts recorded with every image (pipeline class, scheduler, dtype, ...)."""
         return {}
+
+    @classmethod
+    def example_params(cls, workdir: Path, items: Sequence[ProbeItem], seeds: Sequence[int]) -> GeneratorParams:
+        """Parameters of a tiny instance that runs offline in seconds (for contract tests and demos).
+
+        ``workdir`` is an empty folder the example may build models or files in;
+        ``items`` and ``seeds`` are what it will be asked to generate.
+        """
+        raise NotImplementedError(f"generator {cls.type_name!r} provides no offline example")
 
 
 def _one_line(exc: BaseException) -> str:

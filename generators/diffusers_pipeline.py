@@ -1,22 +1,26 @@
-"""Any diffusers text-to-image pipeline, by hub id or local path, as a generator."""
+"""Any diffusers text-to-image pipeline, by hub id or local path, as a generator.
+
+Loading goes through ``AutoPipelineForText2Image``, so Stable Diffusion 1.x/2.x,
+SDXL, SD-Turbo, PixArt, SD3 and newer families work without code per family.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from audit.errors import DiffauditError, ModelNotFoundError
 from audit.records import ProbeItem
-from generators.base import Generator, GeneratorParams
+from audit.run_store import package_versions
+from generators.base import GeneratedImage, Generator, GeneratorParams
 from generators.registry import register
-from generators.tiny_pipeline import BUILTIN_NAME, builtin_tiny_sd_path
+from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd, builtin_tiny_sd_path
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +35,27 @@ class DiffusersParams(GeneratorParams):
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     scheduler: str | None = None
+    # Off by default: we audit raw output. When on, its verdict is recorded per
+    # image and the image is kept as the model made it.
     safety_checker: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    variant: str | None = None
     batch_size: int = 4
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
+        for side in ("width", "height"):
+            value = getattr(self, side)
+            if value is not None and (value < 8 or value % 8):
+                raise ValueError(f"{side} must be a positive multiple of 8, got {value}")
 
 
-def _pick_device(requested: str) -> str:
+def pick_device(requested: str) -> str:
+    """The requested device, or the best one present: cuda, then mps, then cpu."""
     import torch
 
     if requested != "auto":
@@ -52,17 +67,28 @@ def _pick_device(requested: str) -> str:
     return "cpu"
 
 
-def _pick_dtype(requested: str, device: str) -> Any:
+def pick_dtype(requested: str, device: str) -> Any:
+    """float16 on accelerators, float32 on the CPU, unless asked otherwise."""
     import torch
 
     if requested != "auto":
-        return getattr(torch, _DTYPES[requested])
+        return getattr(torch, requested)
     return torch.float16 if device in ("cuda", "mps") else torch.float32
+
+
+def _supported_pipelines() -> set[str]:
+    from diffusers.pipelines.auto_pipeline import AUTO_TEXT2IMAGE_PIPELINES_MAPPING
+
+    return {cls.__name__ for cls in AUTO_TEXT2IMAGE_PIPELINES_MAPPING.values()}
+
+
+def _one_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 @register
 class DiffusersGenerator(Generator):
-    """A diffusers ``DiffusionPipeline`` (Stable Diffusion and its kin) from the Hub or disk."""
+    """A diffusers text-to-image pipeline (Stable Diffusion and its kin) from the Hub or disk."""
 
     type_name: ClassVar[str] = "diffusers"
     Params: ClassVar[type[GeneratorParams]] = DiffusersParams
@@ -72,11 +98,36 @@ class DiffusersGenerator(Generator):
         super().__init__(params)
         self.pipeline: Any = None
         self.device = "cpu"
+        self._dtype = ""
+        self._checker: Any = None
+        self._feature_extractor: Any = None
+
+    @classmethod
+    def example_params(cls, workdir: Path, items: Any = (), seeds: Any = ()) -> DiffusersParams:
+        return DiffusersParams(model=str(build_tiny_sd(workdir / "tiny-sd")), steps=2, batch_size=2)
 
     def _resolved_model(self) -> str:
         if self.params.model == BUILTIN_NAME:
             return str(builtin_tiny_sd_path())
         return self.params.model
+
+    def _pipeline_class_name(self, model: str) -> str:
+        """Read model_index.json (from disk or the cache) before loading any weights."""
+        from diffusers import DiffusionPipeline
+
+        try:
+            config = DiffusionPipeline.load_config(model)
+        except (OSError, ValueError) as exc:
+            if Path(model).exists():
+                raise DiffauditError(
+                    f"model {model!r} is not a diffusers pipeline folder (no readable model_index.json)"
+                ) from exc
+            raise ModelNotFoundError(
+                f"model {model!r} is not on disk and could not be downloaded; "
+                f"fetch it with `huggingface-cli download {model}` or point HF_HOME "
+                "at a cache that holds it"
+            ) from exc
+        return str(config.get("_class_name", "(unknown)"))
 
     def _load(self) -> None:
         import diffusers
@@ -86,35 +137,65 @@ class DiffusersGenerator(Generator):
         for library in (diffusers, transformers):
             library.utils.logging.set_verbosity_error()
             library.utils.logging.disable_progress_bar()
-        self.device = _pick_device(self.params.device)
-        dtype = _pick_dtype(self.params.dtype, self.device)
         model = self._resolved_model()
+        class_name = self._pipeline_class_name(model)
+        if class_name not in _supported_pipelines():
+            hint = " (use generator type `ddpm` for unconditional DDPMs)" if "DDPM" in class_name else ""
+            raise DiffauditError(f"model {model!r} is a {class_name}, which is not a text-to-image pipeline{hint}")
+        self.device = pick_device(self.params.device)
+        dtype = pick_dtype(self.params.dtype, self.device)
         kwargs: dict[str, Any] = {"torch_dtype": dtype}
-        if not self.params.safety_checker:
-            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        if self.params.variant:
+            kwargs["variant"] = self.params.variant
         try:
             with warnings.catch_warnings():
                 # Newer diffusers renamed torch_dtype to dtype; the old name works on every version.
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipeline = diffusers.DiffusionPipeline.from_pretrained(model, **kwargs)
-        except (OSError, ValueError) as exc:
-            if not Path(model).exists():
-                raise ModelNotFoundError(
-                    f"model {model!r} is not on disk and could not be downloaded; "
-                    f"fetch it with `huggingface-cli download {model}` or point HF_HOME "
-                    "at a cache that holds it"
-                ) from exc
-            raise DiffauditError(f"model {model!r} could not be loaded: {exc}".splitlines()[0]) from exc
-        if not hasattr(pipeline, "text_encoder") and not hasattr(pipeline, "text_encoder_2"):
-            raise DiffauditError(f"model {model!r} is a {type(pipeline).__name__}, not a text-to-image pipeline")
+                pipeline = diffusers.AutoPipelineForText2Image.from_pretrained(model, **kwargs)
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"model {model!r} is incomplete on disk ({_one_line(str(exc))}); "
+                f"fetch it again with `huggingface-cli download {model}`"
+            ) from exc
+        self._configure(pipeline)
+        self._dtype = str(dtype).removeprefix("torch.")
+
+    def _configure(self, pipeline: Any) -> None:
+        import diffusers
+
         if self.params.scheduler:
             scheduler_cls = getattr(diffusers, self.params.scheduler, None)
-            if scheduler_cls is None or not hasattr(scheduler_cls, "from_config"):
+            if not isinstance(scheduler_cls, type) or not hasattr(scheduler_cls, "from_config"):
                 raise DiffauditError(f"unknown diffusers scheduler {self.params.scheduler!r}")
             pipeline.scheduler = scheduler_cls.from_config(pipeline.scheduler.config)
+        # The checker must never black out images: we run it ourselves, after generation.
+        self._checker = getattr(pipeline, "safety_checker", None) if self.params.safety_checker else None
+        self._feature_extractor = getattr(pipeline, "feature_extractor", None)
+        if self.params.safety_checker and self._checker is None:
+            log.warning("safety_checker: true, but %s has no safety checker", type(pipeline).__name__)
+        if hasattr(pipeline, "safety_checker"):
+            pipeline.safety_checker = None
         pipeline.set_progress_bar_config(disable=True)
-        self.pipeline = pipeline.to(self.device)
-        self._dtype = str(dtype).removeprefix("torch.")
+        if self.params.attention_slicing:
+            pipeline.enable_attention_slicing()
+        if self.params.vae_tiling:
+            pipeline.vae.enable_tiling()
+        if self.params.cpu_offload != "none":
+            try:
+                metadata.version("accelerate")
+            except metadata.PackageNotFoundError:
+                raise DiffauditError("cpu_offload needs the accelerate package: pip install accelerate") from None
+            if self.device != "cuda":
+                raise DiffauditError(f"cpu_offload needs a CUDA device, but the device is {self.device}")
+            if self.params.cpu_offload == "model":
+                pipeline.enable_model_cpu_offload()
+            else:
+                pipeline.enable_sequential_cpu_offload()
+            self.pipeline = pipeline
+        else:
+            self.pipeline = pipeline.to(self.device)
+        if self._checker is not None:
+            self._checker.to(self.device)
 
     def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
         negatives = [item.negative_prompt for item in items]
@@ -133,7 +214,23 @@ class DiffusersGenerator(Generator):
             output_type="pil",
             **kwargs,
         )
-        return list(output.images)
+        images = list(output.images)
+        if self._checker is None:
+            return images
+        flags = self._safety_flags(images)
+        return [GeneratedImage(image, {"safety_checker_flag": flag}) for image, flag in zip(images, flags, strict=True)]
+
+    def _safety_flags(self, images: list[Any]) -> list[bool]:
+        """The pipeline's safety-checker verdict per image; the images themselves stay untouched."""
+        import numpy as np
+        import torch
+
+        pixels = self._feature_extractor(images, return_tensors="pt").pixel_values
+        arrays = np.stack([np.asarray(image, dtype=np.float32) / 255.0 for image in images])
+        with torch.inference_mode():
+            # The checker returns blacked-out copies; we keep only its flags.
+            _, flags = self._checker(images=arrays, clip_input=pixels.to(self.device, self._checker.dtype))
+        return [bool(flag) for flag in flags]
 
     def record_meta(self) -> dict[str, Any]:
         if self.pipeline is None:
@@ -143,4 +240,5 @@ class DiffusersGenerator(Generator):
             "scheduler": type(self.pipeline.scheduler).__name__,
             "dtype": self._dtype,
             "device": self.device,
+            "versions": package_versions(("diffusers", "torch", "transformers")),
         }

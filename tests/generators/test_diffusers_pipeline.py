@@ -41,7 +41,7 @@ def _run(write_config, model, out, **kwargs):
 def test_tiny_pipeline_makes_the_same_bytes_twice_for_the_same_seed(write_config, tiny_sd_path, tmp_path):
     counts, first = _run(write_config, tiny_sd_path, tmp_path / "a")
     assert counts == {"made": 4, "failed": 0, "total": 4}
-    _, second = _run(write_config, tiny_sd_path, tmp_path / "b", batch_size=1)
+    _, second = _run(write_config, tiny_sd_path, tmp_path / "b")
     assert first.keys() == second.keys()
     for key, record in first.items():
         data = (tmp_path / "a" / record.image_path).read_bytes()
@@ -57,12 +57,13 @@ def test_records_say_how_each_image_was_made(write_config, tiny_sd_path, tmp_pat
     assert record.image_path == f"images/{record.item_id}/{record.seed}.png"
     assert (record.width, record.height) == (64, 64)
     assert (record.steps, record.guidance) == (3, 4.0)
-    assert record.meta == {
+    assert {k: record.meta[k] for k in ("pipeline", "scheduler", "dtype", "device")} == {
         "pipeline": "StableDiffusionPipeline",
         "scheduler": "DDIMScheduler",
         "dtype": "float32",
         "device": "cpu",
     }
+    assert set(record.meta["versions"]) == {"python", "diffusers", "torch", "transformers"}
     assert record.generator == f"diffusers:{tiny_sd_path}"
 
 
@@ -107,3 +108,111 @@ def test_builtin_default_runs_end_to_end_through_the_cli(tmp_path):
     for line in lines:
         assert (out / json.loads(line)["image_path"]).is_file()
     assert (out / "run.yaml").is_file() and (out / "summary.json").is_file()
+
+
+def _generate(params, items, seeds, root):
+    with RunStore.create(root, config={}) as store:
+        records = DiffusersGenerator(params).generate(items, seeds, store)
+        return {(r.item_id, r.seed): r for r in records}
+
+
+def test_an_image_does_not_depend_on_the_batch_it_was_made_in(tiny_sd_path, tmp_path):
+    items = load_suite("demo").expand()
+    params = DiffusersParams(model=str(tiny_sd_path), steps=2, batch_size=8)
+    # Eight images in one call: (doctor, 0..3) and (nurse, 0..3) side by side ...
+    full = _generate(params, items, [0, 1, 2, 3], tmp_path / "full")
+    # ... and each of three of them made alone, as a resumed run with one image left would.
+    for item, seed in [(items[0], 0), (items[1], 3), (items[1], 1)]:
+        alone = _generate(params, [item], [seed], tmp_path / f"alone-{item.item_id}-{seed}")
+        assert alone[(item.item_id, seed)].sha256 == full[(item.item_id, seed)].sha256
+
+
+def test_sdxl_style_pipeline_loads_by_path_and_generates(tmp_path):
+    from generators import build_tiny_sdxl
+
+    path = build_tiny_sdxl(tmp_path / "tiny-sdxl")
+    items = load_suite("demo").expand()[:1]
+    records = _generate(DiffusersParams(model=str(path), steps=2, batch_size=2), items, [0, 1], tmp_path / "run")
+    assert all(r.ok for r in records.values())
+    assert {r.meta["pipeline"] for r in records.values()} == {"StableDiffusionXLPipeline"}
+    assert {r.meta["scheduler"] for r in records.values()} == {"EulerDiscreteScheduler"}
+    assert len({r.sha256 for r in records.values()}) == 2
+
+
+def test_kept_safety_checker_records_its_flag_and_never_blacks_out_images(tiny_sd_path, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from generators import add_tiny_safety_checker
+
+    path = add_tiny_safety_checker(shutil.copytree(tiny_sd_path, tmp_path / "with-checker"))
+    items = load_suite("demo").expand()
+    kept = _generate(DiffusersParams(model=str(path), steps=2, safety_checker=True), items, [0, 1], tmp_path / "kept")
+    off = _generate(DiffusersParams(model=str(path), steps=2), items, [0, 1], tmp_path / "off")
+    for key, record in kept.items():
+        assert isinstance(record.meta["safety_checker_flag"], bool)
+        assert "safety_checker_flag" not in off[key].meta
+        # Same pixels with the checker on or off: it is a measurement, not a filter.
+        assert record.sha256 == off[key].sha256
+        pixels = np.asarray(Image.open(tmp_path / "kept" / record.image_path))
+        assert pixels.max() > 0
+
+
+def test_memory_savers_run_on_cpu(tiny_sd_path, tmp_path):
+    params = DiffusersParams(model=str(tiny_sd_path), steps=2, attention_slicing=True, vae_tiling=True)
+    records = _generate(params, load_suite("demo").expand()[:1], [0], tmp_path / "run")
+    assert all(r.ok for r in records.values())
+
+
+def test_cpu_offload_without_a_gpu_is_a_clear_error(tiny_sd_path, tmp_path):
+    from audit.errors import DiffauditError
+
+    params = DiffusersParams(model=str(tiny_sd_path), steps=2, cpu_offload="model", device="cpu")
+    with pytest.raises(DiffauditError, match="cpu_offload needs"):
+        _generate(params, load_suite("demo").expand()[:1], [0], tmp_path / "run")
+
+
+def test_an_unconditional_pipeline_is_refused_saying_what_was_found(tmp_path):
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    from audit.errors import DiffauditError
+
+    unet = UNet2DModel(
+        sample_size=8,
+        block_out_channels=(32, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler()).save_pretrained(tmp_path / "ddpm")
+    with pytest.raises(DiffauditError, match="is a DDPMPipeline, which is not a text-to-image pipeline"):
+        _generate(DiffusersParams(model=str(tmp_path / "ddpm")), load_suite("demo").expand(), [0], tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DiffauditError, match="not a diffusers pipeline folder"):
+        _generate(DiffusersParams(model=str(tmp_path / "empty")), load_suite("demo").expand(), [0], tmp_path / "run2")
+
+
+class _FailsOnSomePrompts(DiffusersGenerator):
+    """The real tiny pipeline, with a fault injected for prompts that mention a nurse."""
+
+    def _generate_batch(self, items, rngs):
+        if any("nurse" in item.prompt for item in items):
+            raise RuntimeError("injected fault")
+        return super()._generate_batch(items, rngs)
+
+
+def test_a_failed_image_is_recorded_and_the_run_goes_on(tiny_sd_path, tmp_path):
+    items = load_suite("demo").expand()
+    with RunStore.create(tmp_path / "run", config={}) as store:
+        generator = _FailsOnSomePrompts(DiffusersParams(model=str(tiny_sd_path), steps=2, batch_size=4))
+        records = generator.generate(items, [0, 1], store)
+        by_prompt = {}
+        for record in records:
+            by_prompt.setdefault(record.item_id, []).append(record)
+        doctor, nurse = (by_prompt[item.item_id] for item in items)
+        assert all(r.ok for r in doctor)
+        assert [r.error for r in nurse] == ["RuntimeError: injected fault"] * 2
+        assert store.done_pairs() == {(items[0].item_id, 0), (items[0].item_id, 1)}
