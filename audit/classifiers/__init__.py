@@ -7,13 +7,13 @@ stage (:func:`score_run`) runs the configured ones over a run's images;
 """
 
 from audit.classifiers.base import (
+    ABSTAIN_CAP,
     UNKNOWN,
     Classifier,
     ClassifierParams,
     ImageResult,
     available,
     classifier_class,
-    decisions,
     register,
 )
 from audit.classifiers.clip_model import LoadedClip, load_clip
@@ -42,9 +42,11 @@ from audit.classifiers.skin_tone import (
     skin_tone_reference,
     srgb_to_lab,
 )
+from audit.classifiers.validation import confusion_summary, labelled_images, validate_classifier, wilson_interval
 from audit.classifiers.zero_shot import ZeroShotWeights, build_zero_shot_weights, zero_shot_weights
 
 __all__ = [
+    "ABSTAIN_CAP",
     "MEASUREMENTS",
     "SCORES",
     "SCORING_INFO",
@@ -72,7 +74,6 @@ __all__ = [
     "builtin_label_sets",
     "classifier_class",
     "concept_scores",
-    "decisions",
     "detect_faces",
     "ita_category",
     "ita_degrees",
@@ -89,4 +90,8 @@ __all__ = [
     "skin_tone_reference",
     "srgb_to_lab",
     "zero_shot_weights",
+    "confusion_summary",
+    "labelled_images",
+    "validate_classifier",
+    "wilson_interval",
 ]

@@ -11,7 +11,9 @@ Output conventions (what ``scores.parquet`` holds):
 - each attribute of each image has one row per label with its probability;
 - abstention is the explicit label ``unknown``: its row carries 1.0 when the
   classifier abstained and 0.0 otherwise, so the decided label is always the
-  row with the highest ``prob`` (``unknown`` wins ties; :func:`decisions`);
+  row with the highest ``prob``. When abstaining, class probabilities are
+  capped just below 1 (:data:`ABSTAIN_CAP`) so that no class ties with
+  ``unknown``, whatever tie rule a reader uses;
 - raw numbers that are not probabilities (ITA in degrees, cosine scores, face
   counts, per-concept scores) are *measurements*, kept beside the scores.
 """
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 UNKNOWN = "unknown"
+# Largest class probability reported beside an abstention (float32 softmax can reach exactly 1.0).
+ABSTAIN_CAP = 1.0 - 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +50,7 @@ class ImageResult:
     def add_distribution(self, attribute: str, probs: dict[str, float], *, abstain: bool) -> None:
         """Rows for every label of ``attribute`` plus its ``unknown`` row (1.0 when abstaining)."""
         for label, prob in probs.items():
-            self.labels.append((attribute, label, float(prob)))
+            self.labels.append((attribute, label, min(float(prob), ABSTAIN_CAP) if abstain else float(prob)))
         self.labels.append((attribute, UNKNOWN, 1.0 if abstain else 0.0))
 
     def add_decision(self, attribute: str, label: str) -> None:
@@ -148,17 +152,6 @@ def pick_device(device: str) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-def decisions(scores: Any) -> Any:
-    """One row per (record_id, classifier, attribute): the decided label and its prob.
-
-    ``scores`` is a long-format score table; ``unknown`` wins ties.
-    """
-    df = scores.assign(_unknown=scores["label"].eq(UNKNOWN))
-    df = df.sort_values(["prob", "_unknown"], ascending=[False, False], kind="stable")
-    top = df.drop_duplicates(["record_id", "classifier", "attribute"], keep="first")
-    return top.drop(columns="_unknown").sort_values(["record_id", "classifier", "attribute"]).reset_index(drop=True)
 
 
 def _version(name: str) -> str | None:

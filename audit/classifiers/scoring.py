@@ -140,7 +140,6 @@ def score_run(
     done = set(zip(scores["record_id"], scores["classifier"], strict=True))
     records = sorted((r for r in store.generations() if r.ok), key=lambda r: r.record_id)
     total = len(records)
-    _write_info(store, classifiers, batch_size=batch_size, amp=amp)
     active = [c for c in classifiers if any((r.record_id, c.classifier_id) not in done for r in records)]
     todo = [
         (r.record_id, store.root / r.image_path)
@@ -150,6 +149,9 @@ def score_run(
     if not todo:
         return {"scored": 0, "skipped": total, "total": total}
     log.info("%d of %d images to score with %s", len(todo), total, ", ".join(c.classifier_id for c in active))
+    for classifier in active:
+        classifier.load()  # before recording versions: loading settles the weights fingerprint
+    _write_info(store, active, batch_size=batch_size, amp=amp)
     new_scores: list[dict[str, Any]] = []
     new_measurements: list[dict[str, Any]] = []
     unflushed = 0
