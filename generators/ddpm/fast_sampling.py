@@ -147,7 +147,7 @@ def map_halving_on_oom(work: Callable[[int, int], Sequence[T]], total: int, batc
         except torch.OutOfMemoryError:
             if batch_size == 1:
                 raise
-            batch_size = max(1, (stop - start) // 2)
+            batch_size = (stop - start + 1) // 2  # half of what failed, rounded up
             log.warning("out of memory; retrying with batch size %d", batch_size)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

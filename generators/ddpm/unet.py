@@ -147,17 +147,17 @@ class UNet(nn.Module):
         h = self.conv_in(x)
         hs = [h]
         for block in self.down:
-            h = self._apply(block, h, emb)
+            h = self._run_block(block, h, emb)
             hs.append(h)
-        h = self._apply(self.mid, h, emb)
+        h = self._run_block(self.mid, h, emb)
         for block in self.up:
             if isinstance(block[0], ResBlock):
                 h = torch.cat([h, hs.pop()], dim=1)
-            h = self._apply(block, h, emb)
+            h = self._run_block(block, h, emb)
         return self.conv_out(F.silu(self.norm_out(h)))
 
     @staticmethod
-    def _apply(block: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+    def _run_block(block: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         for layer in block:
             h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
         return h
