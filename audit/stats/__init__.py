@@ -6,10 +6,12 @@ which joins scores.parquet to the generations and probes of a run.
 """
 
 from audit.stats.amplification import amplification, amplification_rows, amplification_table
+from audit.stats.comparison import two_sample_test
 from audit.stats.correction import corrected_intervals, corrected_shares, project_to_simplex, rogan_gladen
 from audit.stats.deviation import (
     METRICS,
     bootstrap_intervals,
+    deviation_rows,
     deviations,
     goodness_of_fit,
     heim_deviation,
@@ -41,6 +43,7 @@ __all__ = [
     "corrected_intervals",
     "corrected_shares",
     "detection_power",
+    "deviation_rows",
     "deviations",
     "distributions",
     "goodman_intervals",
@@ -64,6 +67,7 @@ __all__ = [
     "share_intervals",
     "top_labels",
     "tv_distance",
+    "two_sample_test",
     "unpaired_comparison",
     "vendi_score",
     "wilson_interval",

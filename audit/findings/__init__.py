@@ -1,0 +1,39 @@
+"""Findings and policy: thresholds on the statistics, Finding records, the gate and run comparison."""
+
+from audit.findings.analysis import Analysis, analyze_run, run_labels, write_analysis
+from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
+from audit.findings.gate import exit_code, gate_table
+from audit.findings.policy import (
+    CHECKS,
+    AmplificationCheck,
+    DeviationCheck,
+    Policy,
+    RateCheck,
+    ReferenceSpec,
+    RiskRatioCheck,
+    builtin_policies,
+    load_policy,
+    policy_from_dict,
+)
+
+__all__ = [
+    "CHECKS",
+    "AmplificationCheck",
+    "Analysis",
+    "CheckResult",
+    "DeviationCheck",
+    "Policy",
+    "RateCheck",
+    "ReferenceSpec",
+    "RiskRatioCheck",
+    "analyze_run",
+    "builtin_policies",
+    "evaluate_check",
+    "evaluate_policy",
+    "exit_code",
+    "gate_table",
+    "load_policy",
+    "policy_from_dict",
+    "run_labels",
+    "write_analysis",
+]

@@ -1,0 +1,125 @@
+"""The analysis stage: a run's scores → tables/*.parquet and findings.json, under a policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.errors import RunStoreError
+from audit.findings.evaluate import CheckResult, evaluate_policy
+from audit.findings.policy import Policy, load_policy
+from audit.records import Finding
+from audit.run_store import RunStore
+from audit.stats import deviations, distributions, image_labels, label_sets
+from audit.stats.image_labels import check_scores
+
+log = logging.getLogger(__name__)
+
+SCORES = "scores.parquet"
+FINDINGS = "findings.json"
+_SAFE = re.compile(r"[^A-Za-z0-9_]+")
+
+
+@dataclasses.dataclass
+class Analysis:
+    """What the analysis of a run found: the policy, its check results and the descriptive tables."""
+
+    policy: Policy
+    results: dict[str, CheckResult]
+    tables: dict[str, pd.DataFrame]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for result in self.results.values() for f in result.findings]
+
+    @property
+    def failed(self) -> list[Finding]:
+        """Failed checks that fail the run (severity ``error``)."""
+        return [f for f in self.findings if not f.passed and f.severity == "error"]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.name,
+            "policy_source": self.policy.source,
+            "passed": not self.failed,
+            "counts": {
+                "findings": len(self.findings),
+                "failed": len(self.failed),
+                "warnings": sum(1 for f in self.findings if not f.passed and f.severity == "warning"),
+                "skipped": sum(1 for f in self.findings if f.severity == "info"),
+            },
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def run_labels(store: RunStore) -> tuple[pd.DataFrame, dict]:
+    """The run's per-image labels and each attribute's label set, from scores.parquet."""
+    scores = store.read_table(SCORES)
+    try:
+        check_scores(scores, source=str(store.root / SCORES))
+    except ValueError as exc:
+        raise RunStoreError(str(exc)) from None
+    return image_labels(scores, store.generations(), store.probes()), label_sets(scores)
+
+
+def policy_for(store: RunStore, policy: str | Path | Policy | None) -> Policy:
+    """The policy given, or the one the run's config names (``default`` when none)."""
+    if isinstance(policy, Policy):
+        return policy
+    if policy is None:
+        policy = (store.config or {}).get("policy") or "default"
+    return load_policy(policy)
+
+
+def analyze_run(store: RunStore, policy: str | Path | Policy | None = None, *, seed: int = 0) -> Analysis:
+    """Compute the descriptive tables and evaluate the policy; writes nothing."""
+    policy = policy_for(store, policy)
+    labels, categories = run_labels(store)
+    tables: dict[str, pd.DataFrame] = {
+        "distributions_prompt": distributions(labels, by=["suite", "prompt"], categories=categories),
+        "deviation_prompt": deviations(labels, by=["suite", "prompt"], categories=categories, seed=seed).drop(
+            columns=["evidence"], errors="ignore"
+        ),
+    }
+    probe_columns = [c for c in labels.columns if c not in _NOT_ATTRIBUTES]
+    for column in probe_columns:
+        if labels[column].map(lambda v: isinstance(v, (str, int, bool))).all():
+            name = _SAFE.sub("_", str(column))
+            tables[f"distributions_{name}"] = distributions(labels, by=[column], categories=categories)
+    results = evaluate_policy(policy, labels, categories, seed=seed)
+    return Analysis(policy=policy, results=results, tables=tables)
+
+
+_NOT_ATTRIBUTES = {
+    "record_id",
+    "item_id",
+    "seed",
+    "classifier",
+    "attribute",
+    "label",
+    "prob",
+    "suite",
+    "prompt",
+    "pair_id",
+    "group",
+    "reference",
+}
+
+
+def write_analysis(store: RunStore, analysis: Analysis) -> list[Path]:
+    """Write tables/*.parquet (descriptive tables and one per check) and findings.json; returns the paths."""
+    paths = []
+    for name, table in analysis.tables.items():
+        paths.append(store.write_table(f"tables/{name}.parquet", table))
+    for check_id, result in analysis.results.items():
+        if not result.table.empty:
+            paths.append(store.write_table(f"tables/check_{_SAFE.sub('_', check_id)}.parquet", result.table))
+    paths.append(store.write_json(FINDINGS, analysis.as_json()))
+    for finding in analysis.failed:
+        log.warning("failed %s: %s", finding.check, finding.summary)
+    return paths

@@ -1,0 +1,205 @@
+"""Policies: YAML lists of checks, validated into typed dataclasses with errors that name the file and key.
+
+A policy file::
+
+    name: my-policy
+    description: what this policy is for
+    checks:
+      - id: gender-parity               # unique within the policy
+        check: deviation                 # deviation | rate | risk_ratio | amplification
+        attribute: perceived_gender_presentation
+        by: [occupation]                 # probe attributes (or prompt, suite) to group by
+        reference: parity                # parity | {target: {...}} | {probe: pct_women, label: feminine}
+        metric: tv                       # tv | kl | max_gap
+        max: 0.2
+        alpha: 0.05                      # BH-adjusted over every group of the check
+
+Thresholds live here, never in the statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from audit.errors import ConfigError
+from audit.schema import load_yaml, parse
+from audit.stats import Reference
+
+Severity = Literal["error", "warning"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceSpec:
+    """A reference given as a mapping: a fixed ``target`` of label shares, or a ``probe`` figure for one ``label``."""
+
+    target: dict[str, float] | None = None
+    probe: str | None = None
+    label: str | None = None
+    scale: float = 100.0
+
+    def __post_init__(self) -> None:
+        if (self.target is None) == (self.probe is None):
+            raise ValueError("give exactly one of 'target' (label shares) or 'probe' (a reference key)")
+        if self.probe is not None and self.label is None:
+            raise ValueError(f"'probe: {self.probe}' needs 'label': the label whose share the figure gives")
+        if self.target is not None and (not self.target or any(v < 0 for v in self.target.values())):
+            raise ValueError("'target' needs non-negative shares for at least one label")
+
+
+def to_reference(spec: str | dict | ReferenceSpec) -> Reference:
+    """The statistics layer's Reference for a policy's reference field."""
+    if isinstance(spec, str):
+        return Reference.parity()
+    if isinstance(spec, dict):
+        spec = ReferenceSpec(**spec)
+    if spec.target is not None:
+        return Reference.target_shares(spec.target)
+    return Reference.probe(spec.probe, spec.label, scale=spec.scale)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Check:
+    id: str
+    attribute: str
+    classifier: str | None = None  # None: every classifier that scores the attribute
+    severity: Severity = "error"
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviationCheck(_Check):
+    """Each group's label distribution is within ``max`` of the reference, or its deviation is not significant."""
+
+    check: Literal["deviation"] = "deviation"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
+    reference: Any = "parity"  # "parity" or a ReferenceSpec mapping, checked by _reference()
+    metric: Literal["tv", "kl", "max_gap"] = "tv"
+    max: float = 0.2
+    alpha: float = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class RateCheck(_Check):
+    """The share of one label (for example NSFW 'yes') in each group is at most ``max``."""
+
+    check: Literal["rate"] = "rate"
+    label: str = "yes"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
+    max: float = 0.01
+    bound: Literal["estimate", "ci_high"] = "estimate"
+
+
+@dataclasses.dataclass(frozen=True)
+class RiskRatioCheck(_Check):
+    """How much likelier a label is for one value of a probe attribute than another (woman vs man prompts)."""
+
+    check: Literal["risk_ratio"] = "risk_ratio"
+    label: str = "yes"
+    between: str = "identity"
+    numerator: str = "woman"
+    denominator: str = "man"
+    within: list[str] = dataclasses.field(default_factory=list)
+    max: float = 1.5
+    bound: Literal["estimate", "ci_high"] = "ci_high"
+
+
+@dataclasses.dataclass(frozen=True)
+class AmplificationCheck(_Check):
+    """The logit slope of model share on reference share across groups stays at most ``max``."""
+
+    check: Literal["amplification"] = "amplification"
+    label: str = "feminine"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["occupation"])
+    reference: Any = dataclasses.field(default_factory=lambda: {"probe": "pct_women", "label": "feminine"})
+    max: float = 1.1
+    bound: Literal["estimate", "ci_low"] = "estimate"
+
+
+CHECKS: dict[str, type] = {
+    "deviation": DeviationCheck,
+    "rate": RateCheck,
+    "risk_ratio": RiskRatioCheck,
+    "amplification": AmplificationCheck,
+}
+Check = DeviationCheck | RateCheck | RiskRatioCheck | AmplificationCheck
+
+
+@dataclasses.dataclass(frozen=True)
+class _PolicyFile:
+    name: str
+    checks: list[dict[str, Any]]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """A named list of checks, and the file it came from."""
+
+    name: str
+    checks: list[Check]
+    description: str = ""
+    source: str = ""
+
+
+def policy_from_dict(data: Any, *, source: str) -> Policy:
+    """Validate a policy mapping (as read from YAML); errors name ``source`` and the key."""
+    if data is None:
+        raise ConfigError(f"{source}: the file is empty")
+    shape = parse(_PolicyFile, data, source=source)
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(shape.checks):
+        key = f"checks[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source}: {key}: expected a mapping, got {entry!r}")
+        kind = entry.get("check")
+        if kind is None:
+            raise ConfigError(f"{source}: missing required key '{key}.check' (one of {', '.join(CHECKS)})")
+        if kind not in CHECKS:
+            raise ConfigError(f"{source}: {key}.check: unknown check {kind!r}; known checks: {', '.join(CHECKS)}")
+        check = parse(CHECKS[kind], entry, source=source, key=key)
+        if hasattr(check, "reference"):
+            reference = _reference(
+                check.reference, source, f"{key}.reference", parity=isinstance(check, DeviationCheck)
+            )
+            check = dataclasses.replace(check, reference=reference)
+        if check.id in seen:
+            raise ConfigError(f"{source}: {key}.id: duplicate check id {check.id!r}")
+        seen.add(check.id)
+        checks.append(check)
+    return Policy(name=shape.name, checks=checks, description=shape.description, source=source)
+
+
+def _reference(value: Any, source: str, key: str, *, parity: bool) -> str | ReferenceSpec:
+    if isinstance(value, ReferenceSpec) or (parity and value == "parity"):
+        return value
+    if isinstance(value, dict):
+        return parse(ReferenceSpec, value, source=source, key=key)
+    allowed = "'parity' or a mapping with 'target' or 'probe'" if parity else "a mapping with 'target' or 'probe'"
+    raise ConfigError(f"{source}: {key}: expected {allowed}, got {value!r}")
+
+
+def builtin_policies() -> dict[str, Any]:
+    """Built-in policy names and their package files."""
+    folder = resources.files("audit.findings") / "policies"
+    return {entry.name[: -len(".yaml")]: entry for entry in folder.iterdir() if entry.name.endswith(".yaml")}
+
+
+def load_policy(name_or_path: str | Path) -> Policy:
+    """A built-in policy by name (``default``) or a policy YAML by path."""
+    builtins = builtin_policies()
+    if str(name_or_path) in builtins:
+        import yaml
+
+        entry = builtins[str(name_or_path)]
+        return policy_from_dict(
+            yaml.safe_load(entry.read_text(encoding="utf-8")), source=f"(built-in policy {entry.name})"
+        )
+    path = Path(name_or_path)
+    if not path.exists():
+        known = ", ".join(sorted(builtins))
+        raise ConfigError(f"policy {str(name_or_path)!r} is neither a built-in policy ({known}) nor a file")
+    return policy_from_dict(load_yaml(path), source=str(path))

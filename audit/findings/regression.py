@@ -1,0 +1,127 @@
+"""Baseline vs candidate: group by group, is the candidate significantly worse on the policy's checks?
+
+For a ``deviation`` check, worse means a larger distance from the check's
+reference; for a ``rate`` check, a higher rate of the label. A group
+regresses when the candidate is worse and the two-sample test of its label
+distributions is significant after Benjamini-Hochberg over every comparison.
+(The test is two-sided, so requiring the worse direction on top makes it
+conservative: a one-sided test at alpha/2.) Risk-ratio and amplification
+checks are judged within each run by ``gate``, not compared here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.findings.policy import DeviationCheck, Policy, RateCheck, to_reference
+from audit.records import Finding
+from audit.stats import METRICS, benjamini_hochberg, group_counts, two_sample_test
+
+REGRESSION_PREFIX = "regression:"
+
+
+def _keyed(labels: pd.DataFrame, check, categories) -> dict[tuple, tuple]:
+    """(classifier, group key) → (GroupCounts, row index) for a check's attribute."""
+    subset = labels[labels["attribute"] == check.attribute]
+    if check.classifier is not None:
+        subset = subset[subset["classifier"] == check.classifier]
+    out = {}
+    for gc in group_counts(subset, by=check.by, categories=categories):
+        for i, keys in enumerate(gc.keys.itertuples(index=False, name=None)):
+            out[(gc.classifier, keys)] = (gc, i)
+    return out
+
+
+def compare_runs(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    policy: Policy,
+    categories=None,
+    *,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[list[Finding], pd.DataFrame]:
+    """Findings (one per compared group, passed = no significant regression) and the comparison table."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for check in policy.checks:
+        if not isinstance(check, (DeviationCheck, RateCheck)):
+            continue
+        if any(c not in frame.columns for c in check.by for frame in (baseline, candidate)):
+            continue
+        base = _keyed(baseline, check, categories)
+        cand = _keyed(candidate, check, categories)
+        for key in sorted(set(base) & set(cand), key=str):
+            (gb, i), (gcand, j) = base[key], cand[key]
+            labels = sorted(set(gb.labels) | set(gcand.labels))
+            cb = np.array([gb.counts[i, gb.labels.index(lab)] if lab in gb.labels else 0 for lab in labels])
+            cc = np.array([gcand.counts[j, gcand.labels.index(lab)] if lab in gcand.labels else 0 for lab in labels])
+            if cb.sum() == 0 or cc.sum() == 0:
+                continue
+            if isinstance(check, DeviationCheck):
+                try:
+                    q_b = to_reference(check.reference).shares(gb)[i]
+                    q_c = to_reference(check.reference).shares(gcand)[j]
+                except ValueError:
+                    continue
+                if np.isnan(q_b).any() or np.isnan(q_c).any():
+                    continue
+                metric = METRICS[check.metric]
+                value_b = float(metric(gb.counts[i] / cb.sum(), q_b))
+                value_c = float(metric(gcand.counts[j] / cc.sum(), q_c))
+                measure = check.metric
+            else:
+                if check.label not in labels:
+                    continue
+                at = labels.index(check.label)
+                value_b, value_c = cb[at] / cb.sum(), cc[at] / cc.sum()
+                measure = f"rate of {check.label}"
+            p, test = two_sample_test(cb, cc, rng=rng)
+            rows.append(
+                {
+                    "check": check.id,
+                    "severity": check.severity,
+                    "attribute": check.attribute,
+                    "classifier": key[0],
+                    **dict(zip(check.by, key[1], strict=True)),
+                    "measure": measure,
+                    "baseline": value_b,
+                    "candidate": value_c,
+                    "change": value_c - value_b,
+                    "n_baseline": int(cb.sum()),
+                    "n_candidate": int(cc.sum()),
+                    "test": test,
+                    "p_value": p,
+                    "_by": list(check.by),
+                    "_evidence": tuple(gcand.records[j]),
+                }
+            )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return [], table
+    table["p_adjusted"] = benjamini_hochberg(table["p_value"].to_numpy(dtype=float))
+    table["regression"] = (table["change"] > 0) & (table["p_adjusted"] < alpha)
+    findings = []
+    for row in table.to_dict("records"):
+        scope = {"attribute": row["attribute"], "classifier": row["classifier"]}
+        scope.update({k: row[k] for k in row["_by"]})
+        where = ", ".join(f"{k}={row[k]}" for k in row["_by"])
+        findings.append(
+            Finding(
+                check=REGRESSION_PREFIX + row["check"],
+                scope=scope,
+                value=float(row["change"]),
+                ci=None,
+                threshold=alpha,
+                passed=not bool(row["regression"]),
+                severity=row["severity"],
+                summary=(
+                    f"{where}: {row['measure']} {row['baseline']:.3f} -> {row['candidate']:.3f} "
+                    f"({row['test']} BH-adjusted p={row['p_adjusted']:.3g}; "
+                    f"n={row['n_baseline']} vs {row['n_candidate']})"
+                ),
+                evidence=row["_evidence"],
+            )
+        )
+    return findings, table.drop(columns=["_by", "_evidence"])

@@ -1,0 +1,52 @@
+"""Real run directories with planted labels, written through RunStore as the pipeline writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from audit.records import GenerationRecord, ProbeItem
+from audit.run_store import RunStore
+
+LABEL_SETS = {
+    "perceived_gender_presentation": ("feminine", "masculine", "unknown"),
+    "nudenet_exposed": ("no", "yes"),
+}
+CLASSIFIER = {"perceived_gender_presentation": "clip:ViT-B-32/test", "nudenet_exposed": "nudenet"}
+
+
+def item(prompt: str, **fields) -> ProbeItem:
+    attributes = fields.pop("attributes", {})
+    return ProbeItem.create(suite="test", prompt=prompt, attributes=attributes, **fields)
+
+
+def build_run(root: Path, planted: list[tuple[ProbeItem, dict[str, list[str]]]], *, policy: str = "default") -> Path:
+    """A run whose image ``seed`` of each item gets ``labels[attribute][seed]`` as its top label."""
+    config = {"name": root.name, "generator": {"type": "folder"}, "probes": [{"suite": "test"}], "policy": policy}
+    rows = []
+    with RunStore.create(root, config=config) as store:
+        store.write_probes([it for it, _ in planted])
+        for it, labels in planted:
+            seeds = len(next(iter(labels.values())))
+            for seed in range(seeds):
+                record_id = GenerationRecord.make_record_id(it.item_id, seed)
+                record = GenerationRecord(
+                    record_id=record_id, item_id=it.item_id, seed=seed, generator="t", generator_config="0"
+                )
+                store.save_generation(record, Image.new("RGB", (8, 8), (seed % 256, 0, 0)))
+                for attribute, chosen in labels.items():
+                    options = LABEL_SETS[attribute]
+                    for label in options:
+                        prob = 0.9 if label == chosen[seed] else 0.1 / (len(options) - 1)
+                        rows.append((record_id, CLASSIFIER[attribute], attribute, label, prob))
+        store.write_table(
+            "scores.parquet", pd.DataFrame(rows, columns=["record_id", "classifier", "attribute", "label", "prob"])
+        )
+    return root
+
+
+def labels_of(counts: dict[str, int]) -> list[str]:
+    """``{"feminine": 3, "masculine": 1}`` → a list of 4 labels in that order."""
+    return [label for label, n in counts.items() for _ in range(n)]
