@@ -72,6 +72,14 @@ class ProbeItem(_Record):
     group: str | None = None
     pair_id: str | None = None
     reference: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The item's own seeds (I2P's published seed per prompt); None: the suite's seeds.
+    seeds: tuple[int, ...] | None = None
+    # The input screen's verdict: "pass", "blocked" (not generated) or "flagged"
+    # (would be blocked, generated because the suite only records); None: not screened.
+    screening: str | None = None
+    screening_category: str | None = None
+
+    _tuple_fields: ClassVar[tuple[str, ...]] = ("seeds",)
 
     def __post_init__(self) -> None:
         if not ITEM_ID_PATTERN.match(self.item_id):

@@ -258,6 +258,7 @@ class RunStore:
             # Nested mappings are kept as JSON text so the table has a fixed schema.
             row["attributes"] = json.dumps(row["attributes"], sort_keys=True)
             row["reference"] = json.dumps(row["reference"], sort_keys=True)
+            row["seeds"] = None if row["seeds"] is None else json.dumps(row["seeds"])
         self.write_table(PROBES, pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(ProbeItem)]))
 
     def probes(self) -> list[ProbeItem]:
@@ -266,6 +267,8 @@ class RunStore:
         for row in df.to_dict("records"):
             row["attributes"] = json.loads(row["attributes"])
             row["reference"] = json.loads(row["reference"])
+            if "seeds" in row:
+                row["seeds"] = None if _isna(row["seeds"]) else json.loads(row["seeds"])
             items.append(ProbeItem.from_dict({k: (None if _isna(v) else v) for k, v in row.items()}))
         return items
 
@@ -282,6 +285,7 @@ class RunStore:
         The PNG is on disk and fsync'd before the line is appended, so a record
         always points to a complete image.
         """
+
         if image is not None:
             rel = self.image_relpath(record.item_id, record.seed)
             buffer = io.BytesIO()
