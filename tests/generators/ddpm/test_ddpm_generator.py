@@ -1,0 +1,94 @@
+"""The ``ddpm`` generator: our checkpoints and diffusers UNets as images in a run, class from the probe item."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from audit.errors import DiffauditError, ModelNotFoundError
+from audit.records import ProbeItem, stable_hash
+from audit.run_store import RunStore
+from generators import DDPMGenerator, DDPMParams, generator_class
+from generators.ddpm import NoiseSchedule, Trainer, TrainingConfig, UNet, UNetConfig
+
+
+def _item(attributes: dict) -> ProbeItem:
+    return ProbeItem(item_id=stable_hash(attributes), suite="ddpm", prompt="", attributes=attributes)
+
+
+@pytest.fixture(scope="module")
+def conditional_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    config = UNetConfig(
+        sample_size=8,
+        base_channels=16,
+        channel_mults=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(),
+        num_classes=2,
+        norm_groups=8,
+    )
+    folder = tmp_path_factory.mktemp("models") / "cats-dogs"
+    Trainer(UNet(config), NoiseSchedule.make(), TrainingConfig(steps=0), class_names=["cat", "dog"], device="cpu").save(
+        folder
+    )
+    return folder
+
+
+def test_ddpm_is_a_registered_generator_type():
+    assert generator_class("ddpm") is DDPMGenerator
+
+
+def test_class_label_comes_from_the_item_attributes(conditional_checkpoint, tmp_path):
+    items = [_item({"class": "cat"}), _item({"class": 1}), _item({"occupation": "nurse"})]
+    params = DDPMParams(
+        model=str(conditional_checkpoint), sampler="ddpm", steps=3, guidance=3.0, device="cpu", batch_size=3
+    )
+    generator = DDPMGenerator(params)
+    with RunStore.create(tmp_path / "run", config={}) as store:
+        records = generator.generate(items, [0, 1], store)
+        assert all(r.ok for r in records) and len(records) == 6
+        assert [generator.class_label(i) for i in items] == [0, 1, None]
+        image = Image.open(tmp_path / "run" / records[0].image_path)
+        assert image.size == (8, 8) and image.mode == "RGB"
+        assert records[0].meta["sampler"] == "ddpm" and records[0].meta["model_format"] == "checkpoint"
+        assert records[0].meta["device"] == "cpu" and records[0].meta["dtype"] == "float32"
+
+
+def test_the_same_seed_gives_the_same_image_in_any_batch(conditional_checkpoint):
+    params = dict(model=str(conditional_checkpoint), sampler="ddim", eta=1.0, steps=3, guidance=2.0, device="cpu")
+    items = [_item({"class": "dog"}), _item({"class": "cat"})]
+    together = DDPMGenerator(DDPMParams(**params, batch_size=2))
+    together._load()
+    pair = together._generate_batch(items, [torch.Generator().manual_seed(s) for s in (7, 8)])
+    alone = DDPMGenerator(DDPMParams(**params, batch_size=1))
+    alone._load()
+    single = alone._generate_batch(items[1:], [torch.Generator().manual_seed(8)])
+    difference = torch.tensor(list(pair[1].getdata())) - torch.tensor(list(single[0].getdata()))
+    assert difference.abs().max().item() <= 1  # equal up to a rounding flip at a pixel's .5 boundary
+
+
+def test_unknown_class_is_named(conditional_checkpoint):
+    generator = DDPMGenerator(DDPMParams(model=str(conditional_checkpoint), device="cpu"))
+    generator._load()
+    with pytest.raises(DiffauditError, match=r"class='horse' is not a class of the model \(cat, dog\)"):
+        generator.class_label(_item({"class": "horse"}))
+
+
+def test_unconditional_diffusers_unet_refuses_a_class(tiny_unet2d, tmp_path):
+    tiny_unet2d.save_pretrained(tmp_path / "unet-only")
+    generator = DDPMGenerator(DDPMParams(model=str(tmp_path / "unet-only"), device="cpu", steps=2))
+    generator._load()
+    assert generator.record_meta()["model_format"] == "diffusers"
+    assert len(generator._generate_batch([_item({})], [torch.Generator().manual_seed(0)])) == 1
+    with pytest.raises(DiffauditError, match="is unconditional"):
+        generator._generate_batch([_item({"class": 3})], [torch.Generator().manual_seed(0)])
+
+
+def test_missing_model_is_a_model_not_found_error():
+    generator = DDPMGenerator(DDPMParams(model="google/ddpm-cifar10-32-not-here", device="cpu"))
+    with pytest.raises(ModelNotFoundError, match="is not on disk and could not be downloaded"):
+        generator._load()
+    with pytest.raises(DiffauditError, match="generator.model"):
+        DDPMGenerator(DDPMParams(device="cpu"))._load()
