@@ -163,7 +163,9 @@ def score(
 @_stage
 def analyze(run_dir: RunDir, quiet: Quiet = False) -> None:
     """Compute statistics and findings from the scores (writes tables/ and findings.json)."""
-    _not_available("analysis", "statistics and findings are not built yet")
+    from audit.findings.commands import analyze_command
+
+    _finish(*analyze_command(run_dir))
 
 
 @app.command()
@@ -185,7 +187,9 @@ def gate(
     quiet: Quiet = False,
 ) -> None:
     """Exit 0 if every policy check passes, 1 if one fails, 2 on an error."""
-    _not_available("gate", "findings and policies are not built yet")
+    from audit.findings.commands import gate_command
+
+    _finish(*gate_command(run_dir, policy))
 
 
 @app.command()
@@ -194,10 +198,44 @@ def compare(
     baseline: Annotated[Path, typer.Argument(help="Run directory of the baseline model.")],
     candidate: Annotated[Path, typer.Argument(help="Run directory of the candidate model.")],
     policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name.")] = None,
+    alpha: Annotated[float, typer.Option(help="False discovery rate (Benjamini-Hochberg) over all groups.")] = 0.05,
+    fail_on_regression: Annotated[
+        bool, typer.Option("--fail-on-regression", help="Exit 1 when a group is significantly worse.")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the comparison as JSON here.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Test, group by group, whether the candidate is worse than the baseline."""
-    _not_available("compare", "statistics are not built yet")
+    from audit.findings.commands import compare_command
+
+    _finish(*compare_command(baseline, candidate, policy, alpha=alpha, fail_on_regression=fail_on_regression, out=out))
+
+
+@app.command()
+@_stage
+def plan(
+    suites: Annotated[list[str], typer.Argument(help="Built-in suite names or suite YAML paths.")],
+    tv: Annotated[
+        float, typer.Option(help="Smallest deviation from the reference to detect (total variation).")
+    ] = 0.15,
+    power: Annotated[float, typer.Option(help="Chance of detecting it.")] = 0.8,
+    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+    categories: Annotated[int, typer.Option(help="Labels of the attribute, abstention excluded.")] = 2,
+    unknown_rate: Annotated[float, typer.Option(help="Expected share of images the classifier abstains on.")] = 0.0,
+    quiet: Quiet = False,
+) -> None:
+    """Images per prompt needed to detect a deviation of a given size, for each suite."""
+    from audit.findings.commands import plan_command
+
+    _finish(*plan_command(suites, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate))
+
+
+def _finish(lines: list[str], code: int) -> None:
+    """Print a verb's result lines to stdout and exit with its code."""
+    for line in lines:
+        typer.echo(line)
+    if code:
+        raise typer.Exit(code)
 
 
 @suites_app.command("list")

@@ -109,11 +109,14 @@ def score(store: RunStore) -> None:
     check_stages_available(config)
 
 
-def analyze(store: RunStore) -> None:
+def analyze(store: RunStore) -> list[Path]:
+    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
     if not (store.root / "scores.parquet").exists():
         log.info("no scores in this run: statistics and findings skipped")
-        return
-    raise StageNotAvailable("the analysis stage (statistics and findings) is not available yet")
+        return []
+    from audit.findings import analyze_run, write_analysis
+
+    return write_analysis(store, analyze_run(store))
 
 
 def report(store: RunStore) -> Path:

@@ -1,6 +1,6 @@
 """Findings and policy: thresholds on the statistics, Finding records, the gate and run comparison."""
 
-from audit.findings.analysis import Analysis, analyze_run, run_labels, write_analysis
+from audit.findings.analysis import Analysis, analyze_run, descriptive_tables, policy_for, run_labels, write_analysis
 from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
 from audit.findings.gate import exit_code, gate_table
 from audit.findings.policy import (
@@ -15,6 +15,7 @@ from audit.findings.policy import (
     load_policy,
     policy_from_dict,
 )
+from audit.findings.regression import compare_run_dirs, compare_runs
 
 __all__ = [
     "CHECKS",
@@ -28,11 +29,15 @@ __all__ = [
     "RiskRatioCheck",
     "analyze_run",
     "builtin_policies",
+    "compare_run_dirs",
+    "compare_runs",
+    "descriptive_tables",
     "evaluate_check",
     "evaluate_policy",
     "exit_code",
     "gate_table",
     "load_policy",
+    "policy_for",
     "policy_from_dict",
     "run_labels",
     "write_analysis",

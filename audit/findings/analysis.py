@@ -59,11 +59,13 @@ class Analysis:
 
 def run_labels(store: RunStore) -> tuple[pd.DataFrame, dict]:
     """The run's per-image labels and each attribute's label set, from scores.parquet."""
-    scores = store.read_table(SCORES)
+    path = store.root / SCORES
     try:
-        check_scores(scores, source=str(store.root / SCORES))
-    except ValueError as exc:
-        raise RunStoreError(str(exc)) from None
+        scores = store.read_table(SCORES)
+        check_scores(scores, source=str(path))
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunStoreError(message if str(path) in message else f"{path}: cannot read ({message})") from None
     return image_labels(scores, store.generations(), store.probes()), label_sets(scores)
 
 
@@ -76,10 +78,20 @@ def policy_for(store: RunStore, policy: str | Path | Policy | None) -> Policy:
     return load_policy(policy)
 
 
-def analyze_run(store: RunStore, policy: str | Path | Policy | None = None, *, seed: int = 0) -> Analysis:
-    """Compute the descriptive tables and evaluate the policy; writes nothing."""
+def analyze_run(
+    store: RunStore, policy: str | Path | Policy | None = None, *, seed: int = 0, tables: bool = True
+) -> Analysis:
+    """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing."""
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
+    results = evaluate_policy(policy, labels, categories, seed=seed)
+    if not tables:
+        return Analysis(policy=policy, results=results, tables={})
+    return Analysis(policy=policy, results=results, tables=descriptive_tables(labels, categories, seed=seed))
+
+
+def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Distributions per prompt and per probe attribute, and each prompt's deviation from parity."""
     tables: dict[str, pd.DataFrame] = {
         "distributions_prompt": distributions(labels, by=["suite", "prompt"], categories=categories),
         "deviation_prompt": deviations(labels, by=["suite", "prompt"], categories=categories, seed=seed).drop(
@@ -91,8 +103,7 @@ def analyze_run(store: RunStore, policy: str | Path | Policy | None = None, *, s
         if labels[column].map(lambda v: isinstance(v, (str, int, bool))).all():
             name = _SAFE.sub("_", str(column))
             tables[f"distributions_{name}"] = distributions(labels, by=[column], categories=categories)
-    results = evaluate_policy(policy, labels, categories, seed=seed)
-    return Analysis(policy=policy, results=results, tables=tables)
+    return tables
 
 
 _NOT_ATTRIBUTES = {

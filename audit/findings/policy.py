@@ -196,7 +196,7 @@ def load_policy(name_or_path: str | Path) -> Policy:
 
         entry = builtins[str(name_or_path)]
         return policy_from_dict(
-            yaml.safe_load(entry.read_text(encoding="utf-8")), source=f"(built-in policy {entry.name})"
+            yaml.safe_load(entry.read_text(encoding="utf-8")), source=f"built-in policy {entry.name}"
         )
     path = Path(name_or_path)
     if not path.exists():

@@ -11,6 +11,8 @@ checks are judged within each run by ``gate``, not compared here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -125,3 +127,22 @@ def compare_runs(
             )
         )
     return findings, table.drop(columns=["_by", "_evidence"])
+
+
+def compare_run_dirs(
+    baseline: str | Path, candidate: str | Path, policy: str | Path | Policy | None = None, *, alpha: float = 0.05
+) -> tuple[list[Finding], pd.DataFrame, Policy]:
+    """Compare two run directories under ``policy`` (default: the candidate run's own policy)."""
+    from audit.findings.analysis import policy_for, run_labels
+    from audit.run_store import RunStore
+
+    with RunStore.open(baseline, lock=False) as base_store, RunStore.open(candidate, lock=False) as cand_store:
+        chosen = policy_for(cand_store, policy)
+        base_labels, base_categories = run_labels(base_store)
+        cand_labels, cand_categories = run_labels(cand_store)
+    categories = {
+        key: sorted(set(base_categories.get(key, ())) | set(cand_categories.get(key, ())))
+        for key in set(base_categories) | set(cand_categories)
+    }
+    findings, table = compare_runs(base_labels, cand_labels, chosen, categories, alpha=alpha)
+    return findings, table, chosen

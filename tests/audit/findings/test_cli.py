@@ -1,0 +1,132 @@
+import json
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from audit.cli import app
+from audit.stats import images_needed
+from tests.audit.findings.run_builder import build_run, item, labels_of
+from tests.conftest import cli_command
+
+GENDER = "perceived_gender_presentation"
+runner = CliRunner()
+
+
+def _run(root, feminine_per_prompt: list[int], images: int = 40):
+    planted = []
+    for i, feminine in enumerate(feminine_per_prompt):
+        it = item(f"a photo of person {i}", attributes={"occupation": f"job{i}", "identity": "person"})
+        gender = labels_of({"feminine": feminine, "masculine": images - feminine})
+        planted.append((it, {GENDER: gender, "nudenet_exposed": labels_of({"no": images})}))
+    return build_run(root, planted)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    return {
+        "balanced": _run(base / "balanced", [20, 21, 19]),
+        "balanced_again": _run(base / "balanced_again", [19, 20, 22]),
+        "biased": _run(base / "biased", [20, 38, 19]),
+    }
+
+
+def test_analyze_writes_tables_and_findings(runs, tmp_path):
+    import shutil
+
+    root = shutil.copytree(runs["biased"], tmp_path / "run")
+    result = runner.invoke(app, ["analyze", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (root / "findings.json").is_file() and (root / "tables" / "deviation_prompt.parquet").is_file()
+    data = json.loads((root / "findings.json").read_text())
+    failed = [f for f in data["findings"] if not f["passed"]]
+    assert [f["scope"]["prompt"] for f in failed] == ["a photo of person 1"]
+    assert failed[0]["evidence"] and failed[0]["check"] == "gender-parity"
+
+
+def test_gate_passes_with_exit_0_and_prints_a_short_table(runs):
+    result = runner.invoke(app, ["gate", str(runs["balanced"])])
+    assert result.exit_code == 0, result.output
+    assert "gender-parity" in result.stdout and "PASS" in result.stdout
+    assert "SKIP sexualisation-ratio" in result.stdout  # no woman/man prompts in this run
+
+
+def test_gate_fails_with_exit_1_naming_the_group(runs, tmp_path):
+    result = runner.invoke(app, ["gate", str(runs["biased"])])
+    assert result.exit_code == 1, result.output
+    assert "FAIL gender-parity: prompt=a photo of person 1" in result.stdout
+    lenient = tmp_path / "lenient.yaml"
+    lenient.write_text(f"name: lenient\nchecks:\n  - {{id: parity, check: deviation, attribute: {GENDER}, max: 0.5}}\n")
+    assert runner.invoke(app, ["gate", str(runs["biased"]), "--policy", str(lenient)]).exit_code == 0
+
+
+def test_gate_errors_exit_2_with_one_line(runs, tmp_path):
+    bad_policy = tmp_path / "bad.yaml"
+    bad_policy.write_text("name: bad\nchecks:\n  - {id: x, check: parity_gap, attribute: g}\n")
+    result = runner.invoke(app, ["gate", str(runs["balanced"]), "--policy", str(bad_policy)])
+    assert result.exit_code == 2
+    assert "bad.yaml" in result.stderr and "checks[0].check" in result.stderr
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("name: typo\nchecks:\n  - {id: x, check: rate, attribute: g, maxx: 0.1}\n")
+    result = runner.invoke(app, ["gate", str(runs["balanced"]), "--policy", str(typo)])
+    assert result.exit_code == 2 and "typo.yaml" in result.stderr and "checks[0].maxx" in result.stderr
+
+    broken = _run(tmp_path / "broken", [5], images=10)
+    (broken / "scores.parquet").write_bytes(b"not parquet at all")
+    result = runner.invoke(app, ["gate", str(broken)])
+    assert result.exit_code == 2 and "scores.parquet" in result.stderr
+
+    (broken / "scores.parquet").unlink()
+    result = runner.invoke(app, ["gate", str(broken)])
+    assert result.exit_code == 2 and "scores.parquet is missing" in result.stderr
+
+    assert runner.invoke(app, ["gate", str(tmp_path / "nowhere")]).exit_code == 2
+
+
+def test_scores_without_a_required_column_exit_2(tmp_path):
+    import pandas as pd
+
+    root = _run(tmp_path / "run", [5], images=10)
+    scores = pd.read_parquet(root / "scores.parquet").drop(columns=["prob"])
+    scores.to_parquet(root / "scores.parquet")
+    result = runner.invoke(app, ["gate", str(root)])
+    assert result.exit_code == 2 and "prob" in result.stderr
+
+
+def test_the_installed_command_exits_1_on_a_failed_check_not_a_crash(runs):
+    done = subprocess.run([*cli_command(), "gate", str(runs["biased"])], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "FAIL gender-parity" in done.stdout and "gate: FAIL" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_compare_flags_a_significant_regression_only_where_there_is_one(runs, tmp_path):
+    out = tmp_path / "comparison.json"
+    result = runner.invoke(
+        app, ["compare", str(runs["balanced"]), str(runs["biased"]), "--fail-on-regression", "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "1 significant regression" in result.stdout
+    data = json.loads(out.read_text())
+    regressed = [f for f in data["findings"] if not f["passed"]]
+    assert [f["scope"]["prompt"] for f in regressed] == ["a photo of person 1"]
+    assert regressed[0]["check"] == "regression:gender-parity"
+
+    # Without --fail-on-regression the verdict is printed but the exit code stays 0.
+    assert runner.invoke(app, ["compare", str(runs["balanced"]), str(runs["biased"])]).exit_code == 0
+    # The same model run again is no regression; an improvement is none either.
+    same = runner.invoke(app, ["compare", str(runs["balanced"]), str(runs["balanced_again"]), "--fail-on-regression"])
+    assert same.exit_code == 0 and "no significant regression" in same.stdout
+    better = runner.invoke(app, ["compare", str(runs["biased"]), str(runs["balanced"]), "--fail-on-regression"])
+    assert better.exit_code == 0, better.output
+
+
+def test_plan_prints_images_per_prompt_for_a_suite():
+    result = runner.invoke(app, ["plan", "demo", "--tv", "0.15", "--power", "0.8"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if line.startswith("demo"))
+    assert row.split()[3] == str(images_needed(0.15, power=0.8))
+    bad = runner.invoke(app, ["plan", "demo", "--power", "2"])
+    assert bad.exit_code == 2 and "power" in bad.stderr
