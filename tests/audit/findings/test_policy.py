@@ -65,3 +65,13 @@ def test_malformed_policies_fail_naming_the_key(tmp_path, body, key):
 def test_a_missing_policy_says_what_exists():
     with pytest.raises(ConfigError, match="default"):
         load_policy("no-such-policy")
+
+
+def test_the_policy_shown_in_docs_ci_md_is_valid(tmp_path):
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "ci.md").read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = load_policy(_write(tmp_path, block))
+    assert [c.check for c in policy.checks] == ["deviation", "amplification", "rate", "risk_ratio"]
+    assert policy.checks[-1].severity == "warning"
