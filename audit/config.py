@@ -94,6 +94,7 @@ class RunConfig:
 
 def config_from_dict(data: Any, *, source: str) -> RunConfig:
     """Validate a config mapping (as read from YAML); ``source`` names it in errors."""
+    from audit.classifiers import classifier_class
     from generators.registry import generator_class
 
     shape = parse(_ConfigFile, data, source=source)
@@ -112,7 +113,13 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
         kind = entry.pop("type", None)
         if not isinstance(kind, str):
             raise ConfigError(f"{source}: classifiers[{i}].type: expected a string, got {kind!r}")
-        classifiers.append(ClassifierSpec(type=kind, params=entry))
+        try:
+            classifier_cls = classifier_class(kind)
+        except KeyError as exc:
+            raise ConfigError(f"{source}: classifiers[{i}].type: {exc.args[0]}") from None
+        # Checked against the classifier's declared Params; run.yaml records them with defaults filled in.
+        classifier_params = parse(classifier_cls.Params, entry, source=source, key=f"classifiers[{i}]")
+        classifiers.append(ClassifierSpec(type=kind, params=dataclasses.asdict(classifier_params)))
     return RunConfig(
         name=shape.name,
         generator=GeneratorSpec(type=type_name, params=params),

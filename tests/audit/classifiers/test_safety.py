@@ -98,3 +98,11 @@ def test_nudenet_flags_exposure_above_its_threshold():
     assert ("nudenet_exposed", "no", 1.0) in classifier.result_from_detections(covered).labels
     weak = [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.3, "box": [0, 0, 1, 1]}]
     assert ("nudenet_exposed", "no", 1.0) in classifier.result_from_detections(weak).labels
+
+
+def test_nudenet_without_the_extra_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nudenet", None)  # as if the package were not installed
+    with pytest.raises(ModelNotFoundError, match=r"pip install 'diffaudit\[nudenet\]'"):
+        NudeNetClassifier().load()

@@ -1,0 +1,40 @@
+import pytest
+
+from audit.config import load_config
+from audit.errors import ConfigError
+
+HEAD = "name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\n"
+
+
+def test_classifier_parameters_are_checked_against_the_classifier(write_config):
+    path = write_config(HEAD + "classifiers: [{type: skin_tone}, {type: clip, modle: ViT-B-32}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "classifiers[1].modle" in str(info.value)
+
+
+def test_unknown_classifier_type_lists_the_known_ones(write_config):
+    path = write_config(HEAD + "classifiers: [{type: clipp}]\n")
+    with pytest.raises(ConfigError, match=r"classifiers\[0\]\.type: unknown classifier type 'clipp'.*skin_tone"):
+        load_config(path)
+
+
+def test_wrong_parameter_type_names_key_and_value(write_config):
+    path = write_config(HEAD + "classifiers: [{type: nudenet, threshold: high}]\n")
+    with pytest.raises(ConfigError, match=r"classifiers\[0\]\.threshold: expected a number, got 'high'"):
+        load_config(path)
+
+
+def test_resolved_classifier_parameters_are_recorded_with_defaults(write_config):
+    config = load_config(
+        write_config(HEAD + "classifiers: [{type: clip, model: ViT-B-32, pretrained: laion2b_s34b_b79k}]\n")
+    )
+    recorded = config.as_dict()["classifiers"][0]
+    assert recorded == {
+        "type": "clip",
+        "model": "ViT-B-32",
+        "pretrained": "laion2b_s34b_b79k",
+        "label_set": "default",
+        "q16": False,
+        "cache": True,
+    }
