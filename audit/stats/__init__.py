@@ -7,7 +7,13 @@ which joins scores.parquet to the generations and probes of a run.
 
 from audit.stats.amplification import amplification, amplification_rows, amplification_table
 from audit.stats.comparison import two_sample_test
-from audit.stats.correction import corrected_intervals, corrected_shares, project_to_simplex, rogan_gladen
+from audit.stats.correction import (
+    corrected_distributions,
+    corrected_intervals,
+    corrected_shares,
+    project_to_simplex,
+    rogan_gladen,
+)
 from audit.stats.deviation import (
     METRICS,
     bootstrap_intervals,
@@ -40,6 +46,7 @@ __all__ = [
     "amplification_table",
     "benjamini_hochberg",
     "bootstrap_intervals",
+    "corrected_distributions",
     "corrected_intervals",
     "corrected_shares",
     "detection_power",

@@ -3,7 +3,10 @@
 ``confusion[i, j]`` counts validation images of true label i that the
 classifier called j. Observed shares are ``o = M.T @ t`` with ``M`` the
 row-normalised confusion matrix; the corrected shares solve that for ``t``
-and are projected onto the probability simplex.
+and are projected onto the probability simplex. The columns may include
+``unknown`` (abstention) besides the true labels: the system is then solved
+by least squares, so a classifier that abstains more on one label than on
+another is corrected for that too.
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ def corrected_shares(observed_counts, confusion) -> np.ndarray:
     rates = _rates(confusion)
     transposed = np.swapaxes(rates, -1, -2)
     try:
+        if transposed.shape[-1] != transposed.shape[-2]:
+            raise np.linalg.LinAlgError("not square")
         raw = np.linalg.solve(transposed, shares[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        # A confusion matrix resampled from little validation data can be singular: least squares then.
+        # Abstention columns make the system rectangular, and a confusion matrix resampled from little
+        # validation data can be singular: least squares then.
         raw = np.einsum("...ij,...j->...i", np.linalg.pinv(transposed), shares)
     return project_to_simplex(raw)
 
@@ -81,3 +87,86 @@ def corrected_intervals(
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail], axis=0)
     return estimate, low, high
+
+
+def corrected_distributions(
+    labels,
+    validation: dict,
+    *,
+    by,
+    categories=None,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+):
+    """Corrected label shares per group for the attributes a validation summary covers.
+
+    ``validation`` maps ``(classifier, attribute)`` to a classifier
+    validation summary (the JSON ``diffaudit validate-classifier`` writes:
+    ``labels`` = true labels, ``predicted_labels`` = its columns, ``unknown``
+    included, ``confusion_matrix`` = counts). One row per (group, true label)
+    with the observed share among answered images, the corrected share and
+    its parametric-bootstrap interval.
+    """
+    import pandas as pd
+
+    from audit.stats.distributions import group_counts
+    from audit.stats.image_labels import UNKNOWN
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for gc in group_counts(labels, by=by, categories=categories):
+        summary = validation.get((gc.classifier, gc.attribute))
+        if summary is None:
+            continue
+        true_labels = list(summary["labels"])
+        columns = list(summary["predicted_labels"])
+        confusion = np.asarray(summary["confusion_matrix"], dtype=np.int64)
+        if confusion.shape != (len(true_labels), len(columns)):
+            raise ValueError(
+                f"validation of {gc.attribute}: confusion_matrix is {confusion.shape}, "
+                f"expected {len(true_labels)} labels × {len(columns)} predicted labels"
+            )
+        strange = [lab for lab in gc.labels if lab not in columns]
+        if strange:
+            raise ValueError(
+                f"validation of {gc.attribute} has no column for label(s) {', '.join(strange)} "
+                f"(it has {', '.join(columns)})"
+            )
+        observed = np.zeros((len(gc.keys), len(columns)), dtype=np.int64)
+        for j, label in enumerate(gc.labels):
+            observed[:, columns.index(label)] = gc.counts[:, j]
+        if UNKNOWN in columns:
+            observed[:, columns.index(UNKNOWN)] = gc.unknown
+        keep = observed.sum(axis=1) > 0
+        if not keep.any():
+            continue
+        estimate, low, high = corrected_intervals(
+            observed[keep],
+            np.broadcast_to(confusion, (int(keep.sum()), *confusion.shape)),
+            samples=samples,
+            confidence=confidence,
+            rng=rng,
+        )
+        keys = gc.keys[keep].reset_index(drop=True)
+        answered = gc.n[keep]
+        k = len(true_labels)
+        frame = keys.loc[np.repeat(np.arange(len(keys)), k)].reset_index(drop=True)
+        frame["classifier"] = gc.classifier
+        frame["attribute"] = gc.attribute
+        frame["label"] = np.tile(true_labels, len(keys))
+        observed_share = np.zeros((len(keys), k))
+        for i, label in enumerate(true_labels):
+            if label in gc.labels:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    observed_share[:, i] = gc.counts[keep, gc.labels.index(label)] / answered
+        frame["n"] = np.repeat(answered, k)
+        frame["n_unknown"] = np.repeat(gc.unknown[keep], k)
+        frame["observed_share"] = observed_share.ravel()
+        frame["corrected_share"] = estimate.ravel()
+        frame["ci_low"] = low.ravel()
+        frame["ci_high"] = high.ravel()
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=[*by, "classifier", "attribute", "label", "corrected_share", "ci_low", "ci_high"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,7 +1,8 @@
 """Per-image labels: the score table reduced to one label per (image, classifier, attribute), joined to its probe.
 
-The label of an attribute is the one with the highest probability; ties go to
-the label that sorts first, so the result never depends on row order.
+The label of an attribute is the one with the highest probability; on a tie
+``unknown`` wins (as in classifier validation), then the label that sorts
+first, so the result never depends on row order.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def label_sets(scores: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
 def top_labels(scores: pd.DataFrame) -> pd.DataFrame:
     """One row per (record, classifier, attribute): the label with the highest probability."""
     check_scores(scores)
-    ordered = scores.sort_values(
-        ["record_id", "classifier", "attribute", "prob", "label"], ascending=[True, True, True, False, True]
+    ordered = scores.assign(_abstains=scores["label"] == UNKNOWN).sort_values(
+        ["record_id", "classifier", "attribute", "prob", "_abstains", "label"],
+        ascending=[True, True, True, False, False, True],
     )
     top = ordered.drop_duplicates(["record_id", "classifier", "attribute"], keep="first")
     return top.loc[:, list(SCORE_COLUMNS)].reset_index(drop=True)

@@ -46,3 +46,59 @@ def test_corrected_interval_recovers_the_planted_share_in_simulated_audits():
 def test_a_true_label_without_validation_images_is_refused():
     with pytest.raises(ValueError, match="validation"):
         corrected_shares([5, 5], [[10, 0], [0, 0]])
+
+
+def test_corrected_distributions_from_a_validation_summary_recover_planted_shares():
+    """Each of 400 groups is one simulated audit: true 70% feminine, seen through a classifier that abstains unevenly."""
+    import pandas as pd
+
+    from audit.classifiers.validation import confusion_summary
+    from audit.stats import corrected_distributions
+
+    rng = np.random.default_rng(12)
+    labels = ["feminine", "masculine", "unknown"]
+    rates = {"feminine": [0.75, 0.15, 0.10], "masculine": [0.05, 0.80, 0.15]}
+    # A large validation set, so the shared confusion matrix is nearly exact and every group is
+    # an independent audit (per-audit validation noise is covered by the test above).
+    truths = ["feminine"] * 5000 + ["masculine"] * 5000
+    predicted = [labels[j] for t in ("feminine", "masculine") for j in rng.choice(3, size=5000, p=rates[t])]
+    summary = confusion_summary(truths, predicted)  # the classifier layer's validation format
+
+    groups, images, true_share = 400, 300, 0.7
+    true_label = np.where(rng.uniform(size=(groups, images)) < true_share, "feminine", "masculine")
+    u = rng.uniform(size=(groups, images))
+    seen = np.where(
+        true_label == "feminine",
+        np.where(u < 0.75, "feminine", np.where(u < 0.90, "masculine", "unknown")),
+        np.where(u < 0.05, "feminine", np.where(u < 0.85, "masculine", "unknown")),
+    )
+    table = pd.DataFrame(
+        {
+            "record_id": np.arange(groups * images).astype(str),
+            "classifier": "clip",
+            "attribute": "gender",
+            "label": seen.ravel(),
+            "group": np.repeat(np.arange(groups), images),
+        }
+    )
+    out = corrected_distributions(table, {("clip", "gender"): summary}, by=["group"], samples=300)
+    feminine = out[out.label == "feminine"]
+    assert abs(feminine.observed_share.mean() - true_share) > 0.05  # uncorrected: biased
+    assert feminine.corrected_share.mean() == pytest.approx(true_share, abs=0.01)
+    coverage = np.mean((feminine.ci_low <= true_share) & (true_share <= feminine.ci_high))
+    assert 0.93 <= coverage <= 0.98, coverage
+
+
+def test_a_label_the_validation_never_saw_is_named():
+    import pandas as pd
+
+    from audit.stats import corrected_distributions
+
+    summary = {
+        "labels": ["a", "b"],
+        "predicted_labels": ["a", "b", "unknown"],
+        "confusion_matrix": [[9, 1, 0], [1, 9, 0]],
+    }
+    table = pd.DataFrame({"record_id": ["1"], "classifier": "c", "attribute": "x", "label": ["z"], "g": [0]})
+    with pytest.raises(ValueError, match="z"):
+        corrected_distributions(table, {("c", "x"): summary}, by=["g"])

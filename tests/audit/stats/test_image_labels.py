@@ -7,7 +7,7 @@ from audit.stats import image_labels, label_sets, top_labels
 from tests.audit.stats.simulated import make_items, simulate_scores
 
 
-def test_top_label_is_the_most_probable_and_ties_go_to_the_first_label():
+def test_top_label_is_the_most_probable_and_ties_go_to_unknown_then_the_first_label():
     scores = pd.DataFrame(
         [
             ("r1", "c", "gender", "man", 0.2),
@@ -16,11 +16,14 @@ def test_top_label_is_the_most_probable_and_ties_go_to_the_first_label():
             ("r2", "c", "gender", "woman", 0.5),
             ("r2", "c", "gender", "man", 0.5),
             ("r2", "c", "gender", "unknown", 0.0),
+            ("r3", "c", "gender", "woman", 0.4),
+            ("r3", "c", "gender", "man", 0.2),
+            ("r3", "c", "gender", "unknown", 0.4),
         ],
         columns=["record_id", "classifier", "attribute", "label", "prob"],
     )
     top = top_labels(scores.sample(frac=1, random_state=3))
-    assert dict(zip(top.record_id, top.label, strict=True)) == {"r1": "woman", "r2": "man"}
+    assert dict(zip(top.record_id, top.label, strict=True)) == {"r1": "woman", "r2": "man", "r3": "unknown"}
 
 
 def test_labels_join_generations_and_probe_attributes():
