@@ -161,11 +161,18 @@ def score(
 
 @app.command()
 @_stage
-def analyze(run_dir: RunDir, quiet: Quiet = False) -> None:
+def analyze(
+    run_dir: RunDir,
+    validation: Annotated[
+        list[Path] | None,
+        typer.Option(help="Classifier validation JSON (repeatable): also correct shares for classifier error."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
     """Compute statistics and findings from the scores (writes tables/ and findings.json)."""
     from audit.findings.commands import analyze_command
 
-    _finish(*analyze_command(run_dir))
+    _finish(*analyze_command(run_dir, validation))
 
 
 @app.command()
@@ -238,29 +245,99 @@ def _finish(lines: list[str], code: int) -> None:
         raise typer.Exit(code)
 
 
+def _echo_lines(lines) -> None:
+    """Print lines to stdout, stopping quietly when the reader goes away (``| head``)."""
+    import os
+
+    try:
+        for line in lines:
+            typer.echo(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 @suites_app.command("list")
 @_stage
 def suites_list(quiet: Quiet = False) -> None:
     """The built-in suites with their prompt counts."""
     from probes import builtin_suites, load_suite
 
-    for name in builtin_suites():
-        suite = load_suite(name)
-        items = suite.expand()
-        typer.echo(f"{name}\t{len(items)} prompts\t{len(suite.default_seeds())} seeds\t{suite.description}")
+    def lines():
+        for name in builtin_suites():
+            suite = load_suite(name)
+            items = suite.expand()
+            if suite.rows is not None and suite.rows.seed:
+                seeds = "its published seed per prompt"
+            else:
+                seeds = f"{len(suite.default_seeds())} seeds"
+            yield f"{name}\t{len(items)} prompts\t{seeds}\t{suite.description}"
+
+    _echo_lines(lines())
 
 
 @suites_app.command("show")
 @_stage
 def suites_show(
-    name: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path.")],
+    name: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path; NAME?key=value selects.")],
     quiet: Quiet = False,
 ) -> None:
-    """Print the expanded prompts of a suite, one per line."""
+    """Print the expanded prompts of a suite, one per line: item id, prompt, pair group."""
     from probes import load_suite
 
-    for item in load_suite(name).expand():
-        typer.echo(f"{item.item_id}\t{item.prompt}")
+    items = load_suite(name).expand()
+    _echo_lines(f"{item.item_id}\t{item.prompt}" + (f"\t{item.group}" if item.group else "") for item in items)
+
+
+@app.command()
+@_stage
+def screen(
+    prompts: Annotated[list[str] | None, typer.Argument(help="Prompts to screen.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="A text file, one prompt per line.")] = None,
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Screen a suite's prompts; prints catch rates per category.")
+    ] = None,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", "-c", help="Screen only these categories (repeatable).")
+    ] = None,
+    terms: Annotated[Path | None, typer.Option(help="Your own terms file (format of the built-in one).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
+    from audit.errors import ConfigError
+    from probes import Screener, catch_rates, load_suite
+
+    try:
+        screener = Screener(category, terms)
+    except ValueError as exc:
+        raise ConfigError(f"--category: {exc}") from None
+    if suite is not None:
+        loaded = load_suite(suite)
+        items = loaded.expand()
+        by = next((a for a in ("categories", *loaded.about) if items and a in items[0].attributes), None)
+        if loaded.screening.mode == "record" and by is not None:
+            # Suites of unsafe prompts (I2P): counts only, so explicit text stays out of terminals and logs.
+            table = catch_rates(items, screener, by=by)
+            blocked = sum(screener.screen(item.prompt).blocked for item in items)
+            _echo_lines([table.to_string(index=False), f"{blocked} of {len(items)} prompts would be blocked"])
+            raise typer.Exit(1 if blocked else 0)
+        texts = [item.prompt for item in items]
+    elif file is not None:
+        try:
+            texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+    else:
+        texts = list(prompts or [])
+    if not texts:
+        raise ConfigError("screen: give prompts, --file or --suite")
+    verdicts = [screener.screen(text) for text in texts]
+    _echo_lines(
+        f"{'blocked' if v.blocked else 'pass'}\t{v.category or '-'}\t{text}"
+        for v, text in zip(verdicts, texts, strict=True)
+    )
+    raise typer.Exit(1 if any(v.blocked for v in verdicts) else 0)
 
 
 def main() -> None:

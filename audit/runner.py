@@ -29,11 +29,21 @@ def run_dir_for(config: RunConfig, out: str | Path | None) -> Path:
 
 
 def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[int]]]:
-    """Every ProbeItem the config asks for, and the seeds of each suite."""
-    from probes import load_suite, resolve_seeds
+    """Every ProbeItem the config asks for, screened, and the seeds of each suite.
+
+    Each prompt goes through the input screen: in a suite screened with
+    ``block`` a flagged prompt is recorded as ``blocked`` and never generated;
+    with ``record`` (I2P) it is recorded as ``flagged`` and generated. Items
+    with their own seeds (I2P's published ones) keep them unless the config
+    gives ``seeds:`` for the suite.
+    """
+    import dataclasses
+
+    from probes import Screener, load_suite, resolve_seeds, screen_items
 
     items: list[ProbeItem] = []
     seeds: dict[str, list[int]] = {}
+    screeners: dict[tuple[str, ...] | None, Screener] = {}
     for i, spec in enumerate(config.probes):
         suite = load_suite(spec.suite)
         if suite.name in seeds:
@@ -42,7 +52,17 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
             seeds[suite.name] = resolve_seeds(spec.seeds) if spec.seeds is not None else suite.default_seeds()
         except ValueError as exc:
             raise ConfigError(f"{config.source}: probes[{i}].seeds: {exc}") from None
-        items.extend(suite.expand())
+        expanded = suite.expand()
+        if spec.seeds is not None:
+            expanded = [dataclasses.replace(item, seeds=None) for item in expanded]
+        categories = suite.screening.categories
+        key = None if categories is None else tuple(categories)
+        if key not in screeners:
+            try:
+                screeners[key] = Screener(categories)
+            except ValueError as exc:
+                raise ConfigError(f"suite {suite.name!r}: screening.categories: {exc}") from None
+        items.extend(screen_items(expanded, suite.screening.mode, screeners[key]))
     return items, seeds
 
 
@@ -81,19 +101,25 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
 
     config = load_run_config(store)
     generator = generator_class(config.generator.type)(config.generator.params)
-    items = store.probes()
-    seeds = store.seeds
-    by_suite: dict[str, list[ProbeItem]] = {}
+    # A prompt the input screen blocked is never generated.
+    everything = store.probes()
+    items = [item for item in everything if item.screening != "blocked"]
+    blocked = len(everything) - len(items)
+    if blocked:
+        log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
+    # Items share their suite's seeds unless they carry their own (I2P's published seeds).
+    by_seeds: dict[tuple[str, tuple[int, ...]], list[ProbeItem]] = {}
     for item in items:
-        by_suite.setdefault(item.suite, []).append(item)
-    todo = sum(len(generator.pending(group, seeds[suite], store)) for suite, group in by_suite.items())
-    total = sum(len(group) * len(seeds[suite]) for suite, group in by_suite.items())
+        item_seeds = item.seeds if item.seeds is not None else tuple(store.seeds[item.suite])
+        by_seeds.setdefault((item.suite, item_seeds), []).append(item)
+    todo = sum(len(generator.pending(group, list(seeds), store)) for (_, seeds), group in by_seeds.items())
+    total = sum(len(group) * len(seeds) for (_, seeds), group in by_seeds.items())
     log.info("%d of %d images to make with %s", todo, total, generator.generator_id)
     made = failed = 0
     bar = progress("generating", todo) if (progress and todo) else nullcontext(lambda: None)
     with bar as advance:
-        for suite, group in by_suite.items():
-            for record in generator.generate(group, seeds[suite], store, on_record=lambda r: advance()):
+        for (_, seeds), group in by_seeds.items():
+            for record in generator.generate(group, list(seeds), store, on_record=lambda r: advance()):
                 made += record.ok
                 failed += not record.ok
     if failed:

@@ -27,7 +27,12 @@ def build_digest(root: str | Path) -> dict[str, Any]:
         )
     ok = sum(r.ok for r in records)
     seeds = info.get("seeds") or {}
-    expected = sum(len(seeds.get(item.suite, [])) for item in items)
+    # A blocked prompt is never generated; an item with its own seeds (I2P) uses those.
+    expected = sum(
+        len(item.seeds if item.seeds is not None else seeds.get(item.suite, []))
+        for item in items
+        if item.screening != "blocked"
+    )
     return {
         "name": info["config"]["name"],
         "created": info.get("created"),
@@ -40,14 +45,41 @@ def build_digest(root: str | Path) -> dict[str, Any]:
             "images_ok": ok,
             "images_failed": len(records) - ok,
         },
+        "screening": _screening_summary(items),
         "items": [
             {
                 "item_id": item.item_id,
                 "suite": item.suite,
                 "prompt": item.prompt,
                 "attributes": item.attributes,
+                "screening": item.screening,
+                "screening_category": item.screening_category,
                 "images": by_item.get(item.item_id, []),
             }
             for item in items
         ],
     }
+
+
+def _screening_summary(items: list[Any]) -> dict[str, Any]:
+    """Prompts blocked (not generated) and flagged (generated anyway); per suite, also by category."""
+    return {
+        "blocked": sum(item.screening == "blocked" for item in items),
+        "flagged": sum(item.screening == "flagged" for item in items),
+        "by_suite": _screening_by_suite(items),
+    }
+
+
+def _screening_by_suite(items: list[Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if item.screening is None:
+            continue
+        row = out.setdefault(item.suite, {"screened": 0, "blocked": 0, "flagged": 0, "by_category": {}})
+        row["screened"] += 1
+        if item.screening in ("blocked", "flagged"):
+            row[item.screening] += 1
+            for category in (item.screening_category or "").split(","):
+                if category:
+                    row["by_category"][category] = row["by_category"].get(category, 0) + 1
+    return out
