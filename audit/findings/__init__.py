@@ -1,6 +1,14 @@
 """Findings and policy: thresholds on the statistics, Finding records, the gate and run comparison."""
 
-from audit.findings.analysis import Analysis, analyze_run, descriptive_tables, policy_for, run_labels, write_analysis
+from audit.findings.analysis import (
+    Analysis,
+    analyze_run,
+    descriptive_tables,
+    load_validation,
+    policy_for,
+    run_labels,
+    write_analysis,
+)
 from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
 from audit.findings.gate import exit_code, gate_table
 from audit.findings.policy import (
@@ -37,6 +45,7 @@ __all__ = [
     "exit_code",
     "gate_table",
     "load_policy",
+    "load_validation",
     "policy_for",
     "policy_from_dict",
     "run_labels",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from pathlib import Path
@@ -10,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from audit.errors import RunStoreError
+from audit.errors import ConfigError, RunStoreError
 from audit.findings.evaluate import CheckResult, evaluate_policy
 from audit.findings.policy import Policy, load_policy
 from audit.records import Finding
 from audit.run_store import RunStore
-from audit.stats import deviations, distributions, image_labels, label_sets
+from audit.stats import corrected_distributions, deviations, distributions, image_labels, label_sets
 from audit.stats.image_labels import check_scores
 
 log = logging.getLogger(__name__)
@@ -78,16 +79,57 @@ def policy_for(store: RunStore, policy: str | Path | Policy | None) -> Policy:
     return load_policy(policy)
 
 
+def load_validation(paths: list[str | Path]) -> dict[tuple[str, str], dict]:
+    """Classifier validation summaries (``diffaudit validate-classifier`` JSON) keyed by (classifier, attribute)."""
+    out: dict[tuple[str, str], dict] = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a validation summary ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not a validation summary (expected a JSON object)")
+        for key in ("classifier", "attribute", "labels", "predicted_labels", "confusion_matrix"):
+            if key not in data:
+                raise ConfigError(f"{path}: missing key '{key}' of a classifier validation summary")
+        classifier = data["classifier"]
+        classifier = classifier.get("classifier") if isinstance(classifier, dict) else classifier
+        if not isinstance(classifier, str):
+            raise ConfigError(f"{path}: classifier: expected a classifier id, got {data['classifier']!r}")
+        out[(classifier, str(data["attribute"]))] = data
+    return out
+
+
 def analyze_run(
-    store: RunStore, policy: str | Path | Policy | None = None, *, seed: int = 0, tables: bool = True
+    store: RunStore,
+    policy: str | Path | Policy | None = None,
+    *,
+    seed: int = 0,
+    tables: bool = True,
+    validation: dict[tuple[str, str], dict] | None = None,
 ) -> Analysis:
-    """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing."""
+    """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing.
+
+    ``validation`` (see :func:`load_validation`) adds ``corrected_prompt``:
+    shares per prompt corrected for the validated classifiers' errors.
+    """
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
     results = evaluate_policy(policy, labels, categories, seed=seed)
     if not tables:
         return Analysis(policy=policy, results=results, tables={})
-    return Analysis(policy=policy, results=results, tables=descriptive_tables(labels, categories, seed=seed))
+    described = descriptive_tables(labels, categories, seed=seed)
+    if validation:
+        try:
+            described["corrected_prompt"] = corrected_distributions(
+                labels, validation, by=["suite", "prompt"], categories=categories, seed=seed
+            )
+        except ValueError as exc:
+            raise ConfigError(f"classifier validation: {exc}") from None
+    return Analysis(policy=policy, results=results, tables=described)
 
 
 def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0) -> dict[str, pd.DataFrame]:

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from audit.errors import ConfigError, DiffauditError
-from audit.findings.analysis import analyze_run, write_analysis
+from audit.findings.analysis import analyze_run, load_validation, write_analysis
 from audit.findings.gate import FAIL, PASS, exit_code, gate_table
 from audit.findings.regression import compare_run_dirs
 from audit.run_store import RunStore
@@ -20,10 +20,15 @@ log = logging.getLogger(__name__)
 ERROR = 2
 
 
-def analyze_command(run_dir: Path) -> tuple[list[str], int]:
-    """Write tables/*.parquet and findings.json; prints their paths. Exit 0 whatever the findings."""
+def analyze_command(run_dir: Path, validation: list[Path] | None = None) -> tuple[list[str], int]:
+    """Write tables/*.parquet and findings.json; prints their paths. Exit 0 whatever the findings.
+
+    ``validation``: classifier validation summaries; with them the shares are
+    also corrected for classifier error (tables/corrected_prompt.parquet).
+    """
+    summaries = load_validation(list(validation or []))
     with RunStore.open(run_dir) as store:
-        paths = write_analysis(store, analyze_run(store))
+        paths = write_analysis(store, analyze_run(store, validation=summaries))
     return [f"wrote: {p}" for p in paths], PASS
 
 

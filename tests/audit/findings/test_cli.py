@@ -130,3 +130,32 @@ def test_plan_prints_images_per_prompt_for_a_suite():
     assert row.split()[3] == str(images_needed(0.15, power=0.8))
     bad = runner.invoke(app, ["plan", "demo", "--power", "2"])
     assert bad.exit_code == 2 and "power" in bad.stderr
+
+
+def test_analyze_corrects_shares_with_a_classifier_validation_summary(runs, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    root = shutil.copytree(runs["biased"], tmp_path / "run")
+    summary = {
+        "classifier": {"classifier": "clip:ViT-B-32/test", "type": "clip"},
+        "attribute": GENDER,
+        "labels": ["feminine", "masculine"],
+        "predicted_labels": ["feminine", "masculine", "unknown"],
+        # This classifier calls a fifth of masculine-presenting people feminine.
+        "confusion_matrix": [[190, 10, 0], [40, 160, 0]],
+    }
+    validation = tmp_path / "validation.json"
+    validation.write_text(json.dumps(summary))
+    result = runner.invoke(app, ["analyze", str(root), "--validation", str(validation)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(root / "tables" / "corrected_prompt.parquet")
+    row = table[(table.prompt == "a photo of person 0") & (table.label == "feminine")].iloc[0]
+    assert row.observed_share == 0.5
+    assert row.corrected_share == pytest.approx((0.5 - 0.2) / (0.95 - 0.2), abs=1e-9)  # Rogan-Gladen
+    assert row.ci_low < row.corrected_share < row.ci_high
+
+    validation.write_text(json.dumps({k: v for k, v in summary.items() if k != "confusion_matrix"}))
+    bad = runner.invoke(app, ["analyze", str(root), "--validation", str(validation)])
+    assert bad.exit_code == 2 and "validation.json" in bad.stderr and "confusion_matrix" in bad.stderr
