@@ -272,7 +272,8 @@ def suites_list(quiet: Quiet = False) -> None:
                 seeds = "its published seed per prompt"
             else:
                 seeds = f"{len(suite.default_seeds())} seeds"
-            yield f"{name}\t{len(items)} prompts\t{seeds}\t{suite.description}"
+            prompts = f"{len(items)} prompt" + ("" if len(items) == 1 else "s")
+            yield f"{name}\t{prompts}\t{seeds}\t{suite.description}"
 
     _echo_lines(lines())
 
