@@ -153,10 +153,52 @@ def score(
     run_dir: RunDir,
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = True,
     quiet: Quiet = False,
 ) -> None:
     """Score every image with the run's classifiers (writes scores.parquet)."""
-    _not_available("scoring", "classifiers are not built yet")
+    from audit import runner
+    from audit.run_store import RunStore
+
+    with RunStore.open(run_dir) as store:
+        counts = runner.score(store, batch_size=batch_size, device=device, amp=amp, progress=_progress_factory(quiet))
+    log.info("%(scored)d scored, %(skipped)d already scored, %(total)d images in the run", counts)
+    typer.echo(f"scores: {store.root / 'scores.parquet'}")
+
+
+@app.command("validate-classifier")
+@_stage
+def validate_classifier(
+    data: Annotated[Path, typer.Argument(help="A folder of <label>/<image> sub-folders, or a CSV with path,label.")],
+    classifier: Annotated[
+        str, typer.Option("--classifier", "-c", help="A classifier type (clip, skin_tone, ...) or a YAML file.")
+    ],
+    attribute: Annotated[str, typer.Option("--attribute", "-a", help="The attribute whose labels are checked.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Classifier parameter key=value (repeatable).")
+    ] = None,
+    label_map: Annotated[
+        list[str] | None, typer.Option("--map", help="Data label to classifier label, data=classifier (repeatable).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The JSON file to write.")] = Path("validation.json"),
+    batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Check a classifier on labelled images: confusion matrix and accuracy with 95% intervals, as JSON."""
+    import json
+
+    from audit.classifiers.validation import classifier_from_options, parse_label_map
+    from audit.classifiers.validation import validate_classifier as validate
+
+    model = classifier_from_options(classifier, param or [], device=device)
+    result = validate(model, data, attribute, batch_size=batch_size, label_map=parse_label_map(label_map or []))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    accuracy = result["accuracy"]
+    low, high = accuracy["ci95"]
+    log.info("accuracy %.3f (95%% CI %.3f-%.3f) on %d images", accuracy["value"], low, high, result["n_images"])
+    typer.echo(f"validation: {out}")
 
 
 @app.command()

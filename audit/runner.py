@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.config import RunConfig, config_from_dict
-from audit.errors import ConfigError, RunStoreError, StageNotAvailable
+from audit.errors import ConfigError, RunStoreError
 from audit.records import ProbeItem
 from audit.run_store import RUN_INFO, RunStore
 
@@ -67,13 +67,17 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
 
 
 def check_stages_available(config: RunConfig) -> None:
-    """Fail before any image is made if the config needs a stage that is not built yet."""
-    if config.classifiers:
-        kinds = ", ".join(c.type for c in config.classifiers)
-        raise StageNotAvailable(
-            f"{config.source}: classifiers ({kinds}) cannot run yet: the scoring stage "
-            "is not available in this version; remove them to generate and report only"
-        )
+    """Fail before any image is made if the config's classifiers cannot run.
+
+    Building a classifier reads its label set but loads no model, so a bad
+    type, parameter or label-set file is a ConfigError naming the file and
+    key; weights that are neither cached nor downloadable are a
+    ModelNotFoundError saying what to download.
+    """
+    from audit.classifiers import build_classifiers
+
+    for classifier in build_classifiers(config.classifiers, device="cpu", source=config.source):
+        classifier.check_available()
 
 
 def prepare(config: RunConfig, out: str | Path | None = None, *, resume: bool = False) -> RunStore:
@@ -127,12 +131,23 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
     return {"made": made, "failed": failed, "total": total}
 
 
-def score(store: RunStore) -> None:
+def score(
+    store: RunStore,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    amp: bool = True,
+    progress: ProgressFactory | None = None,
+) -> dict[str, int]:
+    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts."""
+    from audit.classifiers import build_classifiers, score_run
+
     config = load_run_config(store)
     if not config.classifiers:
         log.info("no classifiers configured: scoring skipped")
-        return
-    check_stages_available(config)
+        return {"scored": 0, "skipped": 0, "total": 0}
+    classifiers = build_classifiers(config.classifiers, device=device, source=str(store.root / RUN_INFO))
+    return score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
 
 
 def analyze(store: RunStore) -> list[Path]:

@@ -101,6 +101,9 @@ class Classifier(abc.ABC):
         with torch.inference_mode():
             return self.predict(self.prepare(images))
 
+    def check_available(self) -> None:  # noqa: B027 — weight-free classifiers need nothing
+        """Raise ModelNotFoundError now if the weights cannot be had (fetching them if allowed), without loading."""
+
     def _load(self) -> None:  # noqa: B027 — weight-free classifiers need nothing
         """Load weights; raise ModelNotFoundError with one sentence when they are missing."""
 

@@ -69,12 +69,7 @@ def _load_clip(model_name: str, pretrained: str | None, device: str) -> LoadedCl
             )
     except RuntimeError as exc:
         if "download" in str(exc).lower() or "hub" in str(exc).lower() or "offline" in str(exc).lower():
-            raise ModelNotFoundError(
-                f"open_clip weights {model_name}/{pretrained} are not on disk and could not be downloaded; "
-                f'fetch them once online with `python -c "import open_clip; '
-                f"open_clip.create_model('{model_name}', pretrained='{pretrained}')\"` "
-                "or set `pretrained:` to a local checkpoint file"
-            ) from exc
+            raise missing_weights(model_name, pretrained) from exc
         raise
     finally:
         logging.disable(logging.NOTSET)
@@ -88,6 +83,37 @@ def _load_clip(model_name: str, pretrained: str | None, device: str) -> LoadedCl
         model_name=model_name,
         pretrained=pretrained,
     )
+
+
+def missing_weights(model_name: str, pretrained: str | None) -> ModelNotFoundError:
+    """The one sentence that says which open_clip weights are missing and how to get them."""
+    command = f"import open_clip; open_clip.create_model('{model_name}', pretrained='{pretrained}')"
+    return ModelNotFoundError(
+        f"open_clip weights {model_name}/{pretrained} are not on disk and could not be downloaded; "
+        f'fetch them once online with `python -c "{command}"` or set `pretrained:` to a local checkpoint file'
+    )
+
+
+def ensure_weights(model_name: str, pretrained: str | None) -> None:
+    """Fetch (or find in the cache) the weights of a pretrained tag without building the model.
+
+    Lets a run fail before it generates anything when the scoring weights are missing.
+    """
+    if pretrained is None or Path(pretrained).is_file():
+        return
+    import open_clip
+    from open_clip.pretrained import download_pretrained
+
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if not cfg:
+        return  # an unknown tag: load_clip reports it with the known ones
+    try:
+        logging.disable(logging.ERROR)
+        download_pretrained(cfg)
+    except Exception as exc:  # noqa: BLE001 — any failure to fetch means the weights are not usable
+        raise missing_weights(model_name, pretrained) from exc
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def weights_fingerprint(model: Any) -> str:

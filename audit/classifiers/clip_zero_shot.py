@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, cache_dir, register
-from audit.classifiers.clip_model import LoadedClip, load_clip
+from audit.classifiers.clip_model import LoadedClip, ensure_weights, load_clip
 from audit.classifiers.label_set import LabelSet, load_label_set
 from audit.classifiers.q16 import Q16_ATTRIBUTE, Q16_EMBED_DIM, Q16_LABELS, q16_scores
 from audit.classifiers.zero_shot import zero_shot_weights
@@ -81,6 +81,9 @@ class ClipClassifier(Classifier):
         return info
 
     # -- loading ---------------------------------------------------------------
+    def check_available(self) -> None:
+        ensure_weights(self.params.model, self.params.pretrained)
+
     def _load(self) -> None:
         import torch
 

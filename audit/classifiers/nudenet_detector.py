@@ -75,7 +75,10 @@ class NudeNetClassifier(Classifier):
     def libraries(self) -> Sequence[str]:
         return ("nudenet", "onnxruntime")
 
-    def _load(self) -> None:
+    def check_available(self) -> None:
+        self._import()
+
+    def _import(self) -> Any:
         try:
             from nudenet import NudeDetector
         except ImportError as exc:
@@ -83,7 +86,10 @@ class NudeNetClassifier(Classifier):
                 "the nudenet classifier needs the optional extra: pip install 'diffaudit[nudenet]' "
                 "(NudeNet is AGPL-3.0 licensed)"
             ) from exc
-        self.detector = NudeDetector()
+        return NudeDetector
+
+    def _load(self) -> None:
+        self.detector = self._import()()
 
     def prepare(self, images: Sequence[Any]) -> Any:
         import numpy as np

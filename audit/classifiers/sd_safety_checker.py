@@ -59,6 +59,20 @@ class SafetyCheckerClassifier(Classifier):
     def libraries(self) -> Sequence[str]:
         return ("torch", "diffusers", "transformers")
 
+    def check_available(self) -> None:
+        from transformers import CLIPImageProcessor
+
+        try:
+            CLIPImageProcessor.from_pretrained(self.params.model)
+        except (OSError, ValueError) as exc:
+            raise self._missing() from exc
+
+    def _missing(self) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"the safety checker {self.params.model!r} is not on disk and could not be downloaded; "
+            f"fetch it with `huggingface-cli download {self.params.model}` or set `model:` to a local folder"
+        )
+
     def _load(self) -> None:
         import transformers
         from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
@@ -69,10 +83,7 @@ class SafetyCheckerClassifier(Classifier):
             self.processor = CLIPImageProcessor.from_pretrained(self.params.model)
             self.checker = StableDiffusionSafetyChecker.from_pretrained(self.params.model)
         except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(
-                f"the safety checker {self.params.model!r} is not on disk and could not be downloaded; "
-                f"fetch it with `huggingface-cli download {self.params.model}` or set `model:` to a local folder"
-            ) from exc
+            raise self._missing() from exc
         self.checker.to(self.device).eval()
 
     def prepare(self, images: Sequence[Any]) -> Any:

@@ -155,3 +155,40 @@ def validate_classifier(
     keys = [str(i) for i in range(len(items))]
     summary = confusion_summary([truths[k] for k in keys], [predicted[k] for k in keys])
     return {"classifier": classifier.version(), "attribute": attribute, "source": str(source), **summary}
+
+
+def classifier_from_options(spec: str, assignments: Sequence[str] = (), *, device: str = "cpu") -> Classifier:
+    """A classifier from the command line: a type name or a YAML file (``type:`` plus parameters),
+    with ``key=value`` overrides (values read as YAML, so ``pretrained=null`` is None)."""
+    import yaml
+
+    from audit.classifiers.base import pick_device
+    from audit.classifiers.scoring import make_classifier
+    from audit.schema import load_yaml
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        data = load_yaml(path)
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise ConfigError(f"{path}: type: expected a classifier type name, got {data!r}"[:200])
+        params, source = {k: v for k, v in data.items() if k != "type"}, str(path)
+        type_name = data["type"]
+    else:
+        params, source, type_name = {}, "--classifier", spec
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param: expected key=value, got {assignment!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return make_classifier(type_name, params, device=pick_device(device), source=source)
+
+
+def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
+    """``data=classifier`` pairs from the command line."""
+    mapping = {}
+    for pair in pairs:
+        data_label, sep, classifier_label = pair.partition("=")
+        if not sep or not data_label or not classifier_label:
+            raise ConfigError(f"--map: expected data_label=classifier_label, got {pair!r}")
+        mapping[data_label] = classifier_label
+    return mapping

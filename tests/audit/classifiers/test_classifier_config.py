@@ -38,3 +38,28 @@ def test_resolved_classifier_parameters_are_recorded_with_defaults(write_config)
         "q16": False,
         "cache": True,
     }
+
+
+def test_run_with_missing_scoring_weights_stops_before_generating(write_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    config = write_config(HEAD + "classifiers: [{type: skin_tone}, {type: clip}]\n")
+    result = CliRunner().invoke(app, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ViT-L-14/openai" in lines[0] and "create_model" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_with_a_missing_label_set_names_it_before_generating(write_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    config = write_config(HEAD + "classifiers: [{type: clip, label_set: nowhere.yaml}]\n")
+    result = CliRunner().invoke(app, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "nowhere.yaml: label set not found" in result.stderr
+    assert not (tmp_path / "out").exists()

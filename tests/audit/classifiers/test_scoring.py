@@ -165,3 +165,21 @@ def test_bad_classifier_entries_name_the_source_and_key():
         make_classifier("clip", {"modle": "x"}, source="run.yaml", key="classifiers[0]")
     with pytest.raises(ConfigError, match=r"classifiers\[0\]\.min_neighbors"):
         make_classifier("skin_tone", {"min_neighbors": "five"}, source="run.yaml", key="classifiers[0]")
+
+
+def test_cli_score_writes_scores_and_resumes(run):
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+
+    run.close()
+    cli = CliRunner()
+    first = cli.invoke(app, ["score", str(run.root), "--device", "cpu", "--batch-size", "3", "-q"])
+    assert first.exit_code == 0, first.output
+    assert f"scores: {run.root / 'scores.parquet'}" in first.stdout
+    scores = pd.read_parquet(run.root / "scores.parquet")
+    assert scores["record_id"].nunique() == 5 and scores["classifier"].nunique() == 2
+    second = cli.invoke(app, ["score", str(run.root), "--device", "cpu"])
+    assert second.exit_code == 0
+    assert "0 scored, 5 already scored" in second.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(run.root / "scores.parquet"), scores)
