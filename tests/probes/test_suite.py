@@ -96,7 +96,7 @@ slots:
 
 def test_rows_from_a_csv_with_own_seeds_and_selection(tmp_path):
     (tmp_path / "prompts.csv").write_text(
-        "id,text,tags,level,seed,rate\n1,a red bus,\"x, y\",1,7,12.5\n2,a blue car,y,0,9,\n3,a green tree,z,1,11,3\n"
+        'id,text,tags,level,seed,rate\n1,a red bus,"x, y",1,7,12.5\n2,a blue car,y,0,9,\n3,a green tree,z,1,11,3\n'
     )
     path = tmp_path / "rows.yaml"
     path.write_text(
@@ -133,7 +133,10 @@ rows:
         ("name: x\ntemplates: ['a {who}']\nslots: {who: [a, a]}\n", r"slots.who: value 'a' appears twice"),
         ("name: x\ntemplates: ['a']\nscreening: {mode: warn}\n", r"screening.mode: expected one of 'block', 'record'"),
         ("name: x\ntemplates: ['a']\nseeds: 0\n", r"seeds must be at least 1"),
-        ("name: x\ntemplates: ['a {who}']\nslots: {who: [a]}\nselect: {whom: [a]}\n", r"select: 'whom' is not an attribute"),
+        (
+            "name: x\ntemplates: ['a {who}']\nslots: {who: [a]}\nselect: {whom: [a]}\n",
+            r"select: 'whom' is not an attribute",
+        ),
     ],
 )
 def test_malformed_suite_extensions_fail_naming_the_file_and_key(tmp_path, text, expected):
