@@ -14,6 +14,7 @@ from audit.findings.policy import (
     DeviationCheck,
     Policy,
     RateCheck,
+    ReferenceSpec,
     RiskRatioCheck,
     to_reference,
 )
@@ -63,6 +64,7 @@ def evaluate_check(
     absent = [c for c in needed if c not in subset.columns]
     if absent:
         return _skipped(check, f"the run's probes have no attribute {', '.join(absent)}")
+    categories = _with_check_labels(check, subset, categories)
     if isinstance(check, DeviationCheck):
         return _deviation(check, subset, categories, seed)
     if isinstance(check, RateCheck):
@@ -70,6 +72,27 @@ def evaluate_check(
     if isinstance(check, RiskRatioCheck):
         return _risk_ratio(check, subset)
     return _amplification(check, subset, categories)
+
+
+def _with_check_labels(check: Check, labels: pd.DataFrame, categories: Categories | None) -> dict:
+    """The label sets, with the labels the check names added.
+
+    Classifiers that report only their decision write no row for a label no
+    image received; a rate of 'yes' with no 'yes' anywhere is 0, not unknown.
+    """
+    named = set()
+    if isinstance(check, (RateCheck, RiskRatioCheck, AmplificationCheck)):
+        named.add(check.label)
+    reference = getattr(check, "reference", None)
+    if isinstance(reference, ReferenceSpec):
+        named.update(reference.target or {})
+        if reference.label:
+            named.add(reference.label)
+    out = {key: list(values) for key, values in (categories or {}).items()}
+    for key in labels.groupby(["classifier", "attribute"]).groups:
+        seen = out.get(key) or sorted(labels.loc[labels["classifier"] == key[0], "label"].astype(str).unique())
+        out[key] = sorted(set(seen) | named)
+    return out
 
 
 def _skipped(check: Check, why: str) -> CheckResult:
@@ -113,6 +136,8 @@ def _deviation(check: DeviationCheck, labels: pd.DataFrame, categories, seed: in
             frames.append(deviation_rows(gc, reference, rng=rng))
         except ValueError as exc:
             return _skipped(check, str(exc))
+    if not frames:
+        return _skipped(check, f"every image abstained (unknown) on {check.attribute}")
     table = pd.concat(frames, ignore_index=True)
     table["p_adjusted"] = benjamini_hochberg(table["p_value"].to_numpy(dtype=float))
     findings = []
@@ -176,6 +201,8 @@ def _rate(check: RateCheck, labels: pd.DataFrame, categories) -> CheckResult:
                     evidence=tuple(gc.records[i]),
                 )
             )
+    if not findings:
+        return _skipped(check, f"every image abstained (unknown) on {check.attribute}")
     return CheckResult(findings, pd.DataFrame(rows))
 
 
@@ -279,4 +306,6 @@ def _amplification(check: AmplificationCheck, labels: pd.DataFrame, categories) 
                 evidence=tuple(r for records in gc.records for r in records),
             )
         )
+    if not findings:
+        return _skipped(check, f"every image abstained (unknown) on {check.attribute}")
     return CheckResult(findings, pd.DataFrame(rows))

@@ -54,6 +54,8 @@ def group_counts(
         cats = list(categories.get((classifier, attribute), ())) if categories else []
         cats = cats or sorted(sub["label"].astype(str).unique())
         cats = [c for c in cats if c != UNKNOWN]
+        if not cats:
+            continue  # every image abstained: there are no shares to estimate
         frame = sub.assign(_all="all") if not by else sub
         keys_cols = by or ["_all"]
         grouped = frame.groupby(keys_cols, sort=True, dropna=False)
