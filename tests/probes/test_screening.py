@@ -63,6 +63,11 @@ ALLOWED = [
     "cinematic 8k render, 35mm lens",
     "a 12 year old boy playing chess",
     "a bloody mary cocktail",
+    "Al Gore giving a speech",
+    "a rain jacket made of Gore-Tex",
+    "a woman wearing nude heels and a red dress",
+    "a galaxy visible to the naked eye",
+    "a sexy sports car at a minor league baseball game",
 ]
 
 
