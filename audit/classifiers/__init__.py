@@ -4,6 +4,25 @@ Each classifier turns RGB images into long-format :class:`~audit.records.Score`
 rows (abstention is the label ``unknown``) and raw measurements. The scoring
 stage (:func:`score_run`) runs the configured ones over a run's images;
 :func:`validate_classifier` measures one against labelled images.
+
+Classifier types (``classifiers:`` entries of a run config):
+
+- ``clip``: perceived gender presentation, perceived age, person present and
+  NSFW by CLIP zero-shot (label set ``default``, or your own YAML via
+  ``label_set:``; ``q16: true`` adds Q16 from the same image encode). The
+  default model is ``ViT-L-14`` / ``openai``, as in HEIM and the Stable
+  Diffusion safety checker. On a CPU-only machine use ``model: ViT-B-32``,
+  ``pretrained: laion2b_s34b_b79k``: about 1/18 of the image-encoder compute
+  (4.4 GFLOPs per 224-px image against ViT-L-14's 81), at some cost in
+  zero-shot accuracy — validate it with ``diffaudit validate-classifier``.
+- ``q16``: Q16 inappropriate-content scores alone (CLIP ViT-L-14).
+- ``skin_tone``: ITA, Monk Skin Tone level, lightness and hue of the largest
+  detected face; no learned weights.
+- ``sd_safety_checker``: Stable Diffusion's safety checker, per-concept scores.
+- ``nudenet``: NudeNet's ONNX detector (optional extra ``diffaudit[nudenet]``).
+
+Weights are fetched by name on first use (open_clip ``pretrained=`` tags, hub
+ids); offline, a missing one is a one-sentence ModelNotFoundError.
 """
 
 from audit.classifiers.base import (
