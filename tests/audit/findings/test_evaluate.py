@@ -140,6 +140,11 @@ def test_analysis_writes_tables_and_findings(occupations_run):
     assert "check_parity.parquet" in names
     data = json.loads((root / "findings.json").read_text())
     assert data["passed"] is False and data["counts"]["failed"] == 4  # nurse, teacher, engineer, pilot
+    # The same run gives the same numbers, bootstrap intervals included.
+    with RunStore.open(root) as store:
+        again = analyze_run(store, policy)
+    assert again.as_json() == analysis.as_json()
+    assert again.tables["deviation_prompt"].equals(analysis.tables["deviation_prompt"])
     assert {f["check"] for f in data["findings"]} == {"parity"}
 
 
