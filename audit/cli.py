@@ -163,7 +163,8 @@ def score(
     with RunStore.open(run_dir) as store:
         counts = runner.score(store, batch_size=batch_size, device=device, amp=amp, progress=_progress_factory(quiet))
     log.info("%(scored)d scored, %(skipped)d already scored, %(total)d images in the run", counts)
-    typer.echo(f"scores: {store.root / 'scores.parquet'}")
+    if (store.root / "scores.parquet").exists():  # a run without classifiers has none
+        typer.echo(f"scores: {store.root / 'scores.parquet'}")
 
 
 @app.command("validate-classifier")
