@@ -1,10 +1,12 @@
 """Sample-size planning: images per prompt needed to detect a deviation from a reference.
 
-The power is that of the chi-square goodness-of-fit test against the least
-favourable alternative at total variation distance ``tv`` from the
-reference: whatever the shape of the deviation, the noncentrality
-``n * sum((p - q)^2 / q)`` is at least ``4 * n * tv^2``, so the planned
-number of images suffices for every deviation of that size.
+For two labels the power is exact: that of the exact binomial test the
+audit runs, against parity shifted by ``tv``. For more labels it is that of
+the chi-square goodness-of-fit test against the least favourable
+alternative at total variation distance ``tv`` from the reference: whatever
+the shape of the deviation, the noncentrality ``n * sum((p - q)^2 / q)`` is
+at least ``4 * n * tv^2``, so the planned number of images suffices for
+every deviation of that size.
 """
 
 from __future__ import annotations
@@ -13,33 +15,70 @@ import numpy as np
 from scipy import stats
 
 
-def detection_power(n, tv: float, categories: int = 2, alpha: float = 0.05) -> np.ndarray:
-    """Power of the chi-square test at level ``alpha`` with ``n`` images to detect a deviation of ``tv``."""
-    if not 0 < tv <= 1:
-        raise ValueError(f"tv must be in (0, 1], got {tv}")
-    if categories < 2:
-        raise ValueError(f"a distribution needs at least 2 categories, got {categories}")
+def _exact_binary_power(n: int, tv: float, alpha: float) -> float:
+    """Power of the two-sided exact binomial test of parity when the true share is 0.5 + tv."""
+    x = np.arange(n + 1)
+    null = stats.binom.pmf(x, n, 0.5)
+    # p-value of each outcome: the probability of outcomes no more likely than it (as goodness_of_fit).
+    ordered = np.sort(null)
+    cumulative = np.cumsum(ordered)
+    at = np.searchsorted(ordered, null * (1 + 1e-7), side="right")
+    p_values = cumulative[at - 1]
+    return float(stats.binom.pmf(x, n, 0.5 + tv)[p_values <= alpha].sum())
+
+
+def _chi_square_power(n, tv: float, categories: int, alpha: float) -> np.ndarray:
     df = categories - 1
     critical = stats.chi2.ppf(1 - alpha, df)
     return stats.ncx2.sf(critical, df, 4 * np.asarray(n, float) * tv**2)
 
 
+def _check(tv: float, categories: int) -> None:
+    if categories < 2:
+        raise ValueError(f"a distribution needs at least 2 categories, got {categories}")
+    largest = 1 - 1 / categories  # the distance from parity of a distribution on one label
+    if not 0 < tv <= largest:
+        raise ValueError(f"tv must be in (0, {largest:g}] for {categories} labels, got {tv}")
+
+
+def detection_power(n, tv: float, categories: int = 2, alpha: float = 0.05):
+    """Power at level ``alpha`` with ``n`` images (an int or an array) to detect a deviation of ``tv``."""
+    _check(tv, categories)
+    if categories == 2:
+        if np.ndim(n) == 0:
+            return _exact_binary_power(int(n), tv, alpha)
+        return np.array([_exact_binary_power(int(m), tv, alpha) for m in np.ravel(n)]).reshape(np.shape(n))
+    return _chi_square_power(n, tv, categories, alpha)
+
+
 def images_needed(tv: float, categories: int = 2, alpha: float = 0.05, power: float = 0.8) -> int:
-    """The fewest images per prompt for the test to detect a deviation of ``tv`` with ``power``."""
+    """The fewest images per prompt for the test to detect a deviation of ``tv`` with ``power``.
+
+    With two labels the exact test's power is a sawtooth in n (discreteness),
+    so a few more images can occasionally have slightly less power; the
+    answer is the first n that reaches ``power``.
+    """
+    _check(tv, categories)
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power}")
     low, high = 1, 2
-    while detection_power(high, tv, categories, alpha) < power:
+    while _chi_square_power(high, tv, categories, alpha) < power:
         low, high = high, high * 2
         if high > 10**9:
             raise ValueError("no feasible sample size below 10^9 images")
     while low < high:
         mid = (low + high) // 2
-        if detection_power(mid, tv, categories, alpha) >= power:
+        if _chi_square_power(mid, tv, categories, alpha) >= power:
             high = mid
         else:
             low = mid + 1
-    return int(high)
+    if categories > 2:
+        return int(high)
+    # The chi-square figure is close for two labels; scan the exact power from well below it.
+    n = max(1, int(high * 0.6))
+    while _exact_binary_power(n, tv, alpha) < power:
+        n += 1
+    return n
 
 
 def plan(
