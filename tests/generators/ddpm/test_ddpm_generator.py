@@ -40,10 +40,11 @@ def test_ddpm_is_a_registered_generator_type():
     assert generator_class("ddpm") is DDPMGenerator
 
 
-def test_class_label_comes_from_the_item_attributes(conditional_checkpoint, tmp_path):
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm_solver++"])
+def test_class_label_comes_from_the_item_attributes(conditional_checkpoint, tmp_path, sampler):
     items = [_item({"class": "cat"}), _item({"class": 1}), _item({"occupation": "nurse"})]
     params = DDPMParams(
-        model=str(conditional_checkpoint), sampler="ddpm", steps=3, guidance=3.0, device="cpu", batch_size=3
+        model=str(conditional_checkpoint), sampler=sampler, steps=3, guidance=3.0, device="cpu", batch_size=3
     )
     generator = DDPMGenerator(params)
     with RunStore.create(tmp_path / "run", config={}) as store:
@@ -52,7 +53,7 @@ def test_class_label_comes_from_the_item_attributes(conditional_checkpoint, tmp_
         assert [generator.class_label(i) for i in items] == [0, 1, None]
         image = Image.open(tmp_path / "run" / records[0].image_path)
         assert image.size == (8, 8) and image.mode == "RGB"
-        assert records[0].meta["sampler"] == "ddpm" and records[0].meta["model_format"] == "checkpoint"
+        assert records[0].meta["sampler"] == sampler and records[0].meta["model_format"] == "checkpoint"
         assert records[0].meta["device"] == "cpu" and records[0].meta["dtype"] == "float32"
 
 
@@ -92,3 +93,23 @@ def test_missing_model_is_a_model_not_found_error():
         generator._load()
     with pytest.raises(DiffauditError, match="generator.model"):
         DDPMGenerator(DDPMParams(device="cpu"))._load()
+
+
+def test_run_config_declares_a_ddpm_generator(write_config, conditional_checkpoint):
+    from audit.config import load_config
+    from audit.errors import ConfigError
+
+    good = write_config(
+        f'name: d\ngenerator:\n  type: ddpm\n  model: "{conditional_checkpoint}"\n  sampler: dpm_solver++\n  steps: 20\n  guidance: 2.5\nprobes:\n  - suite: demo\n    seeds: 1\n'
+    )
+    params = load_config(good).generator.params
+    assert isinstance(params, DDPMParams) and (params.sampler, params.steps, params.guidance) == (
+        "dpm_solver++",
+        20,
+        2.5,
+    )
+    bad = write_config(
+        "name: d\ngenerator:\n  type: ddpm\n  sampler: euler\nprobes:\n  - suite: demo\n    seeds: 1\n", "bad.yaml"
+    )
+    with pytest.raises(ConfigError, match=r"bad.yaml: generator.sampler: .*'euler'"):
+        load_config(bad)
