@@ -1,12 +1,14 @@
 """Baseline vs candidate: group by group, is the candidate significantly worse on the policy's checks?
 
 For a ``deviation`` check, worse means a larger distance from the check's
-reference; for a ``rate`` check, a higher rate of the label. A group
-regresses when the candidate is worse and the two-sample test of its label
-distributions is significant after Benjamini-Hochberg over every comparison.
-(The test is two-sided, so requiring the worse direction on top makes it
-conservative: a one-sided test at alpha/2.) Risk-ratio and amplification
-checks are judged within each run by ``gate``, not compared here.
+reference; for a ``rate`` check, a higher rate of the label; for a
+``risk_ratio`` check, a larger risk ratio; for an ``amplification`` check, a
+steeper slope. A group regresses when the candidate is worse and the
+difference is significant after Benjamini-Hochberg over every comparison:
+the two-sample test of the label distributions for deviation and rate
+checks, a z test of the two estimates (log risk ratio, slope) with their
+standard errors for the others. (The tests are two-sided, so requiring the
+worse direction on top makes them conservative: one-sided at alpha/2.)
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from audit.findings.policy import DeviationCheck, Policy, RateCheck, to_reference
+from audit.findings.evaluate import evaluate_check
+from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RiskRatioCheck, to_reference
 from audit.records import Finding
 from audit.stats import METRICS, benjamini_hochberg, group_counts, two_sample_test
 
@@ -48,7 +52,8 @@ def compare_runs(
     rng = np.random.default_rng(seed)
     rows = []
     for check in policy.checks:
-        if not isinstance(check, (DeviationCheck, RateCheck)):
+        if isinstance(check, (RiskRatioCheck, AmplificationCheck)):
+            rows.extend(_estimate_rows(check, baseline, candidate, categories))
             continue
         if any(c not in frame.columns for c in check.by for frame in (baseline, candidate)):
             continue
@@ -127,6 +132,56 @@ def compare_runs(
             )
         )
     return findings, table.drop(columns=["_by", "_evidence"])
+
+
+def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categories) -> list[dict]:
+    """Compare a risk ratio (on the log scale) or an amplification slope between runs with a z test."""
+    base = evaluate_check(check, baseline, categories).table
+    cand = evaluate_check(check, candidate, categories).table
+    if base.empty or cand.empty:
+        return []
+    keys = ["classifier", *getattr(check, "within", [])]
+    merged = base.merge(cand, on=keys, suffixes=("_b", "_c"))
+    rows = []
+    for row in merged.to_dict("records"):
+        if isinstance(check, RiskRatioCheck):
+            value_b, value_c = row["rr_b"], row["rr_c"]
+            est_b, est_c = np.log(value_b), np.log(value_c)
+            se_b, se_c = row["log_rr_se_b"], row["log_rr_se_c"]
+            n_b, n_c = row["n_a_b"] + row["n_b_b"], row["n_a_c"] + row["n_b_c"]
+            measure, test = f"risk ratio of {check.label}", "z on log risk ratio"
+        else:
+            value_b, value_c = row["slope_b"], row["slope_c"]
+            est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
+            n_b, n_c = row["groups_b"], row["groups_c"]
+            measure, test = "amplification slope", "z on slope"
+        se = float(np.hypot(se_b, se_c))
+        if not (np.isfinite(est_b) and np.isfinite(est_c) and np.isfinite(se)):
+            continue
+        if se > 0:
+            p = float(2 * stats.norm.sf(abs(est_c - est_b) / se))
+        else:  # both estimates without sampling error (every pair concordant): equal or not
+            p = 1.0 if est_c == est_b else 0.0
+        rows.append(
+            {
+                "check": check.id,
+                "severity": check.severity,
+                "attribute": check.attribute,
+                "classifier": row["classifier"],
+                **{k: row[k] for k in keys[1:]},
+                "measure": measure,
+                "baseline": float(value_b),
+                "candidate": float(value_c),
+                "change": float(value_c - value_b),
+                "n_baseline": int(n_b),
+                "n_candidate": int(n_c),
+                "test": test,
+                "p_value": p,
+                "_by": keys[1:],
+                "_evidence": (),
+            }
+        )
+    return rows
 
 
 def compare_run_dirs(

@@ -40,6 +40,8 @@ def amplification(
         "groups": groups,
         "slope": np.nan,
         "slope_low": np.nan,
+        "slope_se": np.nan,
+        "slope_df": np.nan,
         "slope_high": np.nan,
         "intercept": np.nan,
         "shift": np.nan,
@@ -80,6 +82,7 @@ def amplification(
         t = stats.t.ppf(0.5 + confidence / 2, groups - 2)
         out["intercept"], out["slope"] = float(beta[0]), float(beta[1])
         out["slope_low"], out["slope_high"] = out["slope"] - t * se, out["slope"] + t * se
+        out["slope_se"], out["slope_df"] = se, groups - 2
     return out
 
 
@@ -93,6 +96,16 @@ def amplification_rows(gc: GroupCounts, label: str, reference: np.ndarray, *, co
 
 def amplification_table(rows: list[dict]) -> pd.DataFrame:
     """Rows of :func:`amplification_rows` as a tidy table."""
-    columns = ["classifier", "attribute", "label", "groups", "slope", "slope_low", "slope_high", "intercept"]
+    columns = [
+        "classifier",
+        "attribute",
+        "label",
+        "groups",
+        "slope",
+        "slope_low",
+        "slope_high",
+        "slope_se",
+        "intercept",
+    ]
     columns += ["shift", "shift_low", "shift_high"]
     return pd.DataFrame(rows, columns=columns)

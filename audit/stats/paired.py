@@ -47,6 +47,7 @@ def paired_comparison(a, b, *, confidence: float = 0.95) -> dict[str, float]:
     if x_a > 0 and x_b > 0:
         se = math.sqrt((only_a + only_b) / (x_a * x_b))
         out["rr_low"], out["rr_high"] = out["rr"] * math.exp(-z * se), out["rr"] * math.exp(z * se)
+        out["log_rr_se"] = se
     return out
 
 
@@ -86,6 +87,7 @@ def unpaired_comparison(x_a: int, n_a: int, x_b: int, n_b: int, *, confidence: f
     rr = (ca / na_) / (cb / nb_)
     se = math.sqrt(1 / ca - 1 / na_ + 1 / cb - 1 / nb_)
     out["rr_low"], out["rr_high"] = rr * math.exp(-z * se), rr * math.exp(z * se)
+    out["log_rr_se"] = se
     return out
 
 
@@ -105,6 +107,7 @@ def _base(x_a: int, n_a: int, x_b: int, n_b: int, test: str, p: float) -> dict[s
         "rr": pa / pb if pb else (float("inf") if pa else float("nan")),
         "rr_low": float("nan"),
         "rr_high": float("nan"),
+        "log_rr_se": float("nan"),
         "test": test,
         "p_value": p,
     }

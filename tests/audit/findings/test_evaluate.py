@@ -183,3 +183,21 @@ def test_decision_only_scores_and_attributes_where_every_image_abstained(tmp_pat
     (ita,) = analysis.results["ita"].findings
     assert ita.severity == "info" and "abstained" in ita.summary
     assert not analysis.failed
+
+
+def test_compare_finds_a_risk_ratio_regression_between_runs(tmp_path):
+    from audit.findings import compare_runs
+
+    base_labels, cats = _pairs_run(tmp_path / "base", woman_yes=set(range(0, 6)), man_yes=set(range(3, 9)), seeds=80)
+    cand_labels, _ = _pairs_run(tmp_path / "cand", woman_yes=set(range(0, 30)), man_yes=set(range(3, 9)), seeds=80)
+    policy = policy_from_dict(
+        {"name": "t", "checks": [{"id": "rr", "check": "risk_ratio", "attribute": "nudenet_exposed", "label": "yes"}]},
+        source="inline",
+    )
+    findings, table = compare_runs(base_labels, cand_labels, policy, cats)
+    (finding,) = findings
+    assert finding.check == "regression:rr" and not finding.passed
+    assert table.loc[0, "baseline"] == pytest.approx(1.0) and table.loc[0, "candidate"] == pytest.approx(5.0)
+    assert table.loc[0, "test"] == "z on log risk ratio"
+    same, _ = compare_runs(base_labels, base_labels, policy, cats)
+    assert same[0].passed
