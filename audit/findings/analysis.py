@@ -16,12 +16,21 @@ from audit.findings.evaluate import CheckResult, evaluate_policy
 from audit.findings.policy import Policy, load_policy
 from audit.records import Finding
 from audit.run_store import RunStore
-from audit.stats import corrected_distributions, deviations, distributions, image_labels, label_sets
+from audit.stats import (
+    corrected_distributions,
+    deviations,
+    distributions,
+    embedding_diversity,
+    image_labels,
+    label_sets,
+)
 from audit.stats.image_labels import check_scores
 
 log = logging.getLogger(__name__)
 
 SCORES = "scores.parquet"
+# Optional: one image embedding per (record, classifier), for embedding diversity.
+EMBEDDINGS = "embeddings.parquet"
 FINDINGS = "findings.json"
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
 
@@ -122,6 +131,12 @@ def analyze_run(
     if not tables:
         return Analysis(policy=policy, results=results, tables={})
     described = descriptive_tables(labels, categories, seed=seed)
+    if (store.root / EMBEDDINGS).exists():
+        try:
+            embeddings = store.read_table(EMBEDDINGS)
+            described["diversity_prompt"] = embedding_diversity(embeddings, labels, by=["suite", "prompt"])
+        except (OSError, ValueError) as exc:
+            raise RunStoreError(f"{store.root / EMBEDDINGS}: {str(exc).splitlines()[0]}") from None
     if validation:
         try:
             described["corrected_prompt"] = corrected_distributions(

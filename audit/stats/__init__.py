@@ -28,7 +28,7 @@ from audit.stats.deviation import (
     tv_distance,
 )
 from audit.stats.distributions import GroupCounts, distributions, group_counts
-from audit.stats.diversity import mean_pairwise_cosine_distance, vendi_score
+from audit.stats.diversity import embedding_diversity, mean_pairwise_cosine_distance, vendi_score
 from audit.stats.image_labels import UNKNOWN, image_labels, label_sets, probe_table, top_labels
 from audit.stats.intervals import goodman_intervals, share_intervals, wilson_interval
 from audit.stats.multiple_testing import benjamini_hochberg
@@ -53,6 +53,7 @@ __all__ = [
     "deviation_rows",
     "deviations",
     "distributions",
+    "embedding_diversity",
     "goodman_intervals",
     "goodness_of_fit",
     "group_counts",

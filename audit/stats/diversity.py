@@ -6,7 +6,7 @@ import numpy as np
 
 from audit.stats.deviation import normalised_entropy
 
-__all__ = ["mean_pairwise_cosine_distance", "normalised_entropy", "vendi_score"]
+__all__ = ["embedding_diversity", "mean_pairwise_cosine_distance", "normalised_entropy", "vendi_score"]
 
 
 def _unit_rows(embeddings) -> np.ndarray:
@@ -44,3 +44,34 @@ def vendi_score(embeddings) -> float:
     eig = np.clip(np.linalg.eigvalsh(gram), 0, None)
     eig = eig[eig > 1e-12]
     return float(np.exp(-(eig * np.log(eig)).sum()))
+
+
+def embedding_diversity(embeddings, groups, *, by):
+    """Mean pairwise cosine distance and Vendi score of each group's image embeddings.
+
+    ``embeddings``: a table with ``record_id``, ``classifier`` and ``embedding``
+    (one vector per image, as a list or array); ``groups``: a table mapping
+    ``record_id`` to the grouping columns ``by`` (the labels table, say).
+    One row per (group, classifier) with ``n``, ``mean_cosine_distance`` and
+    ``vendi``.
+    """
+    import pandas as pd
+
+    missing = [c for c in ("record_id", "classifier", "embedding") if c not in embeddings.columns]
+    if missing:
+        raise ValueError(f"embeddings: missing column(s) {', '.join(missing)}")
+    keys = groups.loc[:, ["record_id", *by]].drop_duplicates("record_id")
+    merged = embeddings.merge(keys, on="record_id", how="inner")
+    rows = []
+    for key, sub in merged.groupby([*by, "classifier"], sort=True, dropna=False):
+        vectors = np.stack([np.asarray(v, dtype=float) for v in sub["embedding"]])
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append(
+            {
+                **dict(zip([*by, "classifier"], key, strict=True)),
+                "n": len(vectors),
+                "mean_cosine_distance": mean_pairwise_cosine_distance(vectors),
+                "vendi": vendi_score(vectors),
+            }
+        )
+    return pd.DataFrame(rows, columns=[*by, "classifier", "n", "mean_cosine_distance", "vendi"])

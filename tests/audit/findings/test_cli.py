@@ -35,10 +35,21 @@ def runs(tmp_path_factory):
 def test_analyze_writes_tables_and_findings(runs, tmp_path):
     import shutil
 
+    import numpy as np
+    import pandas as pd
+
     root = shutil.copytree(runs["biased"], tmp_path / "run")
+    # A classifier that keeps image embeddings adds embedding diversity per prompt.
+    record_ids = pd.read_parquet(root / "scores.parquet").record_id.unique()
+    vectors = np.random.default_rng(0).normal(size=(len(record_ids), 8)).tolist()
+    pd.DataFrame({"record_id": record_ids, "classifier": "clip", "embedding": vectors}).to_parquet(
+        root / "embeddings.parquet"
+    )
     result = runner.invoke(app, ["analyze", str(root)])
     assert result.exit_code == 0, result.output
     assert (root / "findings.json").is_file() and (root / "tables" / "deviation_prompt.parquet").is_file()
+    diversity = pd.read_parquet(root / "tables" / "diversity_prompt.parquet")
+    assert len(diversity) == 3 and (diversity.n == 40).all() and (diversity.vendi > 1).all()
     data = json.loads((root / "findings.json").read_text())
     failed = [f for f in data["findings"] if not f["passed"]]
     assert [f["scope"]["prompt"] for f in failed] == ["a photo of person 1"]

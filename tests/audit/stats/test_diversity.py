@@ -27,3 +27,29 @@ def test_label_entropy_and_bad_embeddings():
     assert normalised_entropy([0.5, 0.5]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="zeros"):
         vendi_score(np.zeros((3, 2)))
+
+
+def test_embedding_diversity_per_prompt():
+    import pandas as pd
+
+    from audit.stats import embedding_diversity
+
+    same = [[1.0, 0.0, 0.0]] * 4
+    distinct = np.eye(4).tolist()
+    embeddings = pd.DataFrame(
+        {
+            "record_id": [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)],
+            "classifier": "clip",
+            "embedding": same + distinct,
+        }
+    )
+    groups = pd.DataFrame({"record_id": embeddings.record_id, "prompt": ["alike"] * 4 + ["varied"] * 4})
+    table = embedding_diversity(embeddings, groups, by=["prompt"]).set_index("prompt")
+    assert table.loc["alike", "vendi"] == pytest.approx(1.0) and table.loc[
+        "alike", "mean_cosine_distance"
+    ] == pytest.approx(0.0)
+    assert table.loc["varied", "vendi"] == pytest.approx(4.0) and table.loc[
+        "varied", "mean_cosine_distance"
+    ] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="embedding"):
+        embedding_diversity(embeddings.drop(columns=["embedding"]), groups, by=["prompt"])
