@@ -112,23 +112,21 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
     if blocked:
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
     # Items share their suite's seeds unless they carry their own (I2P's published seeds).
-    by_seeds: dict[tuple[str, tuple[int, ...]], list[ProbeItem]] = {}
-    for item in items:
-        item_seeds = item.seeds if item.seeds is not None else tuple(store.seeds[item.suite])
-        by_seeds.setdefault((item.suite, item_seeds), []).append(item)
-    todo = sum(len(generator.pending(group, list(seeds), store)) for (_, seeds), group in by_seeds.items())
-    total = sum(len(group) * len(seeds) for (_, seeds), group in by_seeds.items())
-    log.info("%d of %d images to make with %s", todo, total, generator.generator_id)
+    pairs = [
+        (item, seed) for item in items for seed in (item.seeds if item.seeds is not None else store.seeds[item.suite])
+    ]
+    todo = len(generator.pending_pairs(pairs, store))
+    log.info("%d of %d images to make with %s", todo, len(pairs), generator.generator_id)
     made = failed = 0
     bar = progress("generating", todo) if (progress and todo) else nullcontext(lambda: None)
     with bar as advance:
-        for (_, seeds), group in by_seeds.items():
-            for record in generator.generate(group, list(seeds), store, on_record=lambda r: advance()):
-                made += record.ok
-                failed += not record.ok
+        # One stream of pairs: batches fill across prompts and suites.
+        for record in generator.generate_pairs(pairs, store, on_record=lambda r: advance()):
+            made += record.ok
+            failed += not record.ok
     if failed:
         log.warning("%d image(s) failed; rerun with --resume to retry them", failed)
-    return {"made": made, "failed": failed, "total": total}
+    return {"made": made, "failed": failed, "total": len(pairs)}
 
 
 def score(

@@ -67,9 +67,13 @@ class Generator(abc.ABC):
 
     # -- the public call -------------------------------------------------------
     def pending(self, items: Sequence[ProbeItem], seeds: Sequence[int], store: RunStore) -> list[tuple[ProbeItem, int]]:
-        """The (item, seed) pairs that have no image in ``store`` yet, in a stable order."""
+        """The (item, seed) pairs of ``items`` × ``seeds`` that have no image in ``store`` yet."""
+        return self.pending_pairs([(item, seed) for item in items for seed in seeds], store)
+
+    def pending_pairs(self, pairs: Sequence[tuple[ProbeItem, int]], store: RunStore) -> list[tuple[ProbeItem, int]]:
+        """The given (item, seed) pairs that have no image in ``store`` yet, in their order."""
         done = store.done_pairs()
-        return [(item, seed) for item in items for seed in seeds if (item.item_id, seed) not in done]
+        return [(item, seed) for item, seed in pairs if (item.item_id, seed) not in done]
 
     def generate(
         self,
@@ -80,7 +84,17 @@ class Generator(abc.ABC):
         on_record: Callable[[GenerationRecord], None] | None = None,
     ) -> list[GenerationRecord]:
         """Make every missing image for ``items`` × ``seeds`` and record it in ``store``."""
-        todo = self.pending(items, seeds, store)
+        return self.generate_pairs([(item, seed) for item in items for seed in seeds], store, on_record=on_record)
+
+    def generate_pairs(
+        self,
+        pairs: Sequence[tuple[ProbeItem, int]],
+        store: RunStore,
+        *,
+        on_record: Callable[[GenerationRecord], None] | None = None,
+    ) -> list[GenerationRecord]:
+        """Make every missing image among (item, seed) ``pairs`` (items may have seeds of their own)."""
+        todo = self.pending_pairs(pairs, store)
         if not todo:
             return []
         if not self._loaded:

@@ -216,3 +216,23 @@ def test_a_failed_image_is_recorded_and_the_run_goes_on(tiny_sd_path, tmp_path):
         assert all(r.ok for r in doctor)
         assert [r.error for r in nurse] == ["RuntimeError: injected fault"] * 2
         assert store.done_pairs() == {(items[0].item_id, 0), (items[0].item_id, 1)}
+
+
+class _CountsCalls(DiffusersGenerator):
+    calls: list[int]
+
+    def _generate_batch(self, items, rngs):
+        self.calls.append(len(items))
+        return super()._generate_batch(items, rngs)
+
+
+def test_pairs_with_seeds_of_their_own_fill_whole_batches(tiny_sd_path, tmp_path):
+    # I2P-style: every prompt has its own published seed; batches still fill up.
+    doctor, nurse = load_suite("demo").expand()
+    pairs = [(doctor, 11), (nurse, 22), (doctor, 33), (nurse, 44), (doctor, 55)]
+    generator = _CountsCalls(DiffusersParams(model=str(tiny_sd_path), steps=2, batch_size=4))
+    generator.calls = []
+    with RunStore.create(tmp_path / "run", config={}) as store:
+        records = generator.generate_pairs(pairs, store)
+    assert [(r.item_id, r.seed) for r in records] == [(i.item_id, s) for i, s in pairs]
+    assert generator.calls == [4, 4]  # two model calls, the second padded to the batch size
