@@ -115,6 +115,7 @@ def main() -> None:
             f"{goodman_coverage([0.5, 0.25, 0.15, 0.1], 150, 4000, rng):.3f}",
         ),
         ("bootstrap TV 95%, TV 0.167, n=150 (1000)", f"{tv_bootstrap_coverage([0.5, 0.3, 0.2], 150, 1000, rng):.3f}"),
+        ("BH FDR at 0.05, 20 null groups, n=60 (1000 runs)", f"{bh_fdr(1000, 20, 0, 60, rng):.3f}"),
         ("BH FDR at 0.05, 16 null + 4 true groups (1000 runs)", f"{bh_fdr(1000, 16, 4, 60, rng):.3f}"),
         (
             "power, TV 0.15, 2 labels, n=100: simulated/planned",

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -40,16 +41,16 @@ def _simulated_labels(audits: int, shares: np.ndarray, n: int, rng: np.random.Ge
     )
 
 
-def test_bh_keeps_the_false_discovery_rate_at_or_below_nominal_across_simulated_runs():
-    rng = np.random.default_rng(5)
-    audits, nulls, alts, n = 1000, 16, 4, 60
+@pytest.mark.parametrize(("nulls", "alts"), [(20, 0), (16, 4)])
+def test_bh_keeps_the_false_discovery_rate_at_or_below_nominal_across_simulated_runs(nulls, alts):
+    """1000 simulated runs of 20 prompts with 60 images each, tested against parity and BH-adjusted per run."""
+    rng = np.random.default_rng(5 + alts)
     shares = np.array([[0.5, 0.5]] * nulls + [[0.7, 0.3]] * alts)
-    table = deviations(_simulated_labels(audits, shares, n, rng), by=["audit", "group"], bootstrap=2)
+    table = deviations(_simulated_labels(1000, shares, 60, rng), by=["audit", "group"], bootstrap=2)
     p = table.pivot(index="audit", columns="group", values="p_value").to_numpy()
-    q = np.stack([benjamini_hochberg(row) for row in p])
-    rejected = q < 0.05
+    rejected = np.stack([benjamini_hochberg(row) for row in p]) < 0.05
     false = rejected[:, :nulls].sum(axis=1)
     fdr = np.mean(false / np.maximum(rejected.sum(axis=1), 1))
     assert fdr <= 0.05, fdr
-    # And with every group null, a run flags anything at most alpha of the time.
-    assert np.mean(rejected[:, :nulls].any(axis=1) & (rejected[:, nulls:].sum(axis=1) == 0)) <= 0.05
+    if alts:
+        assert rejected[:, nulls:].mean() > 0.5  # and the true deviations are still found
