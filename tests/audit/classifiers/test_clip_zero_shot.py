@@ -166,3 +166,16 @@ def test_a_bad_label_set_names_the_file_and_key(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"bad\.yaml.*attributes\.a\.bogus"):
         ClipClassifier(ClipParams(model=TINY, pretrained=None, label_set=str(bad)))
+
+
+def test_a_second_classifier_reads_the_text_embeddings_from_the_cache(tmp_path, monkeypatch, random_images):
+    monkeypatch.setenv("DIFFAUDIT_CACHE", str(tmp_path))
+    first = ClipClassifier(ClipParams(model=TINY, pretrained=None))
+    first.load()
+    assert first.cache_hits == [False] * 4
+    second = ClipClassifier(ClipParams(model=TINY, pretrained=None))
+    second.load()
+    assert second.cache_hits == [True] * 4
+    torch.testing.assert_close(second.class_weights, first.class_weights)
+    images = random_images(2)
+    assert [r.labels for r in second.classify(images)] == [r.labels for r in first.classify(images)]
