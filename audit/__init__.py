@@ -6,7 +6,6 @@ from audit.errors import (
     DiffauditError,
     ModelNotFoundError,
     RunStoreError,
-    StageNotAvailable,
 )
 from audit.records import Finding, GenerationRecord, ProbeItem, Score
 from audit.run_store import RunStore
@@ -22,6 +21,5 @@ __all__ = [
     "RunStore",
     "RunStoreError",
     "Score",
-    "StageNotAvailable",
     "load_config",
 ]

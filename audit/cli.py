@@ -92,12 +92,6 @@ def _stage(func):
     return wrapper
 
 
-def _not_available(stage: str, issue: str) -> None:
-    from audit.errors import StageNotAvailable
-
-    raise StageNotAvailable(f"the {stage} stage is not available yet ({issue})")
-
-
 @app.command()
 @_stage
 def run(

@@ -15,9 +15,5 @@ class RunStoreError(DiffauditError):
     """A run directory cannot be used as asked (exists, belongs to another config, is locked)."""
 
 
-class StageNotAvailable(DiffauditError):
-    """A pipeline stage whose layer is not built yet."""
-
-
 class ModelNotFoundError(DiffauditError):
     """A model is neither on disk nor downloadable; the message says how to get it."""

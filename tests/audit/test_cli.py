@@ -33,7 +33,7 @@ def test_run_with_an_unknown_key_exits_2_with_one_line(write_config, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing was started
 
 
-def test_stages_not_built_yet_say_so_with_exit_2(tmp_path):
+def test_stages_on_a_directory_that_is_not_a_run_exit_2_naming_it(tmp_path):
     for args in (
         ["score", str(tmp_path)],
         ["analyze", str(tmp_path)],
@@ -42,16 +42,14 @@ def test_stages_not_built_yet_say_so_with_exit_2(tmp_path):
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, args
-        assert "not available yet" in result.stderr
+        assert result.stderr == f"error: {tmp_path}: not a run directory (no run.yaml)\n", args
 
 
-def test_classifiers_in_a_config_stop_the_run_before_generating(write_config, tmp_path):
-    config = write_config(
-        "name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nclassifiers: [{type: clip}]\n"
-    )
+def test_a_bad_classifier_stops_the_run_before_generating(write_config, tmp_path):
+    config = write_config("name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nclassifiers: [{type: clipp}]\n")
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert "classifiers (clip)" in result.stderr
+    assert "classifiers[0].type: unknown classifier type 'clipp'" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
