@@ -15,7 +15,9 @@ Output conventions (what ``scores.parquet`` holds):
   capped just below 1 (:data:`ABSTAIN_CAP`) so that no class ties with
   ``unknown``, whatever tie rule a reader uses;
 - raw numbers that are not probabilities (ITA in degrees, cosine scores, face
-  counts, per-concept scores) are *measurements*, kept beside the scores.
+  counts, per-concept scores) are *measurements*, kept beside the scores;
+- CLIP classifiers also hand back each image's normalised embedding, which the
+  scoring stage keeps in ``embeddings.parquet`` for the diversity statistics.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class ImageResult:
     labels: list[tuple[str, str, float]] = dataclasses.field(default_factory=list)
     # Raw numbers: name -> value (NaN when not measurable).
     measurements: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The image embedding the scores came from (CLIP), for diversity measures; None for others.
+    embedding: Any = None
 
     def add_distribution(self, attribute: str, probs: dict[str, float], *, abstain: bool) -> None:
         """Rows for every label of ``attribute`` plus its ``unknown`` row (1.0 when abstaining)."""

@@ -129,7 +129,8 @@ class ClipClassifier(Classifier):
 
     def results_from_features(self, features: Any) -> list[ImageResult]:
         """Scores for every attribute from normalised image embeddings (one matrix product for all)."""
-        results = [ImageResult() for _ in range(features.shape[0])]
+        vectors = features.float().cpu().numpy()
+        results = [ImageResult(embedding=vectors[i]) for i in range(features.shape[0])]
         if self.class_weights is not None:
             logits = self.logit_scale * (features @ self.class_weights.to(features.device))
             probs = {name: logits[:, part].softmax(dim=-1).cpu().numpy() for name, part in self._slices}

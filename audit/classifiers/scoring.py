@@ -12,6 +12,8 @@ Outputs, beside the run's other files:
   ``unknown`` convention);
 - ``measurements.parquet``: raw numbers (record_id, classifier, measurement,
   value) such as ITA degrees, Q16 cosines, safety-checker concept scores;
+- ``embeddings.parquet``: each image's CLIP embedding (record_id,
+  classifier, embedding), read by the diversity statistics;
 - ``scoring.json``: the version of every classifier that wrote rows.
 
 Resumable: a (record, classifier) pair that already has rows is skipped, and
@@ -41,6 +43,8 @@ MEASUREMENTS = "measurements.parquet"
 SCORING_INFO = "scoring.json"
 SCORE_COLUMNS = ["record_id", "classifier", "attribute", "label", "prob"]
 MEASUREMENT_COLUMNS = ["record_id", "classifier", "measurement", "value"]
+EMBEDDINGS = "embeddings.parquet"
+EMBEDDING_COLUMNS = ["record_id", "classifier", "embedding"]
 
 
 def make_classifier(
@@ -137,6 +141,7 @@ def score_run(
 
     scores = _read(store, SCORES, SCORE_COLUMNS)
     measurements = _read(store, MEASUREMENTS, MEASUREMENT_COLUMNS)
+    embeddings = _read(store, EMBEDDINGS, EMBEDDING_COLUMNS)
     done = set(zip(scores["record_id"], scores["classifier"], strict=True))
     records = sorted((r for r in store.generations() if r.ok), key=lambda r: r.record_id)
     total = len(records)
@@ -154,15 +159,19 @@ def score_run(
     _write_info(store, active, batch_size=batch_size, amp=amp)
     new_scores: list[dict[str, Any]] = []
     new_measurements: list[dict[str, Any]] = []
+    new_embeddings: list[dict[str, Any]] = []
     unflushed = 0
 
     def flush() -> None:
-        nonlocal scores, measurements, new_scores, new_measurements, unflushed
+        nonlocal scores, measurements, embeddings, new_scores, new_measurements, new_embeddings, unflushed
         scores = pd.concat([scores, pd.DataFrame(new_scores, columns=SCORE_COLUMNS)], ignore_index=True)
         measurements = pd.concat(
             [measurements, pd.DataFrame(new_measurements, columns=MEASUREMENT_COLUMNS)], ignore_index=True
         )
-        new_scores, new_measurements, unflushed = [], [], 0
+        if new_embeddings:
+            embeddings = pd.concat([embeddings, pd.DataFrame(new_embeddings, columns=EMBEDDING_COLUMNS)])
+            store.write_table(EMBEDDINGS, embeddings.reset_index(drop=True))
+        new_scores, new_measurements, new_embeddings, unflushed = [], [], [], 0
         store.write_table(SCORES, scores)
         store.write_table(MEASUREMENTS, measurements)
 
@@ -179,6 +188,9 @@ def score_run(
                         {"record_id": key, "classifier": name, "measurement": m, "value": float(v)}
                         for m, v in result.measurements.items()
                     )
+                    if result.embedding is not None:
+                        embedding = [float(v) for v in result.embedding]
+                        new_embeddings.append({"record_id": key, "classifier": name, "embedding": embedding})
             unflushed += len(keys)
             if advance is not None:
                 for _ in keys:

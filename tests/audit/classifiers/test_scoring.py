@@ -183,3 +183,17 @@ def test_cli_score_writes_scores_and_resumes(run):
     assert second.exit_code == 0
     assert "0 scored, 5 already scored" in second.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(run.root / "scores.parquet"), scores)
+
+
+def test_clip_embeddings_are_kept_for_diversity_statistics(run, random_images):
+    score_run(run, classifiers(), batch_size=2)
+    embeddings = pd.read_parquet(run.root / "embeddings.parquet")
+    assert list(embeddings.columns) == ["record_id", "classifier", "embedding"]
+    assert set(embeddings["classifier"]) == {f"clip:{TINY}/random"}  # skin tone has no embedding
+    assert embeddings["record_id"].nunique() == 5 and len(embeddings) == 5
+    vectors = np.stack(embeddings["embedding"].to_numpy())
+    assert vectors.shape == (5, 32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    add_images(run, random_images(1, seed=4), start=50)
+    score_run(run, classifiers(), batch_size=2)
+    assert len(pd.read_parquet(run.root / "embeddings.parquet")) == 6
