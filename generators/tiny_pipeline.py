@@ -46,7 +46,7 @@ def _clip_tokenizer(folder: Path):
 def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
     """Build and ``save_pretrained`` a tiny StableDiffusionPipeline into ``path``."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     path = Path(path)
     torch.manual_seed(seed)
@@ -62,15 +62,7 @@ def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
         attention_head_dim=8,
         norm_num_groups=32,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=64,
-    )
+    vae = _tiny_vae()
     text_encoder = _tiny_text_encoder()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
@@ -96,6 +88,21 @@ def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
     return path
 
 
+def _tiny_vae():
+    """A two-level AutoencoderKL: 64×64 images to 32×32×4 latents."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        sample_size=64,
+    )
+
+
 def _tiny_text_encoder(*, with_projection: bool = False):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -117,7 +124,7 @@ def _tiny_text_encoder(*, with_projection: bool = False):
 def build_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
     """Build and ``save_pretrained`` a tiny StableDiffusionXLPipeline (two text encoders) into ``path``."""
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
 
     path = Path(path)
     torch.manual_seed(seed)
@@ -138,15 +145,7 @@ def build_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
         cross_attention_dim=64,  # the two encoders' hidden states side by side
         norm_num_groups=1,
     )
-    vae = AutoencoderKL(
-        block_out_channels=(32, 64),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        sample_size=64,
-    )
+    vae = _tiny_vae()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
     )
