@@ -9,7 +9,7 @@ import time
 from audit.run_store import RunStore
 from tests.conftest import cli_command
 
-SEEDS = 12
+SEEDS = 8
 
 
 def _lines(path):
@@ -20,7 +20,7 @@ def test_killed_run_resumes_with_every_image_exactly_once(write_config, tiny_sd_
     config = write_config(
         f"""\
 name: killed
-generator: {{type: diffusers, model: "{tiny_sd_path}", steps: 8, batch_size: 1}}
+generator: {{type: diffusers, model: "{tiny_sd_path}", steps: 4, batch_size: 1}}
 probes: [{{suite: demo, seeds: {SEEDS}}}]
 """
     )
