@@ -1,6 +1,21 @@
 """The project's own DDPM: schedules, forward process, objectives, samplers, guidance, networks, training.
 
 A DDPM library that stands on its own: nothing here imports ``audit`` or ``probes``.
+
+Train and sample::
+
+    from generators import ddpm
+
+    model = ddpm.UNet(ddpm.UNetConfig(sample_size=32, num_classes=10))
+    trainer = ddpm.Trainer(model, ddpm.NoiseSchedule.make("linear"), ddpm.TrainingConfig(steps=50_000), out_dir="ckpt")
+    trainer.fit(images, labels)                    # images in [-1, 1], (N, 3, 32, 32); resumable with Trainer.resume
+    loaded = ddpm.load_checkpoint("ckpt")          # EMA weights, schedule and prediction type from config.json
+    generators = [torch.Generator().manual_seed(seed) for seed in range(16)]   # one per image
+    x = ddpm.sample(loaded.model, ddpm.DDIMScheduler(loaded.schedule), generators, (3, 32, 32),
+                    num_inference_steps=50, labels=torch.arange(16) % 10, guidance_scale=2.0, null_label=10)
+
+A diffusers DDPM (``google/ddpm-cifar10-32`` or a local folder) runs under the same samplers through
+``model, defaults = ddpm.load_diffusers_unet(name)``.
 """
 
 from generators.ddpm.architectures import ARCHITECTURES, architecture_config, build_denoiser
