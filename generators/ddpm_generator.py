@@ -138,10 +138,12 @@ class DDPMGenerator(Generator):
                 f"item {item.item_id} asks for {self.params.class_attribute}={value!r}, "
                 f"but model {self.params.model!r} is unconditional"
             )
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < num_classes:
-            return value
         if self.class_names and value in self.class_names:
             return self.class_names.index(value)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)  # suites written in YAML may quote class indices
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < num_classes:
+            return value
         known = ", ".join(self.class_names) if self.class_names else f"0..{num_classes - 1}"
         raise DiffauditError(
             f"item {item.item_id}: {self.params.class_attribute}={value!r} is not a class of the model ({known})"

@@ -75,6 +75,9 @@ def test_unknown_class_is_named(conditional_checkpoint):
     generator._load()
     with pytest.raises(DiffauditError, match=r"class='horse' is not a class of the model \(cat, dog\)"):
         generator.class_label(_item({"class": "horse"}))
+    assert generator.class_label(_item({"class": "1"})) == 1
+    with pytest.raises(DiffauditError, match="class=2 is not a class"):
+        generator.class_label(_item({"class": 2}))
 
 
 def test_unconditional_diffusers_unet_refuses_a_class(tiny_unet2d, tmp_path):

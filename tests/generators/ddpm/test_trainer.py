@@ -159,3 +159,12 @@ def test_unet_learns_and_checkpoints(tmp_path):
         torch.testing.assert_close(
             loaded.model(x, t, torch.tensor([0, 1])), trainer.ema.module.eval()(x, t, torch.tensor([0, 1]))
         )
+
+
+def test_mixed_precision_is_for_gpus_only():
+    model = MLPDenoiser(MLPConfig(dim=2, hidden=8, depth=1))
+    for choice in ("auto", "bf16", "fp16"):
+        trainer = Trainer(
+            model, NoiseSchedule.make(num_timesteps=10), TrainingConfig(mixed_precision=choice), device="cpu"
+        )
+        assert trainer._amp_dtype is None and not trainer.scaler.is_enabled()
