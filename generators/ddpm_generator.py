@@ -92,6 +92,10 @@ class DDPMGenerator(Generator):
             self.class_names = loaded.class_names
             self._source = "checkpoint"
         else:
+            import diffusers
+
+            # Our progress bar counts images; diffusers' loading notices are noise here.
+            diffusers.utils.logging.set_verbosity_error()
             try:
                 network, defaults = ddpm.load_diffusers_unet(model)
             except ddpm.ModelNotFound as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,10 @@ def load_diffusers_unet(model: str, *, subfolder: str | None = None) -> tuple[Di
     if subfolder is None and (Path(model) / "unet").is_dir():
         subfolder = "unet"
     try:
-        unet = diffusers.UNet2DModel.from_pretrained(model, subfolder=subfolder)
+        with warnings.catch_warnings():
+            # huggingface_hub's deprecation notice about an argument diffusers passes is noise to our users.
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            unet = diffusers.UNet2DModel.from_pretrained(model, subfolder=subfolder)
     except (OSError, ValueError) as exc:
         if not Path(model).exists():
             raise ModelNotFound(
