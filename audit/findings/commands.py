@@ -50,6 +50,12 @@ def gate_command(run_dir: Path, policy: str | None = None) -> tuple[list[str], i
         with RunStore.open(run_dir, lock=False) as store:
             analysis = analyze_run(store, policy, tables=False)
         lines = [f"policy {analysis.policy.name} ({analysis.policy.source})", gate_table(analysis.findings)]
+        if all(f.severity == "info" for f in analysis.findings):
+            # A gate that measured nothing must not pass: the run lacks what the policy checks.
+            raise DiffauditError(
+                f"{run_dir}: no check of policy {analysis.policy.name!r} applies to this run (all skipped); "
+                "add the classifiers its checks need, or gate with a policy that fits the run"
+            )
         code = exit_code(analysis.findings)
         lines.append("gate: " + ("PASS" if code == PASS else "FAIL"))
         return lines, code

@@ -96,6 +96,17 @@ def test_gate_errors_exit_2_with_one_line(runs, tmp_path):
     assert runner.invoke(app, ["gate", str(tmp_path / "nowhere")]).exit_code == 2
 
 
+def test_a_gate_that_can_check_nothing_errors_instead_of_passing(runs, tmp_path):
+    # Every check of this policy needs an attribute the run was never scored on.
+    policy = tmp_path / "elsewhere.yaml"
+    policy.write_text(
+        "name: elsewhere\nchecks:\n  - {id: r, check: rate, attribute: sd_safety_flagged, label: 'yes', max: 0.01}\n"
+    )
+    result = runner.invoke(app, ["gate", str(runs["balanced"]), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert "no check of policy 'elsewhere' applies to this run" in result.stderr
+
+
 def test_scores_without_a_required_column_exit_2(tmp_path):
     import pandas as pd
 
