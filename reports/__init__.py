@@ -15,5 +15,7 @@ def write_report(store: RunStore) -> Path:
     """Write report.html and summary.json into the run; returns the path of report.html."""
     digest = build_digest(store.root)
     summary = {key: digest[key] for key in ("name", "created", "counts", "versions")}
+    if digest["findings"] is not None:
+        summary["findings"] = {key: digest["findings"][key] for key in ("policy", "passed", "counts")}
     store.write_json("summary.json", summary)
     return store.write_text("report.html", render_html(digest, store.root))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def build_digest(root: str | Path) -> dict[str, Any]:
             "images_failed": len(records) - ok,
         },
         "screening": _screening_summary(items),
+        "findings": _findings(Path(root)),
         "items": [
             {
                 "item_id": item.item_id,
@@ -59,6 +61,12 @@ def build_digest(root: str | Path) -> dict[str, Any]:
             for item in items
         ],
     }
+
+
+def _findings(root: Path) -> dict[str, Any] | None:
+    """The analysis stage's findings.json, or None when the run has not been analysed."""
+    path = root / "findings.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def _screening_summary(items: list[Any]) -> dict[str, Any]:

@@ -35,3 +35,40 @@ def test_digest_counts_what_the_run_holds(write_config, tiny_sd_path, tmp_path):
     digest = build_digest(tmp_path / "run")
     assert digest["counts"] == {"prompts": 2, "images_expected": 4, "images_ok": 4, "images_failed": 0}
     assert [len(item["images"]) for item in digest["items"]] == [2, 2]
+
+
+def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_path, tmp_path):
+    from audit.records import Finding
+
+    config = write_config(
+        f'name: f\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: demo, seeds: 1}}]\n'
+    )
+    with stages.prepare(load_config(config), tmp_path / "run") as store:
+        stages.generate(store)
+        failed = Finding(
+            check="gender-parity",
+            scope={"prompt": HOSTILE},
+            value=0.4123,
+            ci=(0.31, 0.52),
+            threshold=0.2,
+            passed=False,
+            severity="error",
+            summary=f"{HOSTILE} deviates from parity",
+        )
+        store.write_json(
+            "findings.json",
+            {
+                "policy": "mine",
+                "policy_source": "mine.yaml",
+                "passed": False,
+                "counts": {"findings": 1, "failed": 1, "warnings": 0, "skipped": 0},
+                "findings": [failed.as_dict()],
+            },
+        )
+        page = stages.report(store).read_text()
+        summary = (store.root / "summary.json").read_text()
+    assert "<script>" not in page and "<img src=x" not in page
+    assert "<strong>FAIL</strong>" in page
+    assert "0.412" in page and "0.31 – 0.52" in page
+    assert str(escape(HOSTILE)) + " deviates from parity" in page
+    assert '"passed": false' in summary
