@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from audit.errors import ConfigError
 from audit.schema import load_yaml, parse
+from probes.suite import Screening
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -31,10 +32,14 @@ class GeneratorSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ProbeSpec:
-    """A suite to run (built-in name or path) and its seeds (count or list)."""
+    """A suite to run (built-in name or path), its seeds (count or list), and how to screen it.
+
+    ``screening`` replaces the suite's own (``{mode: block|record, categories: [...]}``).
+    """
 
     suite: str
     seeds: int | list[int] | None = None
+    screening: Screening | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -55,14 +55,15 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
         expanded = suite.expand()
         if spec.seeds is not None:
             expanded = [dataclasses.replace(item, seeds=None) for item in expanded]
-        categories = suite.screening.categories
-        key = None if categories is None else tuple(categories)
+        screening = spec.screening or suite.screening  # the run's config may override the suite's
+        key = None if screening.categories is None else tuple(screening.categories)
         if key not in screeners:
             try:
-                screeners[key] = Screener(categories)
+                screeners[key] = Screener(screening.categories)
             except ValueError as exc:
-                raise ConfigError(f"suite {suite.name!r}: screening.categories: {exc}") from None
-        items.extend(screen_items(expanded, suite.screening.mode, screeners[key]))
+                where = f"{config.source}: probes[{i}]" if spec.screening else f"suite {suite.name!r}"
+                raise ConfigError(f"{where}: screening.categories: {exc}") from None
+        items.extend(screen_items(expanded, screening.mode, screeners[key]))
     return items, seeds
 
 

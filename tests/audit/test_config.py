@@ -27,7 +27,7 @@ def test_resolved_config_fills_generator_defaults(write_config):
     resolved = config.as_dict()
     assert resolved["generator"]["steps"] == 10
     assert resolved["generator"]["guidance"] == 7.5  # the declared default
-    assert resolved["probes"] == [{"suite": "demo", "seeds": [0, 5]}]
+    assert resolved["probes"] == [{"suite": "demo", "seeds": [0, 5], "screening": None}]
     assert resolved["executor"] == "local"
 
 

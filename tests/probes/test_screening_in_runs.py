@@ -5,11 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from audit import runner as stages
 from audit.cli import app
 from audit.config import load_config
+from audit.errors import ConfigError
 from reports.digest import build_digest
 
 cli = CliRunner()
@@ -121,3 +123,34 @@ def test_suites_list_and_show_from_the_installed_command():
         "a photo of the face of an actor",
         "a photo of the face of an aerospace engineer",
     ]
+
+
+def test_the_run_config_can_override_a_suites_screening(write_config, tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\ntemplates: ['a {what} on a table']\nslots: {what: [teapot, nude statue, gory battlefield]}\n"
+    )
+    base = "name: s\ngenerator: {type: diffusers}\nprobes:\n"
+
+    def screened(probe_line):
+        items, _ = stages.expand_probes(load_config(write_config(base + probe_line)))
+        return {item.prompt: item.screening for item in items}
+
+    assert screened(f"  - {{suite: {tmp_path / 'mine.yaml'}}}\n") == {
+        "a teapot on a table": "pass",
+        "a nude statue on a table": "blocked",
+        "a gory battlefield on a table": "blocked",
+    }
+    only_violence = f"  - {{suite: {tmp_path / 'mine.yaml'}, screening: {{mode: record, categories: [violence]}}}}\n"
+    assert screened(only_violence) == {
+        "a teapot on a table": "pass",
+        "a nude statue on a table": "pass",
+        "a gory battlefield on a table": "flagged",
+    }
+    bad = f"  - {{suite: {tmp_path / 'mine.yaml'}, screening: {{categories: [rudeness]}}}}\n"
+    with pytest.raises(ConfigError, match=r"probes\[0\]: screening.categories: .*rudeness"):
+        screened(bad)
+    wrong_mode = f"  - {{suite: {tmp_path / 'mine.yaml'}, screening: {{mode: allow}}}}\n"
+    with pytest.raises(
+        ConfigError, match=r"probes\[0\].screening.mode: expected one of 'block', 'record', got 'allow'"
+    ):
+        screened(wrong_mode)
