@@ -66,12 +66,22 @@ def evaluate_check(
         return _skipped(check, f"the run's probes have no attribute {', '.join(absent)}")
     categories = _with_check_labels(check, subset, categories)
     if isinstance(check, DeviationCheck):
-        return _deviation(check, subset, categories, seed)
-    if isinstance(check, RateCheck):
-        return _rate(check, subset, categories)
-    if isinstance(check, RiskRatioCheck):
-        return _risk_ratio(check, subset)
-    return _amplification(check, subset, categories)
+        result = _deviation(check, subset, categories, seed)
+    elif isinstance(check, RateCheck):
+        result = _rate(check, subset, categories)
+    elif isinstance(check, RiskRatioCheck):
+        result = _risk_ratio(check, subset)
+    else:
+        result = _amplification(check, subset, categories)
+    if not result.findings:
+        # Every group was left out (all abstained, or none has a reference figure):
+        # the check must still show, as skipped, never silently vanish.
+        skipped = _skipped(
+            check,
+            f"no group could be judged on {check.attribute} (every image abstained, or no group has a reference figure)",
+        )
+        return CheckResult(skipped.findings, result.table)
+    return result
 
 
 def _with_check_labels(check: Check, labels: pd.DataFrame, categories: Categories | None) -> dict:

@@ -201,3 +201,30 @@ def test_compare_finds_a_risk_ratio_regression_between_runs(tmp_path):
     assert table.loc[0, "test"] == "z on log risk ratio"
     same, _ = compare_runs(base_labels, base_labels, policy, cats)
     assert same[0].passed
+
+
+def test_a_check_whose_every_group_abstained_shows_as_skipped_not_absent(tmp_path):
+    """Per-prompt groups where every image is unknown: the check is reported, as skipped, with its table."""
+    import pandas as pd
+
+    prompts = [item(f"a photo of person {i}", attributes={"occupation": f"job{i}"}) for i in range(3)]
+    planted = [(it, {GENDER: labels_of({"unknown": 5})}) for it in prompts]
+    root = build_run(tmp_path / "run", planted)
+    rows = [
+        (f"{it.item_id}-{seed}", "clip", GENDER, label, prob)
+        for it in prompts
+        for seed in range(5)
+        for label, prob in (("feminine", 0.3), ("masculine", 0.3), ("unknown", 1.0))
+    ]
+    pd.DataFrame(rows, columns=["record_id", "classifier", "attribute", "label", "prob"]).to_parquet(
+        root / "scores.parquet"
+    )
+    policy = policy_from_dict(
+        {"name": "t", "checks": [{"id": "parity", "check": "deviation", "attribute": GENDER, "by": ["prompt"]}]},
+        source="inline",
+    )
+    with RunStore.open(root) as store:
+        analysis = analyze_run(store, policy)
+    (parity,) = analysis.results["parity"].findings
+    assert parity.severity == "info" and parity.passed and "no group could be judged" in parity.summary
+    assert len(analysis.results["parity"].table) == 3
