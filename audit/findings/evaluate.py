@@ -78,7 +78,8 @@ def evaluate_check(
         # the check must still show, as skipped, never silently vanish.
         skipped = _skipped(
             check,
-            f"no group could be judged on {check.attribute} (every image abstained, or no group has a reference figure)",
+            f"no group could be judged on {check.attribute} "
+            "(every image abstained, or no group has a reference figure)",
         )
         return CheckResult(skipped.findings, result.table)
     return result
