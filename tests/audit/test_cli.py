@@ -46,7 +46,9 @@ def test_stages_on_a_directory_that_is_not_a_run_exit_2_naming_it(tmp_path):
 
 
 def test_a_bad_classifier_stops_the_run_before_generating(write_config, tmp_path):
-    config = write_config("name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nclassifiers: [{type: clipp}]\n")
+    config = write_config(
+        "name: t\ngenerator: {type: diffusers}\nprobes: [{suite: demo}]\nclassifiers: [{type: clipp}]\n"
+    )
     result = runner.invoke(app, ["run", str(config), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "classifiers[0].type: unknown classifier type 'clipp'" in result.stderr
