@@ -139,11 +139,9 @@ class Generator(abc.ABC):
         for (item, seed), output in zip(batch, images, strict=True):
             if not isinstance(output, GeneratedImage):
                 output = GeneratedImage(output)
-            if output.image is None:  # the model call reports a per-image failure in meta
-                record = self._record(item, seed, elapsed, error=output.meta.get("error", "no image"))
-                records.append(store.save_generation(dataclasses.replace(record, meta={**record.meta, **output.meta})))
-                continue
-            record = self._record(item, seed, elapsed)
+            # No image: the model call reports this image's own failure in its meta.
+            error = None if output.image is not None else output.meta.get("error", "no image")
+            record = self._record(item, seed, elapsed, error=error)
             record = dataclasses.replace(record, meta={**record.meta, **output.meta})
             records.append(store.save_generation(record, output.image))
         return records
