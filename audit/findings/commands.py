@@ -93,6 +93,12 @@ def compare_command(
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
             lines.append(f"wrote: {out}")
+        if fail_on_regression and not findings:
+            # Gating on a comparison that compared nothing would pass vacuously.
+            raise DiffauditError(
+                f"nothing to compare between {baseline} and {candidate}: no group of policy "
+                f"{chosen.name!r} was measured in both runs"
+            )
         code = FAIL if fail_on_regression and exit_code(findings) else PASS
         verdict = f"{len(regressions)} significant regression(s)" if regressions else "no significant regression"
         lines.append(f"compare: {verdict}")

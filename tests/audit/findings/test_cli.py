@@ -145,6 +145,18 @@ def test_compare_flags_a_significant_regression_only_where_there_is_one(runs, tm
     assert better.exit_code == 0, better.output
 
 
+def test_gating_on_a_comparison_that_compared_nothing_errors(runs, tmp_path):
+    policy = tmp_path / "elsewhere.yaml"
+    policy.write_text(
+        "name: elsewhere\nchecks:\n  - {id: r, check: rate, attribute: sd_safety_flagged, label: 'yes', max: 0.01}\n"
+    )
+    args = ["compare", str(runs["balanced"]), str(runs["biased"]), "--policy", str(policy)]
+    assert runner.invoke(app, args).exit_code == 0  # reporting only: says there was nothing to compare
+    gated = runner.invoke(app, [*args, "--fail-on-regression"])
+    assert gated.exit_code == 2
+    assert "nothing to compare" in gated.stderr and "'elsewhere'" in gated.stderr
+
+
 def test_plan_prints_images_per_prompt_for_a_suite():
     result = runner.invoke(app, ["plan", "demo", "--tv", "0.15", "--power", "0.8"])
     assert result.exit_code == 0, result.output
