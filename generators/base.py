@@ -100,13 +100,18 @@ class Generator(abc.ABC):
         if not self._loaded:
             self._load()
             self._loaded = True
+        # Items that cannot share a model call (a different guidance, say) go in batches of their own.
+        groups: dict[Any, list[tuple[ProbeItem, int]]] = {}
+        for pair in todo:
+            groups.setdefault(self._batch_key(pair[0]), []).append(pair)
         records = []
         size = self.params.batch_size
-        for start in range(0, len(todo), size):
-            for record in self._run_batch(todo[start : start + size], store):
-                records.append(record)
-                if on_record is not None:
-                    on_record(record)
+        for group in groups.values():
+            for start in range(0, len(group), size):
+                for record in self._run_batch(group[start : start + size], store):
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
         return records
 
     def _run_batch(self, batch: list[tuple[ProbeItem, int]], store: RunStore) -> list[GenerationRecord]:
@@ -119,7 +124,9 @@ class Generator(abc.ABC):
             # Float kernels round differently at different batch shapes, so every
             # call is made at the configured batch size: the last, short batch is
             # filled with throw-away copies of its first image. Within one shape,
-            # an image's bytes do not depend on its neighbours or its position.
+            # an image's bytes do not depend on its neighbours or its position
+            # (given layer widths that are multiples of the CPU's vector width:
+            # elementwise kernels compute the ragged ends of rows on a scalar path).
             filler = self.params.batch_size - len(batch)
             items += [items[0]] * filler
             seeds += [seeds[0]] * filler
@@ -156,13 +163,21 @@ class Generator(abc.ABC):
             generator=self.generator_id,
             generator_config=self.config_hash,
             steps=getattr(self.params, "steps", None),
-            guidance=getattr(self.params, "guidance", None),
+            guidance=self._guidance_for(item),
             elapsed_s=elapsed,
             error=error,
             meta=self.record_meta(),
         )
 
     # -- what a subclass provides ----------------------------------------------
+    def _batch_key(self, item: ProbeItem) -> Any:
+        """Items whose keys differ never share a model call (default: all may)."""
+        return None
+
+    def _guidance_for(self, item: ProbeItem) -> float | None:
+        """The guidance scale this item's images are made with, as recorded."""
+        return getattr(self.params, "guidance", None)
+
     def _load(self) -> None:  # noqa: B027 — optional hook
         """Load the model; called once, before the first image. Raise DiffauditError if impossible."""
 

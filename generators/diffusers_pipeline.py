@@ -42,6 +42,8 @@ class DiffusersParams(GeneratorParams):
     vae_tiling: bool = False
     cpu_offload: Literal["none", "model", "sequential"] = "none"
     variant: str | None = None
+    # Use an item's own `guidance` attribute where it has one (I2P publishes one per prompt).
+    guidance_from_item: bool = False
     batch_size: int = 4
 
     def __post_init__(self) -> None:
@@ -209,7 +211,7 @@ class DiffusersGenerator(Generator):
         output = self.pipeline(
             prompt=[item.prompt for item in items],
             num_inference_steps=self.params.steps,
-            guidance_scale=self.params.guidance,
+            guidance_scale=self._guidance_for(items[0]),  # one per batch: see _batch_key
             generator=rngs,
             output_type="pil",
             **kwargs,
@@ -219,6 +221,13 @@ class DiffusersGenerator(Generator):
             return images
         flags = self._safety_flags(images)
         return [GeneratedImage(image, {"safety_checker_flag": flag}) for image, flag in zip(images, flags, strict=True)]
+
+    def _guidance_for(self, item: ProbeItem) -> float:
+        own = item.attributes.get("guidance") if self.params.guidance_from_item else None
+        return float(own) if own is not None else self.params.guidance
+
+    def _batch_key(self, item: ProbeItem) -> float:
+        return self._guidance_for(item)
 
     def _safety_flags(self, images: list[Any]) -> list[bool]:
         """The pipeline's safety-checker verdict per image; the images themselves stay untouched."""

@@ -9,6 +9,7 @@ is a real CLIP BPE tokenizer built from the vocabulary open_clip ships.
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 BUILTIN_NAME = "builtin:tiny-sd"
-_FORMAT_VERSION = 1  # bump when the architecture below changes, so caches rebuild
+_FORMAT_VERSION = 2  # bump when the architecture below changes, so caches rebuild
 
 
 def _clip_tokenizer(folder: Path):
@@ -31,16 +32,23 @@ def _clip_tokenizer(folder: Path):
     with gzip.open(default_bpe(), "rt", encoding="utf-8") as fh:
         merges = fh.read().split("\n")[1 : 49152 - 256 - 2 + 1]
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-    # Without these, the tokenizer adds special ids past the vocabulary.
-    return CLIPTokenizer(
-        vocab_file=str(folder / "vocab.json"),
-        merges_file=str(folder / "merges.txt"),
+    # transformers 5 names these `vocab` and `merges` (4.x: vocab_file, merges_file) and
+    # silently ignores a name it does not know, leaving a tokenizer with no vocabulary.
+    files = {"vocab": str(folder / "vocab.json"), "merges": str(folder / "merges.txt")}
+    if "vocab_file" in inspect.signature(CLIPTokenizer.__init__).parameters:
+        files = {"vocab_file": files["vocab"], "merges_file": files["merges"]}
+    # Without the special tokens named, the tokenizer adds ids past the vocabulary.
+    tokenizer = CLIPTokenizer(
+        **files,
         model_max_length=77,
         bos_token="<start_of_text>",
         eos_token="<end_of_text>",
         pad_token="<end_of_text>",
         unk_token="<end_of_text>",
     )
+    if len(tokenizer) < 49408:
+        raise RuntimeError(f"the CLIP tokenizer came out with {len(tokenizer)} tokens instead of 49408")
+    return tokenizer
 
 
 def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
@@ -108,7 +116,7 @@ def _tiny_text_encoder(*, with_projection: bool = False):
 
     config = CLIPTextConfig(
         hidden_size=32,
-        intermediate_size=37,
+        intermediate_size=64,  # a multiple of the vector width: see _run_batch on float rounding
         num_attention_heads=4,
         num_hidden_layers=5,
         vocab_size=49408,

@@ -1,5 +1,6 @@
 """The first vertical slice: a tiny real diffusers pipeline, saved and loaded back by path."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -46,9 +47,19 @@ def test_tiny_pipeline_makes_the_same_bytes_twice_for_the_same_seed(write_config
     for key, record in first.items():
         data = (tmp_path / "a" / record.image_path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == record.sha256 == second[key].sha256
-    # Different seeds give different images.
-    for item_id in {item_id for item_id, _ in first}:
-        assert first[(item_id, 0)].sha256 != first[(item_id, 1)].sha256
+    # Different seeds, and different prompts, give different images.
+    assert len({r.sha256 for r in first.values()}) == 4
+
+
+def test_tiny_pipeline_tokenizes_as_open_clip_does(tiny_sd_path):
+    import open_clip
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer.from_pretrained(tiny_sd_path / "tokenizer")
+    reference = open_clip.tokenizer.SimpleTokenizer()
+    for text in ("a photo of the face of a nurse", "An Astronaut, riding a horse!"):
+        ours = tokenizer(text).input_ids
+        assert ours == [49406, *reference.encode(text), 49407]
 
 
 def test_records_say_how_each_image_was_made(write_config, tiny_sd_path, tmp_path):
@@ -236,3 +247,27 @@ def test_pairs_with_seeds_of_their_own_fill_whole_batches(tiny_sd_path, tmp_path
         records = generator.generate_pairs(pairs, store)
     assert [(r.item_id, r.seed) for r in records] == [(i.item_id, s) for i, s in pairs]
     assert generator.calls == [4, 4]  # two model calls, the second padded to the batch size
+
+
+def test_items_with_their_own_guidance_are_made_with_it_in_batches_of_their_own(tiny_sd_path, tmp_path):
+    from audit.records import ProbeItem
+
+    def item(prompt, guidance):
+        return ProbeItem.create(suite="t", prompt=prompt, attributes={"guidance": guidance})
+
+    low = [item(f"a photo of a cat {n}", 7) for n in range(3)]
+    high = [item(f"a photo of a dog {n}", 12) for n in range(2)]
+    pairs = [(low[0], 1), (high[0], 2), (low[1], 3), (high[1], 4), (low[2], 5)]
+    params = DiffusersParams(model=str(tiny_sd_path), steps=2, batch_size=4, guidance_from_item=True)
+    generator = _CountsCalls(params)
+    generator.calls = []
+    with RunStore.create(tmp_path / "own", config={}) as store:
+        records = {r.item_id: r for r in generator.generate_pairs(pairs, store)}
+    assert generator.calls == [4, 4]  # one call per guidance value, never mixed
+    assert [records[i.item_id].guidance for i in low + high] == [7.0, 7.0, 7.0, 12.0, 12.0]
+    # The guidance is really applied: the same image at the run-wide guidance differs.
+    with RunStore.create(tmp_path / "global", config={}) as store:
+        (plain,) = DiffusersGenerator(dataclasses.replace(params, guidance_from_item=False)).generate(
+            [high[0]], [2], store
+        )
+    assert plain.guidance == 7.5 and plain.sha256 != records[high[0].item_id].sha256
