@@ -66,10 +66,6 @@ class Generator(abc.ABC):
         return stable_hash({"type": self.type_name, **dataclasses.asdict(self.params)})
 
     # -- the public call -------------------------------------------------------
-    def pending(self, items: Sequence[ProbeItem], seeds: Sequence[int], store: RunStore) -> list[tuple[ProbeItem, int]]:
-        """The (item, seed) pairs of ``items`` × ``seeds`` that have no image in ``store`` yet."""
-        return self.pending_pairs([(item, seed) for item in items for seed in seeds], store)
-
     def pending_pairs(self, pairs: Sequence[tuple[ProbeItem, int]], store: RunStore) -> list[tuple[ProbeItem, int]]:
         """The given (item, seed) pairs that have no image in ``store`` yet, in their order."""
         done = store.done_pairs()

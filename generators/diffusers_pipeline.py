@@ -56,28 +56,6 @@ class DiffusersParams(GeneratorParams):
                 raise ValueError(f"{side} must be a positive multiple of 8, got {value}")
 
 
-def pick_device(requested: str) -> str:
-    """The requested device, or the best one present: cuda, then mps, then cpu."""
-    import torch
-
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(requested: str, device: str) -> Any:
-    """float16 on accelerators, float32 on the CPU, unless asked otherwise."""
-    import torch
-
-    if requested != "auto":
-        return getattr(torch, requested)
-    return torch.float16 if device in ("cuda", "mps") else torch.float32
-
-
 def _supported_pipelines() -> set[str]:
     from diffusers.pipelines.auto_pipeline import AUTO_TEXT2IMAGE_PIPELINES_MAPPING
 
@@ -100,7 +78,7 @@ class DiffusersGenerator(Generator):
         super().__init__(params)
         self.pipeline: Any = None
         self.device = "cpu"
-        self._dtype = ""
+        self._meta: dict[str, Any] = {}
         self._checker: Any = None
         self._feature_extractor: Any = None
 
@@ -144,7 +122,12 @@ class DiffusersGenerator(Generator):
         if class_name not in _supported_pipelines():
             hint = " (use generator type `ddpm` for unconditional DDPMs)" if "DDPM" in class_name else ""
             raise DiffauditError(f"model {model!r} is a {class_name}, which is not a text-to-image pipeline{hint}")
-        self.device = pick_device(self.params.device)
+        from generators.ddpm.fast_sampling import pick_device, pick_dtype
+
+        try:
+            self.device = pick_device(self.params.device)
+        except ValueError as exc:
+            raise DiffauditError(f"generator.device: {exc}") from None
         dtype = pick_dtype(self.params.dtype, self.device)
         kwargs: dict[str, Any] = {"torch_dtype": dtype}
         if self.params.variant:
@@ -160,7 +143,14 @@ class DiffusersGenerator(Generator):
                 f"fetch it again with `huggingface-cli download {model}`"
             ) from exc
         self._configure(pipeline)
-        self._dtype = str(dtype).removeprefix("torch.")
+        # Facts recorded with every image, gathered once (version look-ups read package metadata).
+        self._meta = {
+            "pipeline": type(self.pipeline).__name__,
+            "scheduler": type(self.pipeline.scheduler).__name__,
+            "dtype": str(dtype).removeprefix("torch."),
+            "device": self.device,
+            "versions": package_versions(("diffusers", "torch", "transformers")),
+        }
 
     def _configure(self, pipeline: Any) -> None:
         import diffusers
@@ -242,12 +232,4 @@ class DiffusersGenerator(Generator):
         return [bool(flag) for flag in flags]
 
     def record_meta(self) -> dict[str, Any]:
-        if self.pipeline is None:
-            return {}
-        return {
-            "pipeline": type(self.pipeline).__name__,
-            "scheduler": type(self.pipeline.scheduler).__name__,
-            "dtype": self._dtype,
-            "device": self.device,
-            "versions": package_versions(("diffusers", "torch", "transformers")),
-        }
+        return self._meta
