@@ -1,14 +1,22 @@
-"""audit: records, the run store, config, and (in submodules) the runner and CLI."""
+"""audit: the bottom layer (``audit.core``), classifiers, statistics, findings, and the runner and CLI on top.
 
-from audit.config import RunConfig, load_config
-from audit.errors import (
+Importing ``audit`` loads only ``audit.core``: the records, the run store and
+the errors, re-exported here. The config (``audit.config``), the stages
+(``audit.runner``) and the command line (``audit.cli``) tie the layers
+together and are imported by name.
+"""
+
+from audit.core import (
     ConfigError,
     DiffauditError,
+    Finding,
+    GenerationRecord,
     ModelNotFoundError,
+    ProbeItem,
+    RunStore,
     RunStoreError,
+    Score,
 )
-from audit.records import Finding, GenerationRecord, ProbeItem, Score
-from audit.run_store import RunStore
 
 __all__ = [
     "ConfigError",
@@ -17,9 +25,7 @@ __all__ = [
     "GenerationRecord",
     "ModelNotFoundError",
     "ProbeItem",
-    "RunConfig",
     "RunStore",
     "RunStoreError",
     "Score",
-    "load_config",
 ]

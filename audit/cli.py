@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from audit.errors import DiffauditError
+from audit.core.errors import DiffauditError
 
 app = typer.Typer(
     name="diffaudit",
@@ -127,7 +127,7 @@ def generate(
     """Generate the images of a run (only those still missing)."""
     from audit import runner
     from audit.config import load_config
-    from audit.run_store import RunStore
+    from audit.core.run_store import RunStore
 
     if target.is_dir():
         store = RunStore.open(target)
@@ -152,7 +152,7 @@ def score(
 ) -> None:
     """Score every image with the run's classifiers (writes scores.parquet)."""
     from audit import runner
-    from audit.run_store import RunStore
+    from audit.core.run_store import RunStore
 
     with RunStore.open(run_dir) as store:
         counts = runner.score(store, batch_size=batch_size, device=device, amp=amp, progress=_progress_factory(quiet))
@@ -181,19 +181,20 @@ def validate_classifier(
     quiet: Quiet = False,
 ) -> None:
     """Check a classifier on labelled images: confusion matrix and accuracy with 95% intervals, as JSON."""
-    import json
+    from audit.commands.validate_classifier import validate_command
 
-    from audit.classifiers.validation import classifier_from_options, parse_label_map
-    from audit.classifiers.validation import validate_classifier as validate
-
-    model = classifier_from_options(classifier, param or [], device=device)
-    result = validate(model, data, attribute, batch_size=batch_size, label_map=parse_label_map(label_map or []))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    accuracy = result["accuracy"]
-    low, high = accuracy["ci95"]
-    log.info("accuracy %.3f (95%% CI %.3f-%.3f) on %d images", accuracy["value"], low, high, result["n_images"])
-    typer.echo(f"validation: {out}")
+    _finish(
+        *validate_command(
+            data,
+            classifier,
+            attribute,
+            params=param or [],
+            label_map=label_map or [],
+            out=out,
+            batch_size=batch_size,
+            device=device,
+        )
+    )
 
 
 @app.command()
@@ -207,7 +208,7 @@ def analyze(
     quiet: Quiet = False,
 ) -> None:
     """Compute statistics and findings from the scores (writes tables/ and findings.json)."""
-    from audit.findings.commands import analyze_command
+    from audit.commands.analyze import analyze_command
 
     _finish(*analyze_command(run_dir, validation))
 
@@ -217,7 +218,7 @@ def analyze(
 def report(run_dir: RunDir, quiet: Quiet = False) -> None:
     """Render report.html and summary.json from the run directory alone."""
     from audit import runner
-    from audit.run_store import RunStore
+    from audit.core.run_store import RunStore
 
     with RunStore.open(run_dir) as store:
         typer.echo(f"report: {runner.report(store)}")
@@ -231,7 +232,7 @@ def gate(
     quiet: Quiet = False,
 ) -> None:
     """Exit 0 if every policy check passes, 1 if one fails, 2 on an error."""
-    from audit.findings.commands import gate_command
+    from audit.commands.gate import gate_command
 
     _finish(*gate_command(run_dir, policy))
 
@@ -250,7 +251,7 @@ def compare(
     quiet: Quiet = False,
 ) -> None:
     """Test, group by group, whether the candidate is worse than the baseline."""
-    from audit.findings.commands import compare_command
+    from audit.commands.compare import compare_command
 
     _finish(*compare_command(baseline, candidate, policy, alpha=alpha, fail_on_regression=fail_on_regression, out=out))
 
@@ -269,7 +270,7 @@ def plan(
     quiet: Quiet = False,
 ) -> None:
     """Images per prompt needed to detect a deviation of a given size, for each suite."""
-    from audit.findings.commands import plan_command
+    from audit.commands.plan import plan_command
 
     _finish(*plan_command(suites, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate))
 
@@ -299,20 +300,9 @@ def _echo_lines(lines) -> None:
 @_stage
 def suites_list(quiet: Quiet = False) -> None:
     """The built-in suites with their prompt counts."""
-    from probes import builtin_suites, load_suite
+    from audit.commands.suites import list_lines
 
-    def lines():
-        for name in builtin_suites():
-            suite = load_suite(name)
-            items = suite.expand()
-            if suite.rows is not None and suite.rows.seed:
-                seeds = "its published seed per prompt"
-            else:
-                seeds = f"{len(suite.default_seeds())} seeds"
-            prompts = f"{len(items)} prompt" + ("" if len(items) == 1 else "s")
-            yield f"{name}\t{prompts}\t{seeds}\t{suite.description}"
-
-    _echo_lines(lines())
+    _echo_lines(list_lines())
 
 
 @suites_app.command("show")
@@ -322,10 +312,9 @@ def suites_show(
     quiet: Quiet = False,
 ) -> None:
     """Print the expanded prompts of a suite, one per line: item id, prompt, pair group."""
-    from probes import load_suite
+    from audit.commands.suites import show_lines
 
-    items = load_suite(name).expand()
-    _echo_lines(f"{item.item_id}\t{item.prompt}" + (f"\t{item.group}" if item.group else "") for item in items)
+    _echo_lines(show_lines(name))
 
 
 @app.command()
@@ -343,39 +332,11 @@ def screen(
     quiet: Quiet = False,
 ) -> None:
     """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
-    from audit.errors import ConfigError
-    from probes import Screener, catch_rates, load_suite
+    from audit.commands.screen import screen_command
 
-    try:
-        screener = Screener(category, terms)
-    except ValueError as exc:
-        raise ConfigError(f"--category: {exc}") from None
-    if suite is not None:
-        loaded = load_suite(suite)
-        items = loaded.expand()
-        by = next((a for a in ("categories", *loaded.about) if items and a in items[0].attributes), None)
-        if loaded.screening.mode == "record" and by is not None:
-            # Suites of unsafe prompts (I2P): counts only, so explicit text stays out of terminals and logs.
-            table = catch_rates(items, screener, by=by)
-            blocked = sum(screener.screen(item.prompt).blocked for item in items)
-            _echo_lines([table.to_string(index=False), f"{blocked} of {len(items)} prompts would be blocked"])
-            raise typer.Exit(1 if blocked else 0)
-        texts = [item.prompt for item in items]
-    elif file is not None:
-        try:
-            texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
-    else:
-        texts = list(prompts or [])
-    if not texts:
-        raise ConfigError("screen: give prompts, --file or --suite")
-    verdicts = [screener.screen(text) for text in texts]
-    _echo_lines(
-        f"{'blocked' if v.blocked else 'pass'}\t{v.category or '-'}\t{text}"
-        for v, text in zip(verdicts, texts, strict=True)
-    )
-    raise typer.Exit(1 if any(v.blocked for v in verdicts) else 0)
+    lines, code = screen_command(prompts or [], file=file, suite=suite, categories=category, terms=terms)
+    _echo_lines(lines)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from audit.errors import ConfigError
-from audit.schema import load_yaml, parse
+from audit.core.errors import ConfigError
+from audit.core.schema import load_yaml, parse
 from probes.suite import Screening
 
 DEFAULT_CONFIG = "default.yaml"

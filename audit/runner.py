@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from audit.config import RunConfig, config_from_dict
-from audit.errors import ConfigError, RunStoreError
-from audit.records import ProbeItem
-from audit.run_store import RUN_INFO, RunStore
+from audit.core.errors import ConfigError, RunStoreError
+from audit.core.records import ProbeItem
+from audit.core.run_store import PROBES, RUN_INFO, SCORES, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def prepare(config: RunConfig, out: str | Path | None = None, *, resume: bool = 
     """Create (or reopen with ``resume``) the run directory, with run.yaml and probes.parquet."""
     items, seeds = expand_probes(config)
     store = RunStore.create(run_dir_for(config, out), config=config.as_dict(), seeds=seeds, resume=resume)
-    if not (store.root / "probes.parquet").exists():
+    if not (store.root / PROBES).exists():
         store.write_probes(items)
     elif [p.item_id for p in store.probes()] != [p.item_id for p in items]:
         store.close()
@@ -112,10 +112,7 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
     blocked = len(everything) - len(items)
     if blocked:
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
-    # Items share their suite's seeds unless they carry their own (I2P's published seeds).
-    pairs = [
-        (item, seed) for item in items for seed in (item.seeds if item.seeds is not None else store.seeds[item.suite])
-    ]
+    pairs = store.pairs(items)
     todo = len(generator.pending_pairs(pairs, store))
     log.info("%d of %d images to make with %s", todo, len(pairs), generator.generator_id)
     made = failed = 0
@@ -151,7 +148,7 @@ def score(
 
 def analyze(store: RunStore) -> list[Path]:
     """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
-    if not (store.root / "scores.parquet").exists():
+    if not (store.root / SCORES).exists():
         log.info("no scores in this run: statistics and findings skipped")
         return []
     from audit.findings import analyze_run, write_analysis

@@ -4,11 +4,12 @@ from generators.base import GeneratedImage, Generator, GeneratorParams
 from generators.ddpm_generator import DDPMGenerator, DDPMParams
 from generators.diffusers_pipeline import DiffusersGenerator, DiffusersParams
 from generators.folder import FolderGenerator, FolderParams, read_manifest
-from generators.registry import available, generator_class, register
-from generators.tiny_pipeline import BUILTIN_NAME, add_tiny_safety_checker, build_tiny_sd, build_tiny_sdxl
+from generators.registry import GENERATORS, available, generator_class, register
+from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd
 
 __all__ = [
     "BUILTIN_NAME",
+    "GENERATORS",
     "DDPMGenerator",
     "DDPMParams",
     "DiffusersGenerator",
@@ -18,10 +19,8 @@ __all__ = [
     "GeneratedImage",
     "Generator",
     "GeneratorParams",
-    "add_tiny_safety_checker",
     "available",
     "build_tiny_sd",
-    "build_tiny_sdxl",
     "generator_class",
     "read_manifest",
     "register",

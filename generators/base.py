@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from audit.records import GenerationRecord, ProbeItem, stable_hash
-from audit.run_store import RunStore
+from audit.core.records import GenerationRecord, ProbeItem, stable_hash
+from audit.core.run_store import RunStore
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from audit.errors import DiffauditError, ModelNotFoundError
-from audit.records import ProbeItem
+from audit.core.device import pick_device, pick_dtype
+from audit.core.errors import DiffauditError, ModelNotFoundError
+from audit.core.records import ProbeItem
 from generators.base import Generator, GeneratorParams
 from generators.registry import register
 
@@ -105,14 +106,15 @@ class DDPMGenerator(Generator):
             self._source = "diffusers"
         if self.params.clip_sample is not None:
             clip_sample = self.params.clip_sample
-        options = ddpm.SamplingOptions(
-            device=self.params.device,
-            dtype=self.params.dtype,
-            channels_last=self.params.channels_last,
-            compile=self.params.compile,
-            cuda_graph=self.params.cuda_graph,
-        )
         try:
+            device = pick_device(self.params.device)
+            options = ddpm.SamplingOptions(
+                device=device,
+                dtype=pick_dtype(self.params.dtype, device),
+                channels_last=self.params.channels_last,
+                compile=self.params.compile,
+                cuda_graph=self.params.cuda_graph,
+            )
             self.denoiser = ddpm.PreparedDenoiser(network, options)
         except ValueError as exc:
             raise DiffauditError(f"generator: {exc}") from exc

@@ -13,9 +13,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from audit.errors import DiffauditError, ModelNotFoundError
-from audit.records import ProbeItem
-from audit.run_store import package_versions
+from audit.core.device import pick_device, pick_dtype
+from audit.core.errors import DiffauditError, ModelNotFoundError
+from audit.core.records import ProbeItem
+from audit.core.run_store import package_versions
 from generators.base import GeneratedImage, Generator, GeneratorParams
 from generators.registry import register
 from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd, builtin_tiny_sd_path
@@ -122,8 +123,6 @@ class DiffusersGenerator(Generator):
         if class_name not in _supported_pipelines():
             hint = " (use generator type `ddpm` for unconditional DDPMs)" if "DDPM" in class_name else ""
             raise DiffauditError(f"model {model!r} is a {class_name}, which is not a text-to-image pipeline{hint}")
-        from generators.ddpm.fast_sampling import pick_device, pick_dtype
-
         try:
             self.device = pick_device(self.params.device)
         except ValueError as exc:

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from audit.errors import ConfigError
-from audit.records import ProbeItem
+from audit.core.errors import ConfigError
+from audit.core.records import ProbeItem
 from generators.base import GeneratedImage, Generator, GeneratorParams
 from generators.registry import register
 

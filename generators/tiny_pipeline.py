@@ -16,11 +16,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from audit.core.cache import cache_dir
+
 BUILTIN_NAME = "builtin:tiny-sd"
 _FORMAT_VERSION = 2  # bump when the architecture below changes, so caches rebuild
 
 
-def _clip_tokenizer(folder: Path):
+def clip_tokenizer(folder: Path):
     """A transformers CLIPTokenizer from open_clip's shipped BPE vocabulary (no download)."""
     import open_clip
     from open_clip.tokenizer import default_bpe
@@ -70,8 +72,8 @@ def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
         attention_head_dim=8,
         norm_num_groups=32,
     )
-    vae = _tiny_vae()
-    text_encoder = _tiny_text_encoder()
+    vae = tiny_vae()
+    text_encoder = tiny_text_encoder()
     scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -81,7 +83,7 @@ def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
         steps_offset=1,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
+        tokenizer = clip_tokenizer(Path(tmp))
         pipe = StableDiffusionPipeline(
             unet=unet,
             vae=vae,
@@ -96,7 +98,7 @@ def build_tiny_sd(path: str | Path, *, seed: int = 0) -> Path:
     return path
 
 
-def _tiny_vae():
+def tiny_vae():
     """A two-level AutoencoderKL: 64×64 images to 32×32×4 latents."""
     from diffusers import AutoencoderKL
 
@@ -111,7 +113,7 @@ def _tiny_vae():
     )
 
 
-def _tiny_text_encoder(*, with_projection: bool = False):
+def tiny_text_encoder(*, with_projection: bool = False):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
@@ -129,89 +131,11 @@ def _tiny_text_encoder(*, with_projection: bool = False):
     return CLIPTextModelWithProjection(config) if with_projection else CLIPTextModel(config)
 
 
-def build_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
-    """Build and ``save_pretrained`` a tiny StableDiffusionXLPipeline (two text encoders) into ``path``."""
-    import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-
-    path = Path(path)
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=32,
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + pooled text
-        cross_attention_dim=64,  # the two encoders' hidden states side by side
-        norm_num_groups=1,
-    )
-    vae = _tiny_vae()
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = _clip_tokenizer(Path(tmp))
-        pipe = StableDiffusionXLPipeline(
-            unet=unet,
-            vae=vae,
-            text_encoder=_tiny_text_encoder(),
-            text_encoder_2=_tiny_text_encoder(with_projection=True),
-            tokenizer=tokenizer,
-            tokenizer_2=tokenizer,
-            scheduler=scheduler,
-        )
-        pipe.save_pretrained(path, safe_serialization=True)
-    return path
-
-
-def add_tiny_safety_checker(path: str | Path, *, seed: int = 0) -> Path:
-    """Give the pipeline saved in ``path`` a tiny, randomly initialised StableDiffusionSafetyChecker.
-
-    Its verdicts mean nothing; it exercises the code path a real checker takes.
-    """
-    import torch
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-    from transformers import CLIPConfig, CLIPImageProcessor
-
-    path = Path(path)
-    torch.manual_seed(seed)
-    config = CLIPConfig(
-        text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2},
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_attention_heads": 4,
-            "num_hidden_layers": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=32,
-    )
-    StableDiffusionSafetyChecker(config).save_pretrained(path / "safety_checker", safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        path / "feature_extractor"
-    )
-    index_path = path / "model_index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
-    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
-    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
-    index["requires_safety_checker"] = True
-    index_path.write_text(json.dumps(index, indent=2), encoding="utf-8")
-    return path
-
-
 def builtin_tiny_sd_path() -> Path:
     """The built-in tiny pipeline on disk, built once into the user's cache directory."""
-    cache = Path(os.environ.get("DIFFAUDIT_CACHE", Path.home() / ".cache" / "diffaudit"))
     import diffusers
+
+    cache = cache_dir()
 
     target = cache / f"tiny-sd-v{_FORMAT_VERSION}-diffusers{diffusers.__version__}"
     if (target / "model_index.json").is_file():

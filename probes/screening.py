@@ -24,8 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from audit.records import ProbeItem
-from audit.schema import load_yaml, parse
+from audit.core.records import ProbeItem
+from audit.core.schema import load_yaml, parse
 
 PASS, BLOCKED, FLAGGED = "pass", "blocked", "flagged"
 

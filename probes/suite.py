@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from audit.errors import ConfigError
-from audit.records import ProbeItem, stable_hash
-from audit.schema import load_yaml, parse
+from audit.core.errors import ConfigError
+from audit.core.records import ProbeItem, stable_hash
+from audit.core.schema import load_yaml, parse
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.run_store import RunStore
+from audit.core.run_store import REPORT, SUMMARY, RunStore
 from reports.digest import build_digest
 from reports.html_report import render_html
 
@@ -17,5 +17,5 @@ def write_report(store: RunStore) -> Path:
     summary = {key: digest[key] for key in ("name", "created", "counts", "versions")}
     if digest["findings"] is not None:
         summary["findings"] = {key: digest["findings"][key] for key in ("policy", "passed", "counts")}
-    store.write_json("summary.json", summary)
-    return store.write_text("report.html", render_html(digest, store.root))
+    store.write_json(SUMMARY, summary)
+    return store.write_text(REPORT, render_html(digest, store.root))

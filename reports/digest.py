@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audit.run_store import RunStore
+from audit.core.run_store import FINDINGS, RunStore
 
 
 def build_digest(root: str | Path) -> dict[str, Any]:
@@ -27,13 +27,7 @@ def build_digest(root: str | Path) -> dict[str, Any]:
             }
         )
     ok = sum(r.ok for r in records)
-    seeds = info.get("seeds") or {}
-    # A blocked prompt is never generated; an item with its own seeds (I2P) uses those.
-    expected = sum(
-        len(item.seeds if item.seeds is not None else seeds.get(item.suite, []))
-        for item in items
-        if item.screening != "blocked"
-    )
+    expected = len(store.pairs(items))
     return {
         "name": info["config"]["name"],
         "created": info.get("created"),
@@ -65,7 +59,7 @@ def build_digest(root: str | Path) -> dict[str, Any]:
 
 def _findings(root: Path) -> dict[str, Any] | None:
     """The analysis stage's findings.json, or None when the run has not been analysed."""
-    path = root / "findings.json"
+    path = root / FINDINGS
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 

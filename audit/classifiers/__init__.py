@@ -1,9 +1,9 @@
 """Classifiers that score images: CLIP zero-shot attributes, colorimetric skin tone, safety scorers.
 
-Each classifier turns RGB images into long-format :class:`~audit.records.Score`
+Each classifier turns RGB images into long-format :class:`~audit.core.records.Score`
 rows (abstention is the label ``unknown``) and raw measurements. The scoring
 stage (:func:`score_run`) runs the configured ones over a run's images;
-:func:`validate_classifier` measures one against labelled images.
+:func:`predicted_labels` runs one over labelled images for validation.
 
 Classifier types (``classifiers:`` entries of a run config):
 
@@ -27,7 +27,7 @@ ids); offline, a missing one is a one-sentence ModelNotFoundError.
 
 from audit.classifiers.base import (
     ABSTAIN_CAP,
-    UNKNOWN,
+    CLASSIFIERS,
     Classifier,
     ClassifierParams,
     ImageResult,
@@ -41,9 +41,6 @@ from audit.classifiers.label_set import AttributeSpec, LabelSet, builtin_label_s
 from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
 from audit.classifiers.q16 import q16_prompt_embeddings, q16_scores
 from audit.classifiers.scoring import (
-    MEASUREMENTS,
-    SCORES,
-    SCORING_INFO,
     build_classifiers,
     iter_results,
     make_classifier,
@@ -61,15 +58,12 @@ from audit.classifiers.skin_tone import (
     skin_tone_reference,
     srgb_to_lab,
 )
-from audit.classifiers.validation import confusion_summary, labelled_images, validate_classifier, wilson_interval
+from audit.classifiers.validation import LabelledImage, labelled_images, predicted_labels
 from audit.classifiers.zero_shot import ZeroShotWeights, build_zero_shot_weights, zero_shot_weights
 
 __all__ = [
     "ABSTAIN_CAP",
-    "MEASUREMENTS",
-    "SCORES",
-    "SCORING_INFO",
-    "UNKNOWN",
+    "CLASSIFIERS",
     "AttributeSpec",
     "Classifier",
     "ClassifierParams",
@@ -77,6 +71,7 @@ __all__ = [
     "ClipParams",
     "ImageResult",
     "LabelSet",
+    "LabelledImage",
     "LoadedClip",
     "NudeNetClassifier",
     "NudeNetParams",
@@ -109,8 +104,6 @@ __all__ = [
     "skin_tone_reference",
     "srgb_to_lab",
     "zero_shot_weights",
-    "confusion_summary",
     "labelled_images",
-    "validate_classifier",
-    "wilson_interval",
+    "predicted_labels",
 ]

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import os
 from collections.abc import Sequence
 from importlib import metadata
-from pathlib import Path
 from typing import Any, ClassVar
 
-UNKNOWN = "unknown"
+from audit.core.constants import UNKNOWN
+from audit.core.registry import Registry
+
 # Largest class probability reported beside an abstention (float32 softmax can reach exactly 1.0).
 ABSTAIN_CAP = 1.0 - 1e-6
 
@@ -120,45 +120,11 @@ class Classifier(abc.ABC):
         """The model call on a prepared batch."""
 
 
-_REGISTRY: dict[str, type[Classifier]] = {}
+CLASSIFIERS: Registry[type[Classifier]] = Registry("classifier")
 
-
-def register(cls: type[Classifier]) -> type[Classifier]:
-    """Class decorator: make ``cls`` available under ``cls.type_name``."""
-    if cls.type_name in _REGISTRY and _REGISTRY[cls.type_name] is not cls:
-        raise ValueError(f"classifier type {cls.type_name!r} is registered twice")
-    _REGISTRY[cls.type_name] = cls
-    return cls
-
-
-def classifier_class(type_name: str) -> type[Classifier]:
-    """The class registered as ``type_name``; KeyError lists the known names."""
-    try:
-        return _REGISTRY[type_name]
-    except KeyError:
-        raise KeyError(f"unknown classifier type {type_name!r}; available: {', '.join(available())}") from None
-
-
-def available() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def cache_dir() -> Path:
-    """Where text embeddings and other derived files are cached (``$DIFFAUDIT_CACHE``)."""
-    return Path(os.environ.get("DIFFAUDIT_CACHE", Path.home() / ".cache" / "diffaudit"))
-
-
-def pick_device(device: str) -> str:
-    """``auto`` → cuda, then mps, then cpu; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+register = CLASSIFIERS.register
+classifier_class = CLASSIFIERS.get
+available = CLASSIFIERS.available
 
 
 def _version(name: str) -> str | None:

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from audit.errors import ConfigError, ModelNotFoundError
+from audit.core.errors import ConfigError, ModelNotFoundError
 
 # Seed for random-weight models: the same architecture always gives the same weights.
 RANDOM_WEIGHTS_SEED = 0

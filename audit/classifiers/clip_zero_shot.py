@@ -14,13 +14,14 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, cache_dir, register
+from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
 from audit.classifiers.clip_model import LoadedClip, ensure_weights, load_clip
 from audit.classifiers.label_set import LabelSet, load_label_set
 from audit.classifiers.q16 import Q16_ATTRIBUTE, Q16_EMBED_DIM, Q16_LABELS, q16_scores
 from audit.classifiers.zero_shot import zero_shot_weights
-from audit.errors import ConfigError
-from audit.records import stable_hash
+from audit.core.cache import cache_dir
+from audit.core.errors import ConfigError
+from audit.core.records import stable_hash
 
 # The default matches HEIM and the Stable Diffusion safety checker. The lighter
 # choice for CPU-only machines is ViT-B-32 / "laion2b_s34b_b79k" (4.4 against

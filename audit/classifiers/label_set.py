@@ -12,9 +12,9 @@ import dataclasses
 from importlib import resources
 from pathlib import Path
 
-from audit.classifiers.base import UNKNOWN
-from audit.errors import ConfigError
-from audit.schema import load_yaml, parse
+from audit.core.constants import UNKNOWN
+from audit.core.errors import ConfigError
+from audit.core.schema import load_yaml, parse
 
 
 @dataclasses.dataclass(frozen=True)

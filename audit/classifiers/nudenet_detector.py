@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
-from audit.errors import ModelNotFoundError
+from audit.core.errors import ModelNotFoundError
 
 NUDENET_LABELS = (
     "FEMALE_GENITALIA_COVERED",

@@ -32,26 +32,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from audit.classifiers.base import Classifier, ImageResult, classifier_class, pick_device
-from audit.errors import ConfigError
-from audit.records import Score
+from audit.classifiers.base import Classifier, ImageResult, classifier_class
+from audit.core.constants import EMBEDDING_COLUMNS, MEASUREMENT_COLUMNS, SCORE_COLUMNS
+from audit.core.device import pick_device
+from audit.core.errors import ConfigError
+from audit.core.records import Score
+from audit.core.run_store import EMBEDDINGS, MEASUREMENTS, SCORES, SCORING_INFO
 
 log = logging.getLogger(__name__)
-
-SCORES = "scores.parquet"
-MEASUREMENTS = "measurements.parquet"
-SCORING_INFO = "scoring.json"
-SCORE_COLUMNS = ["record_id", "classifier", "attribute", "label", "prob"]
-MEASUREMENT_COLUMNS = ["record_id", "classifier", "measurement", "value"]
-EMBEDDINGS = "embeddings.parquet"
-EMBEDDING_COLUMNS = ["record_id", "classifier", "embedding"]
 
 
 def make_classifier(
     type_name: str, params: dict[str, Any], *, device: str = "cpu", source: str = "(classifier)", key: str = ""
 ) -> Classifier:
     """A classifier from its config entry; a bad type or parameter is a ConfigError naming ``source`` and ``key``."""
-    from audit.schema import parse
+    from audit.core.schema import parse
 
     try:
         cls = classifier_class(type_name)
@@ -164,12 +159,12 @@ def score_run(
 
     def flush() -> None:
         nonlocal scores, measurements, embeddings, new_scores, new_measurements, new_embeddings, unflushed
-        scores = pd.concat([scores, pd.DataFrame(new_scores, columns=SCORE_COLUMNS)], ignore_index=True)
+        scores = pd.concat([scores, pd.DataFrame(new_scores, columns=list(SCORE_COLUMNS))], ignore_index=True)
         measurements = pd.concat(
-            [measurements, pd.DataFrame(new_measurements, columns=MEASUREMENT_COLUMNS)], ignore_index=True
+            [measurements, pd.DataFrame(new_measurements, columns=list(MEASUREMENT_COLUMNS))], ignore_index=True
         )
         if new_embeddings:
-            embeddings = pd.concat([embeddings, pd.DataFrame(new_embeddings, columns=EMBEDDING_COLUMNS)])
+            embeddings = pd.concat([embeddings, pd.DataFrame(new_embeddings, columns=list(EMBEDDING_COLUMNS))])
             store.write_table(EMBEDDINGS, embeddings.reset_index(drop=True))
         new_scores, new_measurements, new_embeddings, unflushed = [], [], [], 0
         store.write_table(SCORES, scores)
@@ -201,7 +196,7 @@ def score_run(
     return {"scored": len(todo), "skipped": total - len(todo), "total": total}
 
 
-def _read(store: Any, name: str, columns: list[str]) -> Any:
+def _read(store: Any, name: str, columns: Sequence[str]) -> Any:
     import pandas as pd
 
     if (store.root / name).exists():

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
-from audit.errors import ModelNotFoundError
+from audit.core.errors import ModelNotFoundError
 
 SAFETY_ATTRIBUTE = "sd_safety_flagged"
 # The checker's own increase of sensitivity once a special-care concept fires.

@@ -35,7 +35,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from audit.classifiers.base import UNKNOWN, Classifier, ClassifierParams, ImageResult, register
+from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
+from audit.core.constants import UNKNOWN
 
 ITA_ATTRIBUTE = "ita_category"
 MONK_ATTRIBUTE = "monk_skin_tone"
@@ -163,7 +164,7 @@ def _face_cascade() -> Any:
     path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
-        from audit.errors import ModelNotFoundError
+        from audit.core.errors import ModelNotFoundError
 
         raise ModelNotFoundError(
             f"OpenCV's Haar face cascade is missing ({path}); install opencv-python-headless<5, which ships it"

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit.records import stable_hash
+from audit.core.records import stable_hash
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from audit.errors import ConfigError, RunStoreError
+from audit.core.constants import RESERVED_COLUMNS
+from audit.core.errors import ConfigError, RunStoreError
+from audit.core.records import Finding
+from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore
 from audit.findings.evaluate import CheckResult, evaluate_policy
 from audit.findings.policy import Policy, load_policy
-from audit.records import Finding
-from audit.run_store import RunStore
 from audit.stats import (
     corrected_distributions,
     deviations,
@@ -28,10 +29,6 @@ from audit.stats.image_labels import check_scores
 
 log = logging.getLogger(__name__)
 
-SCORES = "scores.parquet"
-# Optional: one image embedding per (record, classifier), for embedding diversity.
-EMBEDDINGS = "embeddings.parquet"
-FINDINGS = "findings.json"
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -155,7 +152,7 @@ def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0)
             columns=["evidence"], errors="ignore"
         ),
     }
-    probe_columns = [c for c in labels.columns if c not in _NOT_ATTRIBUTES]
+    probe_columns = [c for c in labels.columns if c not in RESERVED_COLUMNS]
     for column in probe_columns:
         if labels[column].map(lambda v: isinstance(v, (str, int, bool))).all():
             name = _SAFE.sub("_", str(column))
@@ -163,30 +160,14 @@ def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0)
     return tables
 
 
-_NOT_ATTRIBUTES = {
-    "record_id",
-    "item_id",
-    "seed",
-    "classifier",
-    "attribute",
-    "label",
-    "prob",
-    "suite",
-    "prompt",
-    "pair_id",
-    "group",
-    "reference",
-}
-
-
 def write_analysis(store: RunStore, analysis: Analysis) -> list[Path]:
     """Write tables/*.parquet (descriptive tables and one per check) and findings.json; returns the paths."""
     paths = []
     for name, table in analysis.tables.items():
-        paths.append(store.write_table(f"tables/{name}.parquet", table))
+        paths.append(store.write_table(f"{TABLES}/{name}.parquet", table))
     for check_id, result in analysis.results.items():
         if not result.table.empty:
-            paths.append(store.write_table(f"tables/check_{_SAFE.sub('_', check_id)}.parquet", result.table))
+            paths.append(store.write_table(f"{TABLES}/check_{_SAFE.sub('_', check_id)}.parquet", result.table))
     paths.append(store.write_json(FINDINGS, analysis.as_json()))
     for finding in analysis.failed:
         log.warning("failed %s: %s", finding.check, finding.summary)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from audit.core.constants import UNKNOWN
+from audit.core.records import Finding
 from audit.findings.policy import (
     AmplificationCheck,
     Check,
@@ -18,9 +20,7 @@ from audit.findings.policy import (
     RiskRatioCheck,
     to_reference,
 )
-from audit.records import Finding
 from audit.stats import (
-    UNKNOWN,
     amplification_rows,
     benjamini_hochberg,
     deviation_rows,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.records import Finding
+from audit.core.records import Finding
 
 PASS, FAIL = 0, 1
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from audit.core.records import Finding
 from audit.findings.evaluate import evaluate_check
 from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RiskRatioCheck, to_reference
-from audit.records import Finding
 from audit.stats import METRICS, benjamini_hochberg, group_counts, two_sample_test
 
 REGRESSION_PREFIX = "regression:"
@@ -188,8 +188,8 @@ def compare_run_dirs(
     baseline: str | Path, candidate: str | Path, policy: str | Path | Policy | None = None, *, alpha: float = 0.05
 ) -> tuple[list[Finding], pd.DataFrame, Policy]:
     """Compare two run directories under ``policy`` (default: the candidate run's own policy)."""
+    from audit.core.run_store import RunStore
     from audit.findings.analysis import policy_for, run_labels
-    from audit.run_store import RunStore
 
     with RunStore.open(baseline, lock=False) as base_store, RunStore.open(candidate, lock=False) as cand_store:
         chosen = policy_for(cand_store, policy)

@@ -5,8 +5,9 @@ Every estimate comes with its interval and test; thresholds live in
 which joins scores.parquet to the generations and probes of a run.
 """
 
-from audit.stats.amplification import amplification, amplification_rows, amplification_table
+from audit.stats.amplification import amplification, amplification_rows
 from audit.stats.comparison import two_sample_test
+from audit.stats.confusion import confusion_summary
 from audit.stats.correction import (
     corrected_distributions,
     corrected_intervals,
@@ -29,7 +30,7 @@ from audit.stats.deviation import (
 )
 from audit.stats.distributions import GroupCounts, distributions, group_counts
 from audit.stats.diversity import embedding_diversity, mean_pairwise_cosine_distance, vendi_score
-from audit.stats.image_labels import UNKNOWN, image_labels, label_sets, probe_table, top_labels
+from audit.stats.image_labels import image_labels, label_sets, probe_table, top_labels
 from audit.stats.intervals import goodman_intervals, share_intervals, wilson_interval
 from audit.stats.multiple_testing import benjamini_hochberg
 from audit.stats.paired import mcnemar_exact, paired_comparison, unpaired_comparison
@@ -38,14 +39,13 @@ from audit.stats.reference import Reference
 
 __all__ = [
     "METRICS",
-    "UNKNOWN",
     "GroupCounts",
     "Reference",
     "amplification",
     "amplification_rows",
-    "amplification_table",
     "benjamini_hochberg",
     "bootstrap_intervals",
+    "confusion_summary",
     "corrected_distributions",
     "corrected_intervals",
     "corrected_shares",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from audit.stats.distributions import GroupCounts
@@ -92,20 +91,3 @@ def amplification_rows(gc: GroupCounts, label: str, reference: np.ndarray, *, co
     result = amplification(gc.counts[:, j], gc.n, reference, confidence=confidence)
     result.update(classifier=gc.classifier, attribute=gc.attribute, label=label)
     return result
-
-
-def amplification_table(rows: list[dict]) -> pd.DataFrame:
-    """Rows of :func:`amplification_rows` as a tidy table."""
-    columns = [
-        "classifier",
-        "attribute",
-        "label",
-        "groups",
-        "slope",
-        "slope_low",
-        "slope_high",
-        "slope_se",
-        "intercept",
-    ]
-    columns += ["shift", "shift_low", "shift_high"]
-    return pd.DataFrame(rows, columns=columns)

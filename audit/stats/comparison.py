@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-MIN_EXPECTED = 5.0
+from audit.stats.deviation import MIN_EXPECTED
 
 
 def _chi_square_statistic(table: np.ndarray) -> np.ndarray:

@@ -110,8 +110,8 @@ def corrected_distributions(
     """
     import pandas as pd
 
+    from audit.core.constants import UNKNOWN
     from audit.stats.distributions import group_counts
-    from audit.stats.image_labels import UNKNOWN
 
     rng = np.random.default_rng(seed)
     frames = []

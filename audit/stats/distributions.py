@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from audit.stats.image_labels import UNKNOWN
+from audit.core.constants import UNKNOWN
 from audit.stats.intervals import share_intervals
 
 

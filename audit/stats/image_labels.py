@@ -12,10 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-UNKNOWN = "unknown"
-SCORE_COLUMNS = ("record_id", "classifier", "attribute", "label", "prob")
-# Columns of the labels table that a probe attribute may not shadow.
-_RESERVED = {"record_id", "item_id", "seed", "classifier", "attribute", "label", "prob", "suite", "prompt"}
+from audit.core.constants import IMAGE_COLUMNS, RESERVED_COLUMNS, SCORE_COLUMNS, UNKNOWN
 
 
 def check_scores(scores: pd.DataFrame, *, source: str = "scores") -> None:
@@ -61,7 +58,7 @@ def probe_table(probes: Iterable[Any]) -> pd.DataFrame:
             "reference": dict(data.get("reference") or {}),
         }
         for name, value in (data.get("attributes") or {}).items():
-            column = f"item_{name}" if name in _RESERVED or name in row else name
+            column = f"item_{name}" if name in RESERVED_COLUMNS else name
             row[column] = value
         rows.append(row)
     if not rows:
@@ -87,5 +84,5 @@ def image_labels(scores: pd.DataFrame, generations: Iterable[Any], probes: Itera
     top = top_labels(scores)
     merged = top.merge(gens, on="record_id", how="inner")
     merged = merged.merge(probe_table(probes), on="item_id", how="left")
-    first = ["record_id", "item_id", "seed", "classifier", "attribute", "label", "prob"]
+    first = list(IMAGE_COLUMNS)
     return merged.loc[:, first + [c for c in merged.columns if c not in first]]

@@ -16,8 +16,8 @@ class Reference:
     """A reference distribution over an attribute's labels.
 
     - ``Reference.parity()``: every label equally likely;
-    - ``Reference.target({"woman": 0.5, "man": 0.5})``: a user-given target
-      (labels it leaves out get share 0);
+    - ``Reference.target_shares({"woman": 0.5, "man": 0.5})``: a user-given
+      target, normalised to sum to 1 (labels it leaves out get share 0);
     - ``Reference.probe("pct_women", "woman", scale=100)``: the share of one
       label from each probe's ``reference`` mapping (for example BLS percent
       women), the rest spread evenly over the other labels. Groups whose

@@ -30,9 +30,8 @@ from generators.ddpm.diffusers_unet import (
 from generators.ddpm.fast_sampling import (
     PreparedDenoiser,
     SamplingOptions,
+    as_dtype,
     map_halving_on_oom,
-    pick_device,
-    pick_dtype,
 )
 from generators.ddpm.forward_process import PREDICTION_TYPES, q_posterior_mean_variance, q_sample, split_prediction
 from generators.ddpm.guidance import guided_output
@@ -71,6 +70,7 @@ __all__ = [
     "UNet",
     "UNetConfig",
     "architecture_config",
+    "as_dtype",
     "build_denoiser",
     "guided_output",
     "is_checkpoint",
@@ -78,8 +78,6 @@ __all__ = [
     "load_diffusers_unet",
     "make_betas",
     "map_halving_on_oom",
-    "pick_device",
-    "pick_dtype",
     "q_posterior_mean_variance",
     "q_sample",
     "randn_per_image",

@@ -1,7 +1,8 @@
-"""The fast sampling path: device and dtype choice, channels-last, torch.compile, CUDA graphs, OOM back-off.
+"""The fast sampling path: half-precision autocast, channels-last, torch.compile, CUDA graphs, OOM back-off.
 
-Everything here is opt-in except device and dtype selection; on a machine without a GPU the
-defaults give plain float32 on the CPU.
+Everything here is opt-in; the defaults give plain float32 on the CPU. The library runs where it
+is told: which device and dtype suit the machine is the application's choice (diffaudit makes it
+in ``audit.core.device``), as with diffusers' pipelines and ``.to(device)``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -21,40 +22,21 @@ T = TypeVar("T")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def pick_device(requested: str = "auto") -> str:
-    """``requested`` itself, or for ``auto`` the best device present: CUDA, then Apple MPS, then CPU."""
-    if requested != "auto":
-        if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {requested!r} requested, but no CUDA device is available")
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def pick_dtype(requested: str, device: str) -> torch.dtype:
-    """The network's compute dtype: for ``auto``, bfloat16 on GPUs that have it, else float16 on CUDA/MPS,
-    and float32 on the CPU (where half precision is slower, not faster)."""
-    if requested != "auto":
-        if requested not in _DTYPES:
-            raise ValueError(f"unknown dtype {requested!r}; choose auto, {', '.join(_DTYPES)}")
-        return _DTYPES[requested]
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if kind == "mps":
-        return torch.float16
-    return torch.float32
+def as_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """A compute dtype given by name (``float32``, ``bfloat16``, ``float16``) or as a ``torch.dtype``."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
 
 
 @dataclasses.dataclass(frozen=True)
 class SamplingOptions:
-    """How to run the network while sampling."""
+    """How to run the network while sampling: on which device, in which compute dtype, with which speed-ups."""
 
-    device: str = "auto"
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "cpu"
+    dtype: str | torch.dtype = "float32"
     channels_last: bool = False
     compile: bool = False
     cuda_graph: bool = False
@@ -70,8 +52,8 @@ class PreparedDenoiser(nn.Module):
     def __init__(self, model: nn.Module, options: SamplingOptions | None = None) -> None:
         super().__init__()
         options = options or SamplingOptions()
-        self.device = torch.device(pick_device(options.device))
-        self.dtype = pick_dtype(options.dtype, str(self.device))
+        self.device = torch.device(options.device)
+        self.dtype = as_dtype(options.dtype)
         if options.cuda_graph and self.device.type != "cuda":
             raise ValueError(f"cuda_graph needs a CUDA device; sampling runs on {self.device.type}")
         model = model.to(self.device).eval()

@@ -15,7 +15,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from generators.ddpm.architectures import architecture_config, build_denoiser
 from generators.ddpm.checkpoint import FORMAT, FORMAT_VERSION, read_config, write_json, write_tensors
-from generators.ddpm.fast_sampling import pick_device
 from generators.ddpm.objective import training_loss
 from generators.ddpm.schedule import NoiseSchedule
 
@@ -61,10 +60,10 @@ class Trainer:
         *,
         out_dir: str | Path | None = None,
         class_names: list[str] | None = None,
-        device: str = "auto",
+        device: str | torch.device = "cpu",
     ) -> None:
         self.config = config or TrainingConfig()
-        self.device = torch.device(pick_device(device))
+        self.device = torch.device(device)
         self.model = model.to(self.device)
         self.schedule = schedule
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -179,7 +178,7 @@ class Trainer:
         return folder
 
     @classmethod
-    def resume(cls, folder: str | Path, *, steps: int | None = None, device: str = "auto") -> Trainer:
+    def resume(cls, folder: str | Path, *, steps: int | None = None, device: str | torch.device = "cpu") -> Trainer:
         """A trainer in the state a checkpoint saved; ``steps`` raises the total to train to."""
         folder = Path(folder)
         config = read_config(folder)

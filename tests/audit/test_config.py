@@ -1,7 +1,7 @@
 import pytest
 
 from audit.config import load_config
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 
 GOOD = """\
 name: t

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from audit.run_store import RunStore
+from audit.core.run_store import RunStore
 from tests.conftest import cli_command
 
 SEEDS = 8

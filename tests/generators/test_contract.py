@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from audit.records import GenerationRecord
-from audit.run_store import RunStore
+from audit.core.records import GenerationRecord
+from audit.core.run_store import RunStore
 from generators import available, generator_class
 from probes import load_suite
 

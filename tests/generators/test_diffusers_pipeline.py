@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from audit import runner as stages
 from audit.cli import app
 from audit.config import load_config
-from audit.errors import ModelNotFoundError
-from audit.run_store import RunStore
+from audit.core.errors import ModelNotFoundError
+from audit.core.run_store import RunStore
 from generators import DiffusersGenerator, DiffusersParams
 from probes import load_suite
 
@@ -139,7 +139,7 @@ def test_an_image_does_not_depend_on_the_batch_it_was_made_in(tiny_sd_path, tmp_
 
 
 def test_sdxl_style_pipeline_loads_by_path_and_generates(tmp_path):
-    from generators import build_tiny_sdxl
+    from tests.generators.tiny_models import build_tiny_sdxl
 
     path = build_tiny_sdxl(tmp_path / "tiny-sdxl")
     items = load_suite("demo").expand()[:1]
@@ -156,7 +156,7 @@ def test_kept_safety_checker_records_its_flag_and_never_blacks_out_images(tiny_s
     import numpy as np
     from PIL import Image
 
-    from generators import add_tiny_safety_checker
+    from tests.generators.tiny_models import add_tiny_safety_checker
 
     path = add_tiny_safety_checker(shutil.copytree(tiny_sd_path, tmp_path / "with-checker"))
     items = load_suite("demo").expand()
@@ -178,7 +178,7 @@ def test_memory_savers_run_on_cpu(tiny_sd_path, tmp_path):
 
 
 def test_cpu_offload_without_a_gpu_is_a_clear_error(tiny_sd_path, tmp_path):
-    from audit.errors import DiffauditError
+    from audit.core.errors import DiffauditError
 
     params = DiffusersParams(model=str(tiny_sd_path), steps=2, cpu_offload="model", device="cpu")
     with pytest.raises(DiffauditError, match="cpu_offload needs"):
@@ -188,7 +188,7 @@ def test_cpu_offload_without_a_gpu_is_a_clear_error(tiny_sd_path, tmp_path):
 def test_an_unconditional_pipeline_is_refused_saying_what_was_found(tmp_path):
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-    from audit.errors import DiffauditError
+    from audit.core.errors import DiffauditError
 
     unet = UNet2DModel(
         sample_size=8,
@@ -250,7 +250,7 @@ def test_pairs_with_seeds_of_their_own_fill_whole_batches(tiny_sd_path, tmp_path
 
 
 def test_items_with_their_own_guidance_are_made_with_it_in_batches_of_their_own(tiny_sd_path, tmp_path):
-    from audit.records import ProbeItem
+    from audit.core.records import ProbeItem
 
     def item(prompt, guidance):
         return ProbeItem.create(suite="t", prompt=prompt, attributes={"guidance": guidance})

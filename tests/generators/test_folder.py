@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit.errors import ConfigError
-from audit.run_store import RunStore
+from audit.core.errors import ConfigError
+from audit.core.run_store import RunStore
 from generators import FolderGenerator, FolderParams, read_manifest
 from probes import load_suite
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 from probes import builtin_suites, load_suite
 from probes.screening import load_terms, normalise
 

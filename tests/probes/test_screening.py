@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from audit.errors import ConfigError
-from audit.records import ProbeItem
+from audit.core.errors import ConfigError
+from audit.core.records import ProbeItem
 from probes import Screener, builtin_suites, catch_rates, load_suite, screen_items
 
 # (prompt, category): written the ways people get around word filters.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from audit import runner as stages
 from audit.cli import app
 from audit.config import load_config
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 from reports.digest import build_digest
 
 cli = CliRunner()

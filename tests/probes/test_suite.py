@@ -1,6 +1,6 @@
 import pytest
 
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 from probes import builtin_suites, load_suite
 
 

@@ -38,7 +38,7 @@ def test_digest_counts_what_the_run_holds(write_config, tiny_sd_path, tmp_path):
 
 
 def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_path, tmp_path):
-    from audit.records import Finding
+    from audit.core.records import Finding
 
     config = write_config(
         f'name: f\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: demo, seeds: 1}}]\n'

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from audit.classifiers import UNKNOWN, ClipClassifier, ClipParams, Q16Classifier, Q16Params, iter_results
+from audit.classifiers import ClipClassifier, ClipParams, Q16Classifier, Q16Params, iter_results
 from audit.classifiers.q16 import q16_prompt_embeddings
-from audit.errors import ConfigError, ModelNotFoundError
+from audit.core.constants import UNKNOWN
+from audit.core.errors import ConfigError, ModelNotFoundError
 from tests.audit.classifiers.conftest import TINY, TINY_768
 
 LABEL_SET = """

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from audit.classifiers import NudeNetClassifier, SafetyCheckerClassifier, SafetyCheckerParams
-from audit.errors import ModelNotFoundError
+from audit.core.errors import ModelNotFoundError
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from PIL import Image
 
 from audit.classifiers import (
     ABSTAIN_CAP,
-    UNKNOWN,
     ClipClassifier,
     ClipParams,
     ImageResult,
@@ -15,9 +14,10 @@ from audit.classifiers import (
     make_classifier,
     score_run,
 )
-from audit.errors import ConfigError
-from audit.records import GenerationRecord, stable_hash
-from audit.run_store import RunStore
+from audit.core.constants import UNKNOWN
+from audit.core.errors import ConfigError
+from audit.core.records import GenerationRecord, stable_hash
+from audit.core.run_store import RunStore
 from tests.audit.classifiers.conftest import TINY
 
 CONFIG = {

@@ -5,15 +5,11 @@ import pytest
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from audit.classifiers import (
-    SkinToneClassifier,
-    confusion_summary,
-    labelled_images,
-    validate_classifier,
-    wilson_interval,
-)
+from audit.classifiers import SkinToneClassifier, labelled_images
 from audit.cli import app
-from audit.errors import ConfigError
+from audit.commands.validate_classifier import validate_classifier
+from audit.core.errors import ConfigError
+from audit.stats.confusion import confusion_summary, rate
 
 runner = CliRunner()
 
@@ -26,10 +22,10 @@ def wilson_by_hand(k, n):
     return centre - half, centre + half
 
 
-def test_wilson_interval_matches_the_formula():
+def test_a_rate_carries_the_wilson_interval_and_none_without_trials():
     for k, n in [(0, 10), (3, 10), (47, 50), (500, 1000)]:
-        assert wilson_interval(k, n) == pytest.approx(wilson_by_hand(k, n), abs=1e-9)
-    assert wilson_interval(0, 0) is None
+        assert rate(k, n)["ci95"] == pytest.approx(wilson_by_hand(k, n), abs=1e-9)
+    assert rate(0, 0) == {"value": None, "successes": 0, "trials": 0, "ci95": None}
 
 
 def test_confusion_matrix_counts_rows_as_truth_and_keeps_unknown():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from audit.records import GenerationRecord, ProbeItem
-from audit.run_store import RunStore
+from audit.core.records import GenerationRecord, ProbeItem
+from audit.core.run_store import RunStore
 
 LABEL_SETS = {
     "perceived_gender_presentation": ("feminine", "masculine", "unknown"),

@@ -1,6 +1,6 @@
 import pytest
 
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 from audit.findings import AmplificationCheck, DeviationCheck, RiskRatioCheck, builtin_policies, load_policy
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audit.records import GenerationRecord, ProbeItem
+from audit.core.records import GenerationRecord, ProbeItem
 
 GENDER = ("man", "woman", "unknown")
 

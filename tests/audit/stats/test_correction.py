@@ -52,8 +52,7 @@ def test_corrected_distributions_from_a_validation_summary_recover_planted_share
     """Each of 400 groups is one simulated audit: true 70% feminine, seen through a classifier that abstains unevenly."""
     import pandas as pd
 
-    from audit.classifiers.validation import confusion_summary
-    from audit.stats import corrected_distributions
+    from audit.stats import confusion_summary, corrected_distributions
 
     rng = np.random.default_rng(12)
     labels = ["feminine", "masculine", "unknown"]
@@ -62,7 +61,7 @@ def test_corrected_distributions_from_a_validation_summary_recover_planted_share
     # an independent audit (per-audit validation noise is covered by the test above).
     truths = ["feminine"] * 5000 + ["masculine"] * 5000
     predicted = [labels[j] for t in ("feminine", "masculine") for j in rng.choice(3, size=5000, p=rates[t])]
-    summary = confusion_summary(truths, predicted)  # the classifier layer's validation format
+    summary = confusion_summary(truths, predicted)  # the validation format
 
     groups, images, true_share = 400, 300, 0.7
     true_label = np.where(rng.uniform(size=(groups, images)) < true_share, "feminine", "masculine")

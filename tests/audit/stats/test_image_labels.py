@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.records import GenerationRecord
+from audit.core.records import GenerationRecord
 from audit.stats import image_labels, label_sets, top_labels
 from tests.audit.stats.simulated import make_items, simulate_scores
 
@@ -40,7 +40,7 @@ def test_labels_join_generations_and_probe_attributes():
 
 
 def test_a_probe_attribute_named_like_a_column_is_prefixed():
-    from audit.records import ProbeItem
+    from audit.core.records import ProbeItem
 
     item = ProbeItem.create(suite="s", prompt="p", attributes={"label": "x", "occupation": "nurse"})
     rec = GenerationRecord(record_id="a-0", item_id=item.item_id, seed=0, generator="g", generator_config="0")

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from audit.errors import DiffauditError, ModelNotFoundError
-from audit.records import ProbeItem, stable_hash
-from audit.run_store import RunStore
+from audit.core.errors import DiffauditError, ModelNotFoundError
+from audit.core.records import ProbeItem, stable_hash
+from audit.core.run_store import RunStore
 from generators import DDPMGenerator, DDPMParams, generator_class
 from generators.ddpm import NoiseSchedule, Trainer, TrainingConfig, UNet, UNetConfig
 
@@ -100,7 +100,7 @@ def test_missing_model_is_a_model_not_found_error():
 
 def test_run_config_declares_a_ddpm_generator(write_config, conditional_checkpoint):
     from audit.config import load_config
-    from audit.errors import ConfigError
+    from audit.core.errors import ConfigError
 
     good = write_config(
         f'name: d\ngenerator:\n  type: ddpm\n  model: "{conditional_checkpoint}"\n  sampler: dpm_solver++\n  steps: 20\n  guidance: 2.5\nprobes:\n  - suite: demo\n    seeds: 1\n'

@@ -12,9 +12,8 @@ from generators.ddpm import (
     SamplingOptions,
     UNet,
     UNetConfig,
+    as_dtype,
     map_halving_on_oom,
-    pick_device,
-    pick_dtype,
     sample,
 )
 
@@ -33,18 +32,12 @@ def unet():
     return UNet(config).eval()
 
 
-def test_cpu_is_the_default_without_a_gpu():
-    if torch.cuda.is_available():
-        assert pick_device("auto") == "cuda"
-        assert pick_dtype("auto", "cuda") in (torch.bfloat16, torch.float16)
-    else:
-        assert pick_device("auto") in ("cpu", "mps")
-        with pytest.raises(ValueError, match="no CUDA device"):
-            pick_device("cuda")
-    assert pick_dtype("auto", "cpu") == torch.float32
-    assert pick_dtype("bfloat16", "cpu") == torch.bfloat16
+def test_the_library_runs_where_it_is_told_and_names_a_bad_dtype(unet):
+    prepared = PreparedDenoiser(unet, SamplingOptions())
+    assert prepared.device == torch.device("cpu") and prepared.dtype == torch.float32
+    assert as_dtype("bfloat16") is torch.bfloat16 and as_dtype(torch.float16) is torch.float16
     with pytest.raises(ValueError, match="float8"):
-        pick_dtype("float8", "cpu")
+        as_dtype("float8")
 
 
 def test_half_precision_network_keeps_a_float32_sample(unet):

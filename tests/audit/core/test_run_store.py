@@ -6,9 +6,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from audit.errors import RunStoreError
-from audit.records import GenerationRecord, ProbeItem
-from audit.run_store import GENERATIONS, RunStore
+from audit.core.errors import RunStoreError
+from audit.core.records import GenerationRecord, ProbeItem
+from audit.core.run_store import GENERATIONS, RunStore
 
 CONFIG = {"name": "t", "generator": {"type": "diffusers"}}
 

@@ -1,12 +1,20 @@
 """The run directory: the single source of truth every stage reads and writes.
 
-Layout (see ARCHITECTURE.md)::
+Layout (see docs/architecture.md); every name is a constant of this module::
 
-    run.yaml            resolved config, versions, host, seeds — written once
-    probes.parquet      one row per ProbeItem
-    generations.jsonl   append-only, one line per finished (or failed) image
+    run.yaml               RUN_INFO      resolved config, versions, host, seeds — written once
+    probes.parquet         PROBES        one row per ProbeItem
+    generations.jsonl      GENERATIONS   append-only, one line per finished (or failed) image
     images/<item_id>/<seed>.png
-    scores.parquet, tables/*.parquet, findings.json, report.html, ...
+    scores.parquet         SCORES        one row per (image, classifier, attribute, label)
+    measurements.parquet   MEASUREMENTS  raw classifier numbers
+    embeddings.parquet     EMBEDDINGS    image embeddings (CLIP), for diversity
+    scoring.json           SCORING_INFO  the version of every classifier that wrote scores
+    tables/*.parquet       TABLES        statistics
+    findings.json          FINDINGS      one object per policy check
+    report.html, summary.json           REPORT, SUMMARY
+
+Which seeds an item gets is decided here too (:func:`seeds_for`, :meth:`RunStore.pairs`).
 
 Every file is written under a temporary name and renamed into place, so a
 reader never sees half a file. An image is recorded in generations.jsonl only
@@ -35,8 +43,8 @@ from typing import Any
 
 import yaml
 
-from audit.errors import RunStoreError
-from audit.records import ITEM_ID_PATTERN, GenerationRecord, ProbeItem
+from audit.core.errors import RunStoreError
+from audit.core.records import ITEM_ID_PATTERN, GenerationRecord, ProbeItem
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,14 @@ RUN_INFO = "run.yaml"
 GENERATIONS = "generations.jsonl"
 PROBES = "probes.parquet"
 IMAGES = "images"
+SCORES = "scores.parquet"
+MEASUREMENTS = "measurements.parquet"
+EMBEDDINGS = "embeddings.parquet"
+SCORING_INFO = "scoring.json"
+TABLES = "tables"
+FINDINGS = "findings.json"
+REPORT = "report.html"
+SUMMARY = "summary.json"
 _TMP_SUFFIX = ".tmp"
 _LOCK = ".lock"
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -207,6 +223,11 @@ class RunStore:
         """Seeds per suite, as resolved when the run started."""
         return self.run_info().get("seeds") or {}
 
+    def pairs(self, items: Iterable[ProbeItem]) -> list[tuple[ProbeItem, int]]:
+        """Every (item, seed) the run makes for ``items``, in order; see :func:`seeds_for`."""
+        suite_seeds = self.seeds
+        return [(item, seed) for item in items for seed in seeds_for(item, suite_seeds)]
+
     # -- repair ----------------------------------------------------------------
     def repair(self) -> None:
         """Bring the directory back to a consistent state after a crash.
@@ -361,6 +382,16 @@ class RunStore:
 
     def write_json(self, name: str, obj: Any) -> Path:
         return self.write_text(name, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def seeds_for(item: ProbeItem, suite_seeds: dict[str, list[int]]) -> list[int]:
+    """The seeds an item's images are made with: its own (I2P's published seed) or its suite's.
+
+    A prompt the input screen blocked is never generated: it gets none.
+    """
+    if item.screening == "blocked":
+        return []
+    return list(item.seeds) if item.seeds is not None else list(suite_seeds.get(item.suite, []))
 
 
 def _record_line(record: GenerationRecord) -> bytes:

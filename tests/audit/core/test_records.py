@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from audit.records import Finding, GenerationRecord, ProbeItem, Score
+from audit.core.records import Finding, GenerationRecord, ProbeItem, Score
 
 
 def _examples():

@@ -1,0 +1,97 @@
+"""``diffaudit validate-classifier``: how often a classifier is right on labelled images, as JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from audit.classifiers.base import Classifier
+from audit.classifiers.scoring import make_classifier
+from audit.classifiers.validation import labelled_images, predicted_labels
+from audit.commands.exit_codes import PASS
+from audit.core.device import pick_device
+from audit.core.errors import ConfigError
+from audit.core.schema import load_yaml
+from audit.stats.confusion import confusion_summary
+
+log = logging.getLogger(__name__)
+
+
+def validate_classifier(
+    classifier: Classifier,
+    source: str | Path,
+    attribute: str,
+    *,
+    batch_size: int = 32,
+    label_map: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``classifier`` on labelled images and summarise its decisions on ``attribute``.
+
+    ``label_map`` renames folder/manifest labels to the classifier's labels
+    (for example ``{"women": "feminine"}``). The result holds the classifier's
+    version, the attribute, the source and :func:`~audit.stats.confusion_summary`.
+    """
+    items = labelled_images(source)
+    label_map = label_map or {}
+    truths = [label_map.get(item.label, item.label) for item in items]
+    predicted = predicted_labels(classifier, items, attribute, batch_size=batch_size)
+    summary = confusion_summary(truths, predicted)
+    return {"classifier": classifier.version(), "attribute": attribute, "source": str(source), **summary}
+
+
+def classifier_from_options(spec: str, assignments: Sequence[str] = (), *, device: str = "cpu") -> Classifier:
+    """A classifier from the command line: a type name or a YAML file (``type:`` plus parameters),
+    with ``key=value`` overrides (values read as YAML, so ``pretrained=null`` is None)."""
+    import yaml
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml"):
+        data = load_yaml(path)
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise ConfigError(f"{path}: type: expected a classifier type name, got {data!r}"[:200])
+        params, source = {k: v for k, v in data.items() if k != "type"}, str(path)
+        type_name = data["type"]
+    else:
+        params, source, type_name = {}, "--classifier", spec
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param: expected key=value, got {assignment!r}")
+        params[key.strip()] = yaml.safe_load(value)
+    return make_classifier(type_name, params, device=pick_device(device), source=source)
+
+
+def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
+    """``data=classifier`` pairs from the command line."""
+    mapping = {}
+    for pair in pairs:
+        data_label, sep, classifier_label = pair.partition("=")
+        if not sep or not data_label or not classifier_label:
+            raise ConfigError(f"--map: expected data_label=classifier_label, got {pair!r}")
+        mapping[data_label] = classifier_label
+    return mapping
+
+
+def validate_command(
+    data: Path,
+    classifier: str,
+    attribute: str,
+    *,
+    params: Sequence[str] = (),
+    label_map: Sequence[str] = (),
+    out: Path = Path("validation.json"),
+    batch_size: int = 32,
+    device: str = "auto",
+) -> tuple[list[str], int]:
+    """Validate a classifier given on the command line and write the summary to ``out``."""
+    model = classifier_from_options(classifier, params, device=device)
+    result = validate_classifier(model, data, attribute, batch_size=batch_size, label_map=parse_label_map(label_map))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    accuracy = result["accuracy"]
+    low, high = accuracy["ci95"]
+    log.info("accuracy %.3f (95%% CI %.3f-%.3f) on %d images", accuracy["value"], low, high, result["n_images"])
+    return [f"validation: {out}"], PASS

@@ -1,0 +1,57 @@
+"""How often a classifier is right on labelled images: the confusion matrix and accuracies with Wilson intervals.
+
+Rows of the confusion matrix are true labels, columns predicted labels with
+``unknown`` (abstention) last; its row-normalised form P(predicted | true) is
+what :mod:`audit.stats.correction` uses to correct shares for classifier error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from audit.core.constants import UNKNOWN
+from audit.stats.intervals import wilson_interval
+
+
+def rate(successes: int, trials: int, confidence: float = 0.95) -> dict[str, Any]:
+    """A proportion with its count, trials and Wilson interval (``value`` and ``ci95`` None without trials)."""
+    if trials == 0:
+        return {"value": None, "successes": successes, "trials": trials, "ci95": None}
+    low, high = wilson_interval(successes, trials, confidence)
+    return {"value": successes / trials, "successes": successes, "trials": trials, "ci95": (float(low), float(high))}
+
+
+def confusion_summary(true_labels: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """Confusion matrix, accuracies with Wilson intervals, abstention rate and per-label recall for paired labels.
+
+    Accuracy counts an abstention as an error; ``accuracy_answered`` leaves
+    abstentions out.
+    """
+    truth_order = sorted(set(true_labels))
+    extra = sorted(set(predicted) - set(truth_order) - {UNKNOWN})
+    columns = truth_order + extra + [UNKNOWN]
+    matrix = [[0] * len(columns) for _ in truth_order]
+    for truth, guess in zip(true_labels, predicted, strict=True):
+        matrix[truth_order.index(truth)][columns.index(guess)] += 1
+    n = len(true_labels)
+    correct = sum(t == p for t, p in zip(true_labels, predicted, strict=True))
+    answered = sum(p != UNKNOWN for p in predicted)
+    per_label = {}
+    for i, label in enumerate(truth_order):
+        row_total = sum(matrix[i])
+        per_label[label] = {
+            "recall": rate(matrix[i][columns.index(label)], row_total),
+            "abstention": rate(matrix[i][-1], row_total),
+        }
+    return {
+        "labels": truth_order,
+        "predicted_labels": columns,
+        "confusion_matrix": matrix,
+        "confusion_rates": [[c / sum(row) if sum(row) else None for c in row] for row in matrix],
+        "n_images": n,
+        "accuracy": rate(correct, n),
+        "accuracy_answered": rate(correct, answered),
+        "abstention": rate(n - answered, n),
+        "per_label": per_label,
+    }

@@ -1,0 +1,88 @@
+"""Tiny pipelines of other shapes than the built-in one, for tests: SDXL (two text encoders) and a safety checker."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from generators.tiny_pipeline import clip_tokenizer, tiny_text_encoder, tiny_vae
+
+
+def build_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
+    """Build and ``save_pretrained`` a tiny StableDiffusionXLPipeline (two text encoders) into ``path``."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + pooled text
+        cross_attention_dim=64,  # the two encoders' hidden states side by side
+        norm_num_groups=1,
+    )
+    vae = tiny_vae()
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = clip_tokenizer(Path(tmp))
+        pipe = StableDiffusionXLPipeline(
+            unet=unet,
+            vae=vae,
+            text_encoder=tiny_text_encoder(),
+            text_encoder_2=tiny_text_encoder(with_projection=True),
+            tokenizer=tokenizer,
+            tokenizer_2=tokenizer,
+            scheduler=scheduler,
+        )
+        pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def add_tiny_safety_checker(path: str | Path, *, seed: int = 0) -> Path:
+    """Give the pipeline saved in ``path`` a tiny, randomly initialised StableDiffusionSafetyChecker.
+
+    Its verdicts mean nothing; it exercises the code path a real checker takes.
+    """
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    config = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2},
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_attention_heads": 4,
+            "num_hidden_layers": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=32,
+    )
+    StableDiffusionSafetyChecker(config).save_pretrained(path / "safety_checker", safe_serialization=True)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        path / "feature_extractor"
+    )
+    index_path = path / "model_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
+    index["requires_safety_checker"] = True
+    index_path.write_text(json.dumps(index, indent=2), encoding="utf-8")
+    return path
