@@ -26,6 +26,7 @@ import abc
 import dataclasses
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.core.constants import UNKNOWN
@@ -118,6 +119,14 @@ class Classifier(abc.ABC):
     @abc.abstractmethod
     def predict(self, prepared: Any) -> list[ImageResult]:
         """The model call on a prepared batch."""
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> ClassifierParams:
+        """Parameters of a tiny instance that runs offline in seconds (for contract tests and demos).
+
+        ``workdir`` is an empty folder the example may build models or files in.
+        """
+        raise NotImplementedError(f"classifier {cls.type_name!r} provides no offline example")
 
 
 CLASSIFIERS: Registry[type[Classifier]] = Registry("classifier")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
@@ -80,6 +81,11 @@ class ClipClassifier(Classifier):
         if self.clip is not None:
             info["weights_fingerprint"] = self.clip.fingerprint
         return info
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> ClipParams:
+        """A two-layer random-weight open_clip model, registered under a name of its own; no cache on disk."""
+        return ClipParams(model=_tiny_clip_config(workdir, embed_dim=32), pretrained=None, cache=False)
 
     # -- loading ---------------------------------------------------------------
     def check_available(self) -> None:
@@ -161,6 +167,25 @@ class ClipClassifier(Classifier):
                 result.add_distribution(name, dict(zip(spec.labels, row.tolist(), strict=True)), abstain=abstain)
 
 
+def _tiny_clip_config(workdir: Path, *, embed_dim: int) -> str:
+    """Write a tiny open_clip model config into ``workdir`` and register it; returns its model name."""
+    import json
+
+    import open_clip
+
+    name = f"diffaudit-example-clip-{embed_dim}"
+    config = {
+        "embed_dim": embed_dim,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    folder = Path(workdir) / "model_configs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(config), encoding="utf-8")
+    open_clip.add_model_config(folder)
+    return name
+
+
 @dataclasses.dataclass(frozen=True)
 class Q16Params(ClassifierParams):
     """Q16 needs CLIP ViT-L-14 (openai), the model its prompts were learned for."""
@@ -189,3 +214,8 @@ class Q16Classifier(ClipClassifier):
         info = super().version()
         info["params"] = dataclasses.asdict(self.q16_params)
         return info
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> Q16Params:
+        """A random-weight open_clip model as wide as the Q16 prompts (768)."""
+        return Q16Params(model=_tiny_clip_config(workdir, embed_dim=768), pretrained=None, cache=False)

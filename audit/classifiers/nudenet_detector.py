@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
@@ -77,6 +78,11 @@ class NudeNetClassifier(Classifier):
 
     def check_available(self) -> None:
         self._import()
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> NudeNetParams:
+        """NudeNet's own weights: they ship inside the nudenet package (the optional extra)."""
+        return NudeNetParams()
 
     def _import(self) -> Any:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
@@ -58,6 +59,33 @@ class SafetyCheckerClassifier(Classifier):
 
     def libraries(self) -> Sequence[str]:
         return ("torch", "diffusers", "transformers")
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> SafetyCheckerParams:
+        """A random-weight checker saved like the hub's, with thresholds amid the cosines of ordinary images.
+
+        Its verdicts mean nothing; it takes the code path a real checker takes, and flags some images.
+        """
+        import torch
+        from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+        from transformers import CLIPConfig, CLIPImageProcessor
+
+        tiny = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 2, "num_hidden_layers": 2}
+        config = CLIPConfig(
+            text_config=tiny, vision_config={**tiny, "image_size": 32, "patch_size": 8}, projection_dim=16
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            checker = StableDiffusionSafetyChecker(config).eval()
+            with torch.no_grad():
+                checker.concept_embeds.normal_()
+                checker.special_care_embeds.normal_()
+                checker.concept_embeds_weights.fill_(0.425)
+                checker.special_care_embeds_weights.fill_(0.42)
+        folder = Path(workdir) / "tiny-safety-checker"
+        checker.save_pretrained(folder)
+        CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+        return SafetyCheckerParams(model=str(folder))
 
     def check_available(self) -> None:
         from transformers import CLIPImageProcessor

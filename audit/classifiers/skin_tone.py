@@ -33,6 +33,7 @@ import json
 import math
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
@@ -217,6 +218,10 @@ class SkinToneClassifier(Classifier):
 
     def libraries(self) -> Sequence[str]:
         return ("opencv-python-headless", "numpy")
+
+    @classmethod
+    def example_params(cls, workdir: Path) -> SkinToneParams:
+        return SkinToneParams()
 
     def prepare(self, images: Sequence[Any]) -> Any:
         import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -52,33 +53,18 @@ def build_tiny_sdxl(path: str | Path, *, seed: int = 0) -> Path:
     return path
 
 
-def add_tiny_safety_checker(path: str | Path, *, seed: int = 0) -> Path:
-    """Give the pipeline saved in ``path`` a tiny, randomly initialised StableDiffusionSafetyChecker.
+def add_tiny_safety_checker(path: str | Path) -> Path:
+    """Give the pipeline saved in ``path`` the tiny random-weight safety checker of the classifier's example.
 
     Its verdicts mean nothing; it exercises the code path a real checker takes.
     """
-    import torch
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-    from transformers import CLIPConfig, CLIPImageProcessor
+    from audit.classifiers import SafetyCheckerClassifier
 
     path = Path(path)
-    torch.manual_seed(seed)
-    config = CLIPConfig(
-        text_config={"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2},
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 37,
-            "num_attention_heads": 4,
-            "num_hidden_layers": 2,
-            "image_size": 32,
-            "patch_size": 8,
-        },
-        projection_dim=32,
-    )
-    StableDiffusionSafetyChecker(config).save_pretrained(path / "safety_checker", safe_serialization=True)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        path / "feature_extractor"
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        example = Path(SafetyCheckerClassifier.example_params(Path(tmp)).model)
+        shutil.copytree(example, path / "safety_checker")
+        shutil.copytree(example, path / "feature_extractor")
     index_path = path / "model_index.json"
     index = json.loads(index_path.read_text(encoding="utf-8"))
     index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]

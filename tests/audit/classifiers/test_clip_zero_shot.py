@@ -14,7 +14,7 @@ person_attribute: person
 attributes:
   person:
     threshold: {person_threshold}
-    classes: {{"yes": "a person", "no": "an empty room"}}
+    classes: {{"yes": "{person_yes}", "no": "{person_no}"}}
     templates: ["a photo of {{}}.", "a picture of {{}}."]
   presentation:
     requires_person: true
@@ -27,9 +27,12 @@ attributes:
 """
 
 
-def label_set(tmp_path, person_threshold=0.0, scene_threshold=0.0):
+def label_set(tmp_path, person_threshold=0.0, scene_threshold=0.0, person=("a person", "an empty room")):
     path = tmp_path / "labels.yaml"
-    path.write_text(LABEL_SET.format(person_threshold=person_threshold, scene_threshold=scene_threshold))
+    text = LABEL_SET.format(
+        person_threshold=person_threshold, scene_threshold=scene_threshold, person_yes=person[0], person_no=person[1]
+    )
+    path.write_text(text)
     return str(path)
 
 
@@ -86,11 +89,18 @@ def test_without_a_person_the_person_attributes_abstain(tmp_path, random_images)
 
 
 def test_with_a_person_the_person_attributes_answer(tmp_path, random_images):
-    classifier = ClipClassifier(ClipParams(model=TINY, pretrained=None, label_set=label_set(tmp_path)))
-    for result in classifier.classify(random_images(6)):
-        person = rows(result, "person")
-        saw_person = person["yes"] > person["no"]
-        assert rows(result, "presentation")[UNKNOWN] == (0.0 if saw_person else 1.0)
+    # Random weights lean one way on every image; with the class texts swapped they lean the other,
+    # so both outcomes (a person seen, none seen) are checked.
+    outcomes = set()
+    for person in [("a person", "an empty room"), ("an empty room", "a person")]:
+        labels = label_set(tmp_path, person=person)
+        classifier = ClipClassifier(ClipParams(model=TINY, pretrained=None, label_set=labels, cache=False))
+        for result in classifier.classify(random_images(6)):
+            probs = rows(result, "person")
+            saw_person = probs["yes"] > probs["no"]
+            assert rows(result, "presentation")[UNKNOWN] == (0.0 if saw_person else 1.0)
+            outcomes.add(saw_person)
+    assert outcomes == {True, False}
 
 
 def test_batched_scoring_equals_one_image_at_a_time(random_images):
