@@ -33,7 +33,8 @@ Severity = Literal["error", "warning"]
 
 @dataclasses.dataclass(frozen=True)
 class ReferenceSpec:
-    """A reference given as a mapping: a fixed ``target`` of label shares, or a ``probe`` figure for one ``label``."""
+    """A reference given as a mapping: a fixed ``target`` of label shares, or a ``probe`` key of each item's
+    reference: the figure for one ``label`` (with ``scale``), or without ``label`` a whole label → share mapping."""
 
     target: dict[str, float] | None = None
     probe: str | None = None
@@ -43,8 +44,6 @@ class ReferenceSpec:
     def __post_init__(self) -> None:
         if (self.target is None) == (self.probe is None):
             raise ValueError("give exactly one of 'target' (label shares) or 'probe' (a reference key)")
-        if self.probe is not None and self.label is None:
-            raise ValueError(f"'probe: {self.probe}' needs 'label': the label whose share the figure gives")
         if self.target is not None and (not self.target or any(v < 0 for v in self.target.values())):
             raise ValueError("'target' needs non-negative shares for at least one label")
 
@@ -57,7 +56,7 @@ def to_reference(spec: str | dict | ReferenceSpec) -> Reference:
         spec = ReferenceSpec(**spec)
     if spec.target is not None:
         return Reference.target_shares(spec.target)
-    return Reference.probe(spec.probe, spec.label, scale=spec.scale)  # type: ignore[arg-type]
+    return Reference.probe(spec.probe, spec.label, scale=spec.scale)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,13 @@ class Reference:
       target, normalised to sum to 1 (labels it leaves out get share 0);
     - ``Reference.probe("pct_women", "woman", scale=100)``: the share of one
       label from each probe's ``reference`` mapping (for example BLS percent
-      women), the rest spread evenly over the other labels. Groups whose
-      probes carry no such figure get no reference (NaN).
+      women), the rest spread evenly over the other labels;
+    - ``Reference.probe("skin_tone_group", scale=1)``: without a label, each
+      probe's ``reference[key]`` is itself a mapping of label to share (a
+      whole planted distribution), normalised to sum to 1; labels it leaves
+      out get share 0.
+
+    Groups whose probes carry no such figure get no reference (NaN).
     """
 
     kind: str
@@ -42,7 +47,7 @@ class Reference:
         return cls(kind="target", target={k: float(v) / total for k, v in shares.items()})
 
     @classmethod
-    def probe(cls, key: str, label: str, scale: float = 100.0) -> Reference:
+    def probe(cls, key: str, label: str | None = None, scale: float = 100.0) -> Reference:
         return cls(kind="probe", key=key, label=label, scale=scale)
 
     def describe(self) -> str:
@@ -50,6 +55,8 @@ class Reference:
             return "parity"
         if self.kind == "target":
             return "target " + ", ".join(f"{k}={v:.3g}" for k, v in sorted(self.target.items()))
+        if self.label is None:
+            return f"probe reference {self.key} (label shares)"
         return f"probe reference {self.key} (share of {self.label})"
 
     def shares(self, gc: GroupCounts) -> np.ndarray:
@@ -65,6 +72,8 @@ class Reference:
                 )
             row = np.array([self.target.get(label, 0.0) for label in gc.labels])
             return np.tile(row, (g, 1))
+        if self.label is None:
+            return self._probe_distributions(gc)
         if self.label not in gc.labels:
             known = ", ".join(gc.labels)
             raise ValueError(f"reference label {self.label!r} is not a label of {gc.attribute} ({known})")
@@ -77,6 +86,25 @@ class Reference:
             share = min(max(value / self.scale, 0.0), 1.0)
             out[i] = (1 - share) / (k - 1) if k > 1 else 1.0
             out[i, j] = share
+        return out
+
+
+    def _probe_distributions(self, gc: GroupCounts) -> np.ndarray:
+        g, k = gc.counts.shape
+        out = np.full((g, k), np.nan)
+        for i, ref in enumerate(gc.references):
+            shares = ref.get(self.key) if ref else None
+            if not isinstance(shares, Mapping):
+                continue
+            strange = sorted(set(map(str, shares)) - set(gc.labels))
+            if strange:
+                raise ValueError(
+                    f"reference {self.key} names label(s) {', '.join(strange)} that are not labels of "
+                    f"{gc.attribute} ({', '.join(gc.labels)})"
+                )
+            values = np.array([_number(shares.get(label, 0.0)) or 0.0 for label in gc.labels])
+            if values.sum() > 0 and (values >= 0).all():
+                out[i] = values / values.sum()
         return out
 
 

@@ -45,7 +45,7 @@ def test_an_unknown_field_is_named_with_file_and_key(tmp_path):
         ("name: p\nchecks:\n  - {id: a, check: rate, attribute: x, max: lots}\n", "checks[0].max"),
         ("name: p\nchecks:\n  - {id: a, check: deviation, attribute: x, metric: chi}\n", "checks[0].metric"),
         (
-            "name: p\nchecks:\n  - {id: a, check: deviation, attribute: x, reference: {probe: pct_women}}\n",
+            "name: p\nchecks:\n  - {id: a, check: deviation, attribute: x, reference: {probe: k, target: {a: 1}}}\n",
             "checks[0].reference",
         ),
         (

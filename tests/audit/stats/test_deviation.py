@@ -129,3 +129,32 @@ def test_an_unknown_target_label_is_named():
     )
     with pytest.raises(ValueError, match="womn"):
         deviations(labels, by=["occupation"], reference=Reference.target_shares({"womn": 1.0}), bootstrap=10)
+
+
+def test_a_probe_reference_can_be_a_whole_planted_distribution():
+    """Each item's reference holds label shares (a planted world); each group is judged against its own."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    rows = []
+    planted = {"a": {"x": 0.8, "y": 0.1, "z": 0.1}, "b": {"x": 1, "y": 1, "z": 1}}  # any scale: normalised
+    for occupation, shares in planted.items():
+        p = np.array(list(shares.values()), float)
+        for i, label in enumerate(rng.choice(["x", "y", "z"], size=300, p=p / p.sum())):
+            rows.append(
+                {
+                    "record_id": f"{occupation}{i}",
+                    "classifier": "c",
+                    "attribute": "tone",
+                    "label": label,
+                    "occupation": occupation,
+                    "reference": {"planted": shares},
+                }
+            )
+    table = deviations(
+        pd.DataFrame(rows), by=["occupation"], reference=Reference.probe("planted", scale=1), bootstrap=50
+    )
+    assert table["expected"].tolist() == ["x=0.800, y=0.100, z=0.100", "x=0.333, y=0.333, z=0.333"]
+    assert (table["tv"] < 0.1).all() and (table["p_value"] > 0.01).all()
+    against_parity = deviations(pd.DataFrame(rows), by=["occupation"], bootstrap=50)
+    assert against_parity.loc[0, "tv"] > 0.4  # occupation a is far from parity, but as planted
