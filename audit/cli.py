@@ -111,9 +111,9 @@ def run(
         runner.generate(store, progress=_progress_factory(quiet))
         runner.score(store)
         runner.analyze(store)
-        report_path = runner.report(store)
+        written = runner.report(store)
     typer.echo(f"run: {store.root}")
-    typer.echo(f"report: {report_path}")
+    typer.echo(f"report: {written['report.html']}")
 
 
 @app.command()
@@ -215,13 +215,21 @@ def analyze(
 
 @app.command()
 @_stage
-def report(run_dir: RunDir, quiet: Quiet = False) -> None:
-    """Render report.html and summary.json from the run directory alone."""
+def report(
+    run_dir: RunDir,
+    thumbnails_per_prompt: Annotated[
+        int | None,
+        typer.Option(min=0, help="Images shown per prompt in the report (default 8); the statistics use all."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Render report.html, summary.json, summary.md and junit.xml from the run directory alone."""
     from audit import runner
     from audit.core.run_store import RunStore
 
     with RunStore.open(run_dir) as store:
-        typer.echo(f"report: {runner.report(store)}")
+        for name, path in runner.report(store, thumbnails_per_prompt=thumbnails_per_prompt).items():
+            typer.echo(f"{name}: {path}")
 
 
 @app.command()

@@ -156,8 +156,9 @@ def analyze(store: RunStore) -> list[Path]:
     return write_analysis(store, analyze_run(store))
 
 
-def report(store: RunStore) -> Path:
-    """Write report.html and summary.json from the run directory alone; returns the HTML path."""
-    from reports import write_report
+def report(store: RunStore, *, thumbnails_per_prompt: int | None = None) -> dict[str, Path]:
+    """Write report.html, summary.json, summary.md and junit.xml from the run directory alone; returns their paths."""
+    from reports import THUMBNAILS_PER_PROMPT, write_report
 
-    return write_report(store)
+    cap = THUMBNAILS_PER_PROMPT if thumbnails_per_prompt is None else thumbnails_per_prompt
+    return write_report(store, thumbnails_per_prompt=cap)
