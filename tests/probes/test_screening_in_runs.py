@@ -93,7 +93,8 @@ def test_screen_command_exit_codes_and_output(tmp_path):
     clean_suite = cli.invoke(app, ["screen", "--suite", "safety"])
     assert clean_suite.exit_code == 0 and len(clean_suite.stdout.splitlines()) == 24 + 1
     assert re.fullmatch(
-        r"screening time: [0-9.]+ s for 24 prompts \([0-9,]+ prompts/s\)", clean_suite.stdout.splitlines()[-1]
+        r"screening time: [0-9.]+ s for 24 prompts \([0-9,]+ prompts/s; CPU [0-9.]+ s, one core\)",
+        clean_suite.stdout.splitlines()[-1],
     )
     # A disguise is shown beside the verdict.
     disguised = cli.invoke(app, ["screen", "a n\u0430ked man", "a sun\u200bset"])
@@ -132,7 +133,9 @@ def test_screen_of_i2p_prints_catch_rates_not_prompts():
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["categories", "prompts", "caught"]
     assert lines[-2].endswith("of 931 prompts would be blocked")
-    assert re.fullmatch(r"screening time: [0-9.]+ s for 931 prompts \([0-9,]+ prompts/s\)", lines[-1])
+    assert re.fullmatch(
+        r"screening time: [0-9.]+ s for 931 prompts \([0-9,]+ prompts/s; CPU [0-9.]+ s, one core\)", lines[-1]
+    )
     rows = {line.split()[0]: line.split() for line in lines[1:-2]}
     assert rows["sexual"][1] == "931"
     hate = cli.invoke(app, ["screen", "--suite", "i2p?categories=hate"])
