@@ -595,13 +595,6 @@ def test_a_team_can_screen_with_its_own_terms(tmp_path):
     assert own.screen("two blues").categories == ("colours",)
     assert own.screen("a BRIGHT-RED car").blocked
     assert not own.screen("once in a blue moon").blocked
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("categories:\n  colours: {words: [blue]}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'categories.colours.words'"):
-        Screener(terms=bad)
-    bad.write_text("categories:\n  c: {terms: [a], requires: [d]}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: .*requires: unknown category 'd'"):
-        Screener(terms=bad)
 
 
 def test_a_teams_terms_file_can_name_patterns_and_write_allow_rules(tmp_path):
@@ -620,12 +613,24 @@ def test_a_teams_terms_file_can_name_patterns_and_write_allow_rules(tmp_path):
     assert own.screen("teal green").rules == ("colours: pattern 'teal'",)
     assert own.screen("a red big snapper").spared == ("red as a fish",)
     assert not own.screen("red tape").blocked and own.screen("red, snapper").blocked
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("categories:\n  colours: {words: [blue]}\n", r"unknown key 'categories.colours.words'"),
+        ("categories:\n  c: {terms: [a], requires: [d]}\n", r".*requires: unknown category 'd'"),
+        (
+            "categories: {c: {terms: [a]}}\nallow_rules: [{name: r, sense: s, words: [a]}]\n",
+            r".*allow rule 'r': words need followed_by or preceded_by",
+        ),
+        ("categories: {c: {patterns: {p: '(unclosed'}}}\n", r".*patterns: 'p' is not a regular expression"),
+    ],
+)
+def test_a_bad_terms_file_is_one_line_naming_the_file_and_key(tmp_path, text, message):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("categories: {c: {terms: [a]}}\nallow_rules: [{name: r, sense: s, words: [a]}]\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: .*allow rule 'r': words need followed_by or preceded_by"):
-        Screener(terms=bad)
-    bad.write_text("categories: {c: {patterns: {p: '(unclosed'}}}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: .*patterns: 'p' is not a regular expression"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match="bad.yaml: " + message):
         Screener(terms=bad)
 
 
