@@ -337,12 +337,22 @@ def screen(
         list[str] | None, typer.Option("--category", "-c", help="Screen only these categories (repeatable).")
     ] = None,
     terms: Annotated[Path | None, typer.Option(help="Your own terms file (format of the built-in one).")] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show each prompt's normalised text, the rule that fired or the allow rule that spared a word "
+            "(for an unsafe suite such as i2p: how often each rule fired, never the prompts).",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
     from audit.commands.screen import screen_command
 
-    lines, code = screen_command(prompts or [], file=file, suite=suite, categories=category, terms=terms)
+    lines, code = screen_command(
+        prompts or [], file=file, suite=suite, categories=category, terms=terms, explain=explain
+    )
     _echo_lines(lines)
     raise typer.Exit(code)
 
