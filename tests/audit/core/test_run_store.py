@@ -8,7 +8,7 @@ from PIL import Image
 
 from audit.core.errors import RunStoreError
 from audit.core.records import GenerationRecord, ProbeItem
-from audit.core.run_store import GENERATIONS, RunStore
+from audit.core.run_store import CLEAN_CLOSE, GENERATIONS, RunStore
 
 CONFIG = {"name": "t", "generator": {"type": "diffusers"}}
 
@@ -97,7 +97,9 @@ def test_reopening_repairs_what_a_crash_leaves(tmp_path):
         store.save_generation(_record(a, 0), _image(1))
         lost = store.save_generation(_record(a, 1), _image(2))
     # Crash states: an image whose record never got written, a torn last line,
-    # a half-written temporary file, and a record whose image vanished.
+    # a half-written temporary file, and a record whose image vanished; and no
+    # clean-close mark, as a writer killed mid-run leaves none.
+    (root / CLEAN_CLOSE).unlink()
     orphan = root / store.image_relpath(b.item_id, 0)
     orphan.parent.mkdir(parents=True)
     _image(3).save(orphan)
@@ -118,6 +120,9 @@ def test_a_corrupt_record_line_is_an_error_naming_the_file_and_line(tmp_path):
     root = tmp_path / "run"
     RunStore.create(root, config=CONFIG).close()
     (root / GENERATIONS).write_text('{"not": "a record"}\n')
+    with RunStore.open(root, lock=False) as reader, pytest.raises(RunStoreError, match=r"generations.jsonl: line 1"):
+        reader.generations()
+    (root / CLEAN_CLOSE).unlink()  # a writer's repair after a crash reads every line too
     with pytest.raises(RunStoreError, match=r"generations.jsonl: line 1"):
         RunStore.open(root)
 
