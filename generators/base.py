@@ -209,6 +209,9 @@ class Generator(abc.ABC):
             if error is None and is_all_black(output.image):
                 error = ALL_BLACK
             meta = {**self.record_meta(), **output.meta}
+            if meta.get("device") == "cpu":
+                # CPU kernels split their sums by thread: the thread count is part of what decides the bytes.
+                meta["cpu_threads"] = torch.get_num_threads()
             if size < self.params.batch_size:
                 meta["batch_size"] = size  # made at a smaller shape after running out of memory
             record = dataclasses.replace(self._record(item, seed, elapsed, error=error), meta=meta)
