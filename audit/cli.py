@@ -174,6 +174,9 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = True,
+    flush_every: Annotated[
+        int, typer.Option(help="Save scores every N images: at most this much work is lost to a crash.")
+    ] = 512,
     executor: ExecutorName = None,
     address: Address = None,
     workers: Workers = None,
@@ -190,6 +193,7 @@ def score(
                 batch_size=batch_size,
                 device=device,
                 amp=amp,
+                flush_every=flush_every,
                 executor=stages,
                 progress=_progress_factory(quiet),
             )

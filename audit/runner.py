@@ -142,10 +142,14 @@ def score(
     batch_size: int = 32,
     device: str = "auto",
     amp: bool = True,
+    flush_every: int = 512,
     executor: Executor | None = None,
     progress: ProgressFactory | None = None,
 ) -> dict[str, int]:
-    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts."""
+    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts.
+
+    Scores are saved every ``flush_every`` images: what a crash can cost.
+    """
     config = load_run_config(store)
     if not config.classifiers:
         log.info("no classifiers configured: scoring skipped")
@@ -156,6 +160,7 @@ def score(
         batch_size=batch_size,
         device=device,
         amp=amp,
+        flush_every=flush_every,
         source=str(store.root / RUN_INFO),
         progress=progress,
     )

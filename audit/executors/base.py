@@ -49,12 +49,14 @@ class Executor(abc.ABC):
         batch_size: int = 32,
         device: str = "auto",
         amp: bool = True,
+        flush_every: int = 512,
         source: str = "(config)",
         progress: ProgressFactory | None = None,
     ) -> dict[str, int]:
         """Score every image of the run that some classifier of ``specs`` (config entries) has not scored.
 
-        Returns counts: ``scored``, ``skipped`` (scored before) and ``total``.
+        Scores are saved every ``flush_every`` images. Returns counts:
+        ``scored``, ``skipped`` (scored before) and ``total``.
         """
 
     def close(self) -> None:  # noqa: B027 — an executor without workers has nothing to release

@@ -33,10 +33,11 @@ class LocalExecutor(Executor):
         batch_size: int = 32,
         device: str = "auto",
         amp: bool = True,
+        flush_every: int = 512,
         source: str = "(config)",
         progress: ProgressFactory | None = None,
     ) -> dict[str, int]:
         from audit.classifiers import build_classifiers, score_run
 
         classifiers = build_classifiers(specs, device=device, source=source)
-        return score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
+        return score_run(store, classifiers, batch_size=batch_size, amp=amp, flush_every=flush_every, progress=progress)

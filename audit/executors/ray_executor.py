@@ -80,10 +80,23 @@ class ScoringWorker:
     """A Ray actor holding the run's classifiers, loaded once: scores the PNGs of work units."""
 
     def __init__(
-        self, specs: list[Any], device: str, batch_size: int, amp: bool, source: str, env: dict[str, str], threads: int
+        self,
+        modules: list[str],
+        specs: list[Any],
+        device: str,
+        batch_size: int,
+        amp: bool,
+        source: str,
+        env: dict[str, str],
+        threads: int,
     ) -> None:
         _prepare_worker(env, threads)
+        import importlib
+
         from audit.classifiers import build_classifiers
+
+        for module in modules:  # classifiers registered outside diffaudit register on import, here as in the driver
+            importlib.import_module(module)
 
         self.classifiers = build_classifiers(specs, device=device, source=source)
         self.batch_size = batch_size
@@ -311,7 +324,6 @@ class RayExecutor(Executor):
         max_attempts: int = 3,
         images_per_unit: int | None = None,
         startup_timeout: float = 600.0,
-        flush_every: int = 512,
     ) -> None:
         if workers is not None and workers < 1:
             raise DiffauditError(f"--workers must be at least 1, got {workers}")
@@ -321,7 +333,6 @@ class RayExecutor(Executor):
         self.max_attempts = max_attempts
         self.images_per_unit = images_per_unit
         self.startup_timeout = startup_timeout
-        self.flush_every = flush_every
         self._connected_here = False
 
     # -- the cluster -----------------------------------------------------------
@@ -417,17 +428,19 @@ class RayExecutor(Executor):
         batch_size: int = 32,
         device: str = "auto",
         amp: bool = True,
+        flush_every: int = 512,
         source: str = "(config)",
         progress: ProgressFactory | None = None,
     ) -> dict[str, int]:
         import contextlib
 
-        from audit.classifiers import ScoreWriter, build_classifiers, plan_scoring, write_versions
+        from audit.classifiers import ScoreWriter, build_classifiers, classifier_class, plan_scoring, write_versions
 
         # Building a classifier reads its label set but loads no weights: enough to know its id.
         ids = [c.classifier_id for c in build_classifiers(specs, device="cpu", source=source)]
         plan = plan_scoring(store, ids)
         if not plan.todo:
+            store.compact()  # a stage killed after its last part still ends with merged tables
             return {"scored": 0, "skipped": plan.total, "total": plan.total}
         active = [spec for spec, name in zip(specs, ids, strict=True) if name in plan.active]
         log.info("%d of %d images to score with %s", len(plan.todo), plan.total, ", ".join(plan.active))
@@ -439,9 +452,10 @@ class RayExecutor(Executor):
             pngs = [(store.root / path).read_bytes() for _, path in unit]
             return keys, pngs, {key: plan.needed[key] for key in keys}
 
-        writer = ScoreWriter(store, flush_every=self.flush_every)
+        writer = ScoreWriter(store, flush_every=flush_every)
         lost_images = 0
-        pool = self._pool(ScoringWorker, (list(active), device, batch_size, amp, source), device)
+        modules = sorted({classifier_class(spec.type).__module__ for spec in active})
+        pool = self._pool(ScoringWorker, (modules, list(active), device, batch_size, amp, source), device)
         bar = progress("scoring", len(plan.todo)) if progress else contextlib.nullcontext(None)
         try:
             with bar as advance:
