@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,6 @@ def build_digest(root: str | Path) -> dict[str, Any]:
             "images_expected": expected,
             "images_ok": ok,
             "images_failed": len(records) - ok,
-            # "<kind>: <detail>" reasons (non-finite output, all-black image, out of memory, ...) counted by kind.
-            "images_failed_by_reason": dict(
-                collections.Counter(r.error.split(":", 1)[0] for r in records if r.error).most_common()
-            ),
         },
         "screening": _screening_summary(items),
         "findings": _findings(Path(root)),

@@ -21,7 +21,7 @@ import pytest
 from audit.core.run_store import PARTS, RunStore
 from tests.conftest import cli_command
 
-SEEDS = 12
+SEEDS = 8
 TRIALS = 3
 
 
@@ -68,7 +68,7 @@ def killed_generation(tmp_path_factory, tiny_sd_path):
     command = [*cli_command(), "generate", str(config), "--out", str(out), "--resume", "-q"]
     kills = []
     for _ in range(TRIALS):
-        target = len(_lines(log)) + rng.randint(1, 6)
+        target = len(_lines(log)) + rng.randint(1, 4)
         kills.append(_kill_at_random(command, lambda: len(_lines(log)), target, rng.uniform(0, 0.3)))
     finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
