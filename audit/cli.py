@@ -34,6 +34,16 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; wa
 RunDir = Annotated[Path, typer.Argument(help="A run directory written by an earlier stage.")]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: <output>/<name>).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory.")]
+ExecutorName = Annotated[
+    str | None, typer.Option("--executor", help="Where generation and scoring run: local or ray (default: config's).")
+]
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster to join: auto, or ray://HOST:10001 (default: start a local one)."),
+]
+Workers = Annotated[
+    int | None, typer.Option("--workers", help="Ray workers (default: one per GPU, or one per CPU without GPUs).")
+]
 
 
 def _stderr_console() -> Any:
@@ -98,6 +108,9 @@ def run(
     config: Annotated[Path | None, typer.Argument(help="Run config YAML (default: the built-in demo).")] = None,
     out: Out = None,
     resume: Resume = False,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Run every stage: generate, score, analyze, report."""
@@ -105,15 +118,25 @@ def run(
     from audit.config import load_config
 
     cfg = load_config(config)
-    runner.check_stages_available(cfg)
-    with runner.prepare(cfg, out, resume=resume) as store:
-        log.info("run directory %s", store.root)
-        runner.generate(store, progress=_progress_factory(quiet))
-        runner.score(store)
-        runner.analyze(store)
-        written = runner.report(store)
+    with _executor(executor or cfg.executor, address, workers) as stages:
+        runner.check_stages_available(cfg)
+        with runner.prepare(cfg, out, resume=resume) as store:
+            log.info("run directory %s", store.root)
+            runner.generate(store, executor=stages, progress=_progress_factory(quiet))
+            runner.score(store, executor=stages, progress=_progress_factory(quiet))
+            runner.analyze(store)
+            written = runner.report(store)
     typer.echo(f"run: {store.root}")
     typer.echo(f"report: {written['report.html']}")
+
+
+def _executor(name: str, address: str | None, workers: int | None) -> Any:
+    """The executor the stages run on; models may be fetched, so the hub is probed first (see audit.core.hub)."""
+    from audit.core.hub import offline_unless_hub_reachable
+    from audit.executors import make_executor
+
+    offline_unless_hub_reachable()
+    return make_executor(name, address=address, workers=workers)
 
 
 @app.command()
@@ -122,6 +145,9 @@ def generate(
     target: Annotated[Path, typer.Argument(help="A run config YAML (starts a run) or a run directory (continues it).")],
     out: Out = None,
     resume: Resume = False,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Generate the images of a run (only those still missing)."""
@@ -133,8 +159,8 @@ def generate(
         store = RunStore.open(target)
     else:
         store = runner.prepare(load_config(target), out, resume=resume)
-    with store:
-        counts = runner.generate(store, progress=_progress_factory(quiet))
+    with store, _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+        counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
     log.info("%(made)d made, %(failed)d failed, %(total)d in the run", counts)
     typer.echo(f"run: {store.root}")
     if counts["failed"]:
@@ -148,17 +174,33 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = True,
+    flush_every: Annotated[
+        int, typer.Option(help="Save scores every N images: at most this much work is lost to a crash.")
+    ] = 512,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Score every image with the run's classifiers (writes scores.parquet)."""
     from audit import runner
-    from audit.core.run_store import RunStore
+    from audit.core.run_store import SCORES, RunStore
 
     with RunStore.open(run_dir) as store:
-        counts = runner.score(store, batch_size=batch_size, device=device, amp=amp, progress=_progress_factory(quiet))
+        with _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+            counts = runner.score(
+                store,
+                batch_size=batch_size,
+                device=device,
+                amp=amp,
+                flush_every=flush_every,
+                executor=stages,
+                progress=_progress_factory(quiet),
+            )
+        has_scores = store.has_table(SCORES)
     log.info("%(scored)d scored, %(skipped)d already scored, %(total)d images in the run", counts)
-    if (store.root / "scores.parquet").exists():  # a run without classifiers has none
-        typer.echo(f"scores: {store.root / 'scores.parquet'}")
+    if has_scores:  # a run without classifiers has none
+        typer.echo(f"scores: {store.root / SCORES}")
 
 
 @app.command("validate-classifier")

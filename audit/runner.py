@@ -1,7 +1,9 @@
 """The stages of a run, each reading what the stage before it wrote to the run directory.
 
 prepare → generate → score → analyze → report. This module is the one place
-that ties probes, generators, classifiers, statistics and reports together.
+that ties probes, generators, classifiers, statistics and reports together;
+generation and scoring run on an executor (:mod:`audit.executors`: this
+process, or Ray workers).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import ProbeItem
 from audit.core.run_store import PROBES, RUN_INFO, SCORES, RunStore
+from audit.executors import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +103,14 @@ def load_run_config(store: RunStore) -> RunConfig:
     return config_from_dict(store.config, source=str(store.root / RUN_INFO))
 
 
-def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dict[str, int]:
-    """Make every image the run still lacks; returns counts of new, failed and total images."""
+def generate(
+    store: RunStore, *, executor: Executor | None = None, progress: ProgressFactory | None = None
+) -> dict[str, int]:
+    """Make every image the run still lacks; returns counts of new, failed and total images.
+
+    The run is read once: which (item, seed) pairs are finished is decided
+    here, and the executor (local unless given) makes only the rest.
+    """
     from generators import generator_class
 
     config = load_run_config(store)
@@ -113,13 +122,13 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
     if blocked:
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
     pairs = store.pairs(items)
-    todo = len(generator.pending_pairs(pairs, store))
-    log.info("%d of %d images to make with %s", todo, len(pairs), generator.generator_id)
+    todo = generator.pending_pairs(pairs, store)
+    log.info("%d of %d images to make with %s", len(todo), len(pairs), generator.generator_id)
     made = failed = 0
-    bar = progress("generating", todo) if (progress and todo) else nullcontext(lambda: None)
+    bar = progress("generating", len(todo)) if (progress and todo) else nullcontext(lambda: None)
     with bar as advance:
         # One stream of pairs: batches fill across prompts and suites.
-        for record in generator.generate_pairs(pairs, store, on_record=lambda r: advance()):
+        for record in (executor or LocalExecutor()).generate(store, generator, todo, on_record=lambda r: advance()):
             made += record.ok
             failed += not record.ok
     if failed:
@@ -133,22 +142,33 @@ def score(
     batch_size: int = 32,
     device: str = "auto",
     amp: bool = True,
+    flush_every: int = 512,
+    executor: Executor | None = None,
     progress: ProgressFactory | None = None,
 ) -> dict[str, int]:
-    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts."""
-    from audit.classifiers import build_classifiers, score_run
+    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts.
 
+    Scores are saved every ``flush_every`` images: what a crash can cost.
+    """
     config = load_run_config(store)
     if not config.classifiers:
         log.info("no classifiers configured: scoring skipped")
         return {"scored": 0, "skipped": 0, "total": 0}
-    classifiers = build_classifiers(config.classifiers, device=device, source=str(store.root / RUN_INFO))
-    return score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
+    return (executor or LocalExecutor()).score(
+        store,
+        config.classifiers,
+        batch_size=batch_size,
+        device=device,
+        amp=amp,
+        flush_every=flush_every,
+        source=str(store.root / RUN_INFO),
+        progress=progress,
+    )
 
 
 def analyze(store: RunStore) -> list[Path]:
     """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
-    if not (store.root / SCORES).exists():
+    if not store.has_table(SCORES):
         log.info("no scores in this run: statistics and findings skipped")
         return []
     from audit.findings import analyze_run, write_analysis

@@ -41,10 +41,16 @@ from audit.classifiers.label_set import AttributeSpec, LabelSet, builtin_label_s
 from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
 from audit.classifiers.q16 import q16_prompt_embeddings, q16_scores
 from audit.classifiers.scoring import (
+    ScoredBatch,
+    ScoreWriter,
+    ScoringPlan,
     build_classifiers,
+    collect_results,
     iter_results,
     make_classifier,
+    plan_scoring,
     score_run,
+    write_versions,
 )
 from audit.classifiers.sd_safety_checker import SafetyCheckerClassifier, SafetyCheckerParams, concept_scores
 from audit.classifiers.skin_tone import (
@@ -78,6 +84,9 @@ __all__ = [
     "Q16Classifier",
     "Q16Params",
     "SafetyCheckerClassifier",
+    "ScoreWriter",
+    "ScoredBatch",
+    "ScoringPlan",
     "SafetyCheckerParams",
     "SkinToneClassifier",
     "SkinToneParams",
@@ -87,6 +96,7 @@ __all__ = [
     "build_zero_shot_weights",
     "builtin_label_sets",
     "classifier_class",
+    "collect_results",
     "concept_scores",
     "detect_faces",
     "ita_category",
@@ -96,6 +106,7 @@ __all__ = [
     "load_label_set",
     "make_classifier",
     "monk_level",
+    "plan_scoring",
     "q16_prompt_embeddings",
     "q16_scores",
     "register",
@@ -103,6 +114,7 @@ __all__ = [
     "skin_colour",
     "skin_tone_reference",
     "srgb_to_lab",
+    "write_versions",
     "zero_shot_weights",
     "labelled_images",
     "predicted_labels",

@@ -44,7 +44,6 @@ def test_resolved_config_fills_generator_defaults(write_config):
         (GOOD.replace("type: diffusers", "type: dall-e"), r"generator.type: unknown generator type 'dall-e'"),
         (GOOD + "executor: slurm\n", r"executor: expected one of 'local', 'ray', got 'slurm'"),
         (GOOD + "probes: []\n", r"probes: at least one suite"),
-        (GOOD + "executor: ray\n", r"executor: 'ray' is not available in this version"),
         ("name: [unclosed\n", r"invalid YAML at line 2"),
         ("", r"the file is empty"),
     ],
