@@ -15,7 +15,7 @@ from typing import Any
 from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import ProbeItem
-from audit.core.run_store import PROBES, RUN_INFO, SCORES, RunStore
+from audit.core.run_store import PROBES, RUN_INFO, SCORES, VALIDATION, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -143,17 +143,72 @@ def score(
         log.info("no classifiers configured: scoring skipped")
         return {"scored": 0, "skipped": 0, "total": 0}
     classifiers = build_classifiers(config.classifiers, device=device, source=str(store.root / RUN_INFO))
-    return score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
+    counts = score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
+    specs = {c.classifier_id: spec for c, spec in zip(classifiers, config.classifiers, strict=True)}
+    record_validation(store, specs)
+    return counts
+
+
+def record_validation(store: RunStore, specs: dict[str, Any]) -> Path | None:
+    """Write validation.json: every (classifier, attribute) in the scores, with its attached validation or none.
+
+    ``specs`` maps each classifier id to its config entry (anything with a
+    ``validation`` tuple of file paths). The summaries are
+    copied into the run directory, so the report, the analysis and the gate
+    read them from the run alone. An attached file for an attribute the
+    scores do not hold is listed under ``unmatched`` and logged.
+    """
+    from audit.findings.analysis import load_validation
+
+    if not (store.root / SCORES).exists():
+        return None
+    scored = store.read_table(SCORES)[["classifier", "attribute"]].drop_duplicates()
+    attached: dict[tuple[str, str], tuple[str, dict]] = {}
+    for spec in specs.values():
+        for path in spec.validation:
+            for key, summary in load_validation([path]).items():
+                attached[key] = (path, summary)
+    entries = []
+    for classifier, attribute in sorted(zip(scored["classifier"], scored["attribute"], strict=True)):
+        path, summary = attached.pop((classifier, attribute), (None, None))
+        entries.append(
+            {
+                "classifier": classifier,
+                "attribute": attribute,
+                "validated": summary is not None,
+                "source": path,
+                "summary": summary,
+            }
+        )
+    for (classifier, attribute), (path, _) in attached.items():
+        log.warning("%s: validates %s of %s, which this run's scores do not hold", path, attribute, classifier)
+    unmatched = [{"classifier": c, "attribute": a, "source": p} for (c, a), (p, _) in attached.items()]
+    return store.write_json(VALIDATION, {"attributes": entries, "unmatched": unmatched})
+
+
+def validation_summaries(store: RunStore) -> dict[tuple[str, str], dict]:
+    """The validation summaries attached to the run's classifiers, keyed by (classifier, attribute), from the run."""
+    import json
+
+    path = store.root / VALIDATION
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {(e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]}
 
 
 def analyze(store: RunStore) -> list[Path]:
-    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
+    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores).
+
+    The validation summaries attached to the run's classifiers go to the
+    analysis (classifier-error correction; policies that require validation).
+    """
     if not (store.root / SCORES).exists():
         log.info("no scores in this run: statistics and findings skipped")
         return []
     from audit.findings import analyze_run, write_analysis
 
-    return write_analysis(store, analyze_run(store))
+    return write_analysis(store, analyze_run(store, validation=validation_summaries(store)))
 
 
 def report(store: RunStore) -> Path:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audit.core.run_store import FINDINGS, RunStore
+from audit.core.run_store import FINDINGS, VALIDATION, RunStore
 
 
 def build_digest(root: str | Path) -> dict[str, Any]:
@@ -42,6 +42,7 @@ def build_digest(root: str | Path) -> dict[str, Any]:
         },
         "screening": _screening_summary(items),
         "findings": _findings(Path(root)),
+        "validation": _validation(Path(root)),
         "items": [
             {
                 "item_id": item.item_id,
@@ -61,6 +62,37 @@ def _findings(root: Path) -> dict[str, Any] | None:
     """The analysis stage's findings.json, or None when the run has not been analysed."""
     path = root / FINDINGS
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _validation(root: Path) -> list[dict[str, Any]] | None:
+    """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group) or
+    ``validated: False``; None when the run has no validation record (not scored by this version)."""
+    path = root / VALIDATION
+    if not path.is_file():
+        return None
+    out = []
+    for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
+        summary = entry.get("summary") or {}
+        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source")}
+        if entry.get("validated"):
+            row.update(
+                n_images=summary.get("n_images"),
+                accuracy=(summary.get("accuracy") or {}).get("value"),
+                abstention=(summary.get("abstention") or {}).get("value"),
+                group_by=summary.get("group_by"),
+                by_group={
+                    group: {
+                        "n_images": figures.get("n_images"),
+                        "accuracy": (figures.get("accuracy") or {}).get("value"),
+                        "abstention": (figures.get("abstention") or {}).get("value"),
+                    }
+                    for group, figures in (summary.get("by_group") or {}).items()
+                },
+                group_gaps=summary.get("group_gaps"),
+                data=summary.get("data"),
+            )
+        out.append(row)
+    return out
 
 
 def _screening_summary(items: list[Any]) -> dict[str, Any]:

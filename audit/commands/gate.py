@@ -15,8 +15,10 @@ def gate_command(run_dir: Path, policy: str | None = None) -> tuple[list[str], i
     """Evaluate the policy on the run: 0 when every check passes, 1 when one of severity error fails."""
 
     def run() -> tuple[list[str], int]:
+        from audit.runner import validation_summaries
+
         with RunStore.open(run_dir, lock=False) as store:
-            analysis = analyze_run(store, policy, tables=False)
+            analysis = analyze_run(store, policy, tables=False, validation=validation_summaries(store))
         lines = [f"policy {analysis.policy.name} ({analysis.policy.source})", gate_table(analysis.findings)]
         if all(f.severity == "info" for f in analysis.findings):
             # A gate that measured nothing must not pass: the run lacks what the policy checks.

@@ -58,6 +58,7 @@ EMBEDDINGS = "embeddings.parquet"
 SCORING_INFO = "scoring.json"
 TABLES = "tables"
 FINDINGS = "findings.json"
+VALIDATION = "validation.json"  # each scored (classifier, attribute): its attached validation summary, or none
 REPORT = "report.html"
 SUMMARY = "summary.json"
 _TMP_SUFFIX = ".tmp"
