@@ -151,8 +151,20 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
     )
 
 
+BUILTIN_VALIDATION = "builtin:"
+
+
+def builtin_validations() -> dict[str, Path]:
+    """The validation files shipped with the package (measured on public photographs; see PROVENANCE.md), by name."""
+    folder = Path(str(resources.files("audit.classifiers") / "data" / "validation"))
+    return {path.stem: path for path in sorted(folder.glob("*.json"))}
+
+
 def _validation_paths(value: Any, *, source: str, key: str) -> tuple[str, ...]:
-    """Validation file paths (one or a list), relative to the config file's folder, made absolute."""
+    """Validation file paths (one or a list), relative to the config file's folder, made absolute.
+
+    ``builtin:NAME`` names a validation file shipped with the package.
+    """
     if value is None:
         return ()
     values = [value] if isinstance(value, str) else value
@@ -161,6 +173,15 @@ def _validation_paths(value: Any, *, source: str, key: str) -> tuple[str, ...]:
     base = Path(source).parent if Path(source).is_file() else Path.cwd()
     paths = []
     for text in values:
+        if text.startswith(BUILTIN_VALIDATION):
+            shipped = builtin_validations()
+            name = text[len(BUILTIN_VALIDATION) :]
+            if name not in shipped:
+                raise ConfigError(
+                    f"{source}: {key}: no built-in validation {name!r}; built-in: {', '.join(shipped) or 'none'}"
+                )
+            paths.append(str(shipped[name]))
+            continue
         path = Path(text).expanduser()
         path = path if path.is_absolute() else (base / path)
         if not path.is_file():

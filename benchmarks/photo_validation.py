@@ -20,7 +20,8 @@ threshold on the fit splits and writes them to
 measured with the package's constants on the test splits only, which were
 never used for fitting. ``--out`` writes validation files (the format of
 ``diffaudit validate-classifier``) for face detection per race group and for
-NudeNet's exposed flag on the clothed portraits.
+NudeNet's exposed flag on the clothed portraits; the package ships the ones in
+``audit/classifiers/data/validation/`` (attach them as ``builtin:NAME``).
 
 Figures reported (the goals of issue 17 in brackets):
 
@@ -125,6 +126,14 @@ def background_lightness(rgb: np.ndarray, box: tuple[int, int, int, int] | None)
     return float(srgb_to_lab(rgb[mask].mean(axis=0))[0]) if mask.mean() >= 0.05 else math.nan
 
 
+def lfw_non_faces() -> list[np.ndarray]:
+    """The 100 non-face crops of scikit-image's LFW subset, as RGB uint8."""
+    import skimage
+
+    data = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")[100:]
+    return list(np.repeat((data * 255).round().astype(np.uint8)[..., None], 3, axis=-1))
+
+
 def measure_faces(faces: list[dict[str, Any]], classifier: SkinToneClassifier) -> list[dict[str, Any]]:
     rows = []
     for face in faces:
@@ -157,39 +166,44 @@ def detection_recall(faces: list[dict[str, Any]], detector: str, pad: float) -> 
     return recall, 1000 * elapsed
 
 
-def fit_skin_tone(faces: list[dict[str, Any]]) -> dict[str, Any]:
-    """The photo calibration: the side-lighting limit and the ITA stretch, from the fit split."""
-    classifier = SkinToneClassifier(SkinToneParams(calibration="swatch", max_cheek_difference=1e9))
-    rows = measure_faces(faces, classifier)
-    difference = np.array([r["cheek_difference"] for r in rows if not math.isnan(r["cheek_difference"])])
-    limit = math.ceil(2 * float(np.quantile(difference, 0.975))) / 2
-    ita = np.array(
-        [
-            r["ita_measured_deg"]
-            for r in rows
-            if not math.isnan(r["ita_measured_deg"]) and r["cheek_difference"] <= limit
-        ]
-    )
+def fit_skin_tone(faces: list[dict[str, Any]], detectors: list[str]) -> dict[str, Any]:
+    """Each detector's photo calibration (side-lighting limit, ITA stretch), fitted on the fit split."""
     monk_ita = {e["mst"]: e["ita_deg_computed"] for e in skin_tone_reference()["monk_skin_tone_scale"]}
     (p_low, level_low), (p_high, level_high) = ANCHORS
-    low, high = np.percentile(ita, [p_low, p_high])
-    scale = (monk_ita[level_high] - monk_ita[level_low]) / (high - low)
-    offset = monk_ita[level_low] - scale * low
-    groups = Counter(f"{r['race']}/{r['gender']}" for r in rows)
-    return {
-        "ita": {"scale": round(float(scale), 4), "offset": round(float(offset), 3)},
-        "max_cheek_difference": limit,
-        "fitted_on": {
-            "data": "UTKFace aligned-and-cropped face chips (adults 18-70), "
-            "fit split: sha256(file name) bucket < 4 of 10",
-            "detector": classifier.detector,
-            "n_images": len(rows),
-            "n_measured": int(len(ita)),
-            "cells": dict(sorted(groups.items())),
+    fitted: dict[str, Any] = {}
+    for detector in detectors:
+        params = SkinToneParams(detector=detector, calibration="swatch", max_cheek_difference=1e9)
+        rows = measure_faces(faces, SkinToneClassifier(params))
+        difference = np.array([r["cheek_difference"] for r in rows if not math.isnan(r["cheek_difference"])])
+        limit = math.ceil(2 * float(np.quantile(difference, 0.975))) / 2
+        ita = np.array(
+            [
+                r["ita_measured_deg"]
+                for r in rows
+                if not math.isnan(r["ita_measured_deg"]) and not r["cheek_difference"] > limit
+            ]
+        )
+        low, high = np.percentile(ita, [p_low, p_high])
+        scale = (monk_ita[level_high] - monk_ita[level_low]) / (high - low)
+        offset = monk_ita[level_low] - scale * low
+        fitted[detector] = {
+            "ita": {"scale": round(float(scale), 4), "offset": round(float(offset), 3)},
+            "max_cheek_difference": limit,
             "anchors": {
                 f"p{p_low}": {"measured_ita": round(float(low), 2), "monk": level_low},
                 f"p{p_high}": {"measured_ita": round(float(high), 2), "monk": level_high},
             },
+            "n_measured": int(len(ita)),
+        }
+    groups = Counter(f"{f['race']}/{f['gender']}" for f in faces)
+    return {
+        "detectors": fitted,
+        "fitted_on": {
+            "data": "UTKFace aligned-and-cropped face chips (adults 18-70), "
+            "fit split: sha256(file name) bucket < 4 of 10",
+            "n_images": len(faces),
+            "cells": dict(sorted(groups.items())),
+            "anchor_rule": "the pooled 2.5th and 97.5th percentiles of measured ITA go to the ITA of Monk 9 and 2",
             "max_cheek_difference_rule": "97.5th percentile of the fit split's cheek lightness difference (L*), "
             "rounded up to 0.5",
             "script": "python -m benchmarks.photo_validation --faces DIR --portraits DIR --fit",
@@ -204,7 +218,8 @@ def nudenet_flags(paths: list[Path], classifier: NudeNetClassifier) -> list[dict
             bgr = classifier.prepare([image])[0]
         detections = classifier.detector.detect(bgr)
         raw = max((d["score"] for d in detections if d["class"] in EXPLICIT_LABELS), default=0.0)
-        kept = max((d["score"] for d in classifier.explicit_detections(detections)), default=0.0)
+        on_faces = classifier.explicit_detections(detections, classifier.face_boxes(bgr))
+        kept = max((d["score"] for d in on_faces), default=0.0)
         scores = {d["class"]: d["score"] for d in detections}
         rows.append(
             {
@@ -279,7 +294,14 @@ def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
         for race in races
         if len(g := [r for r in measured if r["race"] == race and not math.isnan(r["background_l"])]) > 5
     ]
+    means = {race: float(np.mean([int(r["monk"]) for r in measured if r["race"] == race])) for race in races}
+    rho_groups = spearmanr([means[race] for race in races], [DARKNESS[race] for race in races])[0]
     print(f"spearman(monk, darkness order White<Asian<Other<Indian<Black) = {rho5:.3f} on {len(measured)} faces")
+    print(
+        "group mean Monk level: "
+        + ", ".join(f"{race} {m:.2f}" for race, m in means.items())
+        + f"; spearman(group mean, order) = {rho_groups:.3f}"
+    )
     print(f"spearman without 'other' (White<Asian<Indian<Black) = {rho4:.3f}; spearman(-ITA, order) = {rho_ita:.3f}")
     print(
         f"within-group spearman(measured ITA, background L*): mean {np.mean(leak):.3f}, per group {np.round(leak, 3)}"
@@ -302,14 +324,9 @@ def main() -> None:
 
     if args.fit:
         faces_fit = utkface_faces(args.faces, "fit")
-        calibration = fit_skin_tone(faces_fit)
+        calibration = fit_skin_tone(faces_fit, ["yunet", "haar"] if yunet_available() else ["haar"])
         (DATA / "skin_tone_photo_calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
-        print(
-            "skin tone calibration:",
-            json.dumps(calibration["ita"]),
-            "max_cheek_difference",
-            calibration["max_cheek_difference"],
-        )
+        print("skin tone calibration:", json.dumps(calibration["detectors"]))
         nudenet = NudeNetClassifier(NudeNetParams(threshold=0.5))
         nudenet.load()
         fit_rows = nudenet_flags(portraits(args.portraits, "fit") + [f["path"] for f in faces_fit], nudenet)
@@ -319,7 +336,7 @@ def main() -> None:
         # The classifiers read their constants once per process.
         from audit.classifiers import nudenet_detector, skin_tone
 
-        skin_tone.photo_calibration.cache_clear()
+        skin_tone._photo_calibrations.cache_clear()
         nudenet_detector.nudenet_calibration.cache_clear()
 
     faces = utkface_faces(args.faces, "test")
@@ -340,6 +357,9 @@ def main() -> None:
     default = SkinToneClassifier()
     rows = measure_faces(faces, default)
     report_skin_tone(rows, f"default {default.classifier_id}")
+    if default.detector != "haar":
+        haar = SkinToneClassifier(SkinToneParams(detector="haar"))
+        report_skin_tone(measure_faces(faces, haar), f"fallback {haar.classifier_id}")
     swatch = SkinToneClassifier(SkinToneParams(calibration="swatch"))
     report_skin_tone(measure_faces(faces, swatch), f"flat swatches {swatch.classifier_id} (before this calibration)")
 
@@ -365,15 +385,20 @@ def main() -> None:
 
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
+        # Negatives make it a two-sided validation: scikit-image's 100 LFW non-face crops (real photographs).
+        non_faces = lfw_non_faces()
+        non_face_calls = [decided(default.measure(image), "face_detected") for image in non_faces]
+        print(f"face detected on LFW non-face crops: {non_face_calls.count('yes')}/{len(non_faces)}")
         faces_validation = validation_summary(
             default,
             "face_detected",
-            truths=["yes"] * len(rows),
-            predicted=[r["face"] for r in rows],
-            groups=[r["race"] for r in rows],
-            source=str(args.faces),
+            truths=["yes"] * len(rows) + ["no"] * len(non_faces),
+            predicted=[r["face"] for r in rows] + non_face_calls,
+            groups=[r["race"] for r in rows] + ["non-face (LFW crops)"] * len(non_faces),
+            source="UTKFace face chips, test split (audit/classifiers/data/PROVENANCE.md)",
             description="UTKFace aligned-and-cropped face chips, adults 18-70, test split (sha256 bucket >= 4 of 10), "
-            "balanced race x gender; every image holds one face. UTKFace: non-commercial research use.",
+            "balanced race x gender, each holding one face (UTKFace: non-commercial research use); and the 100 "
+            "non-face 25x25 crops of scikit-image's lfw_subset (BSD-3-Clause), which hold none.",
         )
         (args.out / "skin_tone_face_detected.json").write_text(json.dumps(faces_validation, indent=2) + "\n")
         sources = ["portrait" if r["path"].is_relative_to(args.portraits) else "face chip" for r in nn_rows]
@@ -383,7 +408,7 @@ def main() -> None:
             truths=["no"] * len(nn_rows),
             predicted=["yes" if r["kept"] >= threshold else "no" for r in nn_rows],
             groups=sources,
-            source=f"{args.portraits} + {args.faces}",
+            source="Pixabay portraits and UTKFace face chips, test split (audit/classifiers/data/PROVENANCE.md)",
             description="Clothed photographs, test split: Pixabay portraits (Pixabay Content License) and UTKFace "
             "face chips; none shows nudity, so every 'yes' is a false positive.",
         )

@@ -14,7 +14,8 @@ Two measured defects shape this (figures in ``data/PROVENANCE.md``):
   measurements, never turned into ``perceived_gender_presentation``.
 - **Faces read as exposed parts.** On ordinary face photographs NudeNet
   sometimes labels the face itself an exposed part. A detection whose box
-  lies mostly on a face (NudeNet's own FACE_* boxes) is dropped, and the
+  lies mostly on a face (NudeNet's own FACE_* boxes, or a face found by the
+  skin-tone classifier's detector) is dropped, and the
   default ``threshold`` is the one calibrated on clothed portraits.
 """
 
@@ -26,7 +27,7 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
 from audit.core.errors import ModelNotFoundError
@@ -81,11 +82,14 @@ class NudeNetParams(ClassifierParams):
     ``threshold`` defaults to the one calibrated on clothed photographs (see
     PROVENANCE.md). ``max_face_overlap``: a detection is dropped when more
     than this share of its box lies inside a detected face's box (1.0 keeps
-    every detection).
+    every detection). Faces are NudeNet's own FACE_* boxes and those of
+    ``face_detector`` (the skin-tone classifier's detectors; ``none`` for
+    NudeNet's alone).
     """
 
     threshold: float = dataclasses.field(default_factory=_calibrated_threshold)
     max_face_overlap: float = 0.5
+    face_detector: Literal["auto", "yunet", "haar", "none"] = "auto"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -137,15 +141,25 @@ class NudeNetClassifier(Classifier):
         return [np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]) for image in images]
 
     def predict(self, prepared: Any) -> list[ImageResult]:
-        return [self.result_from_detections(self.detector.detect(bgr)) for bgr in prepared]
+        return [self.result_from_detections(self.detector.detect(bgr), self.face_boxes(bgr)) for bgr in prepared]
 
-    def result_from_detections(self, detections: Sequence[dict[str, Any]]) -> ImageResult:
-        """Scores and measurements from NudeNet's list of ``{"class", "score", "box"}`` detections."""
+    def face_boxes(self, bgr: Any) -> list[tuple[int, int, int, int]]:
+        """Faces found by the skin-tone classifier's detector (NudeNet often misses the face in a tight crop)."""
+        if self.params.face_detector == "none":
+            return []
+        from audit.classifiers.skin_tone import detect_faces
+
+        return [face.box for face in detect_faces(bgr[:, :, ::-1], detector=self.params.face_detector)]
+
+    def result_from_detections(
+        self, detections: Sequence[dict[str, Any]], faces: Sequence[Sequence[float]] = ()
+    ) -> ImageResult:
+        """Scores and measurements from NudeNet's ``{"class", "score", "box"}`` detections and other face boxes."""
         best = dict.fromkeys(NUDENET_LABELS, 0.0)
         for detection in detections:
             best[detection["class"]] = max(best.get(detection["class"], 0.0), float(detection["score"]))
         result = ImageResult(measurements={f"nudenet_{label.lower()}": score for label, score in best.items()})
-        kept = self.explicit_detections(detections)
+        kept = self.explicit_detections(detections, faces)
         result.measurements["nudenet_exposed_kept"] = max((float(d["score"]) for d in kept), default=0.0)
         result.measurements["nudenet_exposed_on_face"] = float(
             sum(d["class"] in EXPLICIT_LABELS for d in detections) - len(kept)
@@ -154,9 +168,11 @@ class NudeNetClassifier(Classifier):
         result.add_decision(EXPOSED_ATTRIBUTE, "yes" if exposed else "no")
         return result
 
-    def explicit_detections(self, detections: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The explicit exposed-part detections that do not lie on a face (at any score)."""
-        faces = [d["box"] for d in detections if d["class"] in FACE_LABELS]
+    def explicit_detections(
+        self, detections: Sequence[dict[str, Any]], faces: Sequence[Sequence[float]] = ()
+    ) -> list[dict[str, Any]]:
+        """The explicit exposed-part detections that lie on no face (NudeNet's own or ``faces``), at any score."""
+        faces = [d["box"] for d in detections if d["class"] in FACE_LABELS] + list(faces)
         return [
             d
             for d in detections

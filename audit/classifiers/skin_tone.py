@@ -103,9 +103,18 @@ def skin_tone_reference() -> dict[str, Any]:
 
 
 @functools.cache
-def photo_calibration() -> dict[str, Any]:
-    """The constants fitted on labelled face photographs (ITA stretch, lighting limit) and how they were fitted."""
+def _photo_calibrations() -> dict[str, Any]:
     return _data_json("skin_tone_photo_calibration.json")
+
+
+def photo_calibration(detector: str = "yunet") -> dict[str, Any]:
+    """The constants fitted on labelled face photographs for one detector's skin sampling, and how they were fitted.
+
+    Keys: ``ita`` (``scale``, ``offset`` of the stretch), ``max_cheek_difference``,
+    ``anchors``, and the shared ``fitted_on``.
+    """
+    data = _photo_calibrations()
+    return {**data["detectors"][detector], "fitted_on": data["fitted_on"]}
 
 
 def _data_json(name: str) -> dict[str, Any]:
@@ -150,9 +159,13 @@ def monk_level(lab: Sequence[float]) -> tuple[int, float]:
     return int(best["mst"]), math.dist(best["cielab_d65_computed"], lab)
 
 
-def calibrated_ita(measured_ita: float) -> float:
-    """Photographed-skin ITA stretched onto the Monk scale's ITA range (the fitted linear map, clipped to ±90°)."""
-    fit = photo_calibration()["ita"]
+def calibrated_ita(measured_ita: float, detector: str = "yunet") -> float:
+    """Photographed-skin ITA stretched onto the Monk scale's ITA range (the fitted linear map, clipped to ±90°).
+
+    Each detector samples skin in its own places (YuNet: landmark patches;
+    Haar: bands of the box), so each has its own fitted stretch.
+    """
+    fit = photo_calibration(detector)["ita"]
     return max(-90.0, min(90.0, fit["offset"] + fit["scale"] * measured_ita))
 
 
@@ -177,11 +190,14 @@ class SkinColour:
     ita_measured_deg: float = math.nan
 
 
-def skin_colour(lab_pixels: Any, calibration: Literal["photo", "swatch"] = "swatch") -> SkinColour:
+def skin_colour(
+    lab_pixels: Any, calibration: Literal["photo", "swatch"] = "swatch", detector: str = "yunet"
+) -> SkinColour:
     """Describe skin pixels given in CIELAB ``(n, 3)`` by their median colour.
 
     ``swatch`` reads the colour as it is (nearest flat Monk colour); ``photo``
-    applies the calibration fitted on photographed skin (module docstring).
+    applies the calibration fitted on photographed skin sampled where
+    ``detector``'s skin sampling puts it (module docstring).
     """
     import numpy as np
 
@@ -190,7 +206,7 @@ def skin_colour(lab_pixels: Any, calibration: Literal["photo", "swatch"] = "swat
     lightness, a, b = (float(v) for v in lab)
     measured = ita_degrees(lightness, b)
     if calibration == "photo":
-        ita, level, distance = calibrated_ita(measured), None, math.nan
+        ita, distance = calibrated_ita(measured, detector), math.nan
         level = monk_level_from_ita(ita)
     else:
         ita = measured
@@ -470,7 +486,8 @@ class SkinToneClassifier(Classifier):
         info = super().version()
         info["detector"] = self.detector
         if self.params.calibration == "photo":
-            info["calibration"] = {k: photo_calibration()[k] for k in ("ita", "max_cheek_difference", "fitted_on")}
+            fit = photo_calibration(self.detector)
+            info["calibration"] = {k: fit[k] for k in ("ita", "max_cheek_difference", "fitted_on")}
         return info
 
     def libraries(self) -> Sequence[str]:
@@ -530,7 +547,7 @@ class SkinToneClassifier(Classifier):
                 skin_pixels=float(len(skin)), clipped_fraction=clipped, cheek_difference=difference
             )
             if self._reliable(len(skin), len(sampled), clipped, difference):
-                colour = skin_colour(skin, self.params.calibration)
+                colour = skin_colour(skin, self.params.calibration, self.detector)
         if colour is None:
             result.add_decision(ITA_ATTRIBUTE, UNKNOWN)
             result.add_decision(MONK_ATTRIBUTE, UNKNOWN)

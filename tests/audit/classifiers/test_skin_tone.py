@@ -171,15 +171,15 @@ def test_a_tightly_cropped_photograph_keeps_its_face_and_its_measurement(grace_h
         assert abs(tight.measurements["lightness"] - whole.measurements["lightness"]) < 6
 
 
-def test_photo_calibration_stretches_measured_ita_onto_the_monk_scale():
-    fit = photo_calibration()
-    anchors = list(fit["fitted_on"]["anchors"].values())
+@pytest.mark.parametrize("detector", ["haar", "yunet"])
+def test_photo_calibration_stretches_measured_ita_onto_the_monk_scale(detector):
+    fit = photo_calibration(detector)
     monk_ita = {e["mst"]: e["ita_deg_computed"] for e in MONK}
-    for anchor in anchors:
+    for anchor in fit["anchors"].values():
         # The fitted anchors land on their Monk levels' ITA.
-        assert calibrated_ita(anchor["measured_ita"]) == pytest.approx(monk_ita[anchor["monk"]], abs=0.05)
-        assert monk_level_from_ita(calibrated_ita(anchor["measured_ita"])) == anchor["monk"]
-    grid = [calibrated_ita(v) for v in np.linspace(-60, 90, 61)]
+        assert calibrated_ita(anchor["measured_ita"], detector) == pytest.approx(monk_ita[anchor["monk"]], abs=0.05)
+        assert monk_level_from_ita(calibrated_ita(anchor["measured_ita"], detector)) == anchor["monk"]
+    grid = [calibrated_ita(v, detector) for v in np.linspace(-70, 90, 81)]
     assert grid == sorted(grid) and min(grid) >= -90 and max(grid) <= 90
     levels = [monk_level_from_ita(v) for v in grid]
     assert levels == sorted(levels, reverse=True) and set(levels) == set(range(1, 11))
