@@ -8,15 +8,16 @@ image as ``exposed`` when an explicit exposed part is detected at or above
 
 Two measured defects shape this (figures in ``data/PROVENANCE.md``):
 
-- **No gender.** NudeNet's FACE_MALE class does not fire: on 120 labelled
-  face photographs it scored 0 on every man ("everyone is a female",
+- **No gender.** NudeNet's FACE_MALE class does not fire: on 557 photographs
+  of men it never outscored FACE_FEMALE ("everyone is a female",
   notAI-tech/NudeNet issue 165). Its face classes are kept only as raw
   measurements, never turned into ``perceived_gender_presentation``.
 - **Faces read as exposed parts.** On ordinary face photographs NudeNet
   sometimes labels the face itself an exposed part. A detection whose box
   lies mostly on a face (NudeNet's own FACE_* boxes, or a face found by the
-  skin-tone classifier's detector) is dropped, and the
-  default ``threshold`` is the one calibrated on clothed portraits.
+  skin-tone classifier's detector) is dropped, and the default
+  ``threshold`` is the one calibrated on clothed photographs: 1 false
+  positive in 1,134 (0.09%) against NudeNet's own 24 (2.1%).
 """
 
 from __future__ import annotations

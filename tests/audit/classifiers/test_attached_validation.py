@@ -160,3 +160,24 @@ def test_the_analysis_and_the_gate_use_the_run_s_attached_validation(tmp_path):
 
 def test_swatch_and_photo_set_ups_are_different_classifiers():
     assert SkinToneClassifier(SkinToneParams(calibration="swatch")).classifier_id != SkinToneClassifier().classifier_id
+
+
+def test_the_shipped_validations_attach_by_name(write_config):
+    """The package ships its classifiers' validations on public photographs; a config attaches them by name."""
+    from audit.config import builtin_validations
+
+    shipped = builtin_validations()
+    assert {"skin_tone_face_detected", "nudenet_exposed"} <= set(shipped)
+    faces = json.loads(shipped["skin_tone_face_detected"].read_text())
+    # Measured per race group on faces no constant was fitted on, with non-faces as negatives.
+    assert faces["group_by"] == "group" and len(faces["by_group"]) == 6
+    assert all(g["accuracy"]["value"] >= 0.95 for g in faces["by_group"].values())
+    nudity = json.loads(shipped["nudenet_exposed"].read_text())
+    assert nudity["labels"] == ["no"] and nudity["accuracy"]["value"] > 0.99  # false-positive rate below 1%
+
+    config = load_config(
+        write_config(HEAD + "classifiers: [{type: skin_tone, validation: builtin:skin_tone_face_detected}]\n")
+    )
+    assert config.classifiers[0].validation == (str(shipped["skin_tone_face_detected"]),)
+    with pytest.raises(ConfigError, match=r"no built-in validation 'nope'; built-in: .*nudenet_exposed"):
+        load_config(write_config(HEAD + "classifiers: [{type: skin_tone, validation: 'builtin:nope'}]\n"))
