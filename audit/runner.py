@@ -144,19 +144,17 @@ def score(
         return {"scored": 0, "skipped": 0, "total": 0}
     classifiers = build_classifiers(config.classifiers, device=device, source=str(store.root / RUN_INFO))
     counts = score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
-    specs = {c.classifier_id: spec for c, spec in zip(classifiers, config.classifiers, strict=True)}
-    record_validation(store, specs)
+    record_validation(store, config)
     return counts
 
 
-def record_validation(store: RunStore, specs: dict[str, Any]) -> Path | None:
+def record_validation(store: RunStore, config: RunConfig) -> Path | None:
     """Write validation.json: every (classifier, attribute) in the scores, with its attached validation or none.
 
-    ``specs`` maps each classifier id to its config entry (anything with a
-    ``validation`` tuple of file paths). The summaries are
-    copied into the run directory, so the report, the analysis and the gate
-    read them from the run alone. An attached file for an attribute the
-    scores do not hold is listed under ``unmatched`` and logged.
+    The validation files attached to the config's classifiers are copied
+    into the run directory, so the report, the analysis and the gate read
+    them from the run alone. An attached file for an attribute the scores do
+    not hold is listed under ``unmatched`` and logged.
     """
     from audit.findings.analysis import load_validation
 
@@ -164,7 +162,7 @@ def record_validation(store: RunStore, specs: dict[str, Any]) -> Path | None:
         return None
     scored = store.read_table(SCORES)[["classifier", "attribute"]].drop_duplicates()
     attached: dict[tuple[str, str], tuple[str, dict]] = {}
-    for spec in specs.values():
+    for spec in config.classifiers:
         for path in spec.validation:
             for key, summary in load_validation([path]).items():
                 attached[key] = (path, summary)

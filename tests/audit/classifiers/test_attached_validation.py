@@ -143,8 +143,8 @@ def test_the_analysis_and_the_gate_use_the_run_s_attached_validation(tmp_path):
     path = tmp_path / "clip.json"
     path.write_text(json.dumps(summary))
     with RunStore.open(root) as store:
-        spec = SimpleNamespace(validation=(str(path),))
-        runner.record_validation(store, {"clip:ViT-B-32/test": spec})
+        config = SimpleNamespace(classifiers=[SimpleNamespace(validation=(str(path),))])
+        runner.record_validation(store, config)
         assert list(runner.validation_summaries(store)) == [("clip:ViT-B-32/test", "perceived_gender_presentation")]
         runner.analyze(store)
     table = pd.read_parquet(root / "tables" / "corrected_prompt.parquet")
