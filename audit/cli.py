@@ -206,7 +206,9 @@ def score(
 @app.command("validate-classifier")
 @_stage
 def validate_classifier(
-    data: Annotated[Path, typer.Argument(help="A folder of <label>/<image> sub-folders, or a CSV with path,label.")],
+    data: Annotated[
+        Path, typer.Argument(help="A folder of <label>/<image> sub-folders, or a CSV with path,label[,group].")
+    ],
     classifier: Annotated[
         str, typer.Option("--classifier", "-c", help="A classifier type (clip, skin_tone, ...) or a YAML file.")
     ],
@@ -217,12 +219,17 @@ def validate_classifier(
     label_map: Annotated[
         list[str] | None, typer.Option("--map", help="Data label to classifier label, data=classifier (repeatable).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The JSON file to write.")] = Path("validation.json"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The validation file to write.")] = Path("validation.json"),
+    describe: Annotated[
+        str, typer.Option("--describe", help="What the images are (source, licence, selection), kept in the file.")
+    ] = "",
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Check a classifier on labelled images: confusion matrix and accuracy with 95% intervals, as JSON."""
+    """Check a classifier on labelled images and write a validation file: confusion matrix, accuracy and
+    abstention with 95% intervals overall and per true group, and what the data were. Attach it to the
+    classifier in a run config (validation:) so reports and policies know the attribute is validated."""
     from audit.commands.validate_classifier import validate_command
 
     _finish(
@@ -235,6 +242,7 @@ def validate_classifier(
             out=out,
             batch_size=batch_size,
             device=device,
+            description=describe,
         )
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import ProbeItem
-from audit.core.run_store import PROBES, RUN_INFO, SCORES, RunStore
+from audit.core.run_store import PROBES, RUN_INFO, SCORES, VALIDATION, RunStore
 from audit.executors import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def score(
     if not config.classifiers:
         log.info("no classifiers configured: scoring skipped")
         return {"scored": 0, "skipped": 0, "total": 0}
-    return (executor or LocalExecutor()).score(
+    counts = (executor or LocalExecutor()).score(
         store,
         config.classifiers,
         batch_size=batch_size,
@@ -164,16 +164,58 @@ def score(
         source=str(store.root / RUN_INFO),
         progress=progress,
     )
+    record_validation(store, config)
+    return counts
+
+
+def record_validation(store: RunStore, config: RunConfig) -> Path | None:
+    """Write validation.json: every (classifier, attribute) in the scores, with its attached validation or none.
+
+    The validation files attached to the config's classifiers are copied
+    into the run directory, so the report, the analysis and the gate read
+    them from the run alone. An attached file for an attribute the scores do
+    not hold is listed under ``unmatched`` and logged.
+    """
+    from audit.findings.analysis import load_validation
+
+    if not store.has_table(SCORES):
+        return None
+    scored = store.read_table(SCORES, columns=["classifier", "attribute"]).drop_duplicates()
+    attached: dict[tuple[str, str], tuple[str, dict]] = {}
+    for spec in config.classifiers:
+        for path in spec.validation:
+            for key, summary in load_validation([path]).items():
+                attached[key] = (path, summary)
+    entries = []
+    for classifier, attribute in sorted(zip(scored["classifier"], scored["attribute"], strict=True)):
+        path, summary = attached.pop((classifier, attribute), (None, None))
+        entries.append(
+            {
+                "classifier": classifier,
+                "attribute": attribute,
+                "validated": summary is not None,
+                "source": path,
+                "summary": summary,
+            }
+        )
+    for (classifier, attribute), (path, _) in attached.items():
+        log.warning("%s: validates %s of %s, which this run's scores do not hold", path, attribute, classifier)
+    unmatched = [{"classifier": c, "attribute": a, "source": p} for (c, a), (p, _) in attached.items()]
+    return store.write_json(VALIDATION, {"attributes": entries, "unmatched": unmatched})
 
 
 def analyze(store: RunStore) -> list[Path]:
-    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
+    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores).
+
+    The validation summaries attached to the run's classifiers go to the
+    analysis (classifier-error correction; policies that require validation).
+    """
     if not store.has_table(SCORES):
         log.info("no scores in this run: statistics and findings skipped")
         return []
     from audit.findings import analyze_run, write_analysis
 
-    return write_analysis(store, analyze_run(store))
+    return write_analysis(store, analyze_run(store, validation=store.validation_summaries()))
 
 
 def report(store: RunStore, *, thumbnails_per_prompt: int | None = None) -> dict[str, Path]:

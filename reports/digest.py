@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.records import stable_hash
-from audit.core.run_store import FINDINGS, SCORING_INFO, TABLES, RunStore
+from audit.core.run_store import FINDINGS, SCORING_INFO, TABLES, VALIDATION, RunStore
 
 SCHEMA_VERSION = 1
 # Images per prompt that the report shows as thumbnails (and the digest lists); the rest are counted.
@@ -90,6 +90,7 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "amplification": _amplification(tables, findings),
         "paired": _paired(tables, findings),
         "diversity": _rows(tables.get("diversity_prompt")),
+        "validation": _validation(root),
         "thumbnails_per_prompt": thumbnails_per_prompt,
         "items": [
             {
@@ -174,7 +175,7 @@ def _image_labels(frame: Any) -> dict[str, dict[str, list[Any]]]:
 
 
 def _classifiers(scoring: dict[str, Any]) -> list[dict[str, Any]]:
-    """What scored the images: id, type, parameters, libraries, weights fingerprint, validation (if attached)."""
+    """What scored the images: id, type, parameters, libraries, weights fingerprint, label set."""
     out = []
     for classifier_id, entry in sorted(scoring.get("classifiers", {}).items()):
         out.append(
@@ -185,7 +186,6 @@ def _classifiers(scoring: dict[str, Any]) -> list[dict[str, Any]]:
                 "libraries": entry.get("libraries", {}),
                 "weights_fingerprint": entry.get("weights_fingerprint"),
                 "label_set": entry.get("label_set"),
-                "validation": entry.get("validation"),
             }
         )
     return out
@@ -494,3 +494,34 @@ def _reference_sources(items: list[Any]) -> list[dict[str, Any]]:
         if described:
             seen.setdefault(json.dumps(described, sort_keys=True), {"suite": item.suite, **described})
     return list(seen.values())
+
+
+def _validation(root: Path) -> list[dict[str, Any]] | None:
+    """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group) or
+    ``validated: False``; None when the run has no validation record (not scored by this version)."""
+    path = root / VALIDATION
+    if not path.is_file():
+        return None
+    out = []
+    for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
+        summary = entry.get("summary") or {}
+        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source")}
+        if entry.get("validated"):
+            row.update(
+                n_images=summary.get("n_images"),
+                accuracy=(summary.get("accuracy") or {}).get("value"),
+                abstention=(summary.get("abstention") or {}).get("value"),
+                group_by=summary.get("group_by"),
+                by_group={
+                    group: {
+                        "n_images": figures.get("n_images"),
+                        "accuracy": (figures.get("accuracy") or {}).get("value"),
+                        "abstention": (figures.get("abstention") or {}).get("value"),
+                    }
+                    for group, figures in (summary.get("by_group") or {}).items()
+                },
+                group_gaps=summary.get("group_gaps"),
+                data=summary.get("data"),
+            )
+        out.append(row)
+    return out

@@ -27,7 +27,7 @@ def gate_command(run_dir: Path, policy: str | None = None) -> tuple[list[str], i
             from audit.findings.analysis import analyze_run
 
             with RunStore.open(run_dir, lock=False) as store:
-                analysis = analyze_run(store, policy, tables=False)
+                analysis = analyze_run(store, policy, tables=False, validation=store.validation_summaries())
             name, source, findings = analysis.policy.name, analysis.policy.source, analysis.findings
         lines = [f"policy {name} ({source})", gate_table(findings)]
         if all(f.severity == "info" for f in findings):

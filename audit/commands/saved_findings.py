@@ -3,7 +3,7 @@
 findings.json is current for a policy when it was written under that policy
 (same built-in name, or same file) after everything its findings depend on:
 run.yaml, probes.parquet, generations.jsonl, scores.parquet (with no score
-parts waiting to be merged), the policy file, and diffaudit's own analysis
+parts waiting to be merged), validation.json where the run has one, the policy file, and diffaudit's own analysis
 code (audit/findings, audit/stats). Anything newer, missing or unreadable
 means it is not, and the gate evaluates the policy afresh. Nothing here
 imports pandas, scipy or torch.
@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from audit.core.records import Finding
-from audit.core.run_store import FINDINGS, GENERATIONS, PARTS, PROBES, RUN_INFO, SCORES
+from audit.core.run_store import FINDINGS, GENERATIONS, PARTS, PROBES, RUN_INFO, SCORES, VALIDATION
 
 _INPUTS = (RUN_INFO, PROBES, GENERATIONS, SCORES)
 _CODE = ("audit.findings", "audit.stats")
@@ -69,4 +69,5 @@ def _dependencies(root: Path) -> list[Path]:
         raise ValueError("scores not merged yet")  # a scoring stage is running or was killed
     # find_spec locates a package without importing it (importing audit.stats would load scipy).
     code = [Path(next(iter(importlib.util.find_spec(package).submodule_search_locations))) for package in _CODE]
-    return [root / name for name in _INPUTS] + [f for folder in code for f in folder.rglob("*.py")]
+    optional = [root / VALIDATION] if (root / VALIDATION).exists() else []
+    return [root / name for name in _INPUTS] + optional + [f for folder in code for f in folder.rglob("*.py")]

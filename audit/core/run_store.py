@@ -77,6 +77,7 @@ SCORING_INFO = "scoring.json"
 PARTS = "parts"
 TABLES = "tables"
 FINDINGS = "findings.json"
+VALIDATION = "validation.json"  # each scored (classifier, attribute): its attached validation summary, or none
 REPORT = "report.html"
 SUMMARY = "summary.json"
 _TMP_SUFFIX = ".tmp"
@@ -364,6 +365,14 @@ class RunStore:
     @property
     def config(self) -> dict[str, Any]:
         return self.run_info()["config"]
+
+    def validation_summaries(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The classifier validations attached to the run (validation.json), keyed by (classifier, attribute)."""
+        path = self.root / VALIDATION
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {(e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]}
 
     @property
     def seeds(self) -> dict[str, list[int]]:
