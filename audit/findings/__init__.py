@@ -9,10 +9,11 @@ from audit.findings.analysis import (
     run_labels,
     write_analysis,
 )
-from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
-from audit.findings.gate import exit_code, gate_table
+from audit.findings.evaluate import CheckResult, check_status, evaluate_check, evaluate_policy
+from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, verdict
 from audit.findings.policy import (
     CHECKS,
+    MIN_JUDGED,
     AmplificationCheck,
     DeviationCheck,
     Policy,
@@ -27,6 +28,8 @@ from audit.findings.regression import compare_run_dirs, compare_runs
 
 __all__ = [
     "CHECKS",
+    "MIN_JUDGED",
+    "VERDICT_EXIT",
     "AmplificationCheck",
     "Analysis",
     "CheckResult",
@@ -37,6 +40,7 @@ __all__ = [
     "RiskRatioCheck",
     "analyze_run",
     "builtin_policies",
+    "check_status",
     "compare_run_dirs",
     "compare_runs",
     "descriptive_tables",
@@ -49,5 +53,6 @@ __all__ = [
     "policy_for",
     "policy_from_dict",
     "run_labels",
+    "verdict",
     "write_analysis",
 ]

@@ -7,9 +7,20 @@ and are projected onto the probability simplex. The columns may include
 ``unknown`` (abstention) besides the true labels: the system is then solved
 by least squares, so a classifier that abstains more on one label than on
 another is corrected for that too.
+
+A confusion matrix that is nearly singular (a classifier that barely tells
+the labels apart) is refused (:func:`check_conditioning`): its inverse
+would multiply the sampling noise many times over and the corrected shares
+would mean nothing.
+
+Judging corrected shares (:func:`corrected_limit_tests`) uses the
+parametric bootstrap of :func:`corrected_intervals`, so the uncertainty of
+the confusion matrix itself is part of every p-value and bound.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +36,24 @@ def project_to_simplex(v) -> np.ndarray:
     rho = k - 1 - np.argmax(cond[..., ::-1], axis=-1)  # last index where cond holds
     theta = np.take_along_axis(cssv, rho[..., None], axis=-1) / (rho[..., None] + 1)
     return np.maximum(v - theta, 0.0)
+
+
+# Above this condition number (largest over smallest singular value of the rates) a correction is refused.
+MAX_CONDITION = 10.0
+
+
+def check_conditioning(confusion, *, what: str = "the confusion matrix") -> float:
+    """The condition number of the row-normalised confusion matrix; ValueError when it is near-singular."""
+    rates = _rates(confusion)
+    singular = np.linalg.svd(rates, compute_uv=False)
+    condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+    if condition > MAX_CONDITION:
+        raise ValueError(
+            f"{what} is near-singular (condition number {condition:.3g} > {MAX_CONDITION:g}): the classifier "
+            "barely tells these labels apart, so correcting for its errors would amplify noise; "
+            "validate a better classifier or judge the uncorrected shares"
+        )
+    return condition
 
 
 def _rates(confusion) -> np.ndarray:
@@ -78,6 +107,8 @@ def corrected_intervals(
     """
     observed = np.asarray(observed_counts, dtype=np.int64)
     confusion = np.asarray(confusion, dtype=np.int64)
+    for matrix in confusion.reshape(-1, *confusion.shape[-2:]):
+        check_conditioning(matrix)
     estimate = corrected_shares(observed, confusion)
     n = observed.sum(axis=-1)
     obs_draw = rng.multinomial(n, observed / n[..., None], size=(samples, *n.shape))
@@ -87,6 +118,65 @@ def corrected_intervals(
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail], axis=0)
     return estimate, low, high
+
+
+def corrected_draws(observed_counts, confusion, *, samples: int, rng: np.random.Generator):
+    """The corrected shares of one group and ``samples`` parametric-bootstrap draws of them: (estimate, draws)."""
+    observed = np.asarray(observed_counts, dtype=np.int64)
+    confusion = np.asarray(confusion, dtype=np.int64)
+    check_conditioning(confusion)
+    n = int(observed.sum())
+    obs_draw = rng.multinomial(n, observed / n, size=samples)
+    conf_draw = rng.multinomial(confusion.sum(axis=-1), _rates(confusion), size=samples)
+    return corrected_shares(observed, confusion), corrected_shares(obs_draw, conf_draw)
+
+
+def corrected_limit_tests(estimate, draws, reference, limit: float, *, label: int | None = None) -> dict[str, Any]:
+    """Tests of a corrected share (``label``) or of the corrected TV from ``reference`` against ``limit``.
+
+    Normal tests with the bootstrap's standard errors, which carry the
+    uncertainty of the confusion matrix. For one label's share: H0: share <=
+    limit (p_beyond) and H0: share >= limit (p_within). For TV, the largest
+    excess p(S) - q(S) over label subsets S: evidence of harm needs one
+    subset beyond the limit (Bonferroni over the subsets), evidence of safety
+    every subset within it (the largest of their p-values). Returns the value,
+    the p-values, the two-sided 95% ``interval`` and ``bounds(confidence)``,
+    the one-sided (lower, upper) bounds.
+    """
+    from scipy import stats
+
+    estimate = np.asarray(estimate, float)
+    draws = np.asarray(draws, float)
+    if label is not None:
+        family = estimate[[label]]
+        spread = draws[:, [label]].std(axis=0, ddof=1)
+        value = float(estimate[label])
+        floor = -np.inf
+    else:
+        reference = np.asarray(reference, float)
+        k = len(reference)
+        subsets = np.array([[(m >> j) & 1 for j in range(k)] for m in range(1, 2**k - 1)], dtype=float)
+        family = subsets @ estimate - subsets @ reference  # each subset's excess over its reference
+        spread = (draws @ subsets.T).std(axis=0, ddof=1)
+        value = float(0.5 * np.abs(estimate - reference).sum())
+        floor = 0.0
+    m = len(family)
+    spread = np.maximum(spread, 1e-12)
+    z = (family - limit) / spread
+
+    def bounds(confidence: float) -> tuple[float, float]:
+        lower = (family - stats.norm.ppf(1 - (1 - confidence) / m) * spread).max()
+        upper = (family + stats.norm.ppf(confidence) * spread).max()
+        return max(float(lower), floor), max(float(upper), floor)
+
+    low, high = bounds(0.975)
+    return {
+        "value": value,
+        "p_beyond": float(min(1.0, m * stats.norm.sf(z).min())),
+        "p_within": float(stats.norm.cdf(z).max()),
+        "interval": (low, high),
+        "bounds": bounds,
+    }
 
 
 def corrected_distributions(

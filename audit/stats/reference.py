@@ -88,7 +88,6 @@ class Reference:
             out[i, j] = share
         return out
 
-
     def _probe_distributions(self, gc: GroupCounts) -> np.ndarray:
         g, k = gc.counts.shape
         out = np.full((g, k), np.nan)
