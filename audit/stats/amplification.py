@@ -10,8 +10,14 @@ unit, and the sandwich also absorbs extra-binomial scatter (the
 quasi-binomial case). When the same seeds are used for every group, the
 images of a seed share their starting noise across groups too: the errors
 are then clustered two ways, by group and by seed (Cameron, Gelbach & Miller
-2011), from per-image rows. Inference uses t with (fewest clusters - 1)
-degrees of freedom. A slope of 1 reproduces the reference; above 1 the model pushes
+2011), from per-image rows. With few seeds that shared noise also biases the
+slope (the realised seeds' average curve is steeper than the model's), so the
+slope is then jackknife-corrected over seeds (drop one seed at a time), and
+its standard error is the larger of the two-way and the jackknife one.
+Inference uses t with (fewest clusters - 1) degrees of freedom. The
+correction holds the error rate for moderate seed correlation (latent 0.1 in
+the calibration); strong correlation needs more seeds or a block of seeds
+per prompt (``seed_blocks`` in the run config). A slope of 1 reproduces the reference; above 1 the model pushes
 each group further towards its majority; below 1 it evens them out.
 
 Reference shares are floored at :data:`REFERENCE_FLOOR` (and capped at one
@@ -68,7 +74,7 @@ def amplification(
         "groups": groups,
         "prompts": int(ok.sum()),
         "templates": int(len(np.unique(templates))),
-        "clustering": "group and seed" if two_way else "group",
+        "clustering": "group and seed (slope jackknife-corrected over seeds)" if two_way else "group",
         "slope": np.nan,
         "slope_low": np.nan,
         "slope_high": np.nan,
@@ -107,6 +113,13 @@ def amplification(
     if fit is None:
         return out
     slope, se, intercept = fit
+    if two_way:
+        corrected = _seed_jackknife(count, n, x, templates, cluster_ids, cluster_arg[:, 1], slope)
+        if corrected is None:
+            return out
+        out["slope_uncorrected"] = slope
+        slope, jackknife_se = corrected
+        se = max(se, jackknife_se)
     df = min(groups, seeds) - 1
     half = stats.t.ppf(0.5 + confidence / 2, df) * se
     out.update(
@@ -115,25 +128,93 @@ def amplification(
     return out
 
 
-def _glm(count, n, x, templates, clusters) -> tuple[float, float, float] | None:
-    import statsmodels.api as sm
-
+def _design(x, templates) -> np.ndarray:
     levels = np.unique(templates)
     dummies = [(templates == level).astype(float) for level in levels[1:]]
-    design = np.column_stack([np.ones(len(x)), x, *dummies])
+    return np.column_stack([np.ones(len(x)), x, *dummies])
+
+
+def _seed_jackknife(count, n, x, templates, groups, seeds, slope: float) -> tuple[float, float] | None:
+    """Jackknife over seeds: the bias-corrected slope and its jackknife standard error."""
+    import statsmodels.api as sm
+
+    levels = np.unique(seeds)
+    # Rows with the same group and template share their covariates: their counts add up (the same likelihood).
+    keys = np.unique(
+        np.column_stack([groups, np.unique(templates, return_inverse=True)[1]]), axis=0, return_inverse=True
+    )[1]
+    first = np.unique(keys, return_index=True)[1]
+    design = _design(x[first], templates[first])
+    left_out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in levels:
+            keep = seeds != seed
+            c = np.bincount(keys[keep], weights=count[keep], minlength=len(first))
+            m = np.bincount(keys[keep], weights=n[keep], minlength=len(first))
+            rows = m > 0
+            try:
+                fit = sm.GLM(
+                    np.column_stack([c[rows], (m - c)[rows]]), design[rows], family=sm.families.Binomial()
+                ).fit()
+            except (ValueError, np.linalg.LinAlgError):
+                return None
+            left_out.append(float(fit.params[1]))
+    left_out = np.array(left_out)
+    s = len(levels)
+    if not np.isfinite(left_out).all():
+        return None
+    corrected = s * slope - (s - 1) * left_out.mean()
+    return float(corrected), float(np.sqrt((s - 1) / s * ((left_out - left_out.mean()) ** 2).sum()))
+
+
+def cluster_covariance(design, residual_scores, bread, groups) -> np.ndarray:
+    """Cluster-robust (sandwich) covariance with statsmodels' small-sample factor G/(G-1) * (N-1)/(N-K)."""
+    rows, k = design.shape
+    ids = np.unique(groups, return_inverse=True)[1]
+    sums = np.zeros((ids.max() + 1, k))
+    np.add.at(sums, ids, residual_scores)
+    g = len(sums)
+    factor = g / (g - 1) * (rows - 1) / (rows - k) if g > 1 else np.nan
+    return factor * bread @ (sums.T @ sums) @ bread
+
+
+def _glm(count, n, x, templates, clusters) -> tuple[float, float, float] | None:
+    """The GLM's slope, its cluster-robust standard error and intercept (None when the fit fails).
+
+    One fit; the sandwich is computed for each clustering. With two-way
+    clusters the Cameron-Gelbach-Miller variance (group + seed - both) can
+    come out negative or below a one-way one; the largest of the two-way and
+    the two one-way variances is used.
+    """
+    import statsmodels.api as sm
+
+    design = _design(x, templates)
     endog = np.column_stack([count, n - count])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            result = sm.GLM(endog, design, family=sm.families.Binomial()).fit(
-                cov_type="cluster", cov_kwds={"groups": clusters}
-            )
+            result = sm.GLM(endog, design, family=sm.families.Binomial()).fit()
         except (ValueError, np.linalg.LinAlgError):
             return None
-    slope, se = float(result.params[1]), float(result.bse[1])
-    if not (np.isfinite(slope) and np.isfinite(se) and se > 0):
+    fitted = np.asarray(result.mu)
+    scores = design * (count - n * fitted)[:, None]
+    try:
+        bread = np.linalg.inv(design.T @ (design * (n * fitted * (1 - fitted))[:, None]))
+    except np.linalg.LinAlgError:
         return None
-    return slope, se, float(result.params[0])
+    if clusters.ndim == 1:
+        variance = cluster_covariance(design, scores, bread, clusters)[1, 1]
+    else:
+        both = clusters[:, 0].astype(np.int64) * (int(clusters[:, 1].max()) + 1) + clusters[:, 1]
+        by_group, by_seed, by_cell = (
+            cluster_covariance(design, scores, bread, c)[1, 1] for c in (clusters[:, 0], clusters[:, 1], both)
+        )
+        variance = max(by_group + by_seed - by_cell, by_group, by_seed)
+    slope = float(result.params[1])
+    if not (np.isfinite(slope) and np.isfinite(variance) and variance > 0):
+        return None
+    return slope, float(np.sqrt(variance)), float(result.params[0])
 
 
 def slope_p_values(result: dict, limit: float) -> tuple[float, float]:

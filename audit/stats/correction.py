@@ -127,7 +127,7 @@ def corrected_draws(observed_counts, confusion, *, samples: int, rng: np.random.
     check_conditioning(confusion)
     n = int(observed.sum())
     obs_draw = rng.multinomial(n, observed / n, size=samples)
-    conf_draw = rng.multinomial(confusion.sum(axis=-1), _rates(confusion), size=samples)
+    conf_draw = rng.multinomial(confusion.sum(axis=-1), _rates(confusion), size=(samples, len(confusion)))
     return corrected_shares(observed, confusion), corrected_shares(obs_draw, conf_draw)
 
 

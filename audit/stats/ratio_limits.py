@@ -6,9 +6,18 @@
   H0: ratio = delta; the interval inverts it. It stays finite and non-degenerate
   with 0 events in one arm (then the upper bound is infinite) and needs no
   continuity correction. When pairs share seeds across templates the variance
-  is the larger of the model's and the seed-cluster-robust one.
-- Independent arms: the Miettinen-Nurminen score test and interval
-  (``statsmodels`` ``test_proportions_2indep`` / ``confint_proportions_2indep``).
+  is the larger of the model's and the seed-cluster-robust one. The safety
+  test (H0: ratio >= limit, limit >= 1) must also be passed by the exact
+  conditional test on the discordant pairs b / (b + c): their odds are at
+  least the ratio whenever it is at least 1, so that test is exact for this
+  null, and requiring both keeps the error at most alpha with few events.
+- Independent arms: tests by the exact unconditional method (the chance of a
+  Miettinen-Nurminen score at least as extreme, maximised over the nuisance
+  rate on the null boundary), exact with few events where the score test's
+  one-sided error runs a little above alpha; the printed interval is the
+  Miettinen-Nurminen score interval (``statsmodels``
+  ``confint_proportions_2indep``). Beyond :data:`EXACT_TABLE` outcomes the
+  score test itself (``test_proportions_2indep``).
 
 H0 of the harm test is ratio <= limit; of the safety test ratio >= limit.
 0 events in both arms carries no information on a ratio: the result says so
@@ -17,11 +26,15 @@ H0 of the harm test is ratio <= limit; of the safety test ratio >= limit.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import optimize, stats
+
+# Most (x_a, x_b) outcomes the exact unconditional test enumerates (arms of about 300 images each).
+EXACT_TABLE = 100_000
 
 
 def _paired_null_p01(x11: float, x10: float, x01: float, n: float, delta: float) -> float:
@@ -120,10 +133,29 @@ def paired_ratio(
 
     z = score(limit)
     out["p_beyond"] = float(stats.norm.sf(z))
-    out["p_within"] = float(stats.norm.cdf(z))
+    out["p_within"] = max(float(stats.norm.cdf(z)), _discordant_p_within(x10, x01, limit))
     crit = float(stats.norm.ppf((1 + confidence) / 2))
     out["low"], out["high"] = _invert(score, crit), _invert(score, -crit)
     return out
+
+
+def _discordant_p_within(only_a: int, only_b: int, limit: float) -> float:
+    """Exact conditional p-value of H0: odds of the discordant pairs >= limit (implied by ratio >= limit >= 1)."""
+    if limit < 1:
+        return 0.0  # the implication needs limit >= 1; the score test alone decides
+    m = only_a + only_b
+    if m == 0:
+        return 1.0
+    return float(stats.binom.cdf(only_a, m, limit / (1 + limit)))
+
+
+def _discordant_upper(only_a: int, only_b: int, confidence: float) -> float:
+    """Clopper-Pearson upper bound of the discordant odds only_a : only_b, and so of the ratio when it is >= 1."""
+    m = only_a + only_b
+    if m == 0 or only_b == 0:
+        return math.inf
+    pi = float(stats.beta.ppf(confidence, only_a + 1, only_b))
+    return pi / (1 - pi) if pi < 1 else math.inf
 
 
 def paired_ratio_bound(
@@ -134,43 +166,112 @@ def paired_ratio_bound(
     if n == 0 or x11 + x10 + x01 == 0:
         return math.nan
     crit = float(stats.norm.ppf(confidence))
-    return _invert(lambda d: _paired_score(x11, x10, x01, n, d, totals), crit if side == "lower" else -crit)
+    score_bound = _invert(lambda d: _paired_score(x11, x10, x01, n, d, totals), crit if side == "lower" else -crit)
+    if side == "lower":
+        return score_bound
+    # As the safety test: at limits of 1 and above the discordant odds' bound must be within the limit too.
+    odds = _discordant_upper(x10, x01, confidence)
+    return max(score_bound, odds) if odds >= 1 else score_bound
+
+
+def _mn_scores(x_a, n_a, x_b, n_b, theta: float) -> np.ndarray:
+    """Miettinen-Nurminen score statistics of H0: rate_a / rate_b = theta (arrays of counts broadcast)."""
+    x_a, x_b = np.asarray(x_a, float), np.asarray(x_b, float)
+    total = n_a + n_b
+    a = total * theta
+    b = -(n_a * theta + x_a + n_b + x_b * theta)
+    c = x_a + x_b
+    p_b = (-b - np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))) / (2 * a)  # constrained MLE (Farrington-Manning)
+    p_a = np.minimum(theta * p_b, 1.0)
+    variance = (p_a * (1 - p_a) / n_a + theta**2 * p_b * (1 - p_b) / n_b) * total / (total - 1)
+    numerator = x_a / n_a - theta * x_b / n_b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(variance > 0, numerator / np.sqrt(variance), np.sign(numerator) * np.inf)
+    return np.where(numerator == 0, 0.0, z)
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_unpaired_table(n_a: int, n_b: int, theta: float, larger: bool) -> np.ndarray:
+    """p-values of every outcome (x_a, x_b): the largest chance over the nuisance rate on the boundary
+    rate_a = theta * rate_b of a score at least as extreme (``larger``: as large)."""
+    x_a = np.arange(n_a + 1)[:, None]
+    x_b = np.arange(n_b + 1)[None, :]
+    z = _mn_scores(x_a, n_a, x_b, n_b, theta).ravel()
+    z = z if larger else -z
+    order = np.argsort(-z, kind="stable")
+    ranked = z[order]
+    ends = np.searchsorted(-ranked, -ranked + 1e-9, side="right") - 1  # ties count as as extreme
+    top = min(1.0, 1.0 / theta)
+    grid = np.unique(np.concatenate([np.geomspace(1e-5, top, 120), np.linspace(0, top, 81)[1:]]))
+    best = np.zeros(len(z))
+    for p_b in grid:
+        mass = np.outer(stats.binom.pmf(x_a[:, 0], n_a, min(theta * p_b, 1.0)), stats.binom.pmf(x_b[0], n_b, p_b))
+        best = np.maximum(best, np.cumsum(mass.ravel()[order])[ends])
+    out = np.empty(len(z))
+    out[order] = np.minimum(best, 1.0)
+    return out.reshape(n_a + 1, n_b + 1)
+
+
+def _unpaired_p(x_a, n_a, x_b, n_b, theta: float, larger: bool) -> float:
+    """Exact unconditional p-value (score test beyond :data:`EXACT_TABLE` outcomes) of H0: ratio <= theta
+    (``larger``) or >= theta."""
+    counts = [int(round(v)) for v in (x_a, n_a, x_b, n_b)]
+    if (counts[1] + 1) * (counts[3] + 1) <= EXACT_TABLE:
+        table = _exact_unpaired_table(counts[1], counts[3], round(float(theta), 10), larger)
+        return float(table[counts[0], counts[2]])
+    z = float(_mn_scores(x_a, n_a, x_b, n_b, theta))
+    return float(stats.norm.sf(z) if larger else stats.norm.cdf(z))
 
 
 def unpaired_ratio(x_a: float, n_a: float, x_b: float, n_b: float, limit: float, *, confidence: float = 0.95) -> dict:
-    """Harm and safety p-values against ``limit`` and the Miettinen-Nurminen score interval for independent arms."""
-    from statsmodels.stats.proportion import test_proportions_2indep
+    """Harm and safety p-values against ``limit`` (exact unconditional) and the Miettinen-Nurminen score interval."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
 
     out = _ratio_result(x_a, n_a, x_b, n_b)
-    out["test"] = "score (Miettinen-Nurminen)"
+    exact = (round(n_a) + 1) * (round(n_b) + 1) <= EXACT_TABLE
+    out["test"] = "exact unconditional, score-ordered" if exact else "score (Miettinen-Nurminen)"
     if not out["informative"]:
         return out
+    out["p_beyond"] = _unpaired_p(x_a, n_a, x_b, n_b, limit, True)
+    out["p_within"] = _unpaired_p(x_a, n_a, x_b, n_b, limit, False)
     with np.errstate(divide="ignore", invalid="ignore"):
-        harm = test_proportions_2indep(
-            x_a, n_a, x_b, n_b, value=limit, method="score", compare="ratio", alternative="larger"
+        low, high = confint_proportions_2indep(
+            x_a, n_a, x_b, n_b, method="score", compare="ratio", alpha=1 - confidence
         )
-    out["p_beyond"] = float(harm.pvalue)
-    out["p_within"] = float(1 - harm.pvalue)
-    out["low"] = unpaired_ratio_bound(x_a, n_a, x_b, n_b, (1 + confidence) / 2, "lower")
-    out["high"] = unpaired_ratio_bound(x_a, n_a, x_b, n_b, (1 + confidence) / 2, "upper")
+    out["low"] = 0.0 if x_a == 0 else float(low)
+    out["high"] = math.inf if x_b == 0 else float(high)
     return out
 
 
 def unpaired_ratio_bound(x_a: float, n_a: float, x_b: float, n_b: float, confidence: float, side: str) -> float:
-    """One-sided score bound of rate_a / rate_b for independent arms (0 or infinite where an arm has no events)."""
-    from statsmodels.stats.proportion import confint_proportions_2indep
-
+    """One-sided bound of rate_a / rate_b inverting the tests :func:`unpaired_ratio` decides with."""
     if not (n_a and n_b and x_a + x_b > 0):
         return math.nan
     if side == "lower" and x_a == 0:
         return 0.0
     if side == "upper" and x_b == 0:
         return math.inf
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low, high = confint_proportions_2indep(
-            x_a, n_a, x_b, n_b, method="score", compare="ratio", alpha=2 * (1 - confidence)
-        )
-    return float(low if side == "lower" else high)
+    level = 1 - confidence
+    larger = side == "lower"
+
+    def rejects(log_theta: float) -> bool:
+        return _unpaired_p(x_a, n_a, x_b, n_b, math.exp(log_theta), larger) <= level
+
+    # Lower bound: the largest theta whose H0 (ratio <= theta) is rejected; upper: the smallest rejected from above.
+    lo, hi = math.log(1e-4), math.log(1e4)
+    if larger and not rejects(lo):
+        return 0.0
+    if not larger and not rejects(hi):
+        return math.inf
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if rejects(mid) == larger:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-4:
+            break
+    return math.exp(lo if larger else hi)
 
 
 def _ratio_result(x_a, n_a, x_b, n_b) -> dict:
