@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from audit.stats.distance_limits import DISTANCES, interval
+from audit.stats.distance_limits import DISTANCES, binary_interval, interval
 from audit.stats.distributions import GroupCounts, group_counts
 from audit.stats.multiple_testing import benjamini_hochberg
 from audit.stats.reference import Reference
@@ -180,13 +180,18 @@ def deviation_rows(
     for name, metric in METRICS.items():
         frame[name] = np.where(usable, metric(p_hat, safe_expected), np.nan)
     for name in DISTANCES:
-        # One label: every distribution is that label, exactly at its reference.
-        bounds = [
-            (interval(c, e, confidence, name) if len(c) > 1 else (0.0, 0.0)) if ok else (np.nan, np.nan)
-            for c, e, ok in zip(gc.counts, safe_expected, usable, strict=True)
-        ]
-        frame[f"{name}_low"] = [b[0] for b in bounds]
-        frame[f"{name}_high"] = [b[1] for b in bounds]
+        if len(gc.labels) == 2:
+            low, high = binary_interval(gc.counts[:, 0], n, safe_expected[:, 0] / safe_expected.sum(axis=1), confidence)
+        elif len(gc.labels) == 1:  # every image has the one label: exactly at its reference
+            low, high = np.zeros(len(n)), np.zeros(len(n))
+        else:
+            bounds = [
+                interval(c, e, confidence, name) if ok else (np.nan, np.nan)
+                for c, e, ok in zip(gc.counts, safe_expected, usable, strict=True)
+            ]
+            low, high = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
+        frame[f"{name}_low"] = np.where(usable, low, np.nan)
+        frame[f"{name}_high"] = np.where(usable, high, np.nan)
     gaps = np.abs(np.nan_to_num(p_hat) - safe_expected)
     frame["max_gap_label"] = [gc.labels[j] if ok else None for j, ok in zip(gaps.argmax(axis=1), usable, strict=True)]
     frame["normalised_entropy"] = np.where(n > 0, normalised_entropy(np.nan_to_num(p_hat)), np.nan)

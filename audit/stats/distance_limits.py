@@ -327,7 +327,47 @@ def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol:
     return high
 
 
+def binary_interval(x, n, q1, confidence: float = 0.95, *, steps: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`interval` for many groups of two labels at once (x of n with reference share q1; arrays broadcast).
+
+    The same bounds, by a bisection run on every group together; with two
+    labels TV and max gap coincide.
+    """
+    x, n, q1 = np.broadcast_arrays(*(np.asarray(v, float) for v in (x, n, q1)))
+    level = (1 - confidence) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(x / n - q1)
+    top = np.maximum(q1, 1 - q1)
+    # Lower: the largest limit whose H0 (distance <= limit) is still rejected.
+    low, high = np.zeros_like(t), t.copy()
+    reject_zero = binary_p_beyond(x, n, q1, t, 0.0) <= level
+    for _ in range(steps):
+        mid = (low + high) / 2
+        rejected = binary_p_beyond(x, n, q1, t, mid) <= level
+        low, high = np.where(rejected, mid, low), np.where(rejected, high, mid)
+    lower = np.where(reject_zero & (t > _EPS), low, 0.0)
+
+    # Upper: the smallest limit whose H0 (distance >= limit) is rejected.
+    def within(limit):
+        up = np.where(q1 + limit <= 1 + _EPS, _le(n * (q1 + t), n, q1 + limit), 0.0)
+        down = np.where(q1 - limit >= -_EPS, _ge(n * (q1 - t), n, q1 - limit), 0.0)
+        return np.maximum(up, down)
+
+    low, high = t.copy(), top.copy()
+    for _ in range(steps):
+        mid = (low + high) / 2
+        rejected = within(mid) <= level
+        low, high = np.where(rejected, low, mid), np.where(rejected, mid, high)
+    upper = np.where(within(top) <= level, high, top)
+    empty = n == 0
+    return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)
+
+
 def interval(counts, q, confidence: float = 0.95, metric: str = "tv") -> tuple[float, float]:
     """Two-sided interval of the distance: each end a one-sided bound at (1 + confidence) / 2."""
+    counts, n, q = _prepared(counts, q)
+    if len(q) == 2:
+        low, high = binary_interval(counts[0], n, q[0], confidence)
+        return float(low), float(high)
     one_sided = (1 + confidence) / 2
     return lower_bound(counts, q, one_sided, metric), upper_bound(counts, q, one_sided, metric)

@@ -25,7 +25,6 @@ import math
 import numpy as np
 from scipy import stats
 
-from audit.stats.decision import HARM, adjusted_p_values
 from audit.stats.distance_limits import (
     EXACT_OUTCOMES,
     _exact_tv_table,
@@ -118,11 +117,12 @@ def false_fail_rate(
         rejects = binary_p_beyond(x, n, q[0], np.abs(x / n - q[0]), limit) <= alpha
         return float(stats.binom.pmf(x, n, p_at[0])[rejects].sum())
     rng = np.random.default_rng(seed)
-    failed = 0
-    for _ in range(runs):
-        draws = rng.multinomial(n, p_at, size=prompts)
-        failed += bool((adjusted_p_values(_p_values(draws, n, q, limit), HARM) <= alpha).any())
-    return failed / runs
+    draws = rng.multinomial(n, p_at, size=(runs, prompts))
+    p_values = _p_values(draws.reshape(runs * prompts, -1), n, q, limit).reshape(runs, prompts)
+    # BH fails some prompt exactly when the smallest p-value clears its step: any p_(i) <= alpha * i / prompts.
+    ranked = np.sort(p_values, axis=1)
+    steps = alpha * np.arange(1, prompts + 1) / prompts
+    return float(np.mean((ranked <= steps).any(axis=1)))
 
 
 def seeds_needed(
@@ -193,5 +193,5 @@ def plan(
         judged = max(1, int(seeds_now * (1 - unknown_rate)))
         out["seeds_now"] = seeds_now
         out["power_now"] = power_beyond(judged, limit, beyond, prompts=prompts, **kwargs)
-        out["false_fail_rate_now"] = false_fail_rate(judged, limit, prompts=prompts, runs=1000, **kwargs)
+        out["false_fail_rate_now"] = false_fail_rate(judged, limit, prompts=prompts, runs=4000, **kwargs)
     return out

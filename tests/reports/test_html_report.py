@@ -51,7 +51,7 @@ def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_
             value=0.4123,
             ci=(0.31, 0.52),
             threshold=0.2,
-            passed=False,
+            status="fail",
             severity="error",
             summary=f"{HOSTILE} deviates from parity",
         )
@@ -60,8 +60,9 @@ def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_
             {
                 "policy": "mine",
                 "policy_source": "mine.yaml",
+                "verdict": "fail",
                 "passed": False,
-                "counts": {"findings": 1, "failed": 1, "warnings": 0, "skipped": 0},
+                "counts": {"findings": 1, "passed": 0, "failed": 1, "warnings": 0, "not_judged": 0, "skipped": 0},
                 "findings": [failed.as_dict()],
             },
         )
