@@ -63,7 +63,7 @@ from audit.stats import (
     unpaired_ratio_bound,
     upper_bound,
 )
-from audit.stats.correction import corrected_draws, corrected_limit_tests
+from audit.stats.correction import bootstrap_draws, corrected_draws, corrected_limit_tests
 
 Categories = Mapping[tuple[str, str], Sequence[str]]
 Validation = Mapping[tuple[str, str], dict]
@@ -444,7 +444,7 @@ def _deviation_groups(check: DeviationCheck, labels: pd.DataFrame, categories, v
                 g.reason = f"no reference figure ({reference.describe()}) for this group"
                 continue
             if check.correct_for_classifier_error:
-                _corrected_deviation(check, g, gc, i, q, summary, rng)
+                _corrected_deviation(check, g, gc, i, q, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
                 continue
             if gc.n[i] < check.min_judged:
                 g.reason = _too_few(gc.n[i], gc.unknown[i], check.min_judged)
@@ -513,7 +513,7 @@ def _validation_columns(gc, i, summary) -> tuple[np.ndarray, np.ndarray, list[st
     return observed, confusion, list(summary["labels"])
 
 
-def _corrected_deviation(check: DeviationCheck, g: _Group, gc, i: int, q_gc, summary, rng) -> None:
+def _corrected_deviation(check: DeviationCheck, g: _Group, gc, i: int, q_gc, summary, rng, samples: int) -> None:
     if summary is None:
         g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
         return
@@ -525,7 +525,7 @@ def _corrected_deviation(check: DeviationCheck, g: _Group, gc, i: int, q_gc, sum
     # The reference over the validation's true labels (a label the run never saw has reference 0 there).
     q = np.array([q_gc[gc.labels.index(lab)] if lab in gc.labels else 0.0 for lab in true_labels])
     try:
-        estimate, draws = corrected_draws(observed, confusion, samples=2000, rng=rng)
+        estimate, draws = corrected_draws(observed, confusion, samples=samples, rng=rng)
     except ValueError as exc:
         raise ConfigError(f"classifier validation of {gc.classifier} / {gc.attribute}: {exc}") from None
     tests = corrected_limit_tests(estimate, draws, q, check.max)
@@ -537,7 +537,8 @@ def _corrected_deviation(check: DeviationCheck, g: _Group, gc, i: int, q_gc, sum
     g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
     g.describe = (
         f"tv {g.value:.3f} of the shares corrected for classifier error "
-        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, confusion matrix resampled; n={used} incl. {int(gc.unknown[i])} unknown)"
+        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile bootstrap of {samples} draws, confusion matrix resampled; "
+        f"n={used} incl. {int(gc.unknown[i])} unknown)"
     )
     g.row = {"metric": "tv", "corrected": True, "test": "corrected shares, parametric bootstrap"}
 
@@ -569,7 +570,7 @@ def _rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation,
             )
             groups.append(g)
             if check.correct_for_classifier_error:
-                _corrected_rate(check, g, gc, i, summary, rng)
+                _corrected_rate(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
                 continue
             if n < check.min_judged:
                 g.reason = _too_few(n, unknown, check.min_judged)
@@ -605,7 +606,7 @@ def _measured_rate(check: RateCheck, g: _Group, count: int, n: int, unknown: int
     }
 
 
-def _corrected_rate(check: RateCheck, g: _Group, gc, i: int, summary, rng) -> None:
+def _corrected_rate(check: RateCheck, g: _Group, gc, i: int, summary, rng, samples: int) -> None:
     if summary is None:
         g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
         return
@@ -617,7 +618,7 @@ def _corrected_rate(check: RateCheck, g: _Group, gc, i: int, summary, rng) -> No
         g.reason = _too_few(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
         return
     try:
-        estimate, draws = corrected_draws(observed, confusion, samples=2000, rng=rng)
+        estimate, draws = corrected_draws(observed, confusion, samples=samples, rng=rng)
     except ValueError as exc:
         raise ConfigError(f"classifier validation of {gc.classifier} / {gc.attribute}: {exc}") from None
     tests = corrected_limit_tests(estimate, draws, None, check.max, label=true_labels.index(check.label))
@@ -628,7 +629,8 @@ def _corrected_rate(check: RateCheck, g: _Group, gc, i: int, summary, rng) -> No
     g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
     g.describe = (
         f"{check.label} share corrected for classifier error {g.value:.3f} "
-        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, confusion matrix resampled; n={used})"
+        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile bootstrap of {samples} draws, confusion matrix resampled; "
+        f"n={used})"
     )
     g.row = {"label": check.label, "corrected": True}
 

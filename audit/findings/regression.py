@@ -48,7 +48,7 @@ def compare_runs(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> tuple[list[Finding], pd.DataFrame]:
-    """Findings (one per compared group, passed = no significant regression) and the comparison table."""
+    """Findings (one per compared group, status "fail" where it regressed significantly) and the comparison table."""
     rng = np.random.default_rng(seed)
     rows = []
     for check in policy.checks:

@@ -420,7 +420,7 @@ def run_grid(
     if "amplification" in sections:
         _amplification_section(record, 60 if quick else 300, log)
     if "correction" in sections:
-        _correction_section(record, 100 if quick else 400, log)
+        _correction_section(record, 300 if quick else 1500, log)
     return worst
 
 
@@ -696,7 +696,14 @@ def _amplification_section(record, amp_runs: int, log) -> None:
 
 def _correction_section(record, corr_runs: int, log) -> None:
     corr_rows = []
-    for share, limit, kind in ((0.3, 0.3, "harm-null"), (0.2, 0.3, "harm-null"), (0.45, 0.3, "power")):
+    for share, limit, kind in (
+        (0.3, 0.3, "harm-null"),
+        (0.2, 0.3, "harm-null"),
+        (0.05, 0.05, "harm-null"),
+        (0.02, 0.05, "harm-null"),
+        (0.45, 0.3, "power"),
+        (0.12, 0.05, "power"),
+    ):
         cell = corrected_cell(share, limit, runs=corr_runs)
         corr_rows.append(record({"true_share": share, "limit": limit, "kind": kind, **cell}, kind))
     for line in _table(

@@ -132,51 +132,54 @@ def corrected_draws(observed_counts, confusion, *, samples: int, rng: np.random.
 
 
 def corrected_limit_tests(estimate, draws, reference, limit: float, *, label: int | None = None) -> dict[str, Any]:
-    """Tests of a corrected share (``label``) or of the corrected TV from ``reference`` against ``limit``.
+    """Percentile-bootstrap tests of a corrected share (``label``) or of the corrected TV from ``reference``.
 
-    Normal tests with the bootstrap's standard errors, which carry the
-    uncertainty of the confusion matrix. For one label's share: H0: share <=
-    limit (p_beyond) and H0: share >= limit (p_within). For TV, the largest
-    excess p(S) - q(S) over label subsets S: evidence of harm needs one
-    subset beyond the limit (Bonferroni over the subsets), evidence of safety
-    every subset within it (the largest of their p-values). Returns the value,
-    the p-values, the two-sided 95% ``interval`` and ``bounds(confidence)``,
-    the one-sided (lower, upper) bounds.
+    The draws carry the uncertainty of the confusion matrix. For one label's
+    share: p_beyond is the bootstrap share of draws at or below the limit
+    (H0: share <= limit), p_within of draws at or above it, each as
+    (1 + count) / (1 + draws). For TV, the largest excess p(S) - q(S) over label
+    subsets S: evidence of harm needs one subset beyond the limit (Bonferroni
+    over the subsets), evidence of safety every subset within it (the largest
+    of their p-values). Bounds are the matching percentiles, so a bound beyond
+    the limit and a p-value within alpha agree. Returns the value, the
+    p-values, the two-sided 95% ``interval`` and ``bounds(confidence)``, the
+    one-sided (lower, upper) bounds. The smallest p-value is 1 / (1 + draws):
+    draw enough for the multiplicity of the check (:func:`bootstrap_draws`).
     """
-    from scipy import stats
-
     estimate = np.asarray(estimate, float)
     draws = np.asarray(draws, float)
     if label is not None:
-        family = estimate[[label]]
-        spread = draws[:, [label]].std(axis=0, ddof=1)
+        family = draws[:, [label]]
         value = float(estimate[label])
         floor = -np.inf
     else:
         reference = np.asarray(reference, float)
         k = len(reference)
         subsets = np.array([[(m >> j) & 1 for j in range(k)] for m in range(1, 2**k - 1)], dtype=float)
-        family = subsets @ estimate - subsets @ reference  # each subset's excess over its reference
-        spread = (draws @ subsets.T).std(axis=0, ddof=1)
+        family = draws @ subsets.T - subsets @ reference  # each subset's excess over its reference
         value = float(0.5 * np.abs(estimate - reference).sum())
         floor = 0.0
-    m = len(family)
-    spread = np.maximum(spread, 1e-12)
-    z = (family - limit) / spread
+    b, m = family.shape
 
     def bounds(confidence: float) -> tuple[float, float]:
-        lower = (family - stats.norm.ppf(1 - (1 - confidence) / m) * spread).max()
-        upper = (family + stats.norm.ppf(confidence) * spread).max()
+        lower = np.quantile(family, (1 - confidence) / m, axis=0).max()
+        upper = np.quantile(family, confidence, axis=0).max()
         return max(float(lower), floor), max(float(upper), floor)
 
-    low, high = bounds(0.975)
+    beyond = (1 + (family <= limit).sum(axis=0)) / (1 + b)
+    within = (1 + (family >= limit).sum(axis=0)) / (1 + b)
     return {
         "value": value,
-        "p_beyond": float(min(1.0, m * stats.norm.sf(z).min())),
-        "p_within": float(stats.norm.cdf(z).max()),
-        "interval": (low, high),
+        "p_beyond": float(min(1.0, m * beyond.min())),
+        "p_within": float(within.max()),
+        "interval": bounds(0.975),
         "bounds": bounds,
     }
+
+
+def bootstrap_draws(groups: int, alpha: float, *, least: int = 2000, most: int = 50_000) -> int:
+    """Draws enough for a percentile p-value to reach BH's smallest step alpha / groups (within ``most``)."""
+    return int(min(most, max(least, np.ceil(20 * groups / alpha))))
 
 
 def corrected_distributions(
