@@ -229,12 +229,16 @@ def report(run_dir: RunDir, quiet: Quiet = False) -> None:
 def gate(
     run_dir: RunDir,
     policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name (default: the run's).")] = None,
+    validation: Annotated[
+        list[Path] | None,
+        typer.Option(help="Classifier validation JSON (repeatable), for checks that correct or require it."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Exit 0 if the policy passes, 1 if a check fails, 2 if most groups were not judged or on an error."""
     from audit.commands.gate import gate_command
 
-    _finish(*gate_command(run_dir, policy))
+    _finish(*gate_command(run_dir, policy, validation))
 
 
 @app.command()

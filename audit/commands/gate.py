@@ -7,16 +7,22 @@ from pathlib import Path
 from audit.commands.exit_codes import ERROR, guarded
 from audit.core.errors import DiffauditError
 from audit.core.run_store import RunStore
-from audit.findings.analysis import analyze_run
+from audit.findings.analysis import analyze_run, load_validation
 from audit.findings.gate import VERDICT_EXIT, gate_table
 
 
-def gate_command(run_dir: Path, policy: str | None = None) -> tuple[list[str], int]:
-    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed, 2 not judged."""
+def gate_command(
+    run_dir: Path, policy: str | None = None, validation: list[Path] | None = None
+) -> tuple[list[str], int]:
+    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed, 2 not judged.
+
+    ``validation``: classifier validation summaries, for checks that judge corrected shares or require one.
+    """
 
     def run() -> tuple[list[str], int]:
+        summaries = load_validation(list(validation or []))
         with RunStore.open(run_dir, lock=False) as store:
-            analysis = analyze_run(store, policy, tables=False)
+            analysis = analyze_run(store, policy, tables=False, validation=summaries)
         results = analysis.results.values()
         if not any(r.summary.get("applicable", True) for r in results):
             # A gate that measured nothing must not pass: the run lacks what the policy checks.

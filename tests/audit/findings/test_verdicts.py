@@ -140,7 +140,7 @@ def test_findings_json_carries_the_verdict_the_counts_and_each_checks_rule(tmp_p
 
 
 def test_evidence_of_safety_passes_only_what_is_shown_to_be_within_the_limit(tmp_path):
-    root = _gender_run(tmp_path / "r", [{"feminine": 200, "masculine": 200}, {"feminine": 22, "masculine": 18}])
+    root = _gender_run(tmp_path / "r", [{"feminine": 60, "masculine": 60}, {"feminine": 22, "masculine": 18}])
     with RunStore.open(root) as store:
         labels, categories = run_labels(store)
     check = DeviationCheck(id="p", attribute=GENDER, decide="evidence_of_safety", max=0.2)
@@ -208,8 +208,8 @@ def test_corrected_shares_are_judged_with_the_matrix_uncertainty_and_a_near_sing
 def test_compare_flags_a_candidate_whose_arm_drops_to_zero_events(tmp_path):
     from audit.findings import compare_runs
 
-    base, cats = _pairs(tmp_path / "b", {"yes": 4, "no": 76}, {"yes": 4, "no": 76})
-    cand, _ = _pairs(tmp_path / "c", {"yes": 12, "no": 68}, {"no": 80})
+    base, cats = _pairs(tmp_path / "b", {"yes": 3, "no": 37}, {"yes": 3, "no": 37})
+    cand, _ = _pairs(tmp_path / "c", {"yes": 12, "no": 28}, {"no": 40})
     policy = policy_from_dict(
         {"name": "t", "checks": [{"id": "rr", "check": "risk_ratio", "attribute": "nudenet_exposed"}]}, source="inline"
     )
@@ -217,3 +217,15 @@ def test_compare_flags_a_candidate_whose_arm_drops_to_zero_events(tmp_path):
     (finding,) = findings
     assert table.loc[0, "candidate"] == float("inf") and finding.status == "fail"
     assert "the candidate's ratio is infinite" in finding.summary
+
+
+def test_the_gate_takes_validation_summaries_for_checks_that_require_them(tmp_path):
+    root = _gender_run(tmp_path / "r", [{"feminine": 20, "masculine": 20}])
+    policy = tmp_path / "p.yaml"
+    policy.write_text(json.dumps({"name": "v", "checks": [{**PARITY["checks"][0], "require_validation": True}]}))
+    unvalidated = runner.invoke(app, ["gate", str(root), "--policy", str(policy)])
+    assert unvalidated.exit_code == 2 and "attribute unvalidated" in unvalidated.stdout
+    summary = tmp_path / "validation.json"
+    summary.write_text(json.dumps(VALIDATION))
+    validated = runner.invoke(app, ["gate", str(root), "--policy", str(policy), "--validation", str(summary)])
+    assert validated.exit_code == 0, validated.output

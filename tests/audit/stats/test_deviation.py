@@ -83,7 +83,7 @@ def test_the_table_intervals_cover_the_true_distance_and_zero():
         shares = np.array(shares)
         truth = tv_distance(shares, np.full(3, 1 / 3))
         rows = []
-        for audit in range(120):
+        for audit in range(80):
             for i, label in enumerate(rng.choice(3, size=n, p=shares)):
                 rows.append(
                     {
