@@ -444,7 +444,7 @@ def _deviation_groups(check: DeviationCheck, labels: pd.DataFrame, categories, v
                 g.reason = f"no reference figure ({reference.describe()}) for this group"
                 continue
             if check.correct_for_classifier_error:
-                _corrected_deviation(check, g, gc, i, q, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
+                _corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha), q_gc=q)
                 continue
             if gc.n[i] < check.min_judged:
                 g.reason = _too_few(gc.n[i], gc.unknown[i], check.min_judged)
@@ -513,34 +513,40 @@ def _validation_columns(gc, i, summary) -> tuple[np.ndarray, np.ndarray, list[st
     return observed, confusion, list(summary["labels"])
 
 
-def _corrected_deviation(check: DeviationCheck, g: _Group, gc, i: int, q_gc, summary, rng, samples: int) -> None:
+def _corrected(check, g: _Group, gc, i: int, summary, rng, samples: int, *, q_gc=None) -> None:
+    """Judge the group on shares corrected for classifier error: its TV from ``q_gc`` (deviation checks) or the
+    share of ``check.label`` (rate checks), with percentile-bootstrap p-values and bounds."""
     if summary is None:
         g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
         return
     observed, confusion, true_labels = _validation_columns(gc, i, summary)
     used = int(observed.sum())
+    label = None
+    if q_gc is None:
+        if check.label not in true_labels:
+            raise _NotApplicable(f"the classifier validation of {gc.attribute} has no true label {check.label!r}")
+        label = true_labels.index(check.label)
     if used < check.min_judged:
         g.reason = _too_few(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
         return
     # The reference over the validation's true labels (a label the run never saw has reference 0 there).
-    q = np.array([q_gc[gc.labels.index(lab)] if lab in gc.labels else 0.0 for lab in true_labels])
+    q = None if q_gc is None else np.array([q_gc[gc.labels.index(t)] if t in gc.labels else 0.0 for t in true_labels])
     try:
         estimate, draws = corrected_draws(observed, confusion, samples=samples, rng=rng)
     except ValueError as exc:
         raise ConfigError(f"classifier validation of {gc.classifier} / {gc.attribute}: {exc}") from None
-    tests = corrected_limit_tests(estimate, draws, q, check.max)
-    g.n_judged = used
-    g.value = tests["value"]
-    g.ci = tests["interval"]
-    g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
+    tests = corrected_limit_tests(estimate, draws, q, check.max, label=label)
     bounds = tests["bounds"]
+    g.n_judged = used
+    g.value, g.ci = tests["value"], tests["interval"]
+    g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
     g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
+    what = "tv of the shares" if label is None else f"{check.label} share"
     g.describe = (
-        f"tv {g.value:.3f} of the shares corrected for classifier error "
-        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile bootstrap of {samples} draws, confusion matrix resampled; "
-        f"n={used} incl. {int(gc.unknown[i])} unknown)"
+        f"{what} corrected for classifier error {g.value:.3f} (95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile "
+        f"bootstrap of {samples} draws, confusion matrix resampled; n={used} incl. {int(gc.unknown[i])} unknown)"
     )
-    g.row = {"metric": "tv", "corrected": True, "test": "corrected shares, parametric bootstrap"}
+    g.row = {"corrected": True, **({"metric": "tv"} if label is None else {"label": check.label})}
 
 
 # --- rate ---------------------------------------------------------------------------------------------
@@ -570,7 +576,7 @@ def _rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation,
             )
             groups.append(g)
             if check.correct_for_classifier_error:
-                _corrected_rate(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
+                _corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
                 continue
             if n < check.min_judged:
                 g.reason = _too_few(n, unknown, check.min_judged)
@@ -604,35 +610,6 @@ def _measured_rate(check: RateCheck, g: _Group, count: int, n: int, unknown: int
         "worst_case_low": float(worst[0]),
         "worst_case_high": float(worst[1]),
     }
-
-
-def _corrected_rate(check: RateCheck, g: _Group, gc, i: int, summary, rng, samples: int) -> None:
-    if summary is None:
-        g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
-        return
-    observed, confusion, true_labels = _validation_columns(gc, i, summary)
-    used = int(observed.sum())
-    if check.label not in true_labels:
-        raise _NotApplicable(f"the classifier validation of {gc.attribute} has no true label {check.label!r}")
-    if used < check.min_judged:
-        g.reason = _too_few(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
-        return
-    try:
-        estimate, draws = corrected_draws(observed, confusion, samples=samples, rng=rng)
-    except ValueError as exc:
-        raise ConfigError(f"classifier validation of {gc.classifier} / {gc.attribute}: {exc}") from None
-    tests = corrected_limit_tests(estimate, draws, None, check.max, label=true_labels.index(check.label))
-    g.n_judged = used
-    g.value, g.ci = tests["value"], tests["interval"]
-    g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
-    bounds = tests["bounds"]
-    g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
-    g.describe = (
-        f"{check.label} share corrected for classifier error {g.value:.3f} "
-        f"(95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile bootstrap of {samples} draws, confusion matrix resampled; "
-        f"n={used})"
-    )
-    g.row = {"label": check.label, "corrected": True}
 
 
 def pooled_rates(check: RateCheck, table: pd.DataFrame) -> list[dict]:

@@ -200,6 +200,9 @@ def test_corrected_shares_are_judged_with_the_matrix_uncertainty_and_a_near_sing
     corrected = (0.75 - 0.2) / (0.95 - 0.2) - 0.5  # Rogan-Gladen share minus parity
     assert finding.value == pytest.approx(corrected, abs=0.02) and finding.ci[0] < finding.value < finding.ci[1]
     assert "corrected for classifier error" in finding.summary
+    rate = RateCheck(id="f", attribute=GENDER, label="feminine", max=0.5, correct_for_classifier_error=True)
+    (share,) = evaluate_check(rate, labels, categories, validation={key: VALIDATION}).findings
+    assert share.value == pytest.approx(corrected + 0.5, abs=0.02) and share.status == "fail" and share.bound > 0.5
     vague = {**VALIDATION, "confusion_matrix": [[105, 95, 0], [95, 105, 0]]}
     with pytest.raises(ConfigError, match="near-singular"):
         evaluate_check(check, labels, categories, validation={key: vague})
