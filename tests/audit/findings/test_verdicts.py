@@ -232,3 +232,53 @@ def test_the_gate_takes_validation_summaries_for_checks_that_require_them(tmp_pa
     summary.write_text(json.dumps(VALIDATION))
     validated = runner.invoke(app, ["gate", str(root), "--policy", str(policy), "--validation", str(summary)])
     assert validated.exit_code == 0, validated.output
+
+
+def test_deviation_from_a_planted_distribution_per_occupation_across_templates():
+    """A sandbox world: each occupation's items carry its planted label shares; groups pool three templates."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    planted = {"a": {"x": 0.7, "y": 0.2, "z": 0.1}, "b": {"x": 0.2, "y": 0.3, "z": 0.5}}
+    drawn = {"a": planted["a"], "b": {"x": 0.6, "y": 0.3, "z": 0.1}}  # b is made 0.4 TV from its planted shares
+    rows = []
+    for occupation, shares in drawn.items():
+        for template in range(3):
+            item_id = f"{occupation}{template}"
+            for seed, label in enumerate(rng.choice(list(shares), size=60, p=list(shares.values()))):
+                rows.append(
+                    {
+                        "record_id": f"{item_id}-{seed}",
+                        "item_id": item_id,
+                        "seed": seed,
+                        "classifier": "c",
+                        "attribute": "tone",
+                        "label": label,
+                        "occupation": occupation,
+                        "template": str(template),
+                        "prompt": item_id,
+                        "reference": {"planted": planted[occupation]},
+                    }
+                )
+    policy = policy_from_dict(
+        {
+            "name": "s",
+            "checks": [
+                {
+                    "id": "d",
+                    "check": "deviation",
+                    "attribute": "tone",
+                    "by": ["occupation"],
+                    "reference": {"probe": "planted", "scale": 1},
+                }
+            ],
+        },
+        source="inline",
+    )
+    assert policy.checks[0].reference.label is None
+    result = evaluate_check(policy.checks[0], pd.DataFrame(rows))
+    by_occupation = {f.scope["occupation"]: f for f in result.findings}
+    assert by_occupation["a"].status == "pass" and by_occupation["b"].status == "fail"
+    assert by_occupation["a"].unit == "this occupation across its 3 prompts"
+    assert "design_effect" in result.table.columns
