@@ -281,6 +281,7 @@ def _check_summary(check: Check, findings: Sequence[Finding], *, applicable: boo
         "attribute": check.attribute,
         "decide": check.decide,
         "hypothesis": _hypothesis(check),
+        "rule": _rule(check, "", sum(f.status != NOT_JUDGED for f in findings)),
         "alpha": check.alpha,
         "limit": check.max,
         "severity": check.severity,

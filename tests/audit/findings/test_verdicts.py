@@ -116,6 +116,7 @@ def test_findings_json_carries_the_verdict_the_counts_and_each_checks_rule(tmp_p
         "status": "fail",
     }
     assert check["groups"] == {"passed": 1, "failed": 1, "not_judged": 0} and check["hypothesis"].startswith("H0:")
+    assert check["rule"].startswith("Evidence of harm: each group fails only if")
     for finding in data["findings"]:
         assert set(finding) >= {
             "check",
