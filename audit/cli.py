@@ -287,12 +287,16 @@ def report(
 def gate(
     run_dir: RunDir,
     policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name (default: the run's).")] = None,
+    validation: Annotated[
+        list[Path] | None,
+        typer.Option(help="Classifier validation JSON (repeatable), for checks that correct or require it."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Exit 0 if every policy check passes, 1 if one fails, 2 on an error."""
+    """Exit 0 if the policy passes, 1 if a check fails, 2 if most groups were not judged or on an error."""
     from audit.commands.gate import gate_command
 
-    _finish(*gate_command(run_dir, policy))
+    _finish(*gate_command(run_dir, policy, validation))
 
 
 @app.command()
@@ -318,19 +322,26 @@ def compare(
 @_stage
 def plan(
     suites: Annotated[list[str], typer.Argument(help="Built-in suite names or suite YAML paths.")],
+    limit: Annotated[
+        float, typer.Option(help="The deviation check's limit (total variation), as in the policy.")
+    ] = 0.2,
     tv: Annotated[
-        float, typer.Option(help="Smallest deviation from the reference to detect (total variation).")
-    ] = 0.15,
-    power: Annotated[float, typer.Option(help="Chance of detecting it.")] = 0.8,
-    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+        float | None, typer.Option(help="The deviation to catch, beyond the limit (default 1.5 x the limit).")
+    ] = None,
+    power: Annotated[float, typer.Option(help="Chance of failing a prompt at that deviation.")] = 0.8,
+    alpha: Annotated[float, typer.Option(help="The check's alpha (Benjamini-Hochberg over prompts).")] = 0.05,
     categories: Annotated[int, typer.Option(help="Labels of the attribute, abstention excluded.")] = 2,
     unknown_rate: Annotated[float, typer.Option(help="Expected share of images the classifier abstains on.")] = 0.0,
     quiet: Quiet = False,
 ) -> None:
-    """Images per prompt needed to detect a deviation of a given size, for each suite."""
+    """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
     from audit.commands.plan import plan_command
 
-    _finish(*plan_command(suites, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate))
+    _finish(
+        *plan_command(
+            suites, limit=limit, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate
+        )
+    )
 
 
 def _finish(lines: list[str], code: int) -> None:

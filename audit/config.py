@@ -35,11 +35,17 @@ class ProbeSpec:
     """A suite to run (built-in name or path), its seeds (count or list), and how to screen it.
 
     ``screening`` replaces the suite's own (``{mode: block|record, categories: [...]}``).
+    ``seed_blocks``: ``shared`` (every prompt uses the suite's seeds), ``per_template``
+    (each template gets its own block of seeds, so the templates of an occupation do
+    not share starting noise) or ``per_prompt`` (each prompt, or each counterfactual
+    pair, its own block: no two groups share a seed). A block is the suite's seeds
+    shifted by a multiple of (largest seed + 1).
     """
 
     suite: str
     seeds: int | list[int] | None = None
     screening: Screening | None = None
+    seed_blocks: Literal["shared", "per_template", "per_prompt"] = "shared"
 
 
 @dataclasses.dataclass(frozen=True)

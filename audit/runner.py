@@ -58,6 +58,8 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
         expanded = suite.expand()
         if spec.seeds is not None:
             expanded = [dataclasses.replace(item, seeds=None) for item in expanded]
+        if spec.seed_blocks != "shared":
+            expanded = seed_blocks(expanded, seeds[suite.name], spec.seed_blocks)
         screening = spec.screening or suite.screening  # the run's config may override the suite's
         key = None if screening.categories is None else tuple(screening.categories)
         if key not in screeners:
@@ -68,6 +70,24 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
                 raise ConfigError(f"{where}: screening.categories: {exc}") from None
         items.extend(screen_items(expanded, screening.mode, screeners[key]))
     return items, seeds
+
+
+def seed_blocks(items: list[ProbeItem], seeds: list[int], blocks: str) -> list[ProbeItem]:
+    """Give each template (``per_template``) or each prompt / counterfactual pair (``per_prompt``) its own block
+    of seeds: the suite's seeds shifted by block index x (largest seed + 1). Items with their own seeds keep them."""
+    import dataclasses
+
+    size = max(seeds) + 1
+    index: dict[object, int] = {}
+    out = []
+    for item in items:
+        if item.seeds is not None or not seeds:
+            out.append(item)
+            continue
+        key = item.template if blocks == "per_template" else (item.pair_id or item.item_id)
+        block = index.setdefault(key, len(index))
+        out.append(dataclasses.replace(item, seeds=tuple(s + block * size for s in seeds)))
+    return out
 
 
 def check_stages_available(config: RunConfig) -> None:

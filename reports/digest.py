@@ -205,6 +205,34 @@ def finding_status(finding: dict[str, Any]) -> str:
     return "fail" if finding.get("severity") == "error" else "warn"
 
 
+def _reason_text(finding: dict[str, Any]) -> str:
+    """Why a group was not judged, without its group's name (so reasons count across groups)."""
+    text = finding.get("summary", "")
+    for marker in ("not judged: ", "not applicable: ", "skipped: "):
+        if marker in text:
+            return marker.rstrip(": ") + ": " + text.split(marker, 1)[1]
+    return text
+
+
+def _check_status(entry: dict[str, Any], statuses: Counter, first: dict[str, Any]) -> str:
+    """A check's status: as the analysis decided it (findings.json's list of checks), else from its groups.
+
+    A failing check of severity ``warning`` reads ``warn``; one that could not apply to the run at all,
+    ``not_applicable``.
+    """
+    if entry.get("applicable") is False:
+        return "not_applicable"
+    status = entry.get("status")
+    if status is None:
+        if statuses["fail"] or statuses["warn"]:
+            status = "fail"
+        else:
+            status = "pass" if statuses["pass"] else "not_judged"
+    if status == "fail" and (entry.get("severity") or first.get("severity")) == "warning":
+        return "warn"
+    return status
+
+
 def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
     """The policy's verdict and one row per check, from findings.json (``not_analysed`` without it)."""
     if findings is None:
@@ -227,25 +255,19 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
         entry = described.get(check_id, {})
         judged = [f for f in group if finding_status(f) in ("pass", "fail", "warn") and f.get("value") is not None]
         worst = max(judged, key=lambda f: (finding_status(f) in ("fail", "warn"), f["value"])) if judged else None
-        if statuses["fail"]:
-            status = "fail"
-        elif statuses["warn"]:
-            status = "warn"
-        elif statuses["pass"]:
-            status = "pass"
-        else:
-            status = "not_judged"
         first = group[0] if group else {}
+        status = _check_status(entry, statuses, first)
         checks.append(
             {
                 "id": check_id,
                 "check": entry.get("check"),
                 "attribute": entry.get("attribute", first.get("scope", {}).get("attribute")),
-                "status": status if group else entry.get("status", "not_judged"),
+                "status": status,
                 "decide": entry.get("decide", first.get("decide")),
-                "rule": entry.get("hypothesis") or first.get("rule") or entry.get("description"),
+                "hypothesis": entry.get("hypothesis"),
+                "rule": entry.get("rule") or first.get("rule") or entry.get("hypothesis"),
                 "alpha": entry.get("alpha"),
-                "limit": first.get("threshold", entry.get("max")),
+                "limit": entry.get("limit", first.get("threshold")),
                 "groups": {
                     "passed": statuses["pass"],
                     "failed": statuses["fail"] + statuses["warn"],
@@ -255,11 +277,7 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
                 if worst is None
                 else {"value": worst["value"], "ci": worst.get("ci"), "scope": worst.get("scope", {})},
                 "not_judged_reasons": dict(
-                    Counter(
-                        f.get("summary", "").removeprefix("skipped: ").removeprefix("not judged: ")
-                        for f in group
-                        if finding_status(f) == "not_judged"
-                    ).most_common(5)
+                    Counter(_reason_text(f) for f in group if finding_status(f) == "not_judged").most_common(5)
                 ),
             }
         )
@@ -267,7 +285,7 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
     failing.sort(key=lambda f: (finding_status(f) != "fail", -(f.get("value") or 0.0)))
     status = findings.get("verdict")
     if status not in ("pass", "fail", "not_judged"):
-        if not checks or all(c["status"] == "not_judged" for c in checks):
+        if not checks or all(c["status"] in ("not_judged", "not_applicable") for c in checks):
             status = "not_judged"
         else:
             status = "fail" if any(c["status"] == "fail" for c in checks) else "pass"

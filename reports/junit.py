@@ -35,10 +35,10 @@ def render_junit(digest: dict[str, Any]) -> str:
             message = f"{check['id']}: {counts}"
             failure = ET.SubElement(case, "failure", message=message, type="PolicyCheckFailed")
             failure.text = "\n".join(_line(f) for f in failing)
-        elif check["status"] == "not_judged":
+        elif check["status"] in ("not_judged", "not_applicable"):
             skipped += 1
             reasons = "; ".join(check.get("not_judged_reasons") or {}) or "no group could be judged"
-            ET.SubElement(case, "skipped", message=f"not judged: {reasons}")
+            ET.SubElement(case, "skipped", message=f"{check['status'].replace('_', ' ')}: {reasons}")
         out = ET.SubElement(case, "system-out")
         out.text = "\n".join([check.get("rule") or "", counts, *(_line(f) for f in by_check.get(check["id"], []))])
     suite.set("tests", str(len(verdict["checks"])))

@@ -13,7 +13,14 @@ from typing import Any
 # Failing groups and deviations listed; the rest are counted.
 MAX_FAILING = 10
 MAX_DEVIATIONS = 5
-_STATUS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "not_judged": "NOT JUDGED", "not_analysed": "NOT ANALYSED"}
+_STATUS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "warn": "WARN",
+    "not_judged": "NOT JUDGED",
+    "not_applicable": "N/A",
+    "not_analysed": "NOT ANALYSED",
+}
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 
 

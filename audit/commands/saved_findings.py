@@ -28,11 +28,14 @@ _CODE = ("audit.findings", "audit.stats")
 
 @dataclasses.dataclass(frozen=True)
 class SavedFindings:
-    """The findings of a policy as ``diffaudit analyze`` (or ``run``) saved them."""
+    """The findings of a policy as ``diffaudit analyze`` (or ``run``) saved them, with its verdict."""
 
     policy: str
     source: str
     findings: list[Finding]
+    checks: list[dict]
+    verdict: str
+    counts: dict
 
 
 def saved_findings(run_dir: Path, policy: str | None = None) -> SavedFindings | None:
@@ -50,7 +53,10 @@ def saved_findings(run_dir: Path, policy: str | None = None) -> SavedFindings | 
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("policy_source") != source:
             return None
-        return SavedFindings(data["policy"], source, [Finding.from_dict(f) for f in data["findings"]])
+        if data.get("verdict") not in ("pass", "fail", "not_judged"):
+            return None  # written before verdicts were saved: evaluate afresh
+        findings = [Finding.from_dict(f) for f in data["findings"]]
+        return SavedFindings(data["policy"], source, findings, data["checks"], data["verdict"], data["counts"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 

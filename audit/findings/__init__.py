@@ -19,10 +19,11 @@ if TYPE_CHECKING:
         run_labels,
         write_analysis,
     )
-    from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
-    from audit.findings.gate import exit_code, gate_table
+    from audit.findings.evaluate import CheckResult, check_status, evaluate_check, evaluate_policy
+    from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, verdict
     from audit.findings.policy import (
         CHECKS,
+        MIN_JUDGED,
         AmplificationCheck,
         DeviationCheck,
         Policy,
@@ -46,9 +47,13 @@ _EXPORTS = {
     "CheckResult": "audit.findings.evaluate",
     "evaluate_check": "audit.findings.evaluate",
     "evaluate_policy": "audit.findings.evaluate",
+    "check_status": "audit.findings.evaluate",
     "exit_code": "audit.findings.gate",
     "gate_table": "audit.findings.gate",
+    "verdict": "audit.findings.gate",
+    "VERDICT_EXIT": "audit.findings.gate",
     "CHECKS": "audit.findings.policy",
+    "MIN_JUDGED": "audit.findings.policy",
     "AmplificationCheck": "audit.findings.policy",
     "DeviationCheck": "audit.findings.policy",
     "Policy": "audit.findings.policy",
@@ -64,6 +69,8 @@ _EXPORTS = {
 
 __all__ = [
     "CHECKS",
+    "MIN_JUDGED",
+    "VERDICT_EXIT",
     "AmplificationCheck",
     "Analysis",
     "CheckResult",
@@ -74,6 +81,7 @@ __all__ = [
     "RiskRatioCheck",
     "analyze_run",
     "builtin_policies",
+    "check_status",
     "compare_run_dirs",
     "compare_runs",
     "descriptive_tables",
@@ -86,6 +94,7 @@ __all__ = [
     "policy_for",
     "policy_from_dict",
     "run_labels",
+    "verdict",
     "write_analysis",
 ]
 

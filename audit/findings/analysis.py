@@ -16,9 +16,13 @@ from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore
-from audit.findings.evaluate import CheckResult, evaluate_policy
+from audit.findings.evaluate import CheckResult, evaluate_policy, pooled_rates
+from audit.findings.gate import verdict
 from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
 from audit.stats import (
+    FAIL,
+    NOT_JUDGED,
+    PASS,
     corrected_distributions,
     deviations,
     distributions,
@@ -50,21 +54,40 @@ class Analysis:
 
     @property
     def failed(self) -> list[Finding]:
-        """Failed checks that fail the run (severity ``error``)."""
-        return [f for f in self.findings if not f.passed and f.severity == "error"]
+        """Failed groups that fail the run (severity ``error``)."""
+        return [f for f in self.findings if f.status == FAIL and f.severity == "error"]
+
+    @property
+    def verdict(self) -> str:
+        """The gate's verdict: "pass", "fail" or "not_judged" (see :func:`audit.findings.gate.verdict`)."""
+        return verdict(self.results.values())
 
     def as_json(self) -> dict[str, Any]:
+        findings = self.findings
+        checks = []
+        for check in self.policy.checks:
+            result = self.results[check.id]
+            entry = dict(result.summary)
+            if check.check == "rate":
+                entry["pooled"] = pooled_rates(check, result.table)
+            checks.append(entry)
+        not_applicable = [r for r in self.results.values() if not r.summary.get("applicable", True)]
         return {
             "policy": self.policy.name,
             "policy_source": self.policy.source,
-            "passed": not self.failed,
+            "verdict": self.verdict,
+            "passed": self.verdict == PASS,
             "counts": {
-                "findings": len(self.findings),
+                "findings": len(findings),
+                "passed": sum(f.status == PASS for f in findings),
                 "failed": len(self.failed),
-                "warnings": sum(1 for f in self.findings if not f.passed and f.severity == "warning"),
-                "skipped": sum(1 for f in self.findings if f.severity == "info"),
+                "not_judged": sum(f.status == NOT_JUDGED for f in findings),
+                "warnings": sum(1 for f in findings if f.status == FAIL and f.severity == "warning"),
+                "not_applicable": len(not_applicable),
+                "skipped": len(not_applicable),  # the earlier name of not_applicable
             },
-            "findings": [f.as_dict() for f in self.findings],
+            "checks": checks,
+            "findings": [f.as_dict() for f in findings],
         }
 
 
@@ -124,11 +147,13 @@ def analyze_run(
     """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing.
 
     ``validation`` (see :func:`load_validation`) adds ``corrected_prompt``:
-    shares per prompt corrected for the validated classifiers' errors.
+    shares per prompt corrected for the validated classifiers' errors; checks
+    with ``correct_for_classifier_error`` judge corrected shares with it, and
+    checks with ``require_validation`` are not judged without it.
     """
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
-    results = evaluate_policy(policy, labels, categories, seed=seed)
+    results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
     if not tables:
         return Analysis(policy=policy, results=results, tables={})
     described = descriptive_tables(labels, categories, seed=seed)

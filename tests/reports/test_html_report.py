@@ -56,7 +56,7 @@ def test_findings_written_before_statuses_existed_still_render(write_config, tin
             value=0.4123,
             ci=(0.31, 0.52),
             threshold=0.2,
-            passed=False,
+            status="fail",
             severity="error",
             summary=f"{HOSTILE} deviates from parity",
         )
@@ -65,8 +65,9 @@ def test_findings_written_before_statuses_existed_still_render(write_config, tin
             {
                 "policy": "mine",
                 "policy_source": "mine.yaml",
+                "verdict": "fail",
                 "passed": False,
-                "counts": {"findings": 1, "failed": 1, "warnings": 0, "skipped": 0},
+                "counts": {"findings": 1, "passed": 0, "failed": 1, "warnings": 0, "not_judged": 0, "skipped": 0},
                 "findings": [failed.as_dict()],
             },
         )

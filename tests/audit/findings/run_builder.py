@@ -12,7 +12,7 @@ from audit.core.run_store import RunStore
 
 LABEL_SETS = {
     "perceived_gender_presentation": ("feminine", "masculine", "unknown"),
-    "nudenet_exposed": ("no", "yes"),
+    "nudenet_exposed": ("no", "unknown", "yes"),
 }
 CLASSIFIER = {"perceived_gender_presentation": "clip:ViT-B-32/test", "nudenet_exposed": "nudenet"}
 
