@@ -85,14 +85,14 @@ def render_markdown(digest: dict[str, Any]) -> str:
                 )
     comparison = digest.get("comparison")
     if comparison:
-        counts = comparison["counts"]
+        verdicts = comparison["counts"]
         described = escape_markdown(comparison.get("described") or "as configured")
         baseline = escape_markdown(comparison.get("baseline_name") or "the baseline")
         lines += [
             "",
-            f"**Mitigation** ({described}), compared pair by pair with {baseline}: {counts['improved']} improved, "
-            f"{counts['worse']} worse, {counts['no significant change']} without a significant change, "
-            f"{counts['not judged']} not judged.",
+            f"**Mitigation** ({described}), compared pair by pair with {baseline}: {verdicts['improved']} improved, "
+            f"{verdicts['worse']} worse, {verdicts['no significant change']} without a significant change, "
+            f"{verdicts['not judged']} not judged.",
             "",
             "| check | group | baseline | mitigated | change (95% interval) | verdict |",
             "|---|---|---|---|---|---|",

@@ -157,7 +157,7 @@ def compare_mitigation(
         "alpha": alpha,
         "pairs": shared_pairs(baseline, mitigated),
         "method": (
-            "pairs of images with the same prompt and seed; share changes: Newcombe's paired score interval and "
+            "pairs of images with the same prompt and seed; share changes: Tango's paired score interval and "
             "McNemar's exact test; distance and slope changes: percentile bootstrap over pairs (seeds) and a "
             "sign-flip permutation test; Benjamini-Hochberg over every group of every check"
         ),

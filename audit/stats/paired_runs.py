@@ -4,9 +4,9 @@ When a mitigated run shares its (prompt, seed) pairs with its baseline, each
 pair is one unit: the same noise, with and without the mitigation. The
 statistics here are paired:
 
-- the change in the share of a label: Newcombe's hybrid score interval for
-  a difference of paired proportions (Newcombe 1998, method 10) and McNemar's
-  exact test on the discordant pairs;
+- the change in the share of a label: Tango's score interval for a
+  difference of paired proportions (Tango 1998) and McNemar's exact test on
+  the discordant pairs;
 - the change in a distance from a reference (TV, max gap): a percentile
   bootstrap over pairs for the interval and a sign-flip permutation test
   (swapping the two images of each pair) for the p-value;
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from audit.core.constants import UNKNOWN
 from audit.stats.intervals import wilson_interval
@@ -34,30 +34,40 @@ from audit.stats.paired import mcnemar_exact
 PAIR_KEYS = ("item_id", "seed", "classifier", "attribute")
 
 
-def newcombe_paired_difference(
+def paired_difference_interval(
     both: int, only_m: int, only_b: int, neither: int, confidence: float = 0.95
 ) -> tuple[float, float, float]:
-    """The difference of paired proportions p_m - p_b with Newcombe's hybrid score interval (method 10).
+    """The difference of paired proportions p_m - p_b with Tango's score interval (Tango 1998).
 
     ``both``: pairs with the label in both images; ``only_m``: in the
     mitigated image only; ``only_b``: in the baseline image only;
-    ``neither``: in neither. Returns (difference, low, high); the interval
-    never leaves [-1, 1] and is never empty.
+    ``neither``: in neither. The interval inverts the score test of a given
+    difference, with the nuisance cell at its restricted maximum-likelihood
+    value; it stays inside [-1, 1] and keeps its level at small n and with
+    strongly correlated pairs, where Wald and Newcombe's hybrid intervals fall short.
+    Returns (difference, low, high).
     """
     n = both + only_m + only_b + neither
     if n == 0:
         return math.nan, -1.0, 1.0
-    p_m, p_b = (both + only_m) / n, (both + only_b) / n
-    l_m, u_m = (float(v) for v in wilson_interval(both + only_m, n, confidence))
-    l_b, u_b = (float(v) for v in wilson_interval(both + only_b, n, confidence))
-    # The correlation of the two binary outcomes over pairs (0 when a margin is empty).
-    margins = (both + only_m) * (only_b + neither) * (both + only_b) * (only_m + neither)
-    phi = (both * neither - only_m * only_b) / math.sqrt(margins) if margins > 0 else 0.0
-    phi = max(phi, 0.0) if phi == phi else 0.0  # Newcombe truncates a negative correlation at 0
-    delta = p_m - p_b
-    low = delta - math.sqrt(max((p_m - l_m) ** 2 - 2 * phi * (p_m - l_m) * (u_b - p_b) + (u_b - p_b) ** 2, 0.0))
-    high = delta + math.sqrt(max((u_m - p_m) ** 2 - 2 * phi * (u_m - p_m) * (p_b - l_b) + (p_b - l_b) ** 2, 0.0))
-    return delta, max(low, -1.0), min(high, 1.0)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    b, c = only_m, only_b
+
+    def score(delta: float) -> float:
+        a_, b_ = 2 * n, -b - c + (2 * n - b + c) * delta
+        c_ = -c * delta * (1 - delta)
+        q21 = (math.sqrt(max(b_ * b_ - 4 * a_ * c_, 0.0)) - b_) / (2 * a_)
+        variance = n * (2 * q21 + delta * (1 - delta))
+        gap = b - c - n * delta
+        if variance <= 0:
+            return math.copysign(math.inf, gap) if gap else 0.0
+        return gap / math.sqrt(variance)
+
+    estimate = (b - c) / n
+    edge = 1 - 1e-12
+    low = -1.0 if score(-edge) <= z else float(optimize.brentq(lambda d: score(d) - z, -edge, estimate))
+    high = 1.0 if score(edge) >= -z else float(optimize.brentq(lambda d: score(d) + z, estimate, edge))
+    return estimate, low, high
 
 
 def pair_labels(baseline: pd.DataFrame, mitigated: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +110,7 @@ def share_changes(
             in_m = (judged["label_m"] == label).to_numpy()
             both, only_m, only_b = int((in_b & in_m).sum()), int((~in_b & in_m).sum()), int((in_b & ~in_m).sum())
             neither = len(judged) - both - only_m - only_b
-            change, low, high = newcombe_paired_difference(both, only_m, only_b, neither, confidence)
+            change, low, high = paired_difference_interval(both, only_m, only_b, neither, confidence)
             rows.append(
                 {
                     **dict(zip([*by, "classifier", "attribute"], key, strict=True)),
