@@ -87,3 +87,30 @@ def test_a_mitigated_run_makes_the_rewritten_images_and_keeps_the_pairing(write_
             records[name] = {(r.item_id, r.seed): r.sha256 for r in store.generations()}
     assert records["b"].keys() == records["m"].keys()  # the same (prompt, seed) pairs
     assert all(records["b"][k] != records["m"][k] for k in records["b"])  # the rewritten prompt changed each image
+
+
+def test_a_mitigation_can_swap_in_the_safe_latent_diffusion_pipeline(write_config, tiny_sd_path, tmp_path):
+    """The same checkpoint loaded as diffusers' StableDiffusionPipelineSafe; its images are recorded as made by it."""
+    from audit import runner
+
+    text = (
+        f'name: sld\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2, batch_size: 2}}\n'
+        "probes: [{suite: demo, seeds: 1}]\nmitigation: {pipeline: StableDiffusionPipelineSafe}\n"
+    )
+    with runner.prepare(load_config(write_config(text)), tmp_path / "sld") as store:
+        runner.generate(store)
+        records = store.generations()
+    assert records and all(r.ok and r.meta["pipeline"] == "StableDiffusionPipelineSafe" for r in records)
+
+
+def test_an_unknown_pipeline_class_is_one_line(write_config, tiny_sd_path, tmp_path):
+    from audit import runner
+    from audit.core.errors import DiffauditError
+
+    text = (
+        f'name: x\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\n'
+        "probes: [{suite: demo, seeds: 1}]\nmitigation: {pipeline: NoSuchPipeline}\n"
+    )
+    with runner.prepare(load_config(write_config(text)), tmp_path / "x") as store:
+        with pytest.raises(DiffauditError, match="has no pipeline class 'NoSuchPipeline'"):
+            runner.generate(store)
