@@ -95,12 +95,15 @@ def _stage(func):
 @app.command()
 @_stage
 def run(
-    config: Annotated[Path | None, typer.Argument(help="Run config YAML (default: the built-in demo).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="Run config YAML or a built-in config name (default: the built-in sandbox audit)."),
+    ] = None,
     out: Out = None,
     resume: Resume = False,
     quiet: Quiet = False,
 ) -> None:
-    """Run every stage: generate, score, analyze, report."""
+    """Run every stage: generate, score, analyze, report; print the verdict table."""
     from audit import runner
     from audit.config import load_config
 
@@ -114,6 +117,9 @@ def run(
         report_path = runner.report(store)
     typer.echo(f"run: {store.root}")
     typer.echo(f"report: {report_path}")
+    from audit.commands.verdict import verdict_lines
+
+    _echo_lines(["", *verdict_lines(store)])
 
 
 @app.command()

@@ -16,12 +16,22 @@ from typing import Any, ClassVar, Literal
 from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem
-from generators.base import Generator, GeneratorParams
+from generators.base import Generator, GeneratorParams, seed_with_prompt
 from generators.registry import register
 
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++")
+
+
+def _sandbox_ddpm() -> Path:
+    from generators.sandbox.models import DDPM_DIR
+
+    return DDPM_DIR
+
+
+# Checkpoints that ship with diffaudit, by the name a config gives as `model:`.
+BUILTIN_MODELS = {"builtin:sandbox-ddpm": _sandbox_ddpm}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +44,9 @@ class DDPMParams(GeneratorParams):
     eta: float = 0.0
     guidance: float = 1.0
     class_attribute: str = "class"
+    # Seed each image's noise with (prompt, seed), not the seed alone: for a class-conditional model,
+    # two prompts of one class (two templates of one occupation) then give different images.
+    seed_with_prompt: bool = False
     clip_sample: bool | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
@@ -86,6 +99,10 @@ class DDPMGenerator(Generator):
         model = self.params.model
         if not model:
             raise DiffauditError("generator.model: give a DDPM checkpoint folder or a diffusers UNet2DModel id or path")
+        if model in BUILTIN_MODELS:
+            model = str(BUILTIN_MODELS[model]())
+        elif model.startswith("builtin:"):
+            raise DiffauditError(f"generator.model: unknown built-in model {model!r} ({', '.join(BUILTIN_MODELS)})")
         if ddpm.is_checkpoint(model):
             loaded = ddpm.load_checkpoint(model)
             network, schedule = loaded.model, loaded.schedule
@@ -132,6 +149,13 @@ class DDPMGenerator(Generator):
                 schedule, prediction_type=prediction_type, clip_sample=clip_sample, eta=self.params.eta
             )
         return ddpm.DPMSolverMultistepScheduler(schedule, prediction_type=prediction_type)
+
+    def check_items(self, items: Sequence[ProbeItem]) -> None:
+        for item in items:
+            self.class_label(item)
+
+    def _image_seed(self, item: ProbeItem, seed: int) -> int:
+        return seed_with_prompt(item.prompt, seed) if self.params.seed_with_prompt else seed
 
     def class_label(self, item: ProbeItem) -> int | None:
         """The class index ``item`` asks for, or None for an unconditional sample."""

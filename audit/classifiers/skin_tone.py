@@ -60,6 +60,9 @@ _SKIN_ROWS = ((0.06, 0.22), (0.52, 0.92))
 _SKIN_HUE_RANGE = (-15.0, 100.0)
 _MIN_CHROMA = 1.5
 _LIGHTNESS_TRIM = (0.10, 0.95)
+# The Haar cascade finds no face under about 24 pixels; smaller images (the 32-pixel sandbox
+# portraits, thumbnails) are enlarged by a whole factor to at least this side before detection.
+_MIN_DETECTION_SIDE = 128
 
 
 @functools.cache
@@ -233,6 +236,7 @@ class SkinToneClassifier(Classifier):
 
     def measure(self, rgb: Any) -> ImageResult:
         """Scores and measurements for one RGB uint8 image."""
+        rgb = _enlarged(rgb)
         result = ImageResult()
         faces = detect_faces(
             rgb, min_neighbors=self.params.min_neighbors, min_face_fraction=self.params.min_face_fraction
@@ -263,3 +267,14 @@ class SkinToneClassifier(Classifier):
             monk_delta_e=colour.monk_delta_e,
         )
         return result
+
+
+def _enlarged(rgb: Any) -> Any:
+    """``rgb`` enlarged (bicubic) by the least whole factor that brings its short side to the detection size."""
+    import cv2
+
+    side = min(rgb.shape[:2])
+    factor = -(-_MIN_DETECTION_SIDE // side)
+    if factor <= 1:
+        return rgb
+    return cv2.resize(rgb, (rgb.shape[1] * factor, rgb.shape[0] * factor), interpolation=cv2.INTER_CUBIC)

@@ -10,7 +10,7 @@ from audit.findings.analysis import (
     write_analysis,
 )
 from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
-from audit.findings.gate import exit_code, gate_table
+from audit.findings.gate import exit_code, gate_table, group_verdicts
 from audit.findings.policy import (
     CHECKS,
     AmplificationCheck,
@@ -44,6 +44,7 @@ __all__ = [
     "evaluate_policy",
     "exit_code",
     "gate_table",
+    "group_verdicts",
     "load_policy",
     "load_validation",
     "policy_for",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from audit.core.records import Finding
 
@@ -51,9 +52,45 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10) -> str:
     failures = [f for f in findings if not f.passed]
     for f in failures[:details]:
         lines.append(f"{'FAIL' if f.severity == 'error' else 'WARN'} {f.check}: {f.summary}")
-    if len(failures) > details:
+    if 0 < details < len(failures):
         lines.append(f"... and {len(failures) - details} more failed group(s); see findings.json")
     skipped = [f for f in findings if f.severity == "info"]
     for f in skipped:
         lines.append(f"SKIP {f.check}: {f.summary.removeprefix('skipped: ')}")
+    return "\n".join(lines)
+
+
+_SCOPE_KEYS = frozenset({"attribute", "classifier", "by", "label", "between"})
+
+
+def _group_of(finding: Finding) -> tuple[tuple[str, Any], ...]:
+    """The group a finding judges: its scope less what names the check (attribute, classifier, ...)."""
+    return tuple((k, v) for k, v in finding.scope.items() if k not in _SCOPE_KEYS)
+
+
+def group_verdicts(findings: Sequence[Finding]) -> str:
+    """One line per judged group (an occupation, a prompt): FAIL, WARN or PASS, and which checks failed.
+
+    A group fails when a check of severity ``error`` fails for it; checks that judge
+    no single group (amplification across groups) are in :func:`gate_table`, not here.
+    """
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        key = _group_of(f)
+        if key and f.severity != "info":
+            groups.setdefault(key, []).append(f)
+    if not groups:
+        return "no check judged a single group"
+    names = [", ".join(f"{k}={v}" for k, v in key) for key in groups]
+    width = max(len("group"), *(len(n) for n in names))
+    lines = [f"{'group'.ljust(width)}  verdict  failed checks"]
+    for name, group in sorted(zip(names, groups.values(), strict=True)):
+        failed = [f for f in group if not f.passed]
+        errors = [f for f in failed if f.severity == "error"]
+        status = "FAIL" if errors else ("WARN" if failed else "PASS")
+        detail = ", ".join(
+            f"{f.check} ({_fmt(f.value)}){'' if f.severity == 'error' else ' [warning]'}"
+            for f in sorted(failed, key=lambda f: (f.severity != "error", f.check))
+        )
+        lines.append(f"{name.ljust(width)}  {status.ljust(7)}  {detail}".rstrip())
     return "\n".join(lines)
