@@ -93,11 +93,18 @@ def train(args: argparse.Namespace) -> Path:
             class_names=names,
             device=device,
         )
-    fit_started, first_step = time.perf_counter(), trainer.step
+    fit_started, fit_cpu, first_step = time.perf_counter(), time.process_time(), trainer.step
     trainer.fit(data, labels, progress=not args.quiet)
-    fit_s = time.perf_counter() - fit_started
+    fit_s, cpu_s = time.perf_counter() - fit_started, time.process_time() - fit_cpu
     log = _training_log(work)
-    log.append({"steps": [first_step, trainer.step], "seconds": round(fit_s, 1), "device": device})
+    log.append(
+        {
+            "steps": [first_step, trainer.step],
+            "seconds": round(fit_s, 1),
+            "cpu_seconds": round(cpu_s, 1),
+            "device": device,
+        }
+    )
     (work / "training_log.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
     return export(trainer, Path(args.out), args, render_s=render_s, log=log)
 
