@@ -48,6 +48,9 @@ class DDPMParams(GeneratorParams):
     # two prompts of one class (two templates of one occupation) then give different images.
     seed_with_prompt: bool = False
     clip_sample: bool | None = None
+    # Which training timesteps the sampler visits (None: each sampler's diffusers default). "trailing"
+    # starts at the last one, pure noise, as a model with a zero terminal SNR needs (Lin et al. 2023).
+    timestep_spacing: Literal["leading", "linspace", "trailing"] | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     channels_last: bool = False
@@ -140,15 +143,20 @@ class DDPMGenerator(Generator):
     def _scheduler(self, schedule: Any, prediction_type: str, clip_sample: bool, variance_type: str) -> Any:
         from generators import ddpm
 
+        spacing = {} if self.params.timestep_spacing is None else {"timestep_spacing": self.params.timestep_spacing}
         if self.params.sampler == "ddpm":
             return ddpm.DDPMScheduler(
-                schedule, prediction_type=prediction_type, clip_sample=clip_sample, variance_type=variance_type
+                schedule,
+                prediction_type=prediction_type,
+                clip_sample=clip_sample,
+                variance_type=variance_type,
+                **spacing,
             )
         if self.params.sampler == "ddim":
             return ddpm.DDIMScheduler(
-                schedule, prediction_type=prediction_type, clip_sample=clip_sample, eta=self.params.eta
+                schedule, prediction_type=prediction_type, clip_sample=clip_sample, eta=self.params.eta, **spacing
             )
-        return ddpm.DPMSolverMultistepScheduler(schedule, prediction_type=prediction_type)
+        return ddpm.DPMSolverMultistepScheduler(schedule, prediction_type=prediction_type, **spacing)
 
     def check_items(self, items: Sequence[ProbeItem]) -> None:
         for item in items:

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from generators.sandbox.recipe import parse_recipe, recipe_parser, run_record
 from generators.sandbox.world import ATTRIBUTES, Portrait, balanced_bias
+
+PROG = "python -m generators.sandbox.train_clip"
 
 # The package folder the `clip` classifier's built-in name `builtin:sandbox-clip` points at.
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "audit" / "classifiers" / "models" / "sandbox-clip"
@@ -155,9 +156,7 @@ def train(args: argparse.Namespace) -> Path:
     save_file(state, str(out / "open_clip_model.safetensors"))
     tail = losses[-50:]
     record = {
-        "command": "python -m generators.sandbox.train_clip " + shlex.join(sys.argv[1:]),
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("out", "quiet")},
-        "seed": args.seed,
+        **run_record(args),
         "steps": args.steps,
         "data": f"{args.images} portraits rendered balanced (seed {args.seed}); {render_s:.0f} s to render",
         "training_seconds": round(fit_s, 1),
@@ -165,27 +164,15 @@ def train(args: argparse.Namespace) -> Path:
         "final_loss_mean_last_50": sum(tail) / len(tail),
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_dtype": "float16",
-        "torch": torch.__version__,
         "open_clip": open_clip.__version__,
-        "threads": torch.get_num_threads(),
         "device": device,
-        "machine": platform.processor() or platform.machine(),
     }
     (out / "training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m generators.sandbox.train_clip", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local-dir model folder to write")
-    for name, value in DEFAULTS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    return parser.parse_args(argv)
+    return parse_recipe(recipe_parser(PROG, __doc__.splitlines()[0], DEFAULTS, out=str(DEFAULT_OUT)), argv)
 
 
 def main(argv: list[str] | None = None) -> None:
