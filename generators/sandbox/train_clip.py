@@ -47,7 +47,7 @@ CAPTION_PHRASES: dict[str, dict[str, str]] = {
 }
 _ARTICLE = {"executive": "an"}
 
-DEFAULTS = {"steps": 1000, "batch_size": 128, "lr": 2e-3, "images": 16_000, "seed": 1}
+DEFAULTS = {"steps": 1500, "batch_size": 128, "lr": 2e-3, "images": 16_000, "seed": 1}
 
 
 def occupation_phrase(occupation: str) -> str:
