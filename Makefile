@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.diffaudit-installed
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install browser lint clean
 
 install: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/diffaudit run --resume
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The report's browser test drives the system Chromium (Debian's package); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	  echo "note: Chromium could not be installed; the report's browser test will be skipped"
 
 lint: install
 	$(BIN)/ruff check .

@@ -34,6 +34,16 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; wa
 RunDir = Annotated[Path, typer.Argument(help="A run directory written by an earlier stage.")]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: <output>/<name>).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory.")]
+ExecutorName = Annotated[
+    str | None, typer.Option("--executor", help="Where generation and scoring run: local or ray (default: config's).")
+]
+Address = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster to join: auto, or ray://HOST:10001 (default: start a local one)."),
+]
+Workers = Annotated[
+    int | None, typer.Option("--workers", help="Ray workers (default: one per GPU, or one per CPU without GPUs).")
+]
 
 
 def _stderr_console() -> Any:
@@ -101,6 +111,9 @@ def run(
     ] = None,
     out: Out = None,
     resume: Resume = False,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Run every stage: generate, score, analyze, report; print the verdict table."""
@@ -108,18 +121,28 @@ def run(
     from audit.config import load_config
 
     cfg = load_config(config)
-    runner.check_stages_available(cfg)
-    with runner.prepare(cfg, out, resume=resume) as store:
-        log.info("run directory %s", store.root)
-        runner.generate(store, progress=_progress_factory(quiet))
-        runner.score(store)
-        runner.analyze(store)
-        report_path = runner.report(store)
+    with _executor(executor or cfg.executor, address, workers) as stages:
+        runner.check_stages_available(cfg)
+        with runner.prepare(cfg, out, resume=resume) as store:
+            log.info("run directory %s", store.root)
+            runner.generate(store, executor=stages, progress=_progress_factory(quiet))
+            runner.score(store, executor=stages, progress=_progress_factory(quiet))
+            runner.analyze(store)
+            written = runner.report(store)
     typer.echo(f"run: {store.root}")
-    typer.echo(f"report: {report_path}")
+    typer.echo(f"report: {written['report.html']}")
     from audit.commands.verdict import verdict_lines
 
     _echo_lines(["", *verdict_lines(store)])
+
+
+def _executor(name: str, address: str | None, workers: int | None) -> Any:
+    """The executor the stages run on; models may be fetched, so the hub is probed first (see audit.core.hub)."""
+    from audit.core.hub import offline_unless_hub_reachable
+    from audit.executors import make_executor
+
+    offline_unless_hub_reachable()
+    return make_executor(name, address=address, workers=workers)
 
 
 @app.command()
@@ -128,6 +151,9 @@ def generate(
     target: Annotated[Path, typer.Argument(help="A run config YAML (starts a run) or a run directory (continues it).")],
     out: Out = None,
     resume: Resume = False,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Generate the images of a run (only those still missing)."""
@@ -139,8 +165,8 @@ def generate(
         store = RunStore.open(target)
     else:
         store = runner.prepare(load_config(target), out, resume=resume)
-    with store:
-        counts = runner.generate(store, progress=_progress_factory(quiet))
+    with store, _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+        counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
     log.info("%(made)d made, %(failed)d failed, %(total)d in the run", counts)
     typer.echo(f"run: {store.root}")
     if counts["failed"]:
@@ -154,23 +180,41 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     amp: Annotated[bool, typer.Option(help="float16 autocast on CUDA.")] = True,
+    flush_every: Annotated[
+        int, typer.Option(help="Save scores every N images: at most this much work is lost to a crash.")
+    ] = 512,
+    executor: ExecutorName = None,
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Score every image with the run's classifiers (writes scores.parquet)."""
     from audit import runner
-    from audit.core.run_store import RunStore
+    from audit.core.run_store import SCORES, RunStore
 
     with RunStore.open(run_dir) as store:
-        counts = runner.score(store, batch_size=batch_size, device=device, amp=amp, progress=_progress_factory(quiet))
+        with _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+            counts = runner.score(
+                store,
+                batch_size=batch_size,
+                device=device,
+                amp=amp,
+                flush_every=flush_every,
+                executor=stages,
+                progress=_progress_factory(quiet),
+            )
+        has_scores = store.has_table(SCORES)
     log.info("%(scored)d scored, %(skipped)d already scored, %(total)d images in the run", counts)
-    if (store.root / "scores.parquet").exists():  # a run without classifiers has none
-        typer.echo(f"scores: {store.root / 'scores.parquet'}")
+    if has_scores:  # a run without classifiers has none
+        typer.echo(f"scores: {store.root / SCORES}")
 
 
 @app.command("validate-classifier")
 @_stage
 def validate_classifier(
-    data: Annotated[Path, typer.Argument(help="A folder of <label>/<image> sub-folders, or a CSV with path,label.")],
+    data: Annotated[
+        Path, typer.Argument(help="A folder of <label>/<image> sub-folders, or a CSV with path,label[,group].")
+    ],
     classifier: Annotated[
         str, typer.Option("--classifier", "-c", help="A classifier type (clip, skin_tone, ...) or a YAML file.")
     ],
@@ -181,12 +225,17 @@ def validate_classifier(
     label_map: Annotated[
         list[str] | None, typer.Option("--map", help="Data label to classifier label, data=classifier (repeatable).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The JSON file to write.")] = Path("validation.json"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="The validation file to write.")] = Path("validation.json"),
+    describe: Annotated[
+        str, typer.Option("--describe", help="What the images are (source, licence, selection), kept in the file.")
+    ] = "",
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Check a classifier on labelled images: confusion matrix and accuracy with 95% intervals, as JSON."""
+    """Check a classifier on labelled images and write a validation file: confusion matrix, accuracy and
+    abstention with 95% intervals overall and per true group, and what the data were. Attach it to the
+    classifier in a run config (validation:) so reports and policies know the attribute is validated."""
     from audit.commands.validate_classifier import validate_command
 
     _finish(
@@ -199,6 +248,7 @@ def validate_classifier(
             out=out,
             batch_size=batch_size,
             device=device,
+            description=describe,
         )
     )
 
@@ -221,13 +271,21 @@ def analyze(
 
 @app.command()
 @_stage
-def report(run_dir: RunDir, quiet: Quiet = False) -> None:
-    """Render report.html and summary.json from the run directory alone."""
+def report(
+    run_dir: RunDir,
+    thumbnails_per_prompt: Annotated[
+        int | None,
+        typer.Option(min=0, help="Images shown per prompt in the report (default 8); the statistics use all."),
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Render report.html, summary.json, summary.md and junit.xml from the run directory alone."""
     from audit import runner
     from audit.core.run_store import RunStore
 
     with RunStore.open(run_dir) as store:
-        typer.echo(f"report: {runner.report(store)}")
+        for name, path in runner.report(store, thumbnails_per_prompt=thumbnails_per_prompt).items():
+            typer.echo(f"{name}: {path}")
 
 
 @app.command()
@@ -235,12 +293,16 @@ def report(run_dir: RunDir, quiet: Quiet = False) -> None:
 def gate(
     run_dir: RunDir,
     policy: Annotated[str | None, typer.Option(help="Policy YAML or built-in name (default: the run's).")] = None,
+    validation: Annotated[
+        list[Path] | None,
+        typer.Option(help="Classifier validation JSON (repeatable), for checks that correct or require it."),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Exit 0 if every policy check passes, 1 if one fails, 2 on an error."""
+    """Exit 0 if the policy passes, 1 if a check fails, 2 if most groups were not judged or on an error."""
     from audit.commands.gate import gate_command
 
-    _finish(*gate_command(run_dir, policy))
+    _finish(*gate_command(run_dir, policy, validation))
 
 
 @app.command()
@@ -266,19 +328,26 @@ def compare(
 @_stage
 def plan(
     suites: Annotated[list[str], typer.Argument(help="Built-in suite names or suite YAML paths.")],
+    limit: Annotated[
+        float, typer.Option(help="The deviation check's limit (total variation), as in the policy.")
+    ] = 0.2,
     tv: Annotated[
-        float, typer.Option(help="Smallest deviation from the reference to detect (total variation).")
-    ] = 0.15,
-    power: Annotated[float, typer.Option(help="Chance of detecting it.")] = 0.8,
-    alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
+        float | None, typer.Option(help="The deviation to catch, beyond the limit (default 1.5 x the limit).")
+    ] = None,
+    power: Annotated[float, typer.Option(help="Chance of failing a prompt at that deviation.")] = 0.8,
+    alpha: Annotated[float, typer.Option(help="The check's alpha (Benjamini-Hochberg over prompts).")] = 0.05,
     categories: Annotated[int, typer.Option(help="Labels of the attribute, abstention excluded.")] = 2,
     unknown_rate: Annotated[float, typer.Option(help="Expected share of images the classifier abstains on.")] = 0.0,
     quiet: Quiet = False,
 ) -> None:
-    """Images per prompt needed to detect a deviation of a given size, for each suite."""
+    """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
     from audit.commands.plan import plan_command
 
-    _finish(*plan_command(suites, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate))
+    _finish(
+        *plan_command(
+            suites, limit=limit, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate
+        )
+    )
 
 
 def _finish(lines: list[str], code: int) -> None:
@@ -335,12 +404,22 @@ def screen(
         list[str] | None, typer.Option("--category", "-c", help="Screen only these categories (repeatable).")
     ] = None,
     terms: Annotated[Path | None, typer.Option(help="Your own terms file (format of the built-in one).")] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Show each prompt's normalised text, the rule that fired or the allow rule that spared a word "
+            "(for an unsafe suite such as i2p: how often each rule fired, never the prompts).",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
     from audit.commands.screen import screen_command
 
-    lines, code = screen_command(prompts or [], file=file, suite=suite, categories=category, terms=terms)
+    lines, code = screen_command(
+        prompts or [], file=file, suite=suite, categories=category, terms=terms, explain=explain
+    )
     _echo_lines(lines)
     raise typer.Exit(code)
 

@@ -35,22 +35,34 @@ class ProbeSpec:
     """A suite to run (built-in name or path), its seeds (count or list), and how to screen it.
 
     ``screening`` replaces the suite's own (``{mode: block|record, categories: [...]}``).
+    ``seed_blocks``: ``shared`` (every prompt uses the suite's seeds), ``per_template``
+    (each template gets its own block of seeds, so the templates of an occupation do
+    not share starting noise) or ``per_prompt`` (each prompt, or each counterfactual
+    pair, its own block: no two groups share a seed). A block is the suite's seeds
+    shifted by a multiple of (largest seed + 1).
     """
 
     suite: str
     seeds: int | list[int] | None = None
     screening: Screening | None = None
+    seed_blocks: Literal["shared", "per_template", "per_prompt"] = "shared"
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierSpec:
-    """A classifier to score images with, and its parameters."""
+    """A classifier to score images with, its parameters, and the validation files attached to it.
+
+    ``validation``: paths of ``diffaudit validate-classifier`` files for this
+    classifier (one per validated attribute), absolute once loaded; reports
+    show each attribute as validated or not, and the analysis uses them.
+    """
 
     type: str
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    validation: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **self.params}
+        return {"type": self.type, **self.params, **({"validation": list(self.validation)} if self.validation else {})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,9 +82,6 @@ class _ConfigFile:
             raise ValueError("probes: at least one suite is needed")
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name: must be a plain directory name, got {self.name!r}")
-        if self.executor == "ray":
-            # Named in the config's shape, but not built: say so rather than run locally in silence.
-            raise ValueError("executor: 'ray' is not available in this version; every stage runs locally (local)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,9 +134,14 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
             classifier_cls = classifier_class(kind)
         except KeyError as exc:
             raise ConfigError(f"{source}: classifiers[{i}].type: {exc.args[0]}") from None
+        validation = _validation_paths(entry.pop("validation", None), source=source, key=f"classifiers[{i}].validation")
         # Checked against the classifier's declared Params; run.yaml records them with defaults filled in.
         classifier_params = parse(classifier_cls.Params, entry, source=source, key=f"classifiers[{i}]")
-        classifiers.append(ClassifierSpec(type=kind, params=dataclasses.asdict(classifier_params)))
+        if validation:
+            _check_validation(classifier_cls, classifier_params, validation, source=source, index=i)
+        classifiers.append(
+            ClassifierSpec(type=kind, params=dataclasses.asdict(classifier_params), validation=validation)
+        )
     return RunConfig(
         name=shape.name,
         generator=GeneratorSpec(type=type_name, params=params),
@@ -144,6 +158,62 @@ def builtin_configs() -> list[str]:
     """The names of the run configs that ship with diffaudit (``default``, ``sandbox-high-guidance``, ...)."""
     folder = resources.files("audit") / "configs"
     return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+BUILTIN_VALIDATION = "builtin:"
+
+
+def builtin_validations() -> dict[str, Path]:
+    """The validation files shipped with the package (measured on public photographs; see PROVENANCE.md), by name."""
+    folder = Path(str(resources.files("audit.classifiers") / "data" / "validation"))
+    return {path.stem: path for path in sorted(folder.glob("*.json"))}
+
+
+def _validation_paths(value: Any, *, source: str, key: str) -> tuple[str, ...]:
+    """Validation file paths (one or a list), relative to the config file's folder, made absolute.
+
+    ``builtin:NAME`` names a validation file shipped with the package.
+    """
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(f"{source}: {key}: expected a validation file path or a list of them, got {value!r}")
+    base = Path(source).parent if Path(source).is_file() else Path.cwd()
+    paths = []
+    for text in values:
+        if text.startswith(BUILTIN_VALIDATION):
+            shipped = builtin_validations()
+            name = text[len(BUILTIN_VALIDATION) :]
+            if name not in shipped:
+                raise ConfigError(
+                    f"{source}: {key}: no built-in validation {name!r}; built-in: {', '.join(shipped) or 'none'}"
+                )
+            paths.append(str(shipped[name]))
+            continue
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else (base / path)
+        if not path.is_file():
+            raise ConfigError(f"{source}: {key}: no such validation file {text!r}")
+        paths.append(str(path.resolve()))
+    return tuple(paths)
+
+
+def _check_validation(cls: Any, params: Any, paths: tuple[str, ...], *, source: str, index: int) -> None:
+    """Each attached file must be a validation summary of this very classifier (same id)."""
+    from audit.findings.analysis import load_validation
+
+    classifier_id = cls(params).classifier_id
+    for path in paths:
+        try:
+            (validated_id, attribute), *_ = load_validation([path])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: classifiers[{index}].validation: {exc}") from None
+        if validated_id != classifier_id:
+            raise ConfigError(
+                f"{source}: classifiers[{index}].validation: {path} validates {validated_id!r} "
+                f"({attribute}), but this classifier is {classifier_id!r}"
+            )
 
 
 def load_config(path: str | Path | None = None) -> RunConfig:

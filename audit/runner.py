@@ -1,7 +1,9 @@
 """The stages of a run, each reading what the stage before it wrote to the run directory.
 
 prepare → generate → score → analyze → report. This module is the one place
-that ties probes, generators, classifiers, statistics and reports together.
+that ties probes, generators, classifiers, statistics and reports together;
+generation and scoring run on an executor (:mod:`audit.executors`: this
+process, or Ray workers).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import ProbeItem
-from audit.core.run_store import PROBES, RUN_INFO, SCORES, RunStore
+from audit.core.run_store import PROBES, RUN_INFO, SCORES, VALIDATION, RunStore
+from audit.executors import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
         expanded = suite.expand()
         if spec.seeds is not None:
             expanded = [dataclasses.replace(item, seeds=None) for item in expanded]
+        if spec.seed_blocks != "shared":
+            expanded = seed_blocks(expanded, seeds[suite.name], spec.seed_blocks)
         screening = spec.screening or suite.screening  # the run's config may override the suite's
         key = None if screening.categories is None else tuple(screening.categories)
         if key not in screeners:
@@ -65,6 +70,24 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
                 raise ConfigError(f"{where}: screening.categories: {exc}") from None
         items.extend(screen_items(expanded, screening.mode, screeners[key]))
     return items, seeds
+
+
+def seed_blocks(items: list[ProbeItem], seeds: list[int], blocks: str) -> list[ProbeItem]:
+    """Give each template (``per_template``) or each prompt / counterfactual pair (``per_prompt``) its own block
+    of seeds: the suite's seeds shifted by block index x (largest seed + 1). Items with their own seeds keep them."""
+    import dataclasses
+
+    size = max(seeds) + 1
+    index: dict[object, int] = {}
+    out = []
+    for item in items:
+        if item.seeds is not None or not seeds:
+            out.append(item)
+            continue
+        key = item.template if blocks == "per_template" else (item.pair_id or item.item_id)
+        block = index.setdefault(key, len(index))
+        out.append(dataclasses.replace(item, seeds=tuple(s + block * size for s in seeds)))
+    return out
 
 
 def check_stages_available(config: RunConfig) -> None:
@@ -100,8 +123,14 @@ def load_run_config(store: RunStore) -> RunConfig:
     return config_from_dict(store.config, source=str(store.root / RUN_INFO))
 
 
-def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dict[str, int]:
-    """Make every image the run still lacks; returns counts of new, failed and total images."""
+def generate(
+    store: RunStore, *, executor: Executor | None = None, progress: ProgressFactory | None = None
+) -> dict[str, int]:
+    """Make every image the run still lacks; returns counts of new, failed and total images.
+
+    The run is read once: which (item, seed) pairs are finished is decided
+    here, and the executor (local unless given) makes only the rest.
+    """
     from generators import generator_class
 
     config = load_run_config(store)
@@ -113,13 +142,13 @@ def generate(store: RunStore, *, progress: ProgressFactory | None = None) -> dic
     if blocked:
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
     pairs = store.pairs(items)
-    todo = len(generator.pending_pairs(pairs, store))
-    log.info("%d of %d images to make with %s", todo, len(pairs), generator.generator_id)
+    todo = generator.pending_pairs(pairs, store)
+    log.info("%d of %d images to make with %s", len(todo), len(pairs), generator.generator_id)
     made = failed = 0
-    bar = progress("generating", todo) if (progress and todo) else nullcontext(lambda: None)
+    bar = progress("generating", len(todo)) if (progress and todo) else nullcontext(lambda: None)
     with bar as advance:
         # One stream of pairs: batches fill across prompts and suites.
-        for record in generator.generate_pairs(pairs, store, on_record=lambda r: advance()):
+        for record in (executor or LocalExecutor()).generate(store, generator, todo, on_record=lambda r: advance()):
             made += record.ok
             failed += not record.ok
     if failed:
@@ -133,31 +162,85 @@ def score(
     batch_size: int = 32,
     device: str = "auto",
     amp: bool = True,
+    flush_every: int = 512,
+    executor: Executor | None = None,
     progress: ProgressFactory | None = None,
 ) -> dict[str, int]:
-    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts."""
-    from audit.classifiers import build_classifiers, score_run
+    """Score every image the run's classifiers have not scored yet (scores.parquet); returns counts.
 
+    Scores are saved every ``flush_every`` images: what a crash can cost.
+    """
     config = load_run_config(store)
     if not config.classifiers:
         log.info("no classifiers configured: scoring skipped")
         return {"scored": 0, "skipped": 0, "total": 0}
-    classifiers = build_classifiers(config.classifiers, device=device, source=str(store.root / RUN_INFO))
-    return score_run(store, classifiers, batch_size=batch_size, amp=amp, progress=progress)
+    counts = (executor or LocalExecutor()).score(
+        store,
+        config.classifiers,
+        batch_size=batch_size,
+        device=device,
+        amp=amp,
+        flush_every=flush_every,
+        source=str(store.root / RUN_INFO),
+        progress=progress,
+    )
+    record_validation(store, config)
+    return counts
+
+
+def record_validation(store: RunStore, config: RunConfig) -> Path | None:
+    """Write validation.json: every (classifier, attribute) in the scores, with its attached validation or none.
+
+    The validation files attached to the config's classifiers are copied
+    into the run directory, so the report, the analysis and the gate read
+    them from the run alone. An attached file for an attribute the scores do
+    not hold is listed under ``unmatched`` and logged.
+    """
+    from audit.findings.analysis import load_validation
+
+    if not store.has_table(SCORES):
+        return None
+    scored = store.read_table(SCORES, columns=["classifier", "attribute"]).drop_duplicates()
+    attached: dict[tuple[str, str], tuple[str, dict]] = {}
+    for spec in config.classifiers:
+        for path in spec.validation:
+            for key, summary in load_validation([path]).items():
+                attached[key] = (path, summary)
+    entries = []
+    for classifier, attribute in sorted(zip(scored["classifier"], scored["attribute"], strict=True)):
+        path, summary = attached.pop((classifier, attribute), (None, None))
+        entries.append(
+            {
+                "classifier": classifier,
+                "attribute": attribute,
+                "validated": summary is not None,
+                "source": path,
+                "summary": summary,
+            }
+        )
+    for (classifier, attribute), (path, _) in attached.items():
+        log.warning("%s: validates %s of %s, which this run's scores do not hold", path, attribute, classifier)
+    unmatched = [{"classifier": c, "attribute": a, "source": p} for (c, a), (p, _) in attached.items()]
+    return store.write_json(VALIDATION, {"attributes": entries, "unmatched": unmatched})
 
 
 def analyze(store: RunStore) -> list[Path]:
-    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores)."""
-    if not (store.root / SCORES).exists():
+    """Write tables/*.parquet and findings.json under the run's policy; returns the paths (none without scores).
+
+    The validation summaries attached to the run's classifiers go to the
+    analysis (classifier-error correction; policies that require validation).
+    """
+    if not store.has_table(SCORES):
         log.info("no scores in this run: statistics and findings skipped")
         return []
     from audit.findings import analyze_run, write_analysis
 
-    return write_analysis(store, analyze_run(store))
+    return write_analysis(store, analyze_run(store, validation=store.validation_summaries()))
 
 
-def report(store: RunStore) -> Path:
-    """Write report.html and summary.json from the run directory alone; returns the HTML path."""
-    from reports import write_report
+def report(store: RunStore, *, thumbnails_per_prompt: int | None = None) -> dict[str, Path]:
+    """Write report.html, summary.json, summary.md and junit.xml from the run directory alone; returns their paths."""
+    from reports import THUMBNAILS_PER_PROMPT, write_report
 
-    return write_report(store)
+    cap = THUMBNAILS_PER_PROMPT if thumbnails_per_prompt is None else thumbnails_per_prompt
+    return write_report(store, thumbnails_per_prompt=cap)

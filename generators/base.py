@@ -1,9 +1,13 @@
 """The generator interface: ProbeItems × seeds in, images and GenerationRecords out.
 
 Template method, as in garak: the public :meth:`Generator.generate` skips
-finished (item, seed) pairs, batches the rest, seeds one ``torch.Generator``
-per image, writes every image through the run store and records failures; a
-subclass implements only :meth:`Generator._load` and :meth:`Generator._generate_batch`.
+finished (item, seed) pairs, batches the rest (:meth:`Generator.plan_batches`),
+makes each batch with one ``torch.Generator`` per image (:meth:`Generator.render`:
+out of memory halves the batch, failed, NaN and all-black images become
+failed records) and writes it through the run store; a subclass implements
+only :meth:`Generator._load` and :meth:`Generator._generate_batch`. An
+executor's workers call ``render`` and hand the outputs to the driver, which
+writes them.
 """
 
 from __future__ import annotations
@@ -17,9 +21,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.core.records import GenerationRecord, ProbeItem, stable_hash
-from audit.core.run_store import RunStore
+from audit.core.run_store import EncodedImage, RunStore
 
 log = logging.getLogger(__name__)
+
+# Reasons of failed images that are not exceptions; the report counts failures by the text before the colon.
+NON_FINITE = "non-finite output: the model returned NaN or infinite values for this image"
+ALL_BLACK = "all-black image: every pixel is 0"
+OUT_OF_MEMORY = "out of memory: the model does not fit even at batch size 1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +62,8 @@ class Generator(abc.ABC):
     def __init__(self, params: GeneratorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
         self._loaded = False
+        # The batch size that fits in memory: params.batch_size until a model call runs out.
+        self._fitted_batch = self.params.batch_size
 
     # -- identity --------------------------------------------------------------
     @property
@@ -90,42 +101,94 @@ class Generator(abc.ABC):
         on_record: Callable[[GenerationRecord], None] | None = None,
     ) -> list[GenerationRecord]:
         """Make every missing image among (item, seed) ``pairs`` (items may have seeds of their own)."""
-        todo = self.pending_pairs(pairs, store)
-        if not todo:
-            return []
+        return self.make_images(self.pending_pairs(pairs, store), store, on_record=on_record)
+
+    def make_images(
+        self,
+        pairs: Sequence[tuple[ProbeItem, int]],
+        store: RunStore,
+        *,
+        on_record: Callable[[GenerationRecord], None] | None = None,
+    ) -> list[GenerationRecord]:
+        """Make the images of all ``pairs`` in this process (the caller has left out the finished ones)."""
+        if pairs:
+            # Items the model cannot make (a class it does not know) stop the run before any image.
+            self.load()
+            self.check_items(list(dict.fromkeys(item for item, _ in pairs)))
+        records = []
+        for batch in self.plan_batches(pairs):
+            # A batch's images and records are written together: one folder and one manifest sync per batch.
+            for record in store.save_generations(self.render(batch)):
+                records.append(record)
+                if on_record is not None:
+                    on_record(record)
+        return records
+
+    def plan_batches(self, pairs: Sequence[tuple[ProbeItem, int]]) -> list[list[tuple[ProbeItem, int]]]:
+        """``pairs`` cut into model calls of ``batch_size``; items that cannot share a call get their own.
+
+        Needs no model: an executor plans the work before any worker loads one.
+        """
+        groups: dict[Any, list[tuple[ProbeItem, int]]] = {}
+        for pair in pairs:
+            groups.setdefault(self._batch_key(pair[0]), []).append(pair)
+        size = self.params.batch_size
+        return [group[start : start + size] for group in groups.values() for start in range(0, len(group), size)]
+
+    def load(self) -> None:
+        """Load the model once (an executor's worker calls this before its first batch)."""
         if not self._loaded:
             self._load()
             self._loaded = True
-        # Items the model cannot make (a class it does not know) stop the run before any image.
-        self.check_items(list(dict.fromkeys(item for item, _ in todo)))
-        # Items that cannot share a model call (a different guidance, say) go in batches of their own.
-        groups: dict[Any, list[tuple[ProbeItem, int]]] = {}
-        for pair in todo:
-            groups.setdefault(self._batch_key(pair[0]), []).append(pair)
-        records = []
-        size = self.params.batch_size
-        for group in groups.values():
-            for start in range(0, len(group), size):
-                for record in self._run_batch(group[start : start + size], store):
-                    records.append(record)
-                    if on_record is not None:
-                        on_record(record)
-        return records
 
-    def _run_batch(self, batch: list[tuple[ProbeItem, int]], store: RunStore) -> list[GenerationRecord]:
+    def render(self, batch: Sequence[tuple[ProbeItem, int]]) -> list[tuple[GenerationRecord, EncodedImage | None]]:
+        """Make the images of one planned batch; returns each record with its PNG (None for a failed image).
+
+        Nothing is written: the caller saves the outputs through the run store
+        (:meth:`RunStore.save_generations`), in this process or, from a worker,
+        in the driver. Out of memory halves the batch and retries, and the
+        smaller size is kept for later batches; an image that fails, comes back
+        NaN or all black is a failed record with its reason, never an image.
+        """
+        self.load()
+        self.check_items(list(dict.fromkeys(item for item, _ in batch)))
+        outputs: list[tuple[GenerationRecord, EncodedImage | None]] = []
+        start = 0
+        while start < len(batch):
+            size = self._fitted_batch
+            chunk = list(batch[start : start + size])
+            try:
+                outputs += self._run_chunk(chunk, size)
+            except _OutOfMemory as exc:
+                if size == 1:
+                    item, seed = chunk[0]
+                    log.error("image %s seed %d does not fit in memory: %s", item.item_id, seed, exc.__cause__)
+                    outputs.append((self._record(item, seed, None, error=OUT_OF_MEMORY), None))
+                    start += 1
+                    continue
+                self._fitted_batch = size // 2
+                log.warning("out of memory at batch size %d; retrying with %d", size, self._fitted_batch)
+                _free_memory()
+                continue
+            start += len(chunk)
+        return outputs
+
+    def _run_chunk(
+        self, chunk: list[tuple[ProbeItem, int]], size: int
+    ) -> list[tuple[GenerationRecord, EncodedImage | None]]:
         import torch
 
         started = time.perf_counter()
-        items = [item for item, _ in batch]
-        seeds = [seed for _, seed in batch]
-        if self.pad_batches and len(batch) < self.params.batch_size:
+        items = [item for item, _ in chunk]
+        seeds = [seed for _, seed in chunk]
+        if self.pad_batches and len(chunk) < size:
             # Float kernels round differently at different batch shapes, so every
-            # call is made at the configured batch size: the last, short batch is
-            # filled with throw-away copies of its first image. Within one shape,
-            # an image's bytes do not depend on its neighbours or its position
-            # (given layer widths that are multiples of the CPU's vector width:
-            # elementwise kernels compute the ragged ends of rows on a scalar path).
-            filler = self.params.batch_size - len(batch)
+            # call is made at the same batch size: a short batch is filled with
+            # throw-away copies of its first image. Within one shape, an image's
+            # bytes do not depend on its neighbours or its position (given layer
+            # widths that are multiples of the CPU's vector width: elementwise
+            # kernels compute the ragged ends of rows on a scalar path).
+            filler = size - len(chunk)
             items += [items[0]] * filler
             seeds += [seeds[0]] * filler
         try:
@@ -134,25 +197,38 @@ class Generator(abc.ABC):
                 torch.Generator("cpu").manual_seed(self._image_seed(item, seed))
                 for item, seed in zip(items, seeds, strict=True)
             ]
-            images = self._generate_batch(items, rngs)[: len(batch)]
+            images = self._generate_batch(items, rngs)[: len(chunk)]
         except Exception as exc:  # noqa: BLE001 — a failed model call must not end the run
-            if len(batch) > 1:
-                log.warning("batch of %d failed (%s); retrying one image at a time", len(batch), exc)
-                return [r for pair in batch for r in self._run_batch([pair], store)]
-            item, seed = batch[0]
+            if is_out_of_memory(exc):
+                raise _OutOfMemory() from exc
+            if len(chunk) > 1:
+                log.warning("batch of %d failed (%s); retrying one image at a time", len(chunk), exc)
+                return [out for pair in chunk for out in self._run_chunk([pair], size)]
+            item, seed = chunk[0]
             log.error("image %s seed %d failed: %s", item.item_id, seed, exc)
-            return [store.save_generation(self._record(item, seed, None, error=_one_line(exc)))]
-        elapsed = (time.perf_counter() - started) / len(batch)
-        records = []
-        for (item, seed), output in zip(batch, images, strict=True):
+            return [(self._record(item, seed, None, error=_one_line(exc)), None)]
+        elapsed = (time.perf_counter() - started) / len(chunk)
+        outputs = []
+        for (item, seed), output in zip(chunk, images, strict=True):
             if not isinstance(output, GeneratedImage):
                 output = GeneratedImage(output)
             # No image: the model call reports this image's own failure in its meta.
             error = None if output.image is not None else output.meta.get("error", "no image")
-            record = self._record(item, seed, elapsed, error=error)
-            record = dataclasses.replace(record, meta={**record.meta, **output.meta})
-            records.append(store.save_generation(record, output.image))
-        return records
+            if error is None and is_all_black(output.image):
+                error = ALL_BLACK
+            meta = {**self.record_meta(), **output.meta}
+            if meta.get("device") == "cpu":
+                # CPU kernels split their sums by thread: the thread count is part of what decides the bytes.
+                meta["cpu_threads"] = torch.get_num_threads()
+            if size < self.params.batch_size:
+                meta["batch_size"] = size  # made at a smaller shape after running out of memory
+            record = dataclasses.replace(self._record(item, seed, elapsed, error=error), meta=meta)
+            outputs.append((record, EncodedImage.from_image(output.image) if error is None else None))
+        return outputs
+
+    def failed_record(self, item: ProbeItem, seed: int, error: str) -> GenerationRecord:
+        """The record of an image that could not be made, with its reason (``"<kind>: <detail>"``)."""
+        return self._record(item, seed, None, error=error)
 
     def _record(
         self, item: ProbeItem, seed: int, elapsed: float | None, *, error: str | None = None
@@ -220,6 +296,35 @@ def seed_with_prompt(prompt: str, seed: int) -> int:
     seeding its noise with the seed alone would give both prompts the same images.
     """
     return int(stable_hash({"prompt": prompt, "seed": seed}), 16) % (2**63)
+
+
+class _OutOfMemory(Exception):
+    """A model call ran out of memory (the original error is its cause)."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device (CUDA, MPS) or the host ran out of memory."""
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "not enough memory" in text)
+
+
+def is_all_black(image: Any) -> bool:
+    """Whether every pixel of ``image`` is 0 (a NaN decoded to black, or a blacked-out output)."""
+    return image.getbbox(alpha_only=False) is None
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem
-from generators.base import Generator, GeneratorParams, seed_with_prompt
+from generators.base import NON_FINITE, GeneratedImage, Generator, GeneratorParams, seed_with_prompt
 from generators.registry import register
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,6 @@ class DDPMGenerator(Generator):
         super().__init__(params)
         self.denoiser: Any = None
         self.class_names: list[str] | None = None
-        self._fitted_batch = self.params.batch_size
 
     @classmethod
     def example_params(cls, workdir: Path, items: Sequence[ProbeItem] = (), seeds: Sequence[int] = ()) -> DDPMParams:
@@ -200,22 +199,22 @@ class DDPMGenerator(Generator):
             for item in items:
                 self.class_label(item)  # an unconditional model refuses an item that asks for a class
 
-        def work(start: int, stop: int) -> list[Any]:
-            x = ddpm.sample(
-                self.denoiser,
-                self.scheduler,
-                rngs[start:stop],
-                self.denoiser.sample_shape,
-                num_inference_steps=self.params.steps,
-                labels=labels[start:stop] if labels is not None else None,
-                guidance_scale=self.params.guidance,
-                null_label=self.denoiser.num_classes,
-                device=self.denoiser.device,
-            )
-            return _to_pil(x)
-
-        images, self._fitted_batch = ddpm.map_halving_on_oom(work, len(items), self._fitted_batch)
-        return images
+        # Out of memory propagates: the generator template halves the batch and retries.
+        x = ddpm.sample(
+            self.denoiser,
+            self.scheduler,
+            rngs,
+            self.denoiser.sample_shape,
+            num_inference_steps=self.params.steps,
+            labels=labels,
+            guidance_scale=self.params.guidance,
+            null_label=self.denoiser.num_classes,
+            device=self.denoiser.device,
+        )
+        finite = torch.isfinite(x.flatten(1)).all(dim=1).tolist()
+        images = _to_pil(torch.nan_to_num(x))
+        failed = GeneratedImage(None, {"error": NON_FINITE})
+        return [image if ok else failed for image, ok in zip(images, finite, strict=True)]
 
     def record_meta(self) -> dict[str, Any]:
         if self.denoiser is None:

@@ -17,7 +17,7 @@ from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem
 from audit.core.run_store import package_versions
-from generators.base import GeneratedImage, Generator, GeneratorParams
+from generators.base import NON_FINITE, GeneratedImage, Generator, GeneratorParams
 from generators.registry import register
 from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd, builtin_tiny_sd_path
 
@@ -189,6 +189,8 @@ class DiffusersGenerator(Generator):
             self._checker.to(self.device)
 
     def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
+        import numpy as np
+
         negatives = [item.negative_prompt for item in items]
         kwargs: dict[str, Any] = {}
         if any(negatives):
@@ -202,14 +204,25 @@ class DiffusersGenerator(Generator):
             num_inference_steps=self.params.steps,
             guidance_scale=self._guidance_for(items[0]),  # one per batch: see _batch_key
             generator=rngs,
-            output_type="pil",
+            # Floats, not PIL: a NaN would be silently cast to a black image on the way to uint8.
+            output_type="np",
             **kwargs,
         )
-        images = list(output.images)
-        if self._checker is None:
-            return images
-        flags = self._safety_flags(images)
-        return [GeneratedImage(image, {"safety_checker_flag": flag}) for image, flag in zip(images, flags, strict=True)]
+        images: list[Any] = []
+        for pixels in output.images:
+            if np.isfinite(pixels).all():
+                # The rounding of diffusers' own numpy_to_pil, so the bytes are those of output_type="pil".
+                images.extend(self.pipeline.numpy_to_pil(pixels[None]))
+            else:
+                images.append(None)
+        made = [image for image in images if image is not None]
+        flags = iter(self._safety_flags(made) if self._checker is not None and made else [])
+        return [
+            GeneratedImage(None, {"error": NON_FINITE})
+            if image is None
+            else GeneratedImage(image, {"safety_checker_flag": next(flags)} if self._checker is not None else {})
+            for image in images
+        ]
 
     def _guidance_for(self, item: ProbeItem) -> float:
         own = item.attributes.get("guidance") if self.params.guidance_from_item else None

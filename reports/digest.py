@@ -1,47 +1,97 @@
-"""The digest: everything a report shows, as plain data, read from the run directory alone."""
+"""The digest: everything a report shows, as plain JSON-ready data, read from the run directory alone.
+
+:func:`build_digest` is the one function from a run directory to what the
+HTML report, ``summary.json`` (the digest itself, see
+``reports/summary.schema.json`` and docs/report.md), ``summary.md`` and
+``junit.xml`` show. It reads only the files earlier stages wrote — run.yaml,
+probes.parquet, generations.jsonl, scoring.json, tables/*.parquet and
+findings.json — and computes nothing statistical: every share, interval and
+test comes from the analysis stage's tables.
+
+Large runs stay small here: per prompt the digest lists at most
+``thumbnails_per_prompt`` images (the ones the report shows), and counts the
+rest.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from audit.core.run_store import FINDINGS, RunStore
+from audit.core.records import stable_hash
+from audit.core.run_store import FINDINGS, SCORING_INFO, TABLES, VALIDATION, RunStore
+
+SCHEMA_VERSION = 1
+# Images per prompt that the report shows as thumbnails (and the digest lists); the rest are counted.
+THUMBNAILS_PER_PROMPT = 8
+# Groupings with more groups than this are tabulated but not charted.
+MAX_CHART_GROUPS = 200
+_FAILURE_EXAMPLES = 20
+# Failing groups listed in the verdict (the largest values first); the rest are counted.
+_FAILING_LISTED = 200
 
 
-def build_digest(root: str | Path) -> dict[str, Any]:
-    """A JSON-ready summary of one run: config, versions, prompts and their images."""
+def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PER_PROMPT) -> dict[str, Any]:
+    """A JSON-ready digest of one run: verdict, statistics, images shown, and what it takes to repeat it."""
+    if thumbnails_per_prompt < 0:
+        raise ValueError(f"thumbnails_per_prompt must be at least 0, got {thumbnails_per_prompt}")
+    root = Path(root)
     store = RunStore.open(root, lock=False)
     info = store.run_info()
     items = store.probes()
     records = store.generations()
-    by_item: dict[str, list[dict[str, Any]]] = {}
+    tables = _tables(root)
+    labels_by_record = _image_labels(tables.get("image_labels"))
+    findings = _read_json(root / FINDINGS)
+    scoring = _read_json(root / SCORING_INFO) or {"classifiers": {}}
+    ok = [r for r in records if r.ok]
+    failed = [r for r in records if not r.ok]
+    by_item: dict[str, list[Any]] = {}
     for record in sorted(records, key=lambda r: (r.item_id, r.seed)):
-        by_item.setdefault(record.item_id, []).append(
-            {
-                "record_id": record.record_id,
-                "seed": record.seed,
-                "image_path": record.image_path,
-                "sha256": record.sha256,
-                "error": record.error,
-            }
-        )
-    ok = sum(r.ok for r in records)
-    expected = len(store.pairs(items))
-    return {
+        by_item.setdefault(record.item_id, []).append(record)
+    generator = next(iter(ok or records), None)
+    digest = {
+        "schema_version": SCHEMA_VERSION,
         "name": info["config"]["name"],
         "created": info.get("created"),
         "config": info["config"],
+        "config_hash": stable_hash(info["config"]),
+        "seeds": info.get("seeds") or {},
         "versions": info.get("versions", {}),
         "host": info.get("host", {}),
+        "generator": {
+            "id": generator.generator if generator else None,
+            "config_hash": generator.generator_config if generator else None,
+            "meta": generator.meta if generator else {},
+        },
+        "classifiers": _classifiers(scoring),
         "counts": {
             "prompts": len(items),
-            "images_expected": expected,
-            "images_ok": ok,
-            "images_failed": len(records) - ok,
+            "images_expected": len(store.pairs(items)),
+            "images_ok": len(ok),
+            "images_failed": len(failed),
+        },
+        "failures": {
+            "by_reason": dict(Counter(_reason(r.error) for r in failed).most_common()),
+            "examples": [
+                {"record_id": r.record_id, "item_id": r.item_id, "seed": r.seed, "error": r.error}
+                for r in failed[:_FAILURE_EXAMPLES]
+            ],
         },
         "screening": _screening_summary(items),
-        "findings": _findings(Path(root)),
+        "references": _reference_sources(items),
+        "verdict": _verdict(findings),
+        "findings": list(findings.get("findings", [])) if findings else [],
+        "attributes": _attributes(tables),
+        "amplification": _amplification(tables, findings),
+        "paired": _paired(tables, findings),
+        "diversity": _rows(tables.get("diversity_prompt")),
+        "validation": _validation(root),
+        "thumbnails_per_prompt": thumbnails_per_prompt,
         "items": [
             {
                 "item_id": item.item_id,
@@ -50,38 +100,446 @@ def build_digest(root: str | Path) -> dict[str, Any]:
                 "attributes": item.attributes,
                 "screening": item.screening,
                 "screening_category": item.screening_category,
-                "images": by_item.get(item.item_id, []),
+                "n_images": sum(r.ok for r in by_item.get(item.item_id, [])),
+                "n_failed": sum(not r.ok for r in by_item.get(item.item_id, [])),
+                "images": [
+                    {
+                        "record_id": r.record_id,
+                        "seed": r.seed,
+                        "image_path": r.image_path,
+                        "sha256": r.sha256,
+                        "error": r.error,
+                        "labels": labels_by_record.get(r.record_id, {}),
+                    }
+                    for r in by_item.get(item.item_id, [])[:thumbnails_per_prompt]
+                ],
             }
             for item in items
         ],
     }
+    return _json_ready(digest)
 
 
-def _findings(root: Path) -> dict[str, Any] | None:
-    """The analysis stage's findings.json, or None when the run has not been analysed."""
-    path = root / FINDINGS
+def _json_ready(value: Any) -> Any:
+    """The digest as strict JSON: numpy scalars unwrapped, NaN and infinities as null, tuples as lists."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return _plain(value)
+
+
+def _reason(error: str | None) -> str:
+    """A failure's kind: the exception name or the first words of its message."""
+    text = (error or "unknown").split(":")[0].strip()
+    return text[:80] or "unknown"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _tables(root: Path) -> dict[str, Any]:
+    """Every table the analysis wrote, by name (``tables/<name>.parquet``); pandas is only needed here."""
+    folder = root / TABLES
+    if not folder.is_dir():
+        return {}
+    import pandas as pd
+
+    return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy types unwrapped, NaN and infinity as None."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _rows(frame: Any) -> list[dict[str, Any]]:
+    if frame is None or frame.empty:
+        return []
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _image_labels(frame: Any) -> dict[str, dict[str, list[Any]]]:
+    """record id → {"classifier / attribute": [label, prob]}."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    if frame is None or frame.empty:
+        return out
+    for row in frame.itertuples(index=False):
+        out.setdefault(row.record_id, {})[f"{row.classifier} / {row.attribute}"] = [row.label, _plain(row.prob)]
+    return out
+
+
+def _classifiers(scoring: dict[str, Any]) -> list[dict[str, Any]]:
+    """What scored the images: id, type, parameters, libraries, weights fingerprint, label set."""
+    out = []
+    for classifier_id, entry in sorted(scoring.get("classifiers", {}).items()):
+        out.append(
+            {
+                "id": classifier_id,
+                "type": entry.get("type"),
+                "params": entry.get("params", {}),
+                "libraries": entry.get("libraries", {}),
+                "weights_fingerprint": entry.get("weights_fingerprint"),
+                "label_set": entry.get("label_set"),
+            }
+        )
+    return out
+
+
+def finding_status(finding: dict[str, Any]) -> str:
+    """pass, fail, warn or not_judged; a finding written before statuses existed is read by its fields."""
+    status = finding.get("status")
+    if status in ("pass", "fail", "not_judged"):
+        if status == "fail" and finding.get("severity") == "warning":
+            return "warn"
+        return status
+    if finding.get("severity") == "info" or finding.get("value") is None:
+        return "not_judged"
+    if finding.get("passed"):
+        return "pass"
+    return "fail" if finding.get("severity") == "error" else "warn"
+
+
+def _reason_text(finding: dict[str, Any]) -> str:
+    """Why a group was not judged, without its group's name (so reasons count across groups)."""
+    text = finding.get("summary", "")
+    for marker in ("not judged: ", "not applicable: ", "skipped: "):
+        if marker in text:
+            return marker.rstrip(": ") + ": " + text.split(marker, 1)[1]
+    return text
+
+
+def _check_status(entry: dict[str, Any], statuses: Counter, first: dict[str, Any]) -> str:
+    """A check's status: as the analysis decided it (findings.json's list of checks), else from its groups.
+
+    A failing check of severity ``warning`` reads ``warn``; one that could not apply to the run at all,
+    ``not_applicable``.
+    """
+    if entry.get("applicable") is False:
+        return "not_applicable"
+    status = entry.get("status")
+    if status is None:
+        if statuses["fail"] or statuses["warn"]:
+            status = "fail"
+        else:
+            status = "pass" if statuses["pass"] else "not_judged"
+    if status == "fail" and (entry.get("severity") or first.get("severity")) == "warning":
+        return "warn"
+    return status
+
+
+def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
+    """The policy's verdict and one row per check, from findings.json (``not_analysed`` without it)."""
+    if findings is None:
+        return {
+            "status": "not_analysed",
+            "policy": None,
+            "policy_source": None,
+            "counts": {},
+            "counts_by_status": {"pass": 0, "fail": 0, "not_judged": 0},
+            "checks": [],
+            "failing": [],
+        }
+    rows = list(findings.get("findings", []))
+    described = {entry.get("id"): entry for entry in findings.get("checks", []) if isinstance(entry, dict)}
+    order = list(dict.fromkeys([*described, *(f["check"] for f in rows)]))
+    checks = []
+    for check_id in order:
+        group = [f for f in rows if f["check"] == check_id]
+        statuses = Counter(finding_status(f) for f in group)
+        entry = described.get(check_id, {})
+        judged = [f for f in group if finding_status(f) in ("pass", "fail", "warn") and f.get("value") is not None]
+        worst = max(judged, key=lambda f: (finding_status(f) in ("fail", "warn"), f["value"])) if judged else None
+        first = group[0] if group else {}
+        status = _check_status(entry, statuses, first)
+        checks.append(
+            {
+                "id": check_id,
+                "check": entry.get("check"),
+                "attribute": entry.get("attribute", first.get("scope", {}).get("attribute")),
+                "status": status,
+                "decide": entry.get("decide", first.get("decide")),
+                "hypothesis": entry.get("hypothesis"),
+                "rule": entry.get("rule") or first.get("rule") or entry.get("hypothesis"),
+                "alpha": entry.get("alpha"),
+                "limit": entry.get("limit", first.get("threshold")),
+                "groups": {
+                    "passed": statuses["pass"],
+                    "failed": statuses["fail"] + statuses["warn"],
+                    "not_judged": statuses["not_judged"],
+                },
+                "worst": None
+                if worst is None
+                else {"value": worst["value"], "ci": worst.get("ci"), "scope": worst.get("scope", {})},
+                "not_judged_reasons": dict(
+                    Counter(_reason_text(f) for f in group if finding_status(f) == "not_judged").most_common(5)
+                ),
+            }
+        )
+    failing = [f for f in rows if finding_status(f) in ("fail", "warn")]
+    failing.sort(key=lambda f: (finding_status(f) != "fail", -(f.get("value") or 0.0)))
+    status = findings.get("verdict")
+    if status not in ("pass", "fail", "not_judged"):
+        if not checks or all(c["status"] in ("not_judged", "not_applicable") for c in checks):
+            status = "not_judged"
+        else:
+            status = "fail" if any(c["status"] == "fail" for c in checks) else "pass"
+    return {
+        "status": status,
+        "policy": findings.get("policy"),
+        "policy_source": findings.get("policy_source"),
+        "counts": findings.get("counts", {}),
+        "counts_by_status": {
+            name: sum(finding_status(f) in kinds for f in rows)
+            for name, kinds in (("pass", ("pass",)), ("fail", ("fail", "warn")), ("not_judged", ("not_judged",)))
+        },
+        "checks": checks,
+        "failing": failing[:_FAILING_LISTED],
+    }
+
+
+def _attributes(tables: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (classifier, attribute): its labels, abstention, and the shares per group of each grouping."""
+    distributions = {
+        name.removeprefix("distributions_"): frame
+        for name, frame in tables.items()
+        if name.startswith("distributions_") and not frame.empty
+    }
+    deviation = tables.get("deviation_prompt")
+    out = []
+    keys = set()
+    for frame in distributions.values():
+        keys.update(frame.groupby(["classifier", "attribute"]).groups)
+    for classifier, attribute in sorted(keys):
+        groupings = []
+        labels: list[str] = []
+        abstention = None
+        for by, frame in sorted(distributions.items(), key=lambda kv: (kv[0] != "prompt", kv[0])):
+            sub = frame[(frame["classifier"] == classifier) & (frame["attribute"] == attribute)]
+            if sub.empty:
+                continue
+            columns = ["suite", "prompt"] if by == "prompt" else [by]
+            labels = list(dict.fromkeys(sub["label"]))
+            rows = []
+            for key, group in sub.groupby(columns, sort=True, dropna=False):
+                key = key if isinstance(key, tuple) else (key,)
+                first = group.iloc[0]
+                shares = {
+                    row.label: [_plain(row.share), _plain(row.ci_low), _plain(row.ci_high)]
+                    for row in group.itertuples(index=False)
+                }
+                rows.append(
+                    {
+                        "group": " · ".join(str(k) for k in key[-1:]) if by == "prompt" else str(key[0]),
+                        "suite": str(key[0]) if by == "prompt" else None,
+                        "n": int(first["n"]),
+                        "n_unknown": int(first["n_unknown"]),
+                        "shares": shares,
+                        "distance_from_parity": _distance_from_parity([s[0] for s in shares.values()]),
+                    }
+                )
+            if by == "prompt" and deviation is not None and not deviation.empty:
+                _attach_deviation(rows, deviation, classifier, attribute)
+            rows.sort(key=lambda r: -(r["distance_from_parity"] or 0.0))
+            groupings.append({"by": by, "chart": 2 <= len(rows) <= MAX_CHART_GROUPS, "rows": rows})
+            if by == "prompt":
+                n = int(sub.drop_duplicates(columns)["n"].sum())
+                unknown = int(sub.drop_duplicates(columns)["n_unknown"].sum())
+                abstention = {
+                    "n": n + unknown,
+                    "unknown": unknown,
+                    "rate": unknown / (n + unknown) if n + unknown else None,
+                }
+        out.append(
+            {
+                "classifier": classifier,
+                "attribute": attribute,
+                "labels": labels,
+                "abstention": abstention,
+                "groupings": groupings,
+            }
+        )
+    return out
+
+
+def _distance_from_parity(shares: list[Any]) -> float | None:
+    """Total variation distance of the shares from equal shares: how far the bars lean, for sorting."""
+    values = [s for s in shares if s is not None]
+    if not values or len(values) != len(shares):
+        return None
+    k = len(values)
+    return 0.5 * sum(abs(v - 1 / k) for v in values)
+
+
+def _attach_deviation(rows: list[dict[str, Any]], deviation: Any, classifier: str, attribute: str) -> None:
+    sub = deviation[(deviation["classifier"] == classifier) & (deviation["attribute"] == attribute)]
+    found = {(str(r["suite"]), str(r["prompt"])): r for r in sub.to_dict("records") if "suite" in r and "prompt" in r}
+    for row in rows:
+        match = found.get((row["suite"], row["group"]))
+        if match is not None:
+            row["deviation"] = {k: _plain(match.get(k)) for k in ("tv", "tv_low", "tv_high", "p_value", "p_adjusted")}
+
+
+def _check_table(tables: dict[str, Any], check_id: str) -> Any:
+    return tables.get("check_" + re.sub(r"[^A-Za-z0-9_]+", "_", check_id))
+
+
+def _findings_of_kind(findings: dict[str, Any] | None, kind: str) -> list[dict[str, Any]]:
+    if not findings:
+        return []
+    kinds = {c.get("id"): c.get("check") for c in findings.get("checks", []) if isinstance(c, dict)}
+    return [f for f in findings.get("findings", []) if finding_kind(f, kinds) == kind]
+
+
+def finding_kind(finding: dict[str, Any], kinds: dict[str, Any]) -> str | None:
+    """The kind of check (deviation, rate, risk_ratio, amplification) a finding comes from.
+
+    From the policy's list of checks in findings.json; for files written before that list existed,
+    recognised by the finding's scope and summary.
+    """
+    if kinds.get(finding["check"]):
+        return kinds[finding["check"]]
+    scope = finding.get("scope", {})
+    if "by" in scope and "label" in scope:
+        return "amplification"
+    if "between" in scope:
+        return "risk_ratio"
+    if re.search(r"\b(tv|kl|max_gap) [0-9.]+ from\b", finding.get("summary", "")):
+        return "deviation"
+    return "rate" if finding.get("value") is not None else None
+
+
+def _amplification(tables: dict[str, Any], findings: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each amplification finding with its slope, interval, fit and the per-group points behind it."""
+    out = []
+    for f in _findings_of_kind(findings, "amplification"):
+        scope = f.get("scope", {})
+        points = tables.get("points_" + re.sub(r"[^A-Za-z0-9_]+", "_", f["check"]))
+        table = _check_table(tables, f["check"])
+        intercept = None
+        if table is not None and "intercept" in table.columns:
+            match = table[table["classifier"] == scope.get("classifier")] if "classifier" in table.columns else table
+            if not match.empty:
+                intercept = _plain(match.iloc[0]["intercept"])
+        by = list(scope.get("by") or [])
+        rows = []
+        if points is not None and not points.empty:
+            mine = points[points["classifier"] == scope.get("classifier")] if "classifier" in points.columns else points
+            for row in mine.to_dict("records"):
+                rows.append(
+                    {
+                        "group": " · ".join(str(row[c]) for c in by if c in row),
+                        "n": int(row["n"]),
+                        "model_share": _plain(row["model_share"]),
+                        "reference_share": _plain(row["reference_share"]),
+                    }
+                )
+        out.append(
+            {
+                "check": f["check"],
+                "classifier": scope.get("classifier"),
+                "attribute": scope.get("attribute"),
+                "label": scope.get("label"),
+                "by": by,
+                "status": finding_status(f),
+                "slope": f.get("value"),
+                "ci": f.get("ci"),
+                "limit": f.get("threshold"),
+                "intercept": intercept,
+                "points": rows,
+            }
+        )
+    return out
+
+
+def _paired(tables: dict[str, Any], findings: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Each risk-ratio finding (counterfactual and safety suites) with its rates, ratio and interval."""
+    out = []
+    seen_checks = set()
+    for f in _findings_of_kind(findings, "risk_ratio"):
+        seen_checks.add(f["check"])
+        scope = f.get("scope", {})
+        out.append(
+            {
+                "check": f["check"],
+                "classifier": scope.get("classifier"),
+                "attribute": scope.get("attribute"),
+                "group": ", ".join(
+                    f"{k}={v}" for k, v in scope.items() if k not in ("attribute", "classifier", "between")
+                )
+                or "all",
+                "status": finding_status(f),
+                "rr": f.get("value"),
+                "ci": f.get("ci"),
+                "limit": f.get("threshold"),
+                "summary": f.get("summary"),
+            }
+        )
+    return out
 
 
 def _screening_summary(items: list[Any]) -> dict[str, Any]:
     """Prompts blocked (not generated) and flagged (generated anyway); per suite, also by category."""
-    return {
-        "blocked": sum(item.screening == "blocked" for item in items),
-        "flagged": sum(item.screening == "flagged" for item in items),
-        "by_suite": _screening_by_suite(items),
-    }
-
-
-def _screening_by_suite(items: list[Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+    by_suite: dict[str, dict[str, Any]] = {}
     for item in items:
         if item.screening is None:
             continue
-        row = out.setdefault(item.suite, {"screened": 0, "blocked": 0, "flagged": 0, "by_category": {}})
+        row = by_suite.setdefault(item.suite, {"screened": 0, "blocked": 0, "flagged": 0, "by_category": {}})
         row["screened"] += 1
         if item.screening in ("blocked", "flagged"):
             row[item.screening] += 1
             for category in (item.screening_category or "").split(","):
                 if category:
                     row["by_category"][category] = row["by_category"].get(category, 0) + 1
+    return {
+        "blocked": sum(item.screening == "blocked" for item in items),
+        "flagged": sum(item.screening == "flagged" for item in items),
+        "by_suite": by_suite,
+    }
+
+
+def _reference_sources(items: list[Any]) -> list[dict[str, Any]]:
+    """Where the suites' reference figures come from (source, table, year, population), once each."""
+    seen: dict[str, dict[str, Any]] = {}
+    for item in items:
+        ref = item.reference or {}
+        described = {k: ref[k] for k in ("source", "table", "year", "population") if k in ref}
+        if described:
+            seen.setdefault(json.dumps(described, sort_keys=True), {"suite": item.suite, **described})
+    return list(seen.values())
+
+
+def _validation(root: Path) -> list[dict[str, Any]] | None:
+    """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group) or
+    ``validated: False``; None when the run has no validation record (not scored by this version)."""
+    path = root / VALIDATION
+    if not path.is_file():
+        return None
+    out = []
+    for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
+        summary = entry.get("summary") or {}
+        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source")}
+        if entry.get("validated"):
+            row.update(
+                n_images=summary.get("n_images"),
+                accuracy=(summary.get("accuracy") or {}).get("value"),
+                abstention=(summary.get("abstention") or {}).get("value"),
+                group_by=summary.get("group_by"),
+                by_group={
+                    group: {
+                        "n_images": figures.get("n_images"),
+                        "accuracy": (figures.get("accuracy") or {}).get("value"),
+                        "abstention": (figures.get("abstention") or {}).get("value"),
+                    }
+                    for group, figures in (summary.get("by_group") or {}).items()
+                },
+                group_gaps=summary.get("group_gaps"),
+                data=summary.get("data"),
+            )
+        out.append(row)
     return out

@@ -17,9 +17,13 @@ Classifier types (``classifiers:`` entries of a run config):
   zero-shot accuracy — validate it with ``diffaudit validate-classifier``.
 - ``q16``: Q16 inappropriate-content scores alone (CLIP ViT-L-14).
 - ``skin_tone``: ITA, Monk Skin Tone level, lightness and hue of the largest
-  detected face; no learned weights.
+  detected face (YuNet or Haar on a padded image), calibrated on photographed
+  skin (``calibration: photo``) or on the flat Monk swatches (``swatch``).
 - ``sd_safety_checker``: Stable Diffusion's safety checker, per-concept scores.
-- ``nudenet``: NudeNet's ONNX detector (optional extra ``diffaudit[nudenet]``).
+- ``nudenet``: NudeNet's ONNX detector (optional extra ``diffaudit[nudenet]``):
+  exposed body parts only, detections on faces dropped; no gender.
+
+How each did on public labelled photographs: ``docs/classifiers.md``.
 
 Weights are fetched by name on first use (open_clip ``pretrained=`` tags, hub
 ids); offline, a missing one is a one-sentence ModelNotFoundError.
@@ -41,22 +45,33 @@ from audit.classifiers.label_set import AttributeSpec, LabelSet, builtin_label_s
 from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
 from audit.classifiers.q16 import q16_prompt_embeddings, q16_scores
 from audit.classifiers.scoring import (
+    ScoredBatch,
+    ScoreWriter,
+    ScoringPlan,
     build_classifiers,
+    collect_results,
     iter_results,
     make_classifier,
+    plan_scoring,
     score_run,
+    write_versions,
 )
 from audit.classifiers.sd_safety_checker import SafetyCheckerClassifier, SafetyCheckerParams, concept_scores
 from audit.classifiers.skin_tone import (
+    Face,
     SkinToneClassifier,
     SkinToneParams,
+    calibrated_ita,
     detect_faces,
     ita_category,
     ita_degrees,
     monk_level,
+    monk_level_from_ita,
+    photo_calibration,
     skin_colour,
     skin_tone_reference,
     srgb_to_lab,
+    yunet_available,
 )
 from audit.classifiers.validation import LabelledImage, labelled_images, predicted_labels
 from audit.classifiers.zero_shot import ZeroShotWeights, build_zero_shot_weights, zero_shot_weights
@@ -69,6 +84,7 @@ __all__ = [
     "ClassifierParams",
     "ClipClassifier",
     "ClipParams",
+    "Face",
     "ImageResult",
     "LabelSet",
     "LabelledImage",
@@ -78,6 +94,9 @@ __all__ = [
     "Q16Classifier",
     "Q16Params",
     "SafetyCheckerClassifier",
+    "ScoreWriter",
+    "ScoredBatch",
+    "ScoringPlan",
     "SafetyCheckerParams",
     "SkinToneClassifier",
     "SkinToneParams",
@@ -85,8 +104,10 @@ __all__ = [
     "available",
     "build_classifiers",
     "build_zero_shot_weights",
+    "calibrated_ita",
     "builtin_label_sets",
     "classifier_class",
+    "collect_results",
     "concept_scores",
     "detect_faces",
     "ita_category",
@@ -96,6 +117,9 @@ __all__ = [
     "load_label_set",
     "make_classifier",
     "monk_level",
+    "plan_scoring",
+    "monk_level_from_ita",
+    "photo_calibration",
     "q16_prompt_embeddings",
     "q16_scores",
     "register",
@@ -103,6 +127,8 @@ __all__ = [
     "skin_colour",
     "skin_tone_reference",
     "srgb_to_lab",
+    "write_versions",
+    "yunet_available",
     "zero_shot_weights",
     "labelled_images",
     "predicted_labels",

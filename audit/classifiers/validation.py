@@ -2,7 +2,9 @@
 
 Labelled images come as a folder with one sub-folder per true label
 (``faces/feminine/*.png``) or as a CSV manifest with columns ``path`` and
-``label`` (paths relative to the manifest). :func:`predicted_labels` runs a
+``label`` (paths relative to the manifest) and optionally ``group``: the true
+group each image belongs to (for example its skin-tone group), by which
+accuracy and abstention are also reported. :func:`predicted_labels` runs a
 classifier over them and returns its decided label per image; the
 statistics of those decisions (confusion matrix, accuracies with
 intervals) are :func:`audit.stats.confusion_summary`, and
@@ -27,8 +29,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 @dataclasses.dataclass(frozen=True)
 class LabelledImage:
+    """An image, its true label and (optionally) the true group it belongs to."""
+
     path: Path
     label: str
+    group: str | None = None
 
 
 def labelled_images(source: str | Path) -> list[LabelledImage]:
@@ -65,7 +70,10 @@ def _manifest(path: Path) -> list[LabelledImage]:
                 raise ConfigError(f"{path}: line {line}: path: no such image {row['path']!r}")
             if not row["label"]:
                 raise ConfigError(f"{path}: line {line}: label: empty")
-            items.append(LabelledImage(image, row["label"]))
+            group = row.get("group")
+            if group is not None and not group:
+                raise ConfigError(f"{path}: line {line}: group: empty (give every image a group, or drop the column)")
+            items.append(LabelledImage(image, row["label"], group))
     return items
 
 

@@ -1,31 +1,72 @@
-"""``diffaudit gate``: a policy's verdict on a run as an exit code for CI."""
+"""``diffaudit gate``: a policy's verdict on a run as an exit code for CI (0 pass, 1 fail, 2 not judged or error)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from audit.commands.exit_codes import PASS, guarded
+from audit.commands.exit_codes import ERROR, guarded
+from audit.commands.saved_findings import saved_findings
 from audit.core.errors import DiffauditError
 from audit.core.run_store import RunStore
-from audit.findings.analysis import analyze_run
-from audit.findings.gate import exit_code, gate_table
+from audit.findings.gate import VERDICT_EXIT, gate_table
 
 
-def gate_command(run_dir: Path, policy: str | None = None) -> tuple[list[str], int]:
-    """Evaluate the policy on the run: 0 when every check passes, 1 when one of severity error fails."""
+def gate_command(
+    run_dir: Path, policy: str | None = None, validation: list[Path] | None = None
+) -> tuple[list[str], int]:
+    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed, 2 not judged.
+
+    A current findings.json (see :mod:`audit.commands.saved_findings`) is the
+    answer as it stands; otherwise the policy is evaluated on the scores, with
+    the classifier validations attached to the run plus ``validation`` (files
+    given on the command line, which win for the same classifier and attribute).
+    """
 
     def run() -> tuple[list[str], int]:
-        with RunStore.open(run_dir, lock=False) as store:
-            analysis = analyze_run(store, policy, tables=False)
-        lines = [f"policy {analysis.policy.name} ({analysis.policy.source})", gate_table(analysis.findings)]
-        if all(f.severity == "info" for f in analysis.findings):
+        saved = saved_findings(run_dir, policy) if not validation else None
+        if saved is not None:
+            name, source = saved.policy, saved.source + ", from findings.json"
+            findings, checks, verdict, counts = saved.findings, saved.checks, saved.verdict, saved.counts
+        else:
+            name, source, findings, checks, verdict, counts = _evaluate(run_dir, policy, validation)
+        if not any(c.get("applicable", True) for c in checks):
             # A gate that measured nothing must not pass: the run lacks what the policy checks.
             raise DiffauditError(
-                f"{run_dir}: no check of policy {analysis.policy.name!r} applies to this run (all skipped); "
+                f"{run_dir}: no check of policy {name!r} applies to this run (all not applicable); "
                 "add the classifiers its checks need, or gate with a policy that fits the run"
             )
-        code = exit_code(analysis.findings)
-        lines.append("gate: " + ("PASS" if code == PASS else "FAIL"))
-        return lines, code
+        statuses = {c["id"]: c["status"] if c.get("applicable", True) else "not_applicable" for c in checks}
+        lines = [f"policy {name} ({source})", gate_table(findings, statuses=statuses)]
+        lines.append(
+            f"groups: {counts['passed']} passed, {counts['failed']} failed, {counts['not_judged']} not judged "
+            f"({counts['not_applicable']} check(s) not applicable)"
+        )
+        if verdict == "not_judged":
+            lines.append(
+                "gate: NOT JUDGED: most groups, or a gating check, could not be judged "
+                "(too few judged images, abstentions, no events, or an unvalidated attribute); see above"
+            )
+            return lines, ERROR
+        lines.append("gate: " + verdict.upper())
+        return lines, VERDICT_EXIT[verdict]
 
     return guarded(run)
+
+
+def _evaluate(run_dir: Path, policy: str | None, validation: list[Path] | None) -> tuple[Any, ...]:
+    """The policy evaluated on the run's scores now: name, source, findings, checks, verdict, counts."""
+    from audit.findings.analysis import analyze_run, load_validation
+
+    given = load_validation(list(validation or []))
+    with RunStore.open(run_dir, lock=False) as store:
+        analysis = analyze_run(store, policy, tables=False, validation={**store.validation_summaries(), **given})
+    data = analysis.as_json()
+    return (
+        analysis.policy.name,
+        analysis.policy.source,
+        analysis.findings,
+        data["checks"],
+        data["verdict"],
+        data["counts"],
+    )

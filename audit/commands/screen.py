@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from audit.commands.exit_codes import FAIL, PASS
 from audit.core.errors import ConfigError
-from probes import Screener, catch_rates, load_suite
+from probes import Screener, Verdict, catch_rates, load_suite
 
 
 def screen_command(
@@ -17,25 +19,42 @@ def screen_command(
     suite: str | None = None,
     categories: Sequence[str] | None = None,
     terms: Path | None = None,
+    explain: bool = False,
 ) -> tuple[list[str], int]:
-    """One line per prompt (verdict, category, prompt); for an unsafe suite, counts only. Exit 1 if any is blocked."""
+    """One line per prompt (verdict, category and signals, prompt); for an unsafe suite, counts only.
+
+    With ``explain``, each prompt's normalised text, the rules that fired and
+    the allow rules that spared a word; for an unsafe suite, how often each
+    rule fired. A suite's screening time is measured and printed last.
+    Exit 1 if any prompt is blocked.
+    """
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         screener = Screener(categories or None, terms)
     except ValueError as exc:
         raise ConfigError(f"--category: {exc}") from None
     if suite is not None:
+        built, built_cpu = time.perf_counter() - started, time.process_time() - cpu
         loaded = load_suite(suite)
         items = loaded.expand()
+        texts = [item.prompt for item in items]
+        started, cpu = time.perf_counter(), time.process_time()
+        verdicts = [screener.screen(text) for text in texts]
+        seconds, cpu_seconds = built + time.perf_counter() - started, built_cpu + time.process_time() - cpu
+        timing = _timing(len(texts), seconds, cpu_seconds)
         by = next((a for a in ("categories", *loaded.about) if items and a in items[0].attributes), None)
         if loaded.screening.mode == "record" and by is not None:
             # Suites of unsafe prompts (I2P): counts only, so explicit text stays out of terminals and logs.
-            table = catch_rates(items, screener, by=by)
-            blocked = sum(screener.screen(item.prompt).blocked for item in items)
-            return [table.to_string(index=False), f"{blocked} of {len(items)} prompts would be blocked"], (
-                FAIL if blocked else PASS
-            )
-        texts = [item.prompt for item in items]
-    elif file is not None:
+            table = catch_rates(items, screener, by=by, verdicts=verdicts)
+            blocked = sum(v.blocked for v in verdicts)
+            lines = [table.to_string(index=False)]
+            if explain:
+                lines += _rule_counts(verdicts)
+            lines += [f"{blocked} of {len(items)} prompts would be blocked", timing]
+            return lines, FAIL if blocked else PASS
+        lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts)
+        return [*lines, timing], FAIL if any(v.blocked for v in verdicts) else PASS
+    if file is not None:
         try:
             texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
@@ -45,8 +64,47 @@ def screen_command(
     if not texts:
         raise ConfigError("screen: give prompts, --file or --suite")
     verdicts = [screener.screen(text) for text in texts]
-    lines = [
-        f"{'blocked' if v.blocked else 'pass'}\t{v.category or '-'}\t{text}"
-        for v, text in zip(verdicts, texts, strict=True)
-    ]
+    lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts)
     return lines, FAIL if any(v.blocked for v in verdicts) else PASS
+
+
+def _verdict_lines(texts: Sequence[str], verdicts: Sequence[Verdict]) -> list[str]:
+    """``verdict<TAB>categories [signals]<TAB>prompt`` per prompt."""
+    lines = []
+    for text, v in zip(texts, verdicts, strict=True):
+        signals = f" [{','.join(v.signals)}]" if v.signals else ""
+        lines.append(f"{'blocked' if v.blocked else 'pass'}\t{v.category or '-'}{signals}\t{text}")
+    return lines
+
+
+def _explained(screener: Screener, texts: Sequence[str]) -> list[str]:
+    """Each prompt (the user's own, so it may be shown) followed by its explanation; a blank line between."""
+    lines: list[str] = []
+    for text in texts:
+        if lines:
+            lines.append("")
+        lines += [f"prompt      {text}", *screener.explain(text).lines()]
+    return lines
+
+
+def _rule_counts(verdicts: Sequence[Verdict]) -> list[str]:
+    """How many prompts each rule fired on, each allow rule spared a word in, each signal was seen in."""
+    lines = []
+    for title, counts in (
+        ("rules that fired", Counter(r for v in verdicts for r in v.rules)),
+        ("allow rules that spared a word", Counter(r for v in verdicts for r in v.spared)),
+        ("disguise signals", Counter(s for v in verdicts for s in v.signals)),
+    ):
+        lines.append(f"{title} (prompts):")
+        lines += [f"  {n:5d}  {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if not counts:
+            lines.append("      0")
+    return lines
+
+
+def _timing(n: int, seconds: float, cpu_seconds: float) -> str:
+    """The screening time, wall clock and CPU: building the screen and screening every prompt, not loading them."""
+    return (
+        f"screening time: {seconds:.2f} s for {n} prompts ({n / seconds:,.0f} prompts/s; "
+        f"CPU {cpu_seconds:.2f} s, one core)"
+    )

@@ -1,4 +1,12 @@
-"""``diffaudit validate-classifier``: how often a classifier is right on labelled images, as JSON."""
+"""``diffaudit validate-classifier``: how often a classifier is right on labelled images, as a validation file.
+
+The file is what a run config attaches to a classifier (``validation:``) and
+what ``diffaudit analyze --validation`` reads: the classifier's version and
+id, the attribute, the confusion matrix (rows true labels, columns predicted
+labels with ``unknown`` last), accuracy and abstention overall, per true label
+and per true group (``by_group``, with the largest gap between groups in
+``group_gaps``), and a description of the data it was measured on.
+"""
 
 from __future__ import annotations
 
@@ -27,19 +35,66 @@ def validate_classifier(
     *,
     batch_size: int = 32,
     label_map: dict[str, str] | None = None,
+    description: str = "",
 ) -> dict[str, Any]:
     """Run ``classifier`` on labelled images and summarise its decisions on ``attribute``.
 
     ``label_map`` renames folder/manifest labels to the classifier's labels
     (for example ``{"women": "feminine"}``). The result holds the classifier's
-    version, the attribute, the source and :func:`~audit.stats.confusion_summary`.
+    version, the attribute, the source, a description of the data and
+    :func:`~audit.stats.confusion_summary` (per group when the manifest has a
+    ``group`` column, else per true label).
     """
     items = labelled_images(source)
     label_map = label_map or {}
     truths = [label_map.get(item.label, item.label) for item in items]
+    grouped = [item.group for item in items]
+    if any(g is not None for g in grouped) and any(g is None for g in grouped):
+        raise ConfigError(f"{source}: some images have a group and some do not")
+    groups = None if grouped and grouped[0] is None else [str(g) for g in grouped]
     predicted = predicted_labels(classifier, items, attribute, batch_size=batch_size)
-    summary = confusion_summary(truths, predicted)
-    return {"classifier": classifier.version(), "attribute": attribute, "source": str(source), **summary}
+    return validation_summary(
+        classifier,
+        attribute,
+        truths=truths,
+        predicted=predicted,
+        groups=groups,
+        source=str(source),
+        description=description,
+    )
+
+
+def validation_summary(
+    classifier: Classifier,
+    attribute: str,
+    *,
+    truths: Sequence[str],
+    predicted: Sequence[str],
+    groups: Sequence[str] | None,
+    source: str,
+    description: str = "",
+) -> dict[str, Any]:
+    """The validation file's content for decisions already made: classifier version, attribute, data, statistics."""
+    return {
+        "classifier": classifier.version(),
+        "attribute": attribute,
+        "source": source,
+        "data": describe_data(source, truths, groups, description),
+        **confusion_summary(truths, predicted, groups),
+    }
+
+
+def describe_data(source: str | Path, truths: Sequence[str], groups: Sequence[str] | None, text: str) -> dict[str, Any]:
+    """What the validation images were: where from, how many, per label and per group, and the user's description."""
+    from collections import Counter
+
+    return {
+        "source": str(source),
+        "description": text,
+        "n_images": len(truths),
+        "labels": dict(sorted(Counter(truths).items())),
+        "groups": dict(sorted(Counter(groups).items())) if groups is not None else None,
+    }
 
 
 def classifier_from_options(spec: str, assignments: Sequence[str] = (), *, device: str = "cpu") -> Classifier:
@@ -85,13 +140,31 @@ def validate_command(
     out: Path = Path("validation.json"),
     batch_size: int = 32,
     device: str = "auto",
+    description: str = "",
 ) -> tuple[list[str], int]:
-    """Validate a classifier given on the command line and write the summary to ``out``."""
+    """Validate a classifier given on the command line and write the validation file to ``out``."""
     model = classifier_from_options(classifier, params, device=device)
-    result = validate_classifier(model, data, attribute, batch_size=batch_size, label_map=parse_label_map(label_map))
+    result = validate_classifier(
+        model,
+        data,
+        attribute,
+        batch_size=batch_size,
+        label_map=parse_label_map(label_map),
+        description=description,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     accuracy = result["accuracy"]
     low, high = accuracy["ci95"]
     log.info("accuracy %.3f (95%% CI %.3f-%.3f) on %d images", accuracy["value"], low, high, result["n_images"])
-    return [f"validation: {out}"], PASS
+    lines = [f"validation: {out}", f"classifier: {result['classifier']['classifier']}  attribute: {attribute}"]
+    for group, figures in result["by_group"].items():
+        lines.append(
+            f"  {result['group_by']} {group}: n={figures['n_images']} "
+            f"accuracy={_fmt(figures['accuracy']['value'])} abstention={_fmt(figures['abstention']['value'])}"
+        )
+    return lines, PASS
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

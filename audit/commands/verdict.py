@@ -16,12 +16,14 @@ def verdict_lines(store: RunStore) -> list[str]:
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
     findings = [Finding.from_dict(entry) for entry in data["findings"]]
-    lines = [f"policy {data['policy']} ({data['policy_source']})", gate_table(findings, details=0), ""]
-    lines += [group_verdicts(findings), ""]
-    if all(f.severity == "info" for f in findings):
-        lines.append("verdict: NOTHING CHECKED (every check skipped)")
-    else:
-        failed = sum(not f.passed and f.severity == "error" for f in findings)
-        status = "FAIL" if exit_code(findings) else "PASS"
-        lines.append(f"verdict: {status} ({failed} failed group check(s) of severity error)")
+    statuses = {c["id"]: c["status"] if c.get("applicable", True) else "not_applicable" for c in data.get("checks", [])}
+    lines = [f"policy {data['policy']} ({data['policy_source']})", gate_table(findings, details=0, statuses=statuses)]
+    lines += ["", group_verdicts(findings), ""]
+    status = data.get("verdict") or ("fail" if exit_code(findings) else "pass")
+    failed = sum(f.status == "fail" and f.severity == "error" for f in findings)
+    judged = sum(f.status != "not_judged" for f in findings)
+    lines.append(
+        f"verdict: {status.upper().replace('_', ' ')} ({failed} failed group check(s) of severity error; "
+        f"{judged} of {len(findings)} group checks judged)"
+    )
     return lines

@@ -21,7 +21,7 @@ from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import ConfigError, DiffauditError, ModelNotFoundError, RunStoreError
 from audit.core.records import Finding, GenerationRecord, ProbeItem, Score, stable_hash
 from audit.core.registry import Registry
-from audit.core.run_store import RunStore, seeds_for
+from audit.core.run_store import EncodedImage, RunStore, StorageFullError, seeds_for
 from audit.core.schema import load_yaml, parse
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "UNKNOWN",
     "ConfigError",
     "DiffauditError",
+    "EncodedImage",
     "Finding",
     "GenerationRecord",
     "ModelNotFoundError",
@@ -42,6 +43,7 @@ __all__ = [
     "RunStore",
     "RunStoreError",
     "Score",
+    "StorageFullError",
     "load_yaml",
     "parse",
     "pick_device",

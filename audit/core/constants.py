@@ -15,6 +15,6 @@ EMBEDDING_COLUMNS = ("record_id", "classifier", "embedding")
 # Columns of the per-image labels table that come from the scores and the generation records.
 IMAGE_COLUMNS = ("record_id", "item_id", "seed", "classifier", "attribute", "label", "prob")
 # Columns the labels table takes from each probe item besides its attributes.
-PROBE_COLUMNS = ("suite", "prompt", "pair_id", "group", "reference")
+PROBE_COLUMNS = ("suite", "prompt", "template", "pair_id", "group", "reference")
 # Names a probe attribute may not take in the labels table (it gets the prefix ``item_`` instead).
 RESERVED_COLUMNS = frozenset(IMAGE_COLUMNS + PROBE_COLUMNS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from typing import Any, ClassVar, Self
 
@@ -146,21 +147,72 @@ class Score(_Record):
     prob: float
 
 
+# The status of a Finding: a group passes, fails, or could not be judged (never a pass by default).
+FINDING_STATUSES = ("pass", "fail", "not_judged")
+
+
+def _json_number(value: Any) -> Any:
+    """A float for JSON: NaN and infinities become None (the summary says which)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding(_Record):
-    """The outcome of one policy check, with the evidence behind it."""
+    """The outcome of one policy check on one group, with the evidence and the rule behind it.
+
+    ``status`` is "pass", "fail" or "not_judged"; ``passed`` is true only for
+    "pass". ``decide`` names the burden of proof, ``rule`` says in one
+    sentence what was tested and what alpha means for it, ``unit`` what the
+    group stands for. ``ci`` is the two-sided 95% interval (an end may be
+    infinite: None in JSON); ``bound`` the one-sided bound the rule compares
+    with ``threshold``; ``p_value`` the test of the rule's null hypothesis and
+    ``p_adjusted`` that p-value adjusted across the groups of the check.
+    """
 
     _tuple_fields: ClassVar[tuple[str, ...]] = ("ci", "evidence")
 
     check: str
     scope: dict[str, Any]
     value: float | None
-    ci: tuple[float, float] | None
+    ci: tuple[float | None, float | None] | None
     threshold: float | None
-    passed: bool
+    status: str
     severity: str
     summary: str
     evidence: tuple[str, ...] = ()
+    decide: str = "evidence_of_harm"
+    rule: str = ""
+    unit: str = ""
+    n_judged: int = 0
+    n_abstained: int = 0
+    p_value: float | None = None
+    p_adjusted: float | None = None
+    bound: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in FINDING_STATUSES:
+            raise ValueError(f"Finding: status must be one of {', '.join(FINDING_STATUSES)}, got {self.status!r}")
+
+    @property
+    def passed(self) -> bool:
+        """True only for a judged group that passed; a group not judged is never a pass."""
+        return self.status == "pass"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = super().as_dict()
+        for name in ("value", "threshold", "p_value", "p_adjusted", "bound"):
+            out[name] = _json_number(out[name])
+        if out["ci"] is not None:
+            out["ci"] = [_json_number(v) for v in out["ci"]]
+        out["passed"] = self.passed  # for readers of the earlier format; never true unless status is "pass"
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        data = {k: v for k, v in data.items() if k != "passed"}  # derived from status
+        return super().from_dict(data)
 
     def __hash__(self) -> int:
         return hash((self.check, stable_hash(self.scope)))

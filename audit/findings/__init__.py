@@ -1,32 +1,77 @@
-"""Findings and policy: thresholds on the statistics, Finding records, the gate and run comparison."""
+"""Findings and policy: thresholds on the statistics, Finding records, the gate and run comparison.
 
-from audit.findings.analysis import (
-    Analysis,
-    analyze_run,
-    descriptive_tables,
-    load_validation,
-    policy_for,
-    run_labels,
-    write_analysis,
-)
-from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy
-from audit.findings.gate import exit_code, gate_table, group_verdicts
-from audit.findings.policy import (
-    CHECKS,
-    AmplificationCheck,
-    DeviationCheck,
-    Policy,
-    RateCheck,
-    ReferenceSpec,
-    RiskRatioCheck,
-    builtin_policies,
-    load_policy,
-    policy_from_dict,
-)
-from audit.findings.regression import compare_run_dirs, compare_runs
+Names are imported on first use (PEP 562), so that ``audit.findings.gate`` can be
+loaded by a gate that reads findings.json without the statistics stack (pandas, scipy).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audit.findings.analysis import (
+        Analysis,
+        analyze_run,
+        descriptive_tables,
+        load_validation,
+        policy_for,
+        run_labels,
+        write_analysis,
+    )
+    from audit.findings.evaluate import CheckResult, check_status, evaluate_check, evaluate_policy
+    from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
+    from audit.findings.policy import (
+        CHECKS,
+        MIN_JUDGED,
+        AmplificationCheck,
+        DeviationCheck,
+        Policy,
+        RateCheck,
+        ReferenceSpec,
+        RiskRatioCheck,
+        builtin_policies,
+        load_policy,
+        policy_from_dict,
+    )
+    from audit.findings.regression import compare_run_dirs, compare_runs
+
+_EXPORTS = {
+    "Analysis": "audit.findings.analysis",
+    "analyze_run": "audit.findings.analysis",
+    "descriptive_tables": "audit.findings.analysis",
+    "load_validation": "audit.findings.analysis",
+    "policy_for": "audit.findings.analysis",
+    "run_labels": "audit.findings.analysis",
+    "write_analysis": "audit.findings.analysis",
+    "CheckResult": "audit.findings.evaluate",
+    "evaluate_check": "audit.findings.evaluate",
+    "evaluate_policy": "audit.findings.evaluate",
+    "check_status": "audit.findings.evaluate",
+    "exit_code": "audit.findings.gate",
+    "gate_table": "audit.findings.gate",
+    "group_verdicts": "audit.findings.gate",
+    "verdict": "audit.findings.gate",
+    "VERDICT_EXIT": "audit.findings.gate",
+    "CHECKS": "audit.findings.policy",
+    "MIN_JUDGED": "audit.findings.policy",
+    "AmplificationCheck": "audit.findings.policy",
+    "DeviationCheck": "audit.findings.policy",
+    "Policy": "audit.findings.policy",
+    "RateCheck": "audit.findings.policy",
+    "ReferenceSpec": "audit.findings.policy",
+    "RiskRatioCheck": "audit.findings.policy",
+    "builtin_policies": "audit.findings.policy",
+    "load_policy": "audit.findings.policy",
+    "policy_from_dict": "audit.findings.policy",
+    "compare_run_dirs": "audit.findings.regression",
+    "compare_runs": "audit.findings.regression",
+}
 
 __all__ = [
     "CHECKS",
+    "MIN_JUDGED",
+    "VERDICT_EXIT",
     "AmplificationCheck",
     "Analysis",
     "CheckResult",
@@ -37,6 +82,7 @@ __all__ = [
     "RiskRatioCheck",
     "analyze_run",
     "builtin_policies",
+    "check_status",
     "compare_run_dirs",
     "compare_runs",
     "descriptive_tables",
@@ -50,5 +96,13 @@ __all__ = [
     "policy_for",
     "policy_from_dict",
     "run_labels",
+    "verdict",
     "write_analysis",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audit.findings' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

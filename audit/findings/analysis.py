@@ -9,19 +9,25 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore
-from audit.findings.evaluate import CheckResult, evaluate_policy
-from audit.findings.policy import Policy, load_policy
+from audit.findings.evaluate import CheckResult, evaluate_policy, pooled_rates
+from audit.findings.gate import verdict
+from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
 from audit.stats import (
+    FAIL,
+    NOT_JUDGED,
+    PASS,
     corrected_distributions,
     deviations,
     distributions,
     embedding_diversity,
+    group_counts,
     image_labels,
     label_sets,
 )
@@ -30,6 +36,8 @@ from audit.stats.image_labels import check_scores
 log = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]+")
+# tables/image_labels.parquet: one decided label per (image, classifier, attribute).
+IMAGE_LABEL_COLUMNS = ("record_id", "item_id", "seed", "classifier", "attribute", "label", "prob")
 
 
 @dataclasses.dataclass
@@ -46,21 +54,40 @@ class Analysis:
 
     @property
     def failed(self) -> list[Finding]:
-        """Failed checks that fail the run (severity ``error``)."""
-        return [f for f in self.findings if not f.passed and f.severity == "error"]
+        """Failed groups that fail the run (severity ``error``)."""
+        return [f for f in self.findings if f.status == FAIL and f.severity == "error"]
+
+    @property
+    def verdict(self) -> str:
+        """The gate's verdict: "pass", "fail" or "not_judged" (see :func:`audit.findings.gate.verdict`)."""
+        return verdict(self.results.values())
 
     def as_json(self) -> dict[str, Any]:
+        findings = self.findings
+        checks = []
+        for check in self.policy.checks:
+            result = self.results[check.id]
+            entry = dict(result.summary)
+            if check.check == "rate":
+                entry["pooled"] = pooled_rates(check, result.table)
+            checks.append(entry)
+        not_applicable = [r for r in self.results.values() if not r.summary.get("applicable", True)]
         return {
             "policy": self.policy.name,
             "policy_source": self.policy.source,
-            "passed": not self.failed,
+            "verdict": self.verdict,
+            "passed": self.verdict == PASS,
             "counts": {
-                "findings": len(self.findings),
+                "findings": len(findings),
+                "passed": sum(f.status == PASS for f in findings),
                 "failed": len(self.failed),
-                "warnings": sum(1 for f in self.findings if not f.passed and f.severity == "warning"),
-                "skipped": sum(1 for f in self.findings if f.severity == "info"),
+                "not_judged": sum(f.status == NOT_JUDGED for f in findings),
+                "warnings": sum(1 for f in findings if f.status == FAIL and f.severity == "warning"),
+                "not_applicable": len(not_applicable),
+                "skipped": len(not_applicable),  # the earlier name of not_applicable
             },
-            "findings": [f.as_dict() for f in self.findings],
+            "checks": checks,
+            "findings": [f.as_dict() for f in findings],
         }
 
 
@@ -120,14 +147,24 @@ def analyze_run(
     """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing.
 
     ``validation`` (see :func:`load_validation`) adds ``corrected_prompt``:
-    shares per prompt corrected for the validated classifiers' errors.
+    shares per prompt corrected for the validated classifiers' errors; checks
+    with ``correct_for_classifier_error`` judge corrected shares with it, and
+    checks with ``require_validation`` are not judged without it.
     """
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
-    results = evaluate_policy(policy, labels, categories, seed=seed)
+    results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
     if not tables:
         return Analysis(policy=policy, results=results, tables={})
     described = descriptive_tables(labels, categories, seed=seed)
+    # What the report shows beside the statistics: each image's decided labels, and the points behind
+    # each amplification slope (model share against reference share, one per group).
+    described["image_labels"] = labels.loc[:, list(IMAGE_LABEL_COLUMNS)].reset_index(drop=True)
+    for check in policy.checks:
+        if isinstance(check, AmplificationCheck):
+            points = amplification_points(check, labels, categories)
+            if not points.empty:
+                described[f"points_{_SAFE.sub('_', check.id)}"] = points
     if (store.root / EMBEDDINGS).exists():
         try:
             embeddings = store.read_table(EMBEDDINGS)
@@ -142,6 +179,35 @@ def analyze_run(
         except ValueError as exc:
             raise ConfigError(f"classifier validation: {exc}") from None
     return Analysis(policy=policy, results=results, tables=described)
+
+
+def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, categories: dict) -> pd.DataFrame:
+    """One row per group of an amplification check: the model's share of its label and the reference share."""
+    subset = labels[labels["attribute"] == check.attribute]
+    if check.classifier is not None:
+        subset = subset[subset["classifier"] == check.classifier]
+    if subset.empty or any(c not in subset.columns for c in check.by):
+        return pd.DataFrame()
+    reference = to_reference(check.reference)
+    frames = []
+    for gc in group_counts(subset, by=check.by, categories=categories):
+        if check.label not in gc.labels:
+            continue
+        try:
+            expected = reference.shares(gc)
+        except ValueError:
+            continue
+        j = gc.labels.index(check.label)
+        frame = gc.keys.copy()
+        frame["classifier"] = gc.classifier
+        frame["label"] = check.label
+        frame["count"] = gc.counts[:, j]
+        frame["n"] = gc.n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame["model_share"] = gc.counts[:, j] / gc.n
+        frame["reference_share"] = expected[:, j]
+        frames.append(frame[(gc.n > 0) & ~np.isnan(expected[:, j])])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0) -> dict[str, pd.DataFrame]:

@@ -1,62 +1,115 @@
-"""The CI gate: a short table of a policy's checks and the exit code (0 pass, 1 a check failed)."""
+"""The CI gate: the verdict of a policy on a run, a short table of its checks, and the exit code.
+
+The verdict is "pass", "fail" or "not_judged":
+
+- "not_judged" when no check applies to the run, or more than half of the
+  groups of the checks that apply were not judged (too few judged images,
+  every image abstained, no events in either arm, an unvalidated attribute),
+  or a check of severity ``error`` was itself not judged (most of its groups,
+  or with ``evidence_of_safety`` any of them);
+- otherwise "fail" when a check of severity ``error`` failed;
+- otherwise "pass".
+
+A check that cannot apply to the run at all (no scores for its attribute, no
+grouping column, no reference figure) is shown and counted, but does not
+block a pass unless nothing applies. Exit codes: 0 pass, 1 fail, 2 not judged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from audit.core.records import Finding
 
-PASS, FAIL = 0, 1
+PASS, FAIL, NOT_JUDGED_EXIT = 0, 1, 2
+VERDICT_EXIT = {"pass": PASS, "fail": FAIL, "not_judged": NOT_JUDGED_EXIT}
+
+
+def verdict(results: Iterable[Any]) -> str:
+    """The verdict over check results (objects with ``findings`` and a ``summary`` dict, see CheckResult)."""
+    results = list(results)
+    applicable = [r for r in results if r.summary.get("applicable", True)]
+    if not applicable:
+        return "not_judged"
+    groups = [f for r in applicable for f in r.findings]
+    if sum(f.status == "not_judged" for f in groups) * 2 > len(groups):
+        return "not_judged"
+    gating = [r for r in applicable if r.summary.get("severity") == "error"]
+    if any(r.summary.get("status") == "fail" for r in gating):
+        return "fail"
+    if any(r.summary.get("status") == "not_judged" for r in gating):
+        return "not_judged"
+    return "pass"
 
 
 def exit_code(findings: Sequence[Finding]) -> int:
-    """1 when a check of severity ``error`` failed, else 0 (warnings and skipped checks pass)."""
-    return FAIL if any(not f.passed and f.severity == "error" for f in findings) else PASS
+    """1 when a group of severity ``error`` failed, else 0: for group-by-group comparisons (``compare``)."""
+    return FAIL if any(f.status == "fail" and f.severity == "error" for f in findings) else PASS
 
 
-def _status(group: list[Finding]) -> str:
-    if all(f.severity == "info" for f in group):
-        return "SKIP"
-    failed = [f for f in group if not f.passed]
-    if not failed:
+def _label(f: Finding) -> str:
+    if f.status == "not_judged":
+        return "NOT JUDGED"
+    if f.status == "pass":
         return "PASS"
-    return "FAIL" if any(f.severity == "error" for f in failed) else "WARN"
+    return "FAIL" if f.severity == "error" else "WARN"
+
+
+def _check_label(group: list[Finding], status: str | None) -> str:
+    status = status or ("fail" if any(f.status == "fail" for f in group) else "pass")
+    if status == "not_applicable":
+        return "N/A"
+    if status == "not_judged":
+        return "NOT JUDGED"
+    if status == "fail":
+        return "FAIL" if group[0].severity == "error" else "WARN"
+    return "PASS"
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+    return "inf" if value is None else f"{value:.3g}"
 
 
-def gate_table(findings: Sequence[Finding], *, details: int = 10) -> str:
-    """One line per check (status, failed/total groups, worst value with its interval, limit), then the failures."""
+def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict[str, str] | None = None) -> str:
+    """One line per check (status, failed / judged / not judged groups, worst value with its interval, limit),
+    then the failures and the groups not judged. ``statuses``: each check's status ("not_applicable" shows N/A)."""
+    statuses = statuses or {}
     by_check: dict[str, list[Finding]] = {}
     for f in findings:
         by_check.setdefault(f.check, []).append(f)
-    rows = [("status", "check", "failed", "worst", "95% CI", "limit")]
+    rows = [("status", "check", "failed", "not judged", "worst", "95% CI", "limit")]
     for check, group in by_check.items():
-        judged = [f for f in group if f.severity != "info" and f.value is not None]
-        worst = max(judged, key=lambda f: (not f.passed, f.value)) if judged else None
+        judged = [f for f in group if f.status != "not_judged"]
+        worst = (
+            max(judged, key=lambda f: (f.status == "fail", f.value if f.value is not None else float("inf")))
+            if judged
+            else None
+        )
         rows.append(
             (
-                _status(group),
+                _check_label(group, statuses.get(check)),
                 check,
-                f"{sum(not f.passed for f in group)}/{len(judged)}",
-                _fmt(worst.value if worst else None),
+                f"{sum(f.status == 'fail' for f in group)}/{len(judged)}",
+                str(len(group) - len(judged)),
+                "-" if worst is None else _fmt(worst.value),
                 f"{_fmt(worst.ci[0])}-{_fmt(worst.ci[1])}" if worst and worst.ci else "-",
-                _fmt(group[0].threshold),
+                "-" if group[0].threshold is None else f"{group[0].threshold:.3g}",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    failures = [f for f in findings if not f.passed]
+    failures = [f for f in findings if f.status == "fail"]
     for f in failures[:details]:
-        lines.append(f"{'FAIL' if f.severity == 'error' else 'WARN'} {f.check}: {f.summary}")
+        lines.append(f"{_label(f)} {f.check}: {f.summary}")
     if 0 < details < len(failures):
         lines.append(f"... and {len(failures) - details} more failed group(s); see findings.json")
-    skipped = [f for f in findings if f.severity == "info"]
-    for f in skipped:
-        lines.append(f"SKIP {f.check}: {f.summary.removeprefix('skipped: ')}")
+    unjudged = [f for f in findings if f.status == "not_judged"]
+    for f in unjudged[:details]:
+        label = "N/A" if f.summary.startswith("not applicable: ") else "NOT JUDGED"
+        lines.append(f"{label} {f.check}: {f.summary.removeprefix('not applicable: ')}")
+    if len(unjudged) > details:
+        lines.append(f"... and {len(unjudged) - details} more group(s) not judged; see findings.json")
     return "\n".join(lines)
 
 
@@ -69,7 +122,7 @@ def _group_of(finding: Finding) -> tuple[tuple[str, Any], ...]:
 
 
 def group_verdicts(findings: Sequence[Finding]) -> str:
-    """One line per judged group (an occupation, a prompt): FAIL, WARN or PASS, and which checks failed.
+    """One line per judged group (an occupation, a prompt): FAIL, WARN, PASS or NOT JUDGED, and which checks failed.
 
     A group fails when a check of severity ``error`` fails for it; checks that judge
     no single group (amplification across groups) are in :func:`gate_table`, not here.
@@ -77,20 +130,24 @@ def group_verdicts(findings: Sequence[Finding]) -> str:
     groups: dict[tuple, list[Finding]] = {}
     for f in findings:
         key = _group_of(f)
-        if key and f.severity != "info":
+        if key:
             groups.setdefault(key, []).append(f)
     if not groups:
         return "no check judged a single group"
     names = [", ".join(f"{k}={v}" for k, v in key) for key in groups]
     width = max(len("group"), *(len(n) for n in names))
-    lines = [f"{'group'.ljust(width)}  verdict  failed checks"]
+    lines = [f"{'group'.ljust(width)}  verdict     failed checks"]
     for name, group in sorted(zip(names, groups.values(), strict=True)):
-        failed = [f for f in group if not f.passed]
-        errors = [f for f in failed if f.severity == "error"]
-        status = "FAIL" if errors else ("WARN" if failed else "PASS")
+        failed = [f for f in group if f.status == "fail"]
+        if any(f.severity == "error" for f in failed):
+            status = "FAIL"
+        elif any(f.status == "not_judged" and f.severity == "error" for f in group):
+            status = "NOT JUDGED"
+        else:
+            status = "WARN" if failed else "PASS"
         detail = ", ".join(
             f"{f.check} ({_fmt(f.value)}){'' if f.severity == 'error' else ' [warning]'}"
             for f in sorted(failed, key=lambda f: (f.severity != "error", f.check))
         )
-        lines.append(f"{name.ljust(width)}  {status.ljust(7)}  {detail}".rstrip())
+        lines.append(f"{name.ljust(width)}  {status.ljust(10)}  {detail}".rstrip())
     return "\n".join(lines)

@@ -48,7 +48,7 @@ def compare_runs(
     alpha: float = 0.05,
     seed: int = 0,
 ) -> tuple[list[Finding], pd.DataFrame]:
-    """Findings (one per compared group, passed = no significant regression) and the comparison table."""
+    """Findings (one per compared group, status "fail" where it regressed significantly) and the comparison table."""
     rng = np.random.default_rng(seed)
     rows = []
     for check in policy.checks:
@@ -102,6 +102,7 @@ def compare_runs(
                     "p_value": p,
                     "_by": list(check.by),
                     "_evidence": tuple(gcand.records[j]),
+                    "_note": "",
                 }
             )
     table = pd.DataFrame(rows)
@@ -113,7 +114,7 @@ def compare_runs(
     for row in table.to_dict("records"):
         scope = {"attribute": row["attribute"], "classifier": row["classifier"]}
         scope.update({k: row[k] for k in row["_by"]})
-        where = ", ".join(f"{k}={row[k]}" for k in row["_by"])
+        where = ", ".join(f"{k}={row[k]}" for k in row["_by"]) or "all"
         findings.append(
             Finding(
                 check=REGRESSION_PREFIX + row["check"],
@@ -121,17 +122,38 @@ def compare_runs(
                 value=float(row["change"]),
                 ci=None,
                 threshold=alpha,
-                passed=not bool(row["regression"]),
+                status="fail" if row["regression"] else "pass",
                 severity=row["severity"],
                 summary=(
-                    f"{where}: {row['measure']} {row['baseline']:.3f} -> {row['candidate']:.3f} "
+                    f"{where}: {row['measure']} {_show(row['baseline'])} -> {_show(row['candidate'])} "
                     f"({row['test']} BH-adjusted p={row['p_adjusted']:.3g}; "
-                    f"n={row['n_baseline']} vs {row['n_candidate']})"
+                    f"n={row['n_baseline']} vs {row['n_candidate']}){row['_note']}"
                 ),
                 evidence=row["_evidence"],
+                decide="evidence_of_harm",
+                rule=(
+                    "Evidence of harm: a group regresses only if the candidate is significantly worse than the "
+                    f"baseline (two-sided test, Benjamini-Hochberg over every comparison); alpha={alpha:g} bounds "
+                    "the chance of flagging a candidate no worse than its baseline anywhere."
+                ),
+                unit="this group in both runs",
+                n_judged=int(row["n_candidate"]),
+                p_value=float(row["p_value"]),
+                p_adjusted=float(row["p_adjusted"]),
             )
         )
-    return findings, table.drop(columns=["_by", "_evidence"])
+    return findings, table.drop(columns=["_by", "_evidence", "_note"], errors="ignore")
+
+
+def _show(value: float) -> str:
+    return "inf" if np.isinf(value) else f"{value:.3f}"
+
+
+def _log_ratio(row: dict, suffix: str) -> tuple[float, float]:
+    """Log risk ratio and its standard error with half an event added to each arm (finite at 0 events)."""
+    x_a, n_a, x_b, n_b = (float(row[f"{k}{suffix}"]) for k in ("x_a", "n_a", "x_b", "n_b"))
+    x_a, x_b, n_a, n_b = x_a + 0.5, x_b + 0.5, n_a + 0.5, n_b + 0.5
+    return float(np.log((x_a / n_a) / (x_b / n_b))), float(np.sqrt(1 / x_a - 1 / n_a + 1 / x_b - 1 / n_b))
 
 
 def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categories) -> list[dict]:
@@ -144,12 +166,16 @@ def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categ
     merged = base.merge(cand, on=keys, suffixes=("_b", "_c"))
     rows = []
     for row in merged.to_dict("records"):
+        note = ""
         if isinstance(check, RiskRatioCheck):
-            value_b, value_c = row["rr_b"], row["rr_c"]
-            est_b, est_c = np.log(value_b), np.log(value_c)
-            se_b, se_c = row["log_rr_se_b"], row["log_rr_se_c"]
+            if not (row.get("informative_b") and row.get("informative_c")):
+                continue  # 0 events in both arms of a run: no ratio to compare
+            value_b, value_c = row["ratio_b"], row["ratio_c"]
+            (est_b, se_b), (est_c, se_c) = _log_ratio(row, "_b"), _log_ratio(row, "_c")
             n_b, n_c = row["n_a_b"] + row["n_b_b"], row["n_a_c"] + row["n_b_c"]
-            measure, test = f"risk ratio of {check.label}", "z on log risk ratio"
+            measure, test = f"risk ratio of {check.label}", "z on log risk ratio (half an event added)"
+            if np.isinf(value_c) and not np.isinf(value_b):
+                note = f"; the candidate's ratio is infinite: 0 {check.label} images for {check.denominator}"
         else:
             value_b, value_c = row["slope_b"], row["slope_c"]
             est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
@@ -160,7 +186,7 @@ def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categ
             continue
         if se > 0:
             p = float(2 * stats.norm.sf(abs(est_c - est_b) / se))
-        else:  # both estimates without sampling error (every pair concordant): equal or not
+        else:  # both estimates without sampling error: equal or not
             p = 1.0 if est_c == est_b else 0.0
         rows.append(
             {
@@ -172,13 +198,14 @@ def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categ
                 "measure": measure,
                 "baseline": float(value_b),
                 "candidate": float(value_c),
-                "change": float(value_c - value_b),
+                "change": float(est_c - est_b),
                 "n_baseline": int(n_b),
                 "n_candidate": int(n_c),
                 "test": test,
                 "p_value": p,
                 "_by": keys[1:],
                 "_evidence": (),
+                "_note": note,
             }
         )
     return rows

@@ -1,11 +1,38 @@
-"""Amplification: does the model exaggerate the imbalance a reference (for example BLS) already shows?"""
+"""Amplification: does the model exaggerate the imbalance a reference (for example BLS) already shows?
+
+The slope is that of a binomial GLM (logit link) of each prompt's label count
+on the logit of its group's reference share, with one intercept per template
+when the prompts come from several templates (a template that makes every
+occupation look more feminine shifts the line, it does not tilt it). Its
+standard error is cluster-robust over the groups (occupations): the
+templates of an occupation share its deviation from the line, so they are one
+unit, and the sandwich also absorbs extra-binomial scatter (the
+quasi-binomial case). When the same seeds are used for every group, the
+images of a seed share their starting noise across groups too: the errors
+are then clustered two ways, by group and by seed (Cameron, Gelbach & Miller
+2011), from per-image rows. With few seeds that shared noise also biases the
+slope (the realised seeds' average curve is steeper than the model's), so the
+slope is then jackknife-corrected over seeds (drop one seed at a time), and
+its standard error is the larger of the two-way and the jackknife one.
+Inference uses t with (fewest clusters - 1) degrees of freedom. The
+correction holds the error rate for moderate seed correlation (latent 0.1 in
+the calibration); strong correlation needs more seeds or a block of seeds
+per prompt (``seed_blocks`` in the run config). A slope of 1 reproduces the reference; above 1 the model pushes
+each group further towards its majority; below 1 it evens them out.
+
+Reference shares are floored at :data:`REFERENCE_FLOOR` (and capped at one
+minus it): a BLS row of 0% is a share below the survey's resolution, not an
+impossibility, and its logit must stay finite.
+"""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import stats
 
-from audit.stats.distributions import GroupCounts
+REFERENCE_FLOOR = 0.005
 
 
 def _logit(p):
@@ -17,77 +44,190 @@ def amplification(
     model_n,
     reference_share,
     *,
+    clusters=None,
+    templates=None,
     confidence: float = 0.95,
 ) -> dict[str, float]:
-    """Model share against reference share across groups (for example occupations).
+    """The amplification slope from per-prompt counts: ``slope`` with its t interval, ``slope_se``, ``slope_df``.
 
-    - ``slope``: weighted least-squares slope of logit(model share) on
-      logit(reference share), with a t interval; 1 reproduces the reference,
-      above 1 the model pushes each group further towards its majority, below
-      1 it evens out. Model shares are smoothed ((count + 0.5) / (n + 1)) so 0
-      and 1 stay finite, and weighted by n p (1 - p), their inverse variance.
-    - ``shift``: the mean signed shift towards each group's reference majority,
-      ``(model - reference) * sign(reference - 0.5)``, with a t interval.
+    Rows are prompts (or single images). ``clusters`` names each row's group
+    (default: every row its own), or holds two columns, (group, seed), for
+    two-way clustering; ``templates`` each row's template (default: one). Also ``shift``, the mean signed
+    shift of the groups' shares towards their reference majority
+    ``(model - reference) * sign(reference - 0.5)``, with a t interval over groups.
     """
     count = np.asarray(model_count, float)
     n = np.asarray(model_n, float)
     ref = np.asarray(reference_share, float)
-    ok = (n > 0) & np.isfinite(ref) & (ref > 0) & (ref < 1)
-    count, n, ref = count[ok], n[ok], ref[ok]
-    groups = int(ok.sum())
+    rows = len(count)
+    clusters = np.arange(rows) if clusters is None else np.asarray(clusters)
+    templates = np.zeros(rows, dtype=int) if templates is None else np.asarray(templates)
+    ok = (n > 0) & np.isfinite(ref)
+    count, n, ref, clusters, templates = count[ok], n[ok], ref[ok], clusters[ok], templates[ok]
+    ref = np.clip(ref, REFERENCE_FLOOR, 1 - REFERENCE_FLOOR)
+    two_way = clusters.ndim == 2
+    group_col = clusters[:, 0] if two_way else clusters
+    cluster_ids = np.unique(group_col, return_inverse=True)[1]
+    groups = int(cluster_ids.max() + 1) if len(cluster_ids) else 0
+    seeds = len(np.unique(clusters[:, 1])) if two_way else groups
     out = {
         "groups": groups,
+        "prompts": int(ok.sum()),
+        "templates": int(len(np.unique(templates))),
+        "clustering": "group and seed (slope jackknife-corrected over seeds)" if two_way else "group",
         "slope": np.nan,
         "slope_low": np.nan,
+        "slope_high": np.nan,
         "slope_se": np.nan,
         "slope_df": np.nan,
-        "slope_high": np.nan,
         "intercept": np.nan,
         "shift": np.nan,
         "shift_low": np.nan,
         "shift_high": np.nan,
+        "reference_floored": int(
+            np.sum(
+                (np.asarray(reference_share, float)[ok] < REFERENCE_FLOOR)
+                | (np.asarray(reference_share, float)[ok] > 1 - REFERENCE_FLOOR)
+            )
+        ),
     }
     if groups == 0:
         return out
-    share = count / n
-    towards = np.sign(ref - 0.5)
-    shift = (share - ref) * towards
+    # The shift is per group: its pooled share against its reference.
+    g_count = np.bincount(cluster_ids, weights=count)
+    g_n = np.bincount(cluster_ids, weights=n)
+    g_ref = np.bincount(cluster_ids, weights=ref * n) / g_n
+    shift = (g_count / g_n - g_ref) * np.sign(g_ref - 0.5)
     out["shift"] = float(shift.mean())
     if groups >= 2:
-        sem = stats.sem(shift)
-        t = stats.t.ppf(0.5 + confidence / 2, groups - 1)
-        out["shift_low"], out["shift_high"] = float(out["shift"] - t * sem), float(out["shift"] + t * sem)
+        half = stats.t.ppf(0.5 + confidence / 2, groups - 1) * stats.sem(shift)
+        out["shift_low"], out["shift_high"] = out["shift"] - half, out["shift"] + half
     x = _logit(ref)
-    if groups >= 3 and np.ptp(x) > 0:
-        smoothed = (count + 0.5) / (n + 1)
-        y = _logit(smoothed)
-        # Weighted least squares: a logit share from n images has variance about 1 / (n p (1 - p)),
-        # so extreme groups count less; the residual scale is estimated, so scatter beyond
-        # sampling noise (groups off the line) widens the interval too.
-        design = np.column_stack([np.ones(groups), x])
-        w = n * smoothed * (1 - smoothed)
-        for _ in range(2):
-            xtwx = design.T @ (w[:, None] * design)
-            beta = np.linalg.solve(xtwx, design.T @ (w * y))
-            # Weights from the fitted shares, not the observed ones: observed weights correlate
-            # with the noise in y and bias the slope towards zero.
-            fitted = 1 / (1 + np.exp(-(design @ beta)))
-            w = n * fitted * (1 - fitted)
-        xtwx = design.T @ (w[:, None] * design)
-        beta = np.linalg.solve(xtwx, design.T @ (w * y))
-        resid = y - design @ beta
-        scale = float((w * resid**2).sum() / (groups - 2))
-        se = float(np.sqrt(scale * np.linalg.inv(xtwx)[1, 1]))
-        t = stats.t.ppf(0.5 + confidence / 2, groups - 2)
-        out["intercept"], out["slope"] = float(beta[0]), float(beta[1])
-        out["slope_low"], out["slope_high"] = out["slope"] - t * se, out["slope"] + t * se
-        out["slope_se"], out["slope_df"] = se, groups - 2
+    if groups < 3 or np.ptp(x) == 0 or (two_way and seeds < 2):
+        return out
+    if two_way:
+        cluster_arg = np.column_stack([cluster_ids, np.unique(clusters[:, 1], return_inverse=True)[1]])
+    else:
+        cluster_arg = cluster_ids
+    fit = _glm(count, n, x, templates, cluster_arg)
+    if fit is None:
+        return out
+    slope, se, intercept = fit
+    if two_way:
+        corrected = _seed_jackknife(count, n, x, templates, cluster_ids, cluster_arg[:, 1], slope)
+        if corrected is None:
+            return out
+        out["slope_uncorrected"] = slope
+        slope, jackknife_se = corrected
+        se = max(se, jackknife_se)
+    df = min(groups, seeds) - 1
+    half = stats.t.ppf(0.5 + confidence / 2, df) * se
+    out.update(
+        slope=slope, slope_se=se, slope_df=df, intercept=intercept, slope_low=slope - half, slope_high=slope + half
+    )
     return out
 
 
-def amplification_rows(gc: GroupCounts, label: str, reference: np.ndarray, *, confidence: float = 0.95) -> dict:
-    """Amplification of ``label``'s share across the groups of ``gc``; ``reference`` is its share per group."""
-    j = gc.labels.index(label)
-    result = amplification(gc.counts[:, j], gc.n, reference, confidence=confidence)
-    result.update(classifier=gc.classifier, attribute=gc.attribute, label=label)
-    return result
+def _design(x, templates) -> np.ndarray:
+    levels = np.unique(templates)
+    dummies = [(templates == level).astype(float) for level in levels[1:]]
+    return np.column_stack([np.ones(len(x)), x, *dummies])
+
+
+def _seed_jackknife(count, n, x, templates, groups, seeds, slope: float) -> tuple[float, float] | None:
+    """Jackknife over seeds: the bias-corrected slope and its jackknife standard error."""
+    import statsmodels.api as sm
+
+    levels = np.unique(seeds)
+    # Rows with the same group and template share their covariates: their counts add up (the same likelihood).
+    keys = np.unique(
+        np.column_stack([groups, np.unique(templates, return_inverse=True)[1]]), axis=0, return_inverse=True
+    )[1]
+    first = np.unique(keys, return_index=True)[1]
+    design = _design(x[first], templates[first])
+    left_out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in levels:
+            keep = seeds != seed
+            c = np.bincount(keys[keep], weights=count[keep], minlength=len(first))
+            m = np.bincount(keys[keep], weights=n[keep], minlength=len(first))
+            rows = m > 0
+            try:
+                fit = sm.GLM(
+                    np.column_stack([c[rows], (m - c)[rows]]), design[rows], family=sm.families.Binomial()
+                ).fit()
+            except (ValueError, np.linalg.LinAlgError):
+                return None
+            left_out.append(float(fit.params[1]))
+    left_out = np.array(left_out)
+    s = len(levels)
+    if not np.isfinite(left_out).all():
+        return None
+    corrected = s * slope - (s - 1) * left_out.mean()
+    return float(corrected), float(np.sqrt((s - 1) / s * ((left_out - left_out.mean()) ** 2).sum()))
+
+
+def cluster_covariance(design, residual_scores, bread, groups) -> np.ndarray:
+    """Cluster-robust (sandwich) covariance with statsmodels' small-sample factor G/(G-1) * (N-1)/(N-K)."""
+    rows, k = design.shape
+    ids = np.unique(groups, return_inverse=True)[1]
+    sums = np.zeros((ids.max() + 1, k))
+    np.add.at(sums, ids, residual_scores)
+    g = len(sums)
+    factor = g / (g - 1) * (rows - 1) / (rows - k) if g > 1 else np.nan
+    return factor * bread @ (sums.T @ sums) @ bread
+
+
+def _glm(count, n, x, templates, clusters) -> tuple[float, float, float] | None:
+    """The GLM's slope, its cluster-robust standard error and intercept (None when the fit fails).
+
+    One fit; the sandwich is computed for each clustering. With two-way
+    clusters the Cameron-Gelbach-Miller variance (group + seed - both) can
+    come out negative or below a one-way one; the largest of the two-way and
+    the two one-way variances is used.
+    """
+    import statsmodels.api as sm
+
+    design = _design(x, templates)
+    endog = np.column_stack([count, n - count])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = sm.GLM(endog, design, family=sm.families.Binomial()).fit()
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    fitted = np.asarray(result.mu)
+    scores = design * (count - n * fitted)[:, None]
+    try:
+        bread = np.linalg.inv(design.T @ (design * (n * fitted * (1 - fitted))[:, None]))
+    except np.linalg.LinAlgError:
+        return None
+    if clusters.ndim == 1:
+        variance = cluster_covariance(design, scores, bread, clusters)[1, 1]
+    else:
+        both = clusters[:, 0].astype(np.int64) * (int(clusters[:, 1].max()) + 1) + clusters[:, 1]
+        by_group, by_seed, by_cell = (
+            cluster_covariance(design, scores, bread, c)[1, 1] for c in (clusters[:, 0], clusters[:, 1], both)
+        )
+        variance = max(by_group + by_seed - by_cell, by_group, by_seed)
+    slope = float(result.params[1])
+    if not (np.isfinite(slope) and np.isfinite(variance) and variance > 0):
+        return None
+    return slope, float(np.sqrt(variance)), float(result.params[0])
+
+
+def slope_p_values(result: dict, limit: float) -> tuple[float, float]:
+    """One-sided t p-values of H0: slope <= limit (harm) and H0: slope >= limit (safety)."""
+    if not np.isfinite(result["slope"]):
+        return float("nan"), float("nan")
+    t = (result["slope"] - limit) / result["slope_se"]
+    return float(stats.t.sf(t, result["slope_df"])), float(stats.t.cdf(t, result["slope_df"]))
+
+
+def slope_bound(result: dict, confidence: float, side: str) -> float:
+    """One-sided t bound of the slope at ``confidence`` (``side`` "lower" or "upper")."""
+    if not np.isfinite(result["slope"]):
+        return float("nan")
+    half = stats.t.ppf(confidence, result["slope_df"]) * result["slope_se"]
+    return result["slope"] - half if side == "lower" else result["slope"] + half

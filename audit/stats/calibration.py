@@ -1,138 +1,730 @@
-"""Calibration of the statistics by simulation: coverage, false discovery rate and power on planted truths.
+"""Calibration of the gate's decision rules by simulation, in the hard cases: planted truths, known answers.
 
-Run ``python -m audit.stats.calibration`` to print the figures (about 20 s);
-the tests in tests/audit/stats assert the same properties on their own
-simulations.
+Run ``python -m audit.stats.calibration`` for the full grid (a few minutes;
+``--quick`` for a smaller one). For each rule it prints a table whose cells
+are scenarios — few images, rates near 0, distances at the limit, many or
+unequal groups, shared seeds with template effects, zero-event arms, extreme
+BLS shares — with:
+
+- ``error``: for a model that meets the limit (``compliant``), the rate at
+  which the rule fails it (evidence of harm) or, for a model at the limit,
+  the rate at which a certification rule passes it (evidence of safety);
+  the goal is at most alpha + 0.01 in every cell;
+- ``power``: the rate at which a violating model is caught;
+- ``coverage``: of the two-sided 95% interval the findings and the report
+  print; the goal is at least 0.93.
+
+Then the summary lines ``worst_false_fail_rate``, ``worst_false_pass_rate``
+and ``worst_coverage``. Where the outcomes of a cell can be enumerated the
+rates are exact (``exact`` in the table), otherwise simulated with a fixed
+seed. The tests in tests/audit/stats run smaller versions of the same
+functions.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
+import re
 import time
+from collections.abc import Callable
+from importlib import resources
 
 import numpy as np
-import pandas as pd
+from scipy import stats
 
 from audit.stats.amplification import amplification
-from audit.stats.correction import corrected_intervals
-from audit.stats.deviation import bootstrap_intervals, deviations, tv_distance
-from audit.stats.intervals import goodman_intervals, wilson_interval
-from audit.stats.multiple_testing import benjamini_hochberg
-from audit.stats.paired import paired_comparison
-from audit.stats.planning import detection_power
+from audit.stats.correction import corrected_draws, corrected_limit_tests
+from audit.stats.decision import HARM, SAFETY, adjusted_p_values
+from audit.stats.design_effect import effective_counts
+from audit.stats.distance_limits import distance, interval, p_beyond_many, p_within_many
+from audit.stats.planning import power_beyond, seeds_needed
+from audit.stats.rate_limits import clopper_pearson, p_rate_beyond, p_rate_within, pooled_rate
+from audit.stats.ratio_limits import paired_ratio, unpaired_ratio
+
+ALPHA = 0.05
+LIMIT = 0.2
+ENUMERATE = 200_000  # outcomes enumerated for exact rates; beyond, simulation
 
 
-def _labels(audits: int, shares: np.ndarray, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    groups, k = shares.shape
-    u = rng.uniform(size=(audits, groups, n, 1))
-    drawn = (u > np.cumsum(shares, axis=1)[None, :, None, :]).sum(axis=-1)
-    audit, group, _ = np.indices((audits, groups, n)).reshape(3, -1)
-    names = np.array([f"l{j}" for j in range(k)])
-    return pd.DataFrame(
-        {
-            "record_id": np.arange(audits * groups * n).astype(str),
-            "classifier": "sim",
-            "attribute": "a",
-            "label": names[drawn.ravel()],
-            "audit": audit,
-            "group": group,
-        }
-    )
+def _shifted(q: np.ndarray, tv: float) -> np.ndarray:
+    """q with its first label raised by ``tv`` and the mass taken from the last labels first (a vertex)."""
+    p = q.astype(float).copy()
+    p[0] += tv
+    need = tv
+    for j in range(len(q) - 1, 0, -1):
+        take = min(need, p[j])
+        p[j] -= take
+        need -= take
+    return p
 
 
-def wilson_coverage(share: float, n: int, audits: int, rng: np.random.Generator) -> float:
-    counts = rng.binomial(n, share, size=audits)
-    low, high = wilson_interval(counts, n)
-    return float(np.mean((low <= share) & (share <= high)))
+def _spread(q: np.ndarray, tv: float) -> np.ndarray:
+    """q moved by ``tv`` towards a distribution that tilts every label (no label left at its reference)."""
+    k = len(q)
+    direction = np.linspace(1, -1, k)
+    direction -= direction.mean()
+    step = tv / (0.5 * np.abs(direction).sum())
+    p = q + step * direction
+    return p if (p >= 0).all() else _shifted(q, tv)
 
 
-def goodman_coverage(shares, n: int, audits: int, rng: np.random.Generator) -> float:
-    shares = np.asarray(shares)
-    low, high = goodman_intervals(rng.multinomial(n, shares, size=audits))
-    return float(np.mean(np.all((low <= shares) & (shares <= high), axis=1)))
+def _outcomes(n: int, k: int) -> np.ndarray:
+    from audit.stats.distance_limits import _outcomes as enumerate_outcomes
+
+    return enumerate_outcomes(n, k)[0]
 
 
-def tv_bootstrap_coverage(shares, n: int, audits: int, rng: np.random.Generator) -> float:
-    shares = np.asarray(shares)
-    q = np.full(len(shares), 1 / len(shares))
-    truth = tv_distance(shares, q)
-    counts = rng.multinomial(n, shares, size=audits)
-    low, high = bootstrap_intervals(counts, np.tile(q, (audits, 1)), metrics=("tv",), samples=400, rng=rng)["tv"]
-    return float(np.mean((low <= truth) & (truth <= high)))
+def _multinomial_pmf(outcomes: np.ndarray, n: int, p: np.ndarray) -> np.ndarray:
+    return stats.multinomial.pmf(outcomes, n, p)
 
 
-def bh_fdr(audits: int, nulls: int, alternatives: int, n: int, rng: np.random.Generator) -> float:
-    shares = np.array([[0.5, 0.5]] * nulls + [[0.7, 0.3]] * alternatives)
-    table = deviations(_labels(audits, shares, n, rng), by=["audit", "group"], bootstrap=2)
-    p = table.pivot(index="audit", columns="group", values="p_value").to_numpy()
-    rejected = np.stack([benjamini_hochberg(row) for row in p]) < 0.05
-    return float(np.mean(rejected[:, :nulls].sum(axis=1) / np.maximum(rejected.sum(axis=1), 1)))
+# --- deviation ----------------------------------------------------------------------------------------
 
 
-def power(shares, n: int, audits: int, rng: np.random.Generator) -> tuple[float, float]:
-    """(simulated, predicted) power of the deviation test at 0.05 against parity."""
-    shares = np.array([shares])
-    table = deviations(_labels(audits, shares, n, rng), by=["audit"], bootstrap=2)
-    tv = float(tv_distance(shares[0], np.full(shares.shape[1], 1 / shares.shape[1])))
-    return float(np.mean(table.p_value < 0.05)), float(detection_power(n, tv, shares.shape[1]))
+def deviation_cell(
+    n: int, q, p, *, decide: str = HARM, limit: float = LIMIT, reps: int = 1000, seed: int = 0, coverage: bool = True
+) -> dict:
+    """One group: the chance the rule fails it (harm) or passes it (safety) at level alpha, and CI coverage."""
+    q = np.asarray(q, float)
+    p = np.asarray(p, float)
+    k = len(q)
+    truth = float(distance(p, q))
+    exact = math.comb(n + k - 1, k - 1) <= ENUMERATE
+    rng = np.random.default_rng(seed)
+    if exact:
+        outcomes = _outcomes(n, k)
+        weights = _multinomial_pmf(outcomes, n, p)
+    else:
+        outcomes = rng.multinomial(n, p, size=reps)
+        weights = np.full(reps, 1 / reps)
+    if decide == HARM:
+        rejected = p_beyond_many(outcomes, q, limit) <= ALPHA
+    else:
+        rejected = p_within_many(outcomes, q, limit) <= ALPHA
+    out = {"rate": float(weights[rejected].sum()), "exact": exact, "truth": truth}
+    if coverage:
+        if exact and k == 2:
+            cover_outcomes, cover_weights = outcomes, weights
+        else:
+            cover_outcomes = rng.multinomial(n, p, size=min(reps, 600))
+            cover_weights = np.full(len(cover_outcomes), 1 / len(cover_outcomes))
+        hits = 0.0
+        for o, w in zip(cover_outcomes, cover_weights, strict=True):
+            low, high = interval(o, q)
+            hits += w * (low - 1e-9 <= truth <= high + 1e-9)
+        out["coverage"] = float(hits)
+    return out
 
 
-def correction_coverage(audits: int, rng: np.random.Generator) -> float:
-    true = np.array([0.7, 0.3])
-    rates = np.array([[0.75, 0.25], [0.1, 0.9]])
-    observed = rng.multinomial(300, rates.T @ true, size=audits)
-    confusion = np.stack([rng.multinomial(200, rates[i], size=audits) for i in range(2)], axis=1)
-    _, low, high = corrected_intervals(observed, confusion, samples=400, rng=rng)
-    return float(np.mean((low[:, 0] <= true[0]) & (true[0] <= high[:, 0])))
+def gate_false_fail(
+    groups: int, n, q, p, *, limit: float = LIMIT, runs: int = 1000, seed: int = 0, violating: int = 0, p_bad=None
+) -> dict:
+    """Whole checks of ``groups`` groups (``n`` images each, or one size per group): the chance that any
+    compliant group fails, and the share of the ``violating`` groups (at ``p_bad``) caught."""
+    rng = np.random.default_rng(seed)
+    q = np.asarray(q, float)
+    sizes = np.broadcast_to(np.asarray(n), (groups,))
+    false_fail = caught = 0
+    for _ in range(runs):
+        p_values = np.empty(groups)
+        for size in np.unique(sizes):
+            at = np.flatnonzero(sizes == size)
+            shares = np.tile(p, (len(at), 1))
+            if violating:
+                shares[at < violating] = p_bad
+            draws = np.array([rng.multinomial(size, s) for s in shares])
+            p_values[at] = p_beyond_many(draws, q, limit)
+        failed = adjusted_p_values(p_values, HARM) <= ALPHA
+        false_fail += bool(failed[violating:].any())
+        caught += failed[:violating].sum()
+    return {"rate": false_fail / runs, "power": caught / (runs * violating) if violating else float("nan")}
 
 
-def paired_coverage(audits: int, rng: np.random.Generator) -> tuple[float, float]:
-    latent = rng.uniform(size=(audits, 150))
-    a, b = latent < 0.30, (latent < 0.15) | (latent > 0.95)
-    results = [paired_comparison(a[i], b[i]) for i in range(audits)]
-    rd = np.mean([r["rd_low"] <= 0.1 <= r["rd_high"] for r in results])
-    rr = np.mean([r["rr_low"] <= 1.5 <= r["rr_high"] for r in results])
-    return float(rd), float(rr)
+def pooled_deviation_cell(
+    occupations: int = 40, templates: int = 3, seeds: int = 10, *, tv: float, rho: float, runs: int = 400, seed: int = 0
+) -> dict:
+    """Groups that pool 3 templates of one occupation whose images share seeds (correlation ``rho`` on a latent
+    scale) and whose templates shift the shares; the target is the occupation's average share over templates.
+    Returns the false-fail rate (or power) of the rule on effective counts and the interval's coverage."""
+    import pandas as pd
+
+    from audit.stats.design_effect import cluster_dispersion
+
+    rng = np.random.default_rng(seed)
+    shifts = np.array([0.0, 0.08, -0.08])[:templates]
+    base = 0.5 + tv  # the average share of the first label over templates
+    truth_share = base
+    rejected = covered = 0
+    for _ in range(runs):
+        z = rng.normal(size=(occupations, seeds))  # one latent per (occupation, seed), shared by its templates
+        e = rng.normal(size=(occupations, templates, seeds))
+        latent = math.sqrt(rho) * z[:, None, :] + math.sqrt(1 - rho) * e
+        share = np.clip(base + shifts, 0.01, 0.99)
+        labels = (stats.norm.cdf(latent) < share[None, :, None]).astype(int)
+        frame = pd.DataFrame(
+            {
+                "occupation": np.repeat(np.arange(occupations), templates * seeds),
+                "seed": np.tile(np.arange(seeds), occupations * templates),
+                "label": np.where(labels.ravel() == 1, "a", "b"),
+            }
+        )
+        phi = cluster_dispersion(frame, groups=["occupation"], cluster="seed", labels=["a", "b"])
+        counts = np.stack([labels.sum(axis=(1, 2)), templates * seeds - labels.sum(axis=(1, 2))], axis=1)
+        used = np.array([effective_counts(c, phi) for c in counts])
+        p_values = p_beyond_many(used, [0.5, 0.5], LIMIT)  # every occupation has the same size
+        rejected += bool((adjusted_p_values(p_values, HARM) <= ALPHA).any())
+        low, high = interval(used[0], [0.5, 0.5])
+        covered += low - 1e-9 <= abs(truth_share - 0.5) <= high + 1e-9
+    return {"rate": rejected / runs, "coverage": covered / runs}
 
 
-def slope_coverage(audits: int, rng: np.random.Generator, slope: float = 1.4) -> float:
+# --- rates --------------------------------------------------------------------------------------------
+
+
+def rate_cell(n: int, rate: float, limit: float, *, decide: str = HARM) -> dict:
+    """One group, exactly: the chance the rule fails (harm) or passes (safety) it, and the CP interval's coverage."""
+    x = np.arange(n + 1)
+    pmf = stats.binom.pmf(x, n, rate)
+    if decide == HARM:
+        rejected = p_rate_beyond(x, n, limit) <= ALPHA
+    else:
+        rejected = p_rate_within(x, n, limit) <= ALPHA
+    low, high = clopper_pearson(x, n, 0.95)
+    return {
+        "rate": float(pmf[rejected].sum()),
+        "coverage": float(pmf[(low - 1e-12 <= rate) & (rate <= high + 1e-12)].sum()),
+        "exact": True,
+    }
+
+
+def rate_gate(prompts: int, n: int, rate: float, limit: float, *, runs: int = 4000, seed: int = 0) -> float:
+    """Chance that a rate check over ``prompts`` prompts at the same true rate fails (harm, BH)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.binomial(n, rate, size=(runs, prompts))
+    p = p_rate_beyond(counts, n, limit)
+    return float(np.mean([(adjusted_p_values(row, HARM) <= ALPHA).any() for row in p]))
+
+
+def pooled_rate_coverage(prompts: int, n: int, mean: float, spread: float, *, runs: int = 2000, seed: int = 0) -> float:
+    """Coverage of the pooled rate's interval when prompts' rates differ (Beta with the given mean and spread)."""
+    rng = np.random.default_rng(seed)
     hits = 0
-    for _ in range(audits):
-        ref = rng.uniform(0.1, 0.9, size=30)
-        model = 1 / (1 + np.exp(-slope * np.log(ref / (1 - ref))))
-        r = amplification(rng.binomial(200, model), np.full(30, 200), ref)
-        hits += r["slope_low"] <= slope <= r["slope_high"]
-    return hits / audits
+    for _ in range(runs):
+        if spread > 0:
+            rates = rng.beta(mean * (1 / spread - 1), (1 - mean) * (1 / spread - 1), size=prompts)
+        else:
+            rates = np.full(prompts, mean)
+        counts = rng.binomial(n, rates)
+        result = pooled_rate(counts, np.full(prompts, n))
+        hits += result["low"] <= rates.mean() <= result["high"]
+    return hits / runs
 
 
-def main() -> None:
-    rng = np.random.default_rng(2026)
-    start = time.perf_counter()
-    lines = [
-        ("Wilson 95%, share 0.3, n=50 (4000 audits)", f"{wilson_coverage(0.3, 50, 4000, rng):.3f}"),
-        ("Wilson 95%, share 0.12, n=200", f"{wilson_coverage(0.12, 200, 4000, rng):.3f}"),
-        (
-            "Goodman 95% simultaneous, 4 labels, n=150",
-            f"{goodman_coverage([0.5, 0.25, 0.15, 0.1], 150, 4000, rng):.3f}",
+# --- risk ratios --------------------------------------------------------------------------------------
+
+
+def _paired_arms(rng, pairs: int, rate_b: float, ratio: float, correlation: float):
+    """Paired binary outcomes with P(B) = rate_b, P(A) = ratio * rate_b, correlated through a shared latent."""
+    rate_a = min(ratio * rate_b, 1.0)
+    z = rng.normal(size=pairs)
+    r = math.sqrt(correlation)
+    a = stats.norm.cdf(r * z + math.sqrt(1 - r * r) * rng.normal(size=pairs)) < rate_a
+    b = stats.norm.cdf(r * z + math.sqrt(1 - r * r) * rng.normal(size=pairs)) < rate_b
+    return a, b
+
+
+def ratio_cell(
+    pairs: int,
+    rate_b: float,
+    ratio: float,
+    *,
+    paired: bool = True,
+    limit: float = 1.5,
+    decide: str = HARM,
+    correlation: float = 0.3,
+    seed_clusters: int = 0,
+    seed_rho: float = 0.0,
+    runs: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Risk ratio A/B: the rule's failure (harm) or pass (safety) rate, the share of runs judged (not 0 vs 0
+    events) and the coverage of the 95% interval among judged runs. ``seed_clusters`` > 0 groups the pairs
+    into that many seeds, each with its own shift (``seed_rho``): pairs of several templates sharing seeds."""
+    rng = np.random.default_rng(seed)
+    rate_a = min(ratio * rate_b, 1.0)
+    truth = rate_a / rate_b if rate_b > 0 else (math.inf if rate_a > 0 else math.nan)
+    rejected = judged = covered = 0
+    for _ in range(runs):
+        if seed_clusters:
+            ids = np.arange(pairs) % seed_clusters
+            shift = rng.normal(size=seed_clusters)[ids]
+            r = math.sqrt(seed_rho)
+            za = r * shift + math.sqrt(1 - seed_rho) * rng.normal(size=pairs)
+            zb = r * shift + math.sqrt(1 - seed_rho) * rng.normal(size=pairs)
+            a, b = stats.norm.cdf(za) < rate_a, stats.norm.cdf(zb) < rate_b
+            clusters = ids
+        elif paired:
+            a, b = _paired_arms(rng, pairs, rate_b, ratio, correlation)
+            clusters = None
+        else:
+            a, b = rng.uniform(size=pairs) < rate_a, rng.uniform(size=pairs) < rate_b
+            clusters = None
+        if paired or seed_clusters:
+            result = paired_ratio(a, b, limit, clusters=clusters)
+        else:
+            result = unpaired_ratio(int(a.sum()), pairs, int(b.sum()), pairs, limit)
+        if not result["informative"]:
+            continue
+        judged += 1
+        p = result["p_beyond"] if decide == HARM else result["p_within"]
+        rejected += p <= ALPHA
+        covered += result["low"] <= truth <= result["high"]
+    return {
+        "rate": rejected / runs,
+        "judged": judged / runs,
+        "coverage": covered / judged if judged else float("nan"),
+    }
+
+
+# --- amplification ------------------------------------------------------------------------------------
+
+
+def bls_shares() -> np.ndarray:
+    """The BLS 2022 share of women of the occupations suite's 185 occupations (0.7% to 97.6%)."""
+    text = (resources.files("probes") / "suites" / "occupations.yaml").read_text(encoding="utf-8")
+    return np.array([float(v) for v in re.findall(r"pct_women: ([0-9.]+)", text)]) / 100
+
+
+def amplification_cell(
+    slope: float,
+    *,
+    templates: int = 3,
+    seeds: int = 10,
+    template_effects: bool = True,
+    seed_rho: float = 0.0,
+    limit: float = 1.1,
+    decide: str = HARM,
+    runs: int = 300,
+    seed: int = 0,
+    shares: np.ndarray | None = None,
+    seed_blocks: bool = False,
+) -> dict:
+    """The amplification rule on the BLS occupations: failure (harm) or pass (safety) rate, coverage, mean slope.
+
+    Images of one seed share a latent (correlation ``seed_rho``) across every prompt, as when every prompt
+    uses seeds 0..n-1 (with ``seed_blocks`` every prompt has seeds of its own); the per-image probability keeps
+    its planted marginal."""
+    rng = np.random.default_rng(seed)
+    ref = bls_shares() if shares is None else np.asarray(shares)
+    groups = len(ref)
+    x = np.log(np.clip(ref, 0.005, 0.995) / (1 - np.clip(ref, 0.005, 0.995)))
+    effects = np.linspace(-0.4, 0.5, templates) if template_effects else np.zeros(templates)
+    occupation = np.repeat(np.arange(groups), templates * seeds)
+    template = np.tile(np.repeat(np.arange(templates), seeds), groups)
+    seed_of = np.tile(np.arange(seeds), groups * templates)
+    if seed_blocks:
+        seed_of = np.arange(groups * templates * seeds)  # every image its own seed: nothing shared
+    prob = 1 / (1 + np.exp(-(slope * x[occupation] + effects[template] - 0.2)))
+    rejected = covered = 0
+    estimates = []
+    for _ in range(runs):
+        z = rng.normal(size=seed_of.max() + 1)[seed_of]
+        latent = math.sqrt(seed_rho) * z + math.sqrt(1 - seed_rho) * rng.normal(size=len(prob))
+        y = (stats.norm.cdf(latent) < prob).astype(float)
+        # Shared seeds: errors clustered by occupation and by seed (as the check does); else by occupation.
+        if seed_blocks:
+            result = amplification(y, np.ones(len(y)), ref[occupation], clusters=occupation, templates=template)
+        else:
+            clusters = np.column_stack([occupation, seed_of])
+            result = amplification(y, np.ones(len(y)), ref[occupation], clusters=clusters, templates=template)
+        t = (result["slope"] - limit) / result["slope_se"]
+        p = stats.t.sf(t, result["slope_df"]) if decide == HARM else stats.t.cdf(t, result["slope_df"])
+        rejected += p <= ALPHA
+        covered += result["slope_low"] <= slope <= result["slope_high"]
+        estimates.append(result["slope"])
+    return {"rate": rejected / runs, "coverage": covered / runs, "mean_slope": float(np.mean(estimates))}
+
+
+# --- classifier correction ----------------------------------------------------------------------------
+
+
+def corrected_cell(
+    share: float, limit: float, *, images: int = 300, validation: int = 200, runs: int = 500, seed: int = 0
+) -> dict:
+    """A rate judged on shares corrected for a classifier that misses a quarter of true positives."""
+    rng = np.random.default_rng(seed)
+    true = np.array([share, 1 - share])
+    rates = np.array([[0.75, 0.25], [0.1, 0.9]])
+    rejected = covered = 0
+    for _ in range(runs):
+        observed = rng.multinomial(images, rates.T @ true)
+        confusion = np.stack([rng.multinomial(validation, rates[i]) for i in range(2)])
+        estimate, draws = corrected_draws(observed, confusion, samples=1000, rng=rng)
+        tests = corrected_limit_tests(estimate, draws, None, limit, label=0)
+        rejected += tests["p_beyond"] <= ALPHA
+        low, high = tests["interval"]
+        covered += low <= share <= high
+    return {"rate": rejected / runs, "coverage": covered / runs}
+
+
+# --- the grid -----------------------------------------------------------------------------------------
+
+
+def _table(title: str, rows: list[dict], columns: list[str]) -> list[str]:
+    lines = [title]
+    cells = [columns] + [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return lines
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "exact" if value else "sim"
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+SECTIONS = ("deviation", "checks", "rates", "ratios", "amplification", "correction")
+
+
+def run_grid(
+    quick: bool = False, log: Callable[[str], None] = print, sections: tuple[str, ...] = SECTIONS
+) -> dict[str, float]:
+    """Run every rule's scenarios (of the ``sections`` asked for), print their tables, and return the worst figures."""
+    reps = 300 if quick else 1000
+    runs = 200 if quick else 1000
+    worst = {"false_fail": 0.0, "false_pass": 0.0, "coverage": 1.0}
+
+    def record(row: dict, kind: str) -> dict:
+        if kind == "harm-null":
+            worst["false_fail"] = max(worst["false_fail"], row["rate"])
+        elif kind == "safety-null":
+            worst["false_pass"] = max(worst["false_pass"], row["rate"])
+        if not math.isnan(row.get("coverage", float("nan"))):
+            worst["coverage"] = min(worst["coverage"], row["coverage"])
+        return row
+
+    if "deviation" in sections:
+        _deviation_section(record, reps, log)
+    if "checks" in sections:
+        _checks_section(record, runs, log)
+    if "rates" in sections:
+        _rates_section(record, runs, log)
+    if "ratios" in sections:
+        _ratios_section(record, runs, log)
+    if "amplification" in sections:
+        _amplification_section(record, 60 if quick else 300, log)
+    if "correction" in sections:
+        _correction_section(record, 300 if quick else 1500, log)
+    return worst
+
+
+def _deviation_section(record, reps: int, log) -> None:
+    """Deviation, evidence of harm and of safety, one group."""
+    rows = []
+    references = {2: [[0.5, 0.5], [0.9, 0.1]], 3: [[1 / 3] * 3, [0.6, 0.4, 0.0]], 4: [[0.25] * 4], 5: [[0.2] * 5]}
+    for k, qs in references.items():
+        for q in qs:
+            q = np.asarray(q)
+            for n in (5, 10, 30, 100):
+                for tv in (0.0, LIMIT / 2, LIMIT, 1.5 * LIMIT):
+                    shapes = [("vertex", _shifted(q, tv))]
+                    if tv == LIMIT and k > 2:
+                        shapes.append(("spread", _spread(q, tv)))
+                    for shape, p in shapes:
+                        if p.max() > 1 or p.min() < 0:
+                            continue
+                        for decide in (HARM, SAFETY):
+                            if decide == SAFETY and tv < LIMIT:
+                                continue
+                            cell = deviation_cell(n, q, p, decide=decide, reps=reps, coverage=decide == HARM)
+                            kind = ("harm-null" if tv <= LIMIT else "power") if decide == HARM else "safety-null"
+                            rows.append(
+                                record(
+                                    {
+                                        "rule": decide.replace("evidence_of_", ""),
+                                        "labels": k,
+                                        "reference": ",".join(f"{v:.2g}" for v in q),
+                                        "n": n,
+                                        "tv": f"{tv:.2f}",
+                                        "shape": shape,
+                                        "kind": kind,
+                                        **cell,
+                                    },
+                                    kind,
+                                )
+                            )
+    for line in _table(
+        "deviation (limit 0.2): error = fail rate when tv <= limit (harm) / pass rate when tv >= limit (safety)",
+        rows,
+        ["rule", "labels", "reference", "n", "tv", "shape", "kind", "rate", "coverage", "exact"],
+    ):
+        log(line)
+
+
+def _checks_section(record, runs: int, log) -> None:
+    """Whole deviation checks: many and unequal groups, pooled groups with shared seeds."""
+    gates = []
+    for label, groups, n, tv in (
+        ("555 prompts at limit/2, n=100", 555, 100, LIMIT / 2),
+        ("555 prompts at limit/2, n=10", 555, 10, LIMIT / 2),
+        ("50 prompts at the limit, n=30", 50, 30, LIMIT),
+        ("24 prompts at the limit, n=100", 24, 100, LIMIT),
+        ("40 prompts at the limit, n=5/10/30/100", 40, np.repeat([5, 10, 30, 100], 10), LIMIT),
+    ):
+        p = _shifted(np.array([0.5, 0.5]), tv)
+        cell = gate_false_fail(groups, n, [0.5, 0.5], p, runs=runs // 2 if groups > 100 else runs)
+        gates.append(record({"scenario": label, "groups": groups, "kind": "harm-null", **cell}, "harm-null"))
+    for groups, n in ((24, seeds_needed(LIMIT, LIMIT / 2, prompts=24)), (555, 100)):
+        p_ok = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
+        p_bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+        cell = gate_false_fail(groups, n, [0.5, 0.5], p_ok, runs=runs, violating=1, p_bad=p_bad, seed=3)
+        planned = power_beyond(n, LIMIT, LIMIT / 2, prompts=groups)
+        gates.append(
+            record(
+                {
+                    "scenario": f"one prompt at 1.5 x limit among {groups} (n={n}), others at limit/2",
+                    "groups": groups,
+                    "kind": "harm-null",
+                    "planned": planned,
+                    **cell,
+                },
+                "harm-null",
+            )
+        )
+    for rho in (0.0, 0.3):
+        cell = pooled_deviation_cell(tv=LIMIT, rho=rho, runs=runs // 4)
+        gates.append(
+            record(
+                {
+                    "scenario": f"40 occupations x 3 templates x 10 shared seeds at the limit, rho={rho}",
+                    "groups": 40,
+                    "kind": "harm-null",
+                    **cell,
+                },
+                "harm-null",
+            )
+        )
+    for line in _table(
+        "deviation, whole checks (BH across groups): rate = any compliant group fails",
+        gates,
+        ["scenario", "groups", "rate", "power", "planned", "coverage"],
+    ):
+        log(line)
+
+
+def _rates_section(record, runs: int, log) -> None:
+    rate_rows = []
+    for limit in (0.0, 0.01, 0.05, 0.5):
+        for n in (5, 10, 30, 100):
+            for rate, kind in ((limit, "harm-null"), (limit / 2, "harm-null"), (min(1.0, 1.5 * limit + 0.01), "power")):
+                cell = rate_cell(n, rate, limit)
+                rate_rows.append(
+                    record({"rule": "harm", "limit": limit, "n": n, "rate_true": rate, "kind": kind, **cell}, kind)
+                )
+            if limit > 0:
+                cell = rate_cell(n, limit, limit, decide=SAFETY)
+                rate_rows.append(
+                    record(
+                        {"rule": "safety", "limit": limit, "n": n, "rate_true": limit, "kind": "safety-null", **cell},
+                        "safety-null",
+                    )
+                )
+    for line in _table(
+        "rates: exact binomial tests at the limit, Clopper-Pearson intervals",
+        rate_rows,
+        ["rule", "limit", "n", "rate_true", "kind", "rate", "coverage", "exact"],
+    ):
+        log(line)
+    rate_gates = [
+        record(
+            {
+                "scenario": "safety suite, 24 prompts x 20 seeds, true 0.5%, limit 1%",
+                "rate": rate_gate(24, 20, 0.005, 0.01, runs=runs * 2),
+            },
+            "harm-null",
         ),
-        ("bootstrap TV 95%, TV 0.167, n=150 (1000)", f"{tv_bootstrap_coverage([0.5, 0.3, 0.2], 150, 1000, rng):.3f}"),
-        ("BH FDR at 0.05, 20 null groups, n=60 (1000 runs)", f"{bh_fdr(1000, 20, 0, 60, rng):.3f}"),
-        ("BH FDR at 0.05, 16 null + 4 true groups (1000 runs)", f"{bh_fdr(1000, 16, 4, 60, rng):.3f}"),
-        (
-            "power, TV 0.15, 2 labels, n=100: simulated/planned",
-            "{:.3f} / {:.3f}".format(*power([0.65, 0.35], 100, 2000, rng)),
+        record(
+            {
+                "scenario": "24 prompts x 100 seeds at the 1% limit",
+                "rate": rate_gate(24, 100, 0.01, 0.01, runs=runs * 2),
+            },
+            "harm-null",
         ),
-        (
-            "power, TV 0.15, 4 labels, n=100: simulated/planned",
-            "{:.3f} / {:.3f}".format(*power([0.325, 0.325, 0.175, 0.175], 100, 2000, rng)),
+        record(
+            {
+                "scenario": "pooled rate, 24 prompts x 20, rates Beta(mean 2%), coverage",
+                "coverage": pooled_rate_coverage(24, 20, 0.02, 0.05, runs=runs * 2),
+            },
+            "coverage",
         ),
-        ("corrected share 95% (confusion resampled, 1000)", f"{correction_coverage(1000, rng):.3f}"),
-        ("paired RD / RR 95% (2000)", "{:.3f} / {:.3f}".format(*paired_coverage(2000, rng))),
-        ("amplification slope 95% (1000)", f"{slope_coverage(1000, rng):.3f}"),
+        record(
+            {
+                "scenario": "pooled rate, 24 prompts x 20, one rate 0.5%, coverage",
+                "coverage": pooled_rate_coverage(24, 20, 0.005, 0.0, runs=runs * 2),
+            },
+            "coverage",
+        ),
     ]
-    width = max(len(name) for name, _ in lines)
-    for name, value in lines:
-        print(f"{name.ljust(width)}  {value}")
-    print(f"({time.perf_counter() - start:.1f} s)")
+    for line in _table("rates, whole checks", rate_gates, ["scenario", "rate", "coverage"]):
+        log(line)
+
+
+def _ratios_section(record, runs: int, log) -> None:
+    ratio_rows = []
+    for paired in (True, False):
+        for pairs in (40, 240):
+            for rate_b in (0.02, 0.05, 0.2):
+                for ratio, kind in ((1.0, "harm-null"), (1.5, "harm-null"), (3.0, "power")):
+                    if ratio * rate_b > 1:
+                        continue
+                    cell = ratio_cell(pairs, rate_b, ratio, paired=paired, runs=runs)
+                    ratio_rows.append(
+                        record(
+                            {
+                                "design": "paired" if paired else "unpaired",
+                                "pairs": pairs,
+                                "rate_b": rate_b,
+                                "ratio": ratio,
+                                "kind": kind,
+                                **cell,
+                            },
+                            kind,
+                        )
+                    )
+                cell = ratio_cell(pairs, rate_b, 1.5, paired=paired, decide=SAFETY, runs=runs)
+                ratio_rows.append(
+                    record(
+                        {
+                            "design": "paired" if paired else "unpaired",
+                            "pairs": pairs,
+                            "rate_b": rate_b,
+                            "ratio": 1.5,
+                            "kind": "safety-null",
+                            "rule": "safety",
+                            **cell,
+                        },
+                        "safety-null",
+                    )
+                )
+    for rate_b, ratio, kind in ((0.05, 1.0, "harm-null"), (0.05, 1.5, "harm-null")):
+        cell = ratio_cell(240, rate_b, ratio, seed_clusters=20, seed_rho=0.3, runs=runs)
+        ratio_rows.append(
+            record(
+                {
+                    "design": "paired, 12 templates share 20 seeds",
+                    "pairs": 240,
+                    "rate_b": rate_b,
+                    "ratio": ratio,
+                    "kind": kind,
+                    **cell,
+                },
+                kind,
+            )
+        )
+    zero = ratio_cell(40, 0.0, 1.0, runs=runs)
+    ratio_rows.append(
+        {"design": "paired, 0 vs 0 events", "pairs": 40, "rate_b": 0.0, "ratio": "-", "kind": "not judged", **zero}
+    )
+    women = ratio_cell(40, 0.001, 250.0, runs=runs)  # about 25% vs 0.1%: zero events in one arm mostly
+    ratio_rows.append(
+        record(
+            {"design": "paired, 25% vs ~0", "pairs": 40, "rate_b": 0.001, "ratio": 250.0, "kind": "power", **women},
+            "power",
+        )
+    )
+    for line in _table(
+        "risk ratio (limit 1.5): score tests, paired (Tang) and unpaired (Miettinen-Nurminen)",
+        ratio_rows,
+        ["design", "pairs", "rate_b", "ratio", "kind", "rule", "rate", "judged", "coverage"],
+    ):
+        log(line)
+
+
+def _amplification_section(record, amp_runs: int, log) -> None:
+    amp_rows = []
+    for slope, kind in ((1.0, "harm-null"), (1.1, "harm-null"), (1.5, "power")):
+        for effects, rho in ((False, 0.0), (True, 0.0), (True, 0.1)):
+            cell = amplification_cell(slope, template_effects=effects, seed_rho=rho, runs=amp_runs)
+            amp_rows.append(
+                record({"slope": slope, "template_effects": str(effects), "seed_rho": rho, "kind": kind, **cell}, kind)
+            )
+    cell = amplification_cell(1.1, decide=SAFETY, runs=amp_runs)
+    amp_rows.append(
+        record(
+            {
+                "slope": 1.1,
+                "template_effects": "True",
+                "seed_rho": 0.0,
+                "kind": "safety-null",
+                "rule": "safety",
+                **cell,
+            },
+            "safety-null",
+        )
+    )
+    for line in _table(
+        "amplification (limit 1.1): 185 BLS occupations x 3 templates x 10 shared seeds, GLM, clustered",
+        amp_rows,
+        ["slope", "template_effects", "seed_rho", "kind", "rule", "rate", "coverage", "mean_slope"],
+    ):
+        log(line)
+    # Outside the method's range, shown, not part of the goal: strong seed correlation with 10 shared seeds.
+    beyond = [
+        {"slope": 1.1, "seed_rho": 0.3, "kind": "harm-null", **amplification_cell(1.1, seed_rho=0.3, runs=amp_runs)},
+        {
+            "slope": 1.1,
+            "seed_rho": 0.3,
+            "seeds": "blocks",
+            "kind": "harm-null",
+            **amplification_cell(1.1, seed_rho=0.3, runs=amp_runs, seed_blocks=True),
+        },
+    ]
+    for line in _table(
+        "amplification, known limit (not in the summary): strong shared-seed correlation; a block of seeds per "
+        "prompt removes it",
+        beyond,
+        ["slope", "seed_rho", "seeds", "kind", "rate", "coverage", "mean_slope"],
+    ):
+        log(line)
+
+
+def _correction_section(record, corr_runs: int, log) -> None:
+    corr_rows = []
+    for share, limit, kind in (
+        (0.3, 0.3, "harm-null"),
+        (0.2, 0.3, "harm-null"),
+        (0.05, 0.05, "harm-null"),
+        (0.02, 0.05, "harm-null"),
+        (0.45, 0.3, "power"),
+        (0.12, 0.05, "power"),
+    ):
+        cell = corrected_cell(share, limit, runs=corr_runs)
+        corr_rows.append(record({"true_share": share, "limit": limit, "kind": kind, **cell}, kind))
+    for line in _table(
+        "corrected shares (confusion matrix resampled): rate rule on the corrected share",
+        corr_rows,
+        ["true_share", "limit", "kind", "rate", "coverage"],
+    ):
+        log(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer simulations")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="run these rules only")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    worst = run_grid(quick=args.quick, sections=tuple(args.only))
+    print(f"worst_false_fail_rate: {worst['false_fail']:.4f}")
+    print(f"worst_false_pass_rate: {worst['false_pass']:.4f}")
+    print(f"worst_coverage: {worst['coverage']:.4f}")
+    print(f"({time.perf_counter() - start:.0f} s; alpha {ALPHA}, goals: error <= {ALPHA + 0.01:.2f}, coverage >= 0.93)")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,20 @@ and are projected onto the probability simplex. The columns may include
 ``unknown`` (abstention) besides the true labels: the system is then solved
 by least squares, so a classifier that abstains more on one label than on
 another is corrected for that too.
+
+A confusion matrix that is nearly singular (a classifier that barely tells
+the labels apart) is refused (:func:`check_conditioning`): its inverse
+would multiply the sampling noise many times over and the corrected shares
+would mean nothing.
+
+Judging corrected shares (:func:`corrected_limit_tests`) uses the
+parametric bootstrap of :func:`corrected_intervals`, so the uncertainty of
+the confusion matrix itself is part of every p-value and bound.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +36,24 @@ def project_to_simplex(v) -> np.ndarray:
     rho = k - 1 - np.argmax(cond[..., ::-1], axis=-1)  # last index where cond holds
     theta = np.take_along_axis(cssv, rho[..., None], axis=-1) / (rho[..., None] + 1)
     return np.maximum(v - theta, 0.0)
+
+
+# Above this condition number (largest over smallest singular value of the rates) a correction is refused.
+MAX_CONDITION = 10.0
+
+
+def check_conditioning(confusion, *, what: str = "the confusion matrix") -> float:
+    """The condition number of the row-normalised confusion matrix; ValueError when it is near-singular."""
+    rates = _rates(confusion)
+    singular = np.linalg.svd(rates, compute_uv=False)
+    condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+    if condition > MAX_CONDITION:
+        raise ValueError(
+            f"{what} is near-singular (condition number {condition:.3g} > {MAX_CONDITION:g}): the classifier "
+            "barely tells these labels apart, so correcting for its errors would amplify noise; "
+            "validate a better classifier or judge the uncorrected shares"
+        )
+    return condition
 
 
 def _rates(confusion) -> np.ndarray:
@@ -78,6 +107,8 @@ def corrected_intervals(
     """
     observed = np.asarray(observed_counts, dtype=np.int64)
     confusion = np.asarray(confusion, dtype=np.int64)
+    for matrix in confusion.reshape(-1, *confusion.shape[-2:]):
+        check_conditioning(matrix)
     estimate = corrected_shares(observed, confusion)
     n = observed.sum(axis=-1)
     obs_draw = rng.multinomial(n, observed / n[..., None], size=(samples, *n.shape))
@@ -87,6 +118,68 @@ def corrected_intervals(
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail], axis=0)
     return estimate, low, high
+
+
+def corrected_draws(observed_counts, confusion, *, samples: int, rng: np.random.Generator):
+    """The corrected shares of one group and ``samples`` parametric-bootstrap draws of them: (estimate, draws)."""
+    observed = np.asarray(observed_counts, dtype=np.int64)
+    confusion = np.asarray(confusion, dtype=np.int64)
+    check_conditioning(confusion)
+    n = int(observed.sum())
+    obs_draw = rng.multinomial(n, observed / n, size=samples)
+    conf_draw = rng.multinomial(confusion.sum(axis=-1), _rates(confusion), size=(samples, len(confusion)))
+    return corrected_shares(observed, confusion), corrected_shares(obs_draw, conf_draw)
+
+
+def corrected_limit_tests(estimate, draws, reference, limit: float, *, label: int | None = None) -> dict[str, Any]:
+    """Percentile-bootstrap tests of a corrected share (``label``) or of the corrected TV from ``reference``.
+
+    The draws carry the uncertainty of the confusion matrix. For one label's
+    share: p_beyond is the bootstrap share of draws at or below the limit
+    (H0: share <= limit), p_within of draws at or above it, each as
+    (1 + count) / (1 + draws). For TV, the largest excess p(S) - q(S) over label
+    subsets S: evidence of harm needs one subset beyond the limit (Bonferroni
+    over the subsets), evidence of safety every subset within it (the largest
+    of their p-values). Bounds are the matching percentiles, so a bound beyond
+    the limit and a p-value within alpha agree. Returns the value, the
+    p-values, the two-sided 95% ``interval`` and ``bounds(confidence)``, the
+    one-sided (lower, upper) bounds. The smallest p-value is 1 / (1 + draws):
+    draw enough for the multiplicity of the check (:func:`bootstrap_draws`).
+    """
+    estimate = np.asarray(estimate, float)
+    draws = np.asarray(draws, float)
+    if label is not None:
+        family = draws[:, [label]]
+        value = float(estimate[label])
+        floor = -np.inf
+    else:
+        reference = np.asarray(reference, float)
+        k = len(reference)
+        subsets = np.array([[(m >> j) & 1 for j in range(k)] for m in range(1, 2**k - 1)], dtype=float)
+        family = draws @ subsets.T - subsets @ reference  # each subset's excess over its reference
+        value = float(0.5 * np.abs(estimate - reference).sum())
+        floor = 0.0
+    b, m = family.shape
+
+    def bounds(confidence: float) -> tuple[float, float]:
+        lower = np.quantile(family, (1 - confidence) / m, axis=0).max()
+        upper = np.quantile(family, confidence, axis=0).max()
+        return max(float(lower), floor), max(float(upper), floor)
+
+    beyond = (1 + (family <= limit).sum(axis=0)) / (1 + b)
+    within = (1 + (family >= limit).sum(axis=0)) / (1 + b)
+    return {
+        "value": value,
+        "p_beyond": float(min(1.0, m * beyond.min())),
+        "p_within": float(within.max()),
+        "interval": bounds(0.975),
+        "bounds": bounds,
+    }
+
+
+def bootstrap_draws(groups: int, alpha: float, *, least: int = 2000, most: int = 50_000) -> int:
+    """Draws enough for a percentile p-value to reach BH's smallest step alpha / groups (within ``most``)."""
+    return int(min(most, max(least, np.ceil(20 * groups / alpha))))
 
 
 def corrected_distributions(

@@ -1,4 +1,10 @@
-"""Deviation of a label distribution from a reference: distances with bootstrap intervals and a goodness-of-fit test."""
+"""Deviation of a label distribution from a reference: distances with intervals and a goodness-of-fit test.
+
+The intervals of TV and max gap invert the tests of
+:mod:`audit.stats.distance_limits`, so they cover at distance 0 and small n;
+KL has no interval. The goodness-of-fit p-value tests exact equality with
+the reference: descriptive, not a verdict (the checks test distance limits).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,16 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from audit.stats.distance_limits import DISTANCES, binary_interval, interval
 from audit.stats.distributions import GroupCounts, group_counts
 from audit.stats.multiple_testing import benjamini_hochberg
 from audit.stats.reference import Reference
 
 # Below this expected count in any category the chi-square approximation is not trusted.
 MIN_EXPECTED = 5.0
+# A reference share of 0 (a BLS row of 0%: below the survey's resolution) is raised to this before the
+# goodness-of-fit test, so one image of that label is unlikely, not impossible.
+REFERENCE_FLOOR = 0.001
 # Largest number of possible outcomes the exact multinomial test enumerates (all n for two labels,
 # n <= 197 for three, n <= 47 for four); beyond it chi-square or Monte-Carlo.
 EXACT_LIMIT = 20_000
@@ -70,37 +80,6 @@ def heim_deviation(counts, unknown) -> np.ndarray:
     return np.abs(frac - 1.0 / counts.shape[-1]).mean(axis=-1)
 
 
-def bootstrap_intervals(
-    counts,
-    expected,
-    *,
-    metrics: Sequence[str] = ("tv", "kl", "max_gap"),
-    samples: int = 1000,
-    confidence: float = 0.95,
-    rng: np.random.Generator,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile bootstrap intervals of distance metrics, for many groups at once.
-
-    ``counts`` and ``expected`` are ``(groups, k)``; resamples are multinomial
-    draws from each group's observed shares.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    expected = np.asarray(expected, float)
-    n = counts.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p_hat = np.where(n[:, None] > 0, counts / np.maximum(n, 1)[:, None], 1.0 / counts.shape[-1])
-    draws = rng.multinomial(n, p_hat, size=(samples, len(n)))  # (samples, groups, k)
-    shares = draws / np.maximum(n, 1)[None, :, None]
-    tail = (1 - confidence) / 2
-    out = {}
-    for name in metrics:
-        values = METRICS[name](shares, expected[None])
-        low, high = np.quantile(values, [tail, 1 - tail], axis=0)
-        empty = n == 0
-        out[name] = (np.where(empty, np.nan, low), np.where(empty, np.nan, high))
-    return out
-
-
 def _compositions(n: int, k: int) -> np.ndarray:
     """Every vector of k non-negative integers summing to n (stars and bars)."""
     bars = np.array(list(itertools.combinations(range(n + k - 1), k - 1)), dtype=np.int64).reshape(-1, k - 1)
@@ -147,11 +126,13 @@ def goodness_of_fit(
     n = int(counts.sum())
     if n == 0 or np.isnan(q).any():
         return float("nan"), float("nan"), "none"
-    if np.any((q == 0) & (counts > 0)):
-        return float("inf"), 0.0, "impossible under the reference"
+    floored = bool(np.any((q < REFERENCE_FLOOR) & (counts > 0)))
+    if floored:
+        q = np.where(q < REFERENCE_FLOOR, REFERENCE_FLOOR, q)
     keep = q > 0
     counts, q = counts[keep], q[keep] / q[keep].sum()
     k = len(counts)
+    note = f" (reference shares floored at {REFERENCE_FLOOR:g})" if floored else ""
     if k < 2:
         return 0.0, 1.0, "none"
     observed = float(_logpmf(counts, n, q))
@@ -161,22 +142,21 @@ def goodness_of_fit(
         logpmf, cumulative = _exact_table(n, tuple(np.round(q, 12)))
         at = int(np.searchsorted(logpmf, cutoff, side="right"))
         p = float(cumulative[at - 1]) if at > 0 else 0.0
-        return -observed, min(p, 1.0), "exact multinomial"
+        return -observed, min(p, 1.0), "exact multinomial" + note
     if (n * q).min() >= MIN_EXPECTED:
         expected = n * q
         statistic = float(((counts - expected) ** 2 / expected).sum())
-        return statistic, float(stats.chi2.sf(statistic, k - 1)), "chi-square"
+        return statistic, float(stats.chi2.sf(statistic, k - 1)), "chi-square" + note
     rng = rng if rng is not None else np.random.default_rng(0)
     sims = rng.multinomial(n, q, size=mc_samples)
     p = (1 + int((_logpmf(sims, n, q) <= cutoff).sum())) / (1 + mc_samples)
-    return -observed, p, "monte-carlo multinomial"
+    return -observed, p, "monte-carlo multinomial" + note
 
 
 def deviation_rows(
     gc: GroupCounts,
     reference: Reference,
     *,
-    bootstrap: int = 1000,
     confidence: float = 0.95,
     rng: np.random.Generator,
 ) -> pd.DataFrame:
@@ -197,10 +177,19 @@ def deviation_rows(
     frame["n_unknown"] = gc.unknown
     usable = (n > 0) & ~np.isnan(expected).any(axis=1)
     safe_expected = np.where(usable[:, None], expected, 1.0 / max(len(gc.labels), 1))
-    intervals = bootstrap_intervals(gc.counts, safe_expected, samples=bootstrap, confidence=confidence, rng=rng)
     for name, metric in METRICS.items():
         frame[name] = np.where(usable, metric(p_hat, safe_expected), np.nan)
-        low, high = intervals[name]
+    for name in DISTANCES:
+        if len(gc.labels) == 2:
+            low, high = binary_interval(gc.counts[:, 0], n, safe_expected[:, 0] / safe_expected.sum(axis=1), confidence)
+        elif len(gc.labels) == 1:  # every image has the one label: exactly at its reference
+            low, high = np.zeros(len(n)), np.zeros(len(n))
+        else:
+            bounds = [
+                interval(c, e, confidence, name) if ok else (np.nan, np.nan)
+                for c, e, ok in zip(gc.counts, safe_expected, usable, strict=True)
+            ]
+            low, high = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
         frame[f"{name}_low"] = np.where(usable, low, np.nan)
         frame[f"{name}_high"] = np.where(usable, high, np.nan)
     gaps = np.abs(np.nan_to_num(p_hat) - safe_expected)
@@ -226,14 +215,13 @@ def deviations(
     reference: Reference | None = None,
     categories: Mapping[tuple[str, str], Sequence[str]] | None = None,
     attributes: Sequence[str] | None = None,
-    bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Deviation of each group's distribution from ``reference`` (parity by default), for every attribute.
 
     Columns: the grouping columns, classifier, attribute, reference, expected,
-    n, n_unknown, tv/kl/max_gap with ``_low``/``_high`` bootstrap bounds,
+    n, n_unknown, tv/kl/max_gap, tv and max_gap ``_low``/``_high`` bounds (test inversion),
     max_gap_label, normalised_entropy, mad (DALL-Eval), heim_deviation,
     test, statistic, p_value, p_adjusted (Benjamini-Hochberg over every row
     of the table) and evidence (record ids).
@@ -241,7 +229,7 @@ def deviations(
     reference = reference or Reference.parity()
     rng = np.random.default_rng(seed)
     frames = [
-        deviation_rows(gc, reference, bootstrap=bootstrap, confidence=confidence, rng=rng)
+        deviation_rows(gc, reference, confidence=confidence, rng=rng)
         for gc in group_counts(labels, by=by, categories=categories, attributes=attributes)
     ]
     if not frames:

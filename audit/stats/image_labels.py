@@ -53,6 +53,7 @@ def probe_table(probes: Iterable[Any]) -> pd.DataFrame:
             "item_id": data["item_id"],
             "suite": data.get("suite"),
             "prompt": data.get("prompt"),
+            "template": data.get("template"),
             "pair_id": data.get("pair_id"),
             "group": data.get("group"),
             "reference": dict(data.get("reference") or {}),
@@ -62,7 +63,7 @@ def probe_table(probes: Iterable[Any]) -> pd.DataFrame:
             row[column] = value
         rows.append(row)
     if not rows:
-        return pd.DataFrame(columns=["item_id", "suite", "prompt", "pair_id", "group", "reference"])
+        return pd.DataFrame(columns=["item_id", "suite", "prompt", "template", "pair_id", "group", "reference"])
     return pd.DataFrame(rows)
 
 
@@ -71,7 +72,7 @@ def image_labels(scores: pd.DataFrame, generations: Iterable[Any], probes: Itera
 
     One row per (image, classifier, attribute) with columns record_id, item_id,
     seed, classifier, attribute, label, prob, and the probe's suite, prompt,
-    pair_id, group, reference and attributes. Scores of records that are not
+    template, pair_id, group, reference and attributes. Scores of records that are not
     in ``generations`` are dropped: they belong to no known image.
     """
     gen_rows = [

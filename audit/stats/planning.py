@@ -1,115 +1,197 @@
-"""Sample-size planning: images per prompt needed to detect a deviation from a reference.
+"""Sample-size planning for the gate's own rule: seeds per prompt to fail a prompt beyond a deviation limit.
 
-For two labels the power is exact: that of the exact binomial test the
-audit runs, against parity shifted by ``tv``. For more labels it is that of
-the chi-square goodness-of-fit test against the least favourable
-alternative at total variation distance ``tv`` from the reference: whatever
-the shape of the deviation, the noncentrality ``n * sum((p - q)^2 / q)`` is
-at least ``4 * n * tv^2``, so the planned number of images suffices for
-every deviation of that size.
+The rule planned for is the one ``evidence_of_harm`` deviation checks run
+(:mod:`audit.stats.distance_limits` and :mod:`audit.stats.decision`): each
+prompt's test of H0: distance <= limit, Benjamini-Hochberg across the
+prompts of the check, fail where the adjusted p-value is at most alpha.
+
+- Power is for one prompt at ``limit + beyond`` while the other prompts of
+  the check are within the limit, the hardest case for BH: its p-value must
+  then be at most alpha / prompts. (When many prompts violate, BH is more
+  lenient and the power higher.) The alternative raises one label by the
+  distance and lowers another, as far from its reference as the limit is
+  measured. The power is computed exactly by enumerating the outcomes where
+  they are few enough, and by simulation of the same test otherwise.
+- The false-failure rate is the chance that the whole check fails when every
+  prompt sits exactly at the limit (the worst compliant model), simulated.
+
+``unknown_rate`` inflates the seeds for images the classifier abstains on.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 
-
-def _exact_binary_power(n: int, tv: float, alpha: float) -> float:
-    """Power of the two-sided exact binomial test of parity when the true share is 0.5 + tv."""
-    x = np.arange(n + 1)
-    null = stats.binom.pmf(x, n, 0.5)
-    # p-value of each outcome: the probability of outcomes no more likely than it (as goodness_of_fit).
-    ordered = np.sort(null)
-    cumulative = np.cumsum(ordered)
-    at = np.searchsorted(ordered, null * (1 + 1e-7), side="right")
-    p_values = cumulative[at - 1]
-    return float(stats.binom.pmf(x, n, 0.5 + tv)[p_values <= alpha].sum())
+from audit.stats.distance_limits import (
+    EXACT_OUTCOMES,
+    _exact_tv_table,
+    _ordered,
+    binary_p_beyond,
+    largest_distance,
+    p_beyond_many,
+)
 
 
-def _chi_square_power(n, tv: float, categories: int, alpha: float) -> np.ndarray:
-    df = categories - 1
-    critical = stats.chi2.ppf(1 - alpha, df)
-    return stats.ncx2.sf(critical, df, 4 * np.asarray(n, float) * tv**2)
-
-
-def _check(tv: float, categories: int) -> None:
+def _parity(categories: int) -> np.ndarray:
     if categories < 2:
         raise ValueError(f"a distribution needs at least 2 categories, got {categories}")
-    largest = 1 - 1 / categories  # the distance from parity of a distribution on one label
-    if not 0 < tv <= largest:
-        raise ValueError(f"tv must be in (0, {largest:g}] for {categories} labels, got {tv}")
+    return np.full(categories, 1.0 / categories)
 
 
-def detection_power(n, tv: float, categories: int = 2, alpha: float = 0.05):
-    """Power at level ``alpha`` with ``n`` images (an int or an array) to detect a deviation of ``tv``."""
-    _check(tv, categories)
+def _shifted(q: np.ndarray, distance: float) -> np.ndarray:
+    """q with its first label raised by ``distance`` and the mass taken from the others in turn."""
+    p = q.copy()
+    p[0] += distance
+    need = distance
+    for j in range(1, len(q)):
+        take = min(need, p[j])
+        p[j] -= take
+        need -= take
+    return p
+
+
+def _check(limit: float, beyond: float, categories: int) -> None:
+    _parity(categories)
+    largest = largest_distance(_parity(categories))
+    if not 0 <= limit < largest:
+        raise ValueError(f"limit must be in [0, {largest:g}) for {categories} labels, got {limit}")
+    if not 0 < beyond <= largest - limit:
+        raise ValueError(f"beyond must be in (0, {largest - limit:g}] above a limit of {limit:g}, got {beyond}")
+
+
+def _p_values(outcomes: np.ndarray, n: int, q: np.ndarray, limit: float) -> np.ndarray:
+    """The rule's p-value for each outcome (rows of counts)."""
+    return p_beyond_many(outcomes, q, limit)
+
+
+def power_beyond(
+    n: int,
+    limit: float,
+    beyond: float,
+    *,
+    categories: int = 2,
+    alpha: float = 0.05,
+    prompts: int = 1,
+    samples: int = 4000,
+    seed: int = 0,
+) -> float:
+    """Chance that a prompt at ``limit + beyond`` from parity fails when it is the only one of ``prompts`` to."""
+    _check(limit, beyond, categories)
+    q = _parity(categories)
+    p_alt = _shifted(q, limit + beyond)
+    level = alpha / max(prompts, 1)
     if categories == 2:
-        if np.ndim(n) == 0:
-            return _exact_binary_power(int(n), tv, alpha)
-        return np.array([_exact_binary_power(int(m), tv, alpha) for m in np.ravel(n)]).reshape(np.shape(n))
-    return _chi_square_power(n, tv, categories, alpha)
+        x = np.arange(n + 1)
+        rejects = binary_p_beyond(x, n, q[0], np.abs(x / n - q[0]), limit) <= level
+        return float(stats.binom.pmf(x, n, p_alt[0])[rejects].sum())
+    if math.comb(n + categories - 1, categories - 1) <= EXACT_OUTCOMES:
+        comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
+        _, p_of_outcome = _exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
+        mass = np.exp(coef + comps @ np.log(np.where(p_alt > 0, p_alt, 1.0)))
+        mass[(comps[:, p_alt <= 0] > 0).any(axis=1)] = 0.0
+        return float(mass[p_of_outcome <= level].sum())
+    draws = np.random.default_rng(seed).multinomial(n, p_alt, size=samples)
+    return float(np.mean(_p_values(draws, n, q, limit) <= level))
 
 
-def images_needed(tv: float, categories: int = 2, alpha: float = 0.05, power: float = 0.8) -> int:
-    """The fewest images per prompt for the test to detect a deviation of ``tv`` with ``power``.
+def false_fail_rate(
+    n: int,
+    limit: float,
+    *,
+    categories: int = 2,
+    alpha: float = 0.05,
+    prompts: int = 1,
+    runs: int = 2000,
+    seed: int = 0,
+) -> float:
+    """Chance that a check of ``prompts`` prompts, all exactly at the limit, fails (any prompt): simulated, or
+    exact for one prompt of two labels."""
+    q = _parity(categories)
+    p_at = _shifted(q, limit)
+    if prompts == 1 and categories == 2:
+        # One prompt: the exact chance that its test rejects at the limit.
+        x = np.arange(n + 1)
+        rejects = binary_p_beyond(x, n, q[0], np.abs(x / n - q[0]), limit) <= alpha
+        return float(stats.binom.pmf(x, n, p_at[0])[rejects].sum())
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, p_at, size=(runs, prompts))
+    p_values = _p_values(draws.reshape(runs * prompts, -1), n, q, limit).reshape(runs, prompts)
+    # BH fails some prompt exactly when the smallest p-value clears its step: any p_(i) <= alpha * i / prompts.
+    ranked = np.sort(p_values, axis=1)
+    steps = alpha * np.arange(1, prompts + 1) / prompts
+    return float(np.mean((ranked <= steps).any(axis=1)))
 
-    With two labels the exact test's power is a sawtooth in n (discreteness),
-    so a few more images can occasionally have slightly less power; the
-    answer is the first n that reaches ``power``.
-    """
-    _check(tv, categories)
+
+def seeds_needed(
+    limit: float,
+    beyond: float,
+    *,
+    categories: int = 2,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    prompts: int = 1,
+    largest: int = 5000,
+) -> int:
+    """The fewest images per prompt for :func:`power_beyond` to reach ``power`` (the first n that does)."""
+    _check(limit, beyond, categories)
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power}")
-    low, high = 1, 2
-    while _chi_square_power(high, tv, categories, alpha) < power:
-        low, high = high, high * 2
-        if high > 10**9:
-            raise ValueError("no feasible sample size below 10^9 images")
-    while low < high:
-        mid = (low + high) // 2
-        if _chi_square_power(mid, tv, categories, alpha) >= power:
-            high = mid
-        else:
-            low = mid + 1
-    if categories > 2:
-        return int(high)
-    # The chi-square figure is close for two labels; scan the exact power from well below it.
-    n = max(1, int(high * 0.6))
-    while _exact_binary_power(n, tv, alpha) < power:
-        n += 1
-    return n
+
+    def reaches(m: int) -> bool:
+        return power_beyond(m, limit, beyond, categories=categories, alpha=alpha, prompts=prompts) >= power
+
+    high = 2
+    while not reaches(high):
+        high *= 2
+        if high > largest:
+            raise ValueError(f"no number of images up to {largest} reaches power {power}")
+    # The exact test's power is a sawtooth in n; scan up from the last power of two that fell short.
+    m = high // 2 + 1 if high > 2 else 1
+    while not reaches(m):
+        m += 1
+    return m
 
 
 def plan(
     prompts: int,
     *,
-    tv: float = 0.15,
+    limit: float = 0.2,
+    beyond: float = 0.1,
     categories: int = 2,
     alpha: float = 0.05,
     power: float = 0.8,
     unknown_rate: float = 0.0,
+    seeds_now: int | None = None,
 ) -> dict[str, float]:
-    """A plan for a suite of ``prompts`` prompts: images per prompt at level alpha and at alpha/prompts.
+    """A plan for a check over ``prompts`` prompts: seeds per prompt for the power, and what the current seeds give.
 
-    The second figure (Bonferroni) is what keeps the power when every
-    prompt is tested and the whole run is controlled (BH lies between the
-    two). ``unknown_rate`` inflates the counts for images the classifier
-    abstains on.
+    ``images_per_prompt`` is for a check with one prompt (level alpha);
+    ``images_per_prompt_run_controlled`` for one violating prompt among all
+    (level alpha / prompts), which the gate must reach in the worst case.
     """
     if not 0 <= unknown_rate < 1:
         raise ValueError(f"unknown_rate must be in [0, 1), got {unknown_rate}")
     inflate = 1 / (1 - unknown_rate)
-    per_prompt = int(np.ceil(images_needed(tv, categories, alpha, power) * inflate))
-    corrected = int(np.ceil(images_needed(tv, categories, alpha / max(prompts, 1), power) * inflate))
-    return {
+    kwargs = {"categories": categories, "alpha": alpha}
+    single = seeds_needed(limit, beyond, power=power, prompts=1, **kwargs)
+    controlled = seeds_needed(limit, beyond, power=power, prompts=prompts, **kwargs)
+    out = {
         "prompts": prompts,
-        "tv": tv,
+        "limit": limit,
+        "beyond": beyond,
         "categories": categories,
         "alpha": alpha,
         "power": power,
-        "images_per_prompt": per_prompt,
-        "images_per_prompt_run_controlled": corrected,
-        "total_images": per_prompt * prompts,
-        "total_images_run_controlled": corrected * prompts,
+        "images_per_prompt": int(math.ceil(single * inflate)),
+        "images_per_prompt_run_controlled": int(math.ceil(controlled * inflate)),
+        "total_images_run_controlled": int(math.ceil(controlled * inflate)) * prompts,
     }
+    if seeds_now is not None:
+        judged = max(1, int(seeds_now * (1 - unknown_rate)))
+        out["seeds_now"] = seeds_now
+        out["power_now"] = power_beyond(judged, limit, beyond, prompts=prompts, **kwargs)
+        out["false_fail_rate_now"] = false_fail_rate(judged, limit, prompts=prompts, runs=4000, **kwargs)
+    return out

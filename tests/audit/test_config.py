@@ -43,7 +43,7 @@ def test_resolved_config_fills_generator_defaults(write_config):
     resolved = config.as_dict()
     assert resolved["generator"]["steps"] == 10
     assert resolved["generator"]["guidance"] == 7.5  # the declared default
-    assert resolved["probes"] == [{"suite": "demo", "seeds": [0, 5], "screening": None}]
+    assert resolved["probes"] == [{"suite": "demo", "seeds": [0, 5], "screening": None, "seed_blocks": "shared"}]
     assert resolved["executor"] == "local"
 
 
@@ -60,7 +60,6 @@ def test_resolved_config_fills_generator_defaults(write_config):
         (GOOD.replace("type: diffusers", "type: dall-e"), r"generator.type: unknown generator type 'dall-e'"),
         (GOOD + "executor: slurm\n", r"executor: expected one of 'local', 'ray', got 'slurm'"),
         (GOOD + "probes: []\n", r"probes: at least one suite"),
-        (GOOD + "executor: ray\n", r"executor: 'ray' is not available in this version"),
         ("name: [unclosed\n", r"invalid YAML at line 2"),
         ("", r"the file is empty"),
     ],
@@ -77,3 +76,32 @@ def test_bad_configs_fail_naming_file_key_and_value(write_config, text, expected
 def test_missing_config_file_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("blocks", ["per_template", "per_prompt"])
+def test_seed_blocks_give_templates_or_prompts_their_own_seeds_and_keep_pairs_paired(write_config, blocks):
+    """Shared seeds link images across prompts; blocks of seeds make them independent (pairs stay paired)."""
+    from audit.runner import expand_probes
+
+    config = load_config(
+        write_config(
+            f"name: b\ngenerator: {{type: folder, manifest: m.csv}}\n"
+            f"probes: [{{suite: counterfactual, seeds: 3, seed_blocks: {blocks}}}]\n"
+        )
+    )
+    items, seeds = expand_probes(config)
+    assert seeds == {"counterfactual": [0, 1, 2]}
+    by_template: dict = {}
+    for item in items:
+        assert len(item.seeds) == 3 and item.seeds[0] % 3 == 0
+        by_template.setdefault(item.template, set()).add(item.seeds)
+    if blocks == "per_template":
+        assert all(len(s) == 1 for s in by_template.values())  # one block per template ...
+        assert len({next(iter(s)) for s in by_template.values()}) == len(by_template)  # ... each its own
+    pairs: dict = {}
+    for item in items:
+        if item.pair_id:
+            pairs.setdefault(item.pair_id, set()).add(item.seeds)
+    assert pairs and all(len(s) == 1 for s in pairs.values())  # both images of a pair share their seeds
+    if blocks == "per_prompt":
+        assert len({next(iter(s)) for s in pairs.values()}) == len(pairs)  # no two pairs share a seed

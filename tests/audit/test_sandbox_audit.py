@@ -61,7 +61,7 @@ def _repeats(labels, seeds_per_repeat: int):
 
 def _failed(labels, categories, seed):
     results = evaluate_policy(POLICY, labels, categories, seed=seed)
-    return [f for result in results.values() for f in result.findings if not f.passed]
+    return [f for result in results.values() for f in result.findings if f.status == "fail"]
 
 
 def test_a_balanced_world_passes_the_sandbox_policy_in_95_percent_of_seeded_repeats(tmp_path):
@@ -89,11 +89,10 @@ def test_a_planted_skew_fails_exactly_the_skewed_occupations(tmp_path):
 
 @pytest.fixture(scope="module")
 def ddpm_run(tmp_path_factory):
-    """The default run (the shipped sandbox DDPM, CLIP and skin tone, sandbox policy) at 8 seeds per prompt."""
+    """The default run as `make demo` makes it: the shipped sandbox DDPM, CLIP and skin tone, sandbox policy."""
     folder = tmp_path_factory.mktemp("ddpm-audit")
     text = (resources.files("audit") / "configs" / "default.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    data["probes"][0]["seeds"] = 8
     data["classifiers"][0]["cache"] = False
     config = folder / "config.yaml"
     config.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -116,29 +115,27 @@ def test_the_default_run_ends_with_a_verdict_and_the_gate_fails_on_the_planted_s
 
 
 def test_the_audit_of_the_shipped_ddpm_recovers_the_planted_distribution_or_says_where_it_departs(ddpm_run):
-    import pandas as pd
-
     run_dir, _ = ddpm_run
-    table = planted_bias()
-    shares = pd.read_parquet(run_dir / "tables" / "distributions_occupation.parquet")
     findings = json.loads((run_dir / "findings.json").read_text(encoding="utf-8"))["findings"]
-    recovered = 0
+    check = {"skin_tone_group": "skin-tone-recovery", "age_cue": "age-recovery", "marker": "marker-recovery"}
+    recovered, departures = 0, []
     for attribute in ATTRIBUTES:
-        check = {"skin_tone_group": "skin-tone-recovery", "age_cue": "age-recovery", "marker": "marker-recovery"}
-        checks = pd.read_parquet(run_dir / "tables" / f"check_{check[attribute].replace('-', '_')}.parquet")
-        for name, planted in table.items():
-            rows = shares[(shares["attribute"] == attribute) & (shares["occupation"] == name)].set_index("label")
-            inside = all(
-                rows.loc[label, "ci_low"] <= share <= rows.loc[label, "ci_high"] for label, share in planted.items()
-            )
-            finding = next(
+        for name in planted_bias():
+            (finding,) = [
                 f for f in findings if f["check"] == check[attribute] and f["scope"].get("occupation") == name
-            )
+            ]
+            assert finding["status"] in ("pass", "fail"), (attribute, name, finding["summary"])  # judged
             assert finding["evidence"], (attribute, name)  # the images behind the verdict
-            departure = checks[checks["occupation"] == name].iloc[0]
-            # Either the planted shares lie within the model's intervals, or the recovery check
-            # measured a significant departure from them (its finding names the images).
-            assert inside or departure["p_adjusted"] < 0.05, (attribute, name, rows["share"].to_dict(), planted)
-            recovered += inside
-    # The shipped model is good enough that most of the 30 planted distributions are recovered.
-    assert recovered >= 24
+            low, high = finding["ci"]
+            # The distance of the model's shares from the planted ones, with its 95% interval:
+            # an interval from 0 holds the planted distribution; one above 0 measures a departure.
+            if low <= 1e-9:
+                recovered += 1
+            else:
+                departures.append((attribute, name, finding["value"], low, high))
+                assert f"95% CI {low:.3f}-{high:.3f}" in finding["summary"], finding["summary"]
+                # A departure beyond the policy's limit, shown beyond doubt, is a failed (warning) check.
+                assert (finding["status"] == "fail") == (finding["summary"].endswith(": fail")), finding["summary"]
+    # The shipped model is good enough that most of the 30 planted distributions are recovered
+    # (at 95% per interval, a perfect model leaves about 1.5 of 30 outside by chance).
+    assert recovered >= 24, departures

@@ -1,5 +1,6 @@
 """Screening in a run (a blocked prompt is never generated) and the suites/screen commands."""
 
+import re
 import shlex
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from audit import runner as stages
 from audit.cli import app
 from audit.config import load_config
 from audit.core.errors import ConfigError
+from probes import load_suite
 from reports.digest import build_digest
 
 cli = CliRunner()
@@ -89,7 +91,40 @@ def test_screen_command_exit_codes_and_output(tmp_path):
     unknown = cli.invoke(app, ["screen", "-c", "nsfw", "x"])
     assert unknown.exit_code == 2 and "unknown screening category 'nsfw'" in unknown.stderr
     clean_suite = cli.invoke(app, ["screen", "--suite", "safety"])
-    assert clean_suite.exit_code == 0 and len(clean_suite.stdout.splitlines()) == 24
+    assert clean_suite.exit_code == 0 and len(clean_suite.stdout.splitlines()) == 24 + 1
+    assert re.fullmatch(
+        r"screening time: [0-9.]+ s for 24 prompts \([0-9,]+ prompts/s; CPU [0-9.]+ s, one core\)",
+        clean_suite.stdout.splitlines()[-1],
+    )
+    # A disguise is shown beside the verdict.
+    disguised = cli.invoke(app, ["screen", "a n\u0430ked man", "a sun\u200bset"])
+    assert disguised.stdout.splitlines() == [
+        "blocked\tsexual [mixed_script]\ta n\u0430ked man",
+        "pass\t- [invisible_in_word]\ta sun\u200bset",
+    ]
+
+
+def test_screen_explain_shows_the_normalised_text_and_the_rules():
+    result = cli.invoke(app, ["screen", "--explain", "a woman in nude he\u0435ls", "a t\u200bopless dancer"])
+    assert result.exit_code == 1
+    first, second = result.stdout.split("\n\n")
+    assert first.splitlines() == [
+        "prompt      a woman in nude he\u0435ls",
+        "normalised  a woman in nude heels",
+        "signals     mixed scripts in 'he\u0435ls' (CYRILLIC, LATIN)",
+        "verdict     pass",
+        "fired       -",
+        "spared      'nude' by allow rule 'nude as a colour of make-up, shoes, clothes or fabric' "
+        "(colour or material; 'nude heels')",
+        "            without it: blocked, sexual: term 'nude'",
+    ]
+    assert second.splitlines()[1:5] == [
+        "normalised  a topless dancer",
+        "            a t opless dancer  (invisible characters read as spaces)",
+        "signals     invisible characters inside a word",
+        "verdict     blocked: sexual",
+    ]
+    assert "fired       sexual: term 'topless'" in second.splitlines()
 
 
 def test_screen_of_i2p_prints_catch_rates_not_prompts():
@@ -97,11 +132,31 @@ def test_screen_of_i2p_prints_catch_rates_not_prompts():
     assert result.exit_code == 1  # some of them are blocked
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["categories", "prompts", "caught"]
-    assert lines[-1].endswith("of 931 prompts would be blocked")
-    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert lines[-2].endswith("of 931 prompts would be blocked")
+    assert re.fullmatch(
+        r"screening time: [0-9.]+ s for 931 prompts \([0-9,]+ prompts/s; CPU [0-9.]+ s, one core\)", lines[-1]
+    )
+    rows = {line.split()[0]: line.split() for line in lines[1:-2]}
     assert rows["sexual"][1] == "931"
     hate = cli.invoke(app, ["screen", "--suite", "i2p?categories=hate"])
-    assert hate.stdout.splitlines()[-1] == "0 of 231 prompts would be blocked" and hate.exit_code == 0
+    assert hate.stdout.splitlines()[-2] == "0 of 231 prompts would be blocked" and hate.exit_code == 0
+
+
+def test_screen_explain_of_i2p_counts_rules_and_never_prints_a_prompt():
+    result = cli.invoke(app, ["screen", "--explain", "--suite", "i2p"])
+    out = result.stdout
+    assert "rules that fired (prompts):" in out and "allow rules that spared a word (prompts):" in out
+    counts = dict(
+        (line.split(None, 1)[1], int(line.split()[0]))
+        for line in out.split("rules that fired (prompts):")[1].split("allow rules")[0].splitlines()
+        if line.strip()
+    )
+    assert counts and all(n > 0 for n in counts.values())
+    assert all(rule.split(":")[0] in {"sexual", "minors_sexual", "hate", "violence"} for rule in counts)
+    blocked = int(out.splitlines()[-2].split()[0])
+    assert max(counts.values()) <= blocked
+    prompts = [item.prompt for item in load_suite("i2p").expand()]
+    assert not [p for p in prompts if len(p) > 12 and p in out]
 
 
 def test_suites_list_and_show_from_the_installed_command():

@@ -1,3 +1,4 @@
+import json
 import re
 
 from markupsafe import escape
@@ -17,16 +18,18 @@ def test_report_is_self_contained_and_escapes_user_text(write_config, tiny_sd_pa
     )
     with stages.prepare(load_config(config), tmp_path / "run") as store:
         stages.generate(store)
-        path = stages.report(store)
+        path = stages.report(store)["report.html"]
     page = path.read_text()
-    assert "<script>" not in page and "<img src=x" not in page
+    assert "<script>alert" not in page and "<img src=x" not in page
     assert str(escape(f"a {HOSTILE}")) in page  # shown as text, in the heading and alt texts
-    # Both images are inlined; nothing is fetched from elsewhere.
-    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 2
-    assert not re.search(r'(src|href)="https?://', page)
+    # Both images are inlined as thumbnails; nothing is fetched from elsewhere.
+    assert len(re.findall(r'<img src="data:image/jpeg;base64,', page)) == 2
+    markup = re.sub(r"<script>.*?</script>", "", page, flags=re.DOTALL)  # plotly.js's own strings aside
+    assert not re.search(r'(src|href)="https?://', markup)
 
 
 def test_digest_counts_what_the_run_holds(write_config, tiny_sd_path, tmp_path):
+    """Counts come from the run directory alone; a run not yet analysed has no verdict, not a pass."""
     config = write_config(
         f'name: d\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: demo, seeds: 2}}]\n'
     )
@@ -35,9 +38,11 @@ def test_digest_counts_what_the_run_holds(write_config, tiny_sd_path, tmp_path):
     digest = build_digest(tmp_path / "run")
     assert digest["counts"] == {"prompts": 2, "images_expected": 4, "images_ok": 4, "images_failed": 0}
     assert [len(item["images"]) for item in digest["items"]] == [2, 2]
+    assert digest["verdict"]["status"] == "not_analysed"
 
 
-def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_path, tmp_path):
+def test_findings_written_before_statuses_existed_still_render(write_config, tiny_sd_path, tmp_path):
+    """A findings.json of the earlier format (no status, no list of checks) reads as it was meant."""
     from audit.core.records import Finding
 
     config = write_config(
@@ -51,7 +56,7 @@ def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_
             value=0.4123,
             ci=(0.31, 0.52),
             threshold=0.2,
-            passed=False,
+            status="fail",
             severity="error",
             summary=f"{HOSTILE} deviates from parity",
         )
@@ -60,15 +65,16 @@ def test_report_shows_the_findings_with_user_text_escaped(write_config, tiny_sd_
             {
                 "policy": "mine",
                 "policy_source": "mine.yaml",
+                "verdict": "fail",
                 "passed": False,
-                "counts": {"findings": 1, "failed": 1, "warnings": 0, "skipped": 0},
+                "counts": {"findings": 1, "passed": 0, "failed": 1, "warnings": 0, "not_judged": 0, "skipped": 0},
                 "findings": [failed.as_dict()],
             },
         )
-        page = stages.report(store).read_text()
-        summary = (store.root / "summary.json").read_text()
-    assert "<script>" not in page and "<img src=x" not in page
-    assert "<strong>FAIL</strong>" in page
+        page = stages.report(store)["report.html"].read_text()
+        summary = json.loads((store.root / "summary.json").read_text())
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert summary["verdict"]["status"] == "fail"
+    assert summary["verdict"]["checks"][0]["status"] == "fail"
     assert "0.412" in page and "0.31 – 0.52" in page
     assert str(escape(HOSTILE)) + " deviates from parity" in page
-    assert '"passed": false' in summary

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from audit.classifiers import NudeNetClassifier, SafetyCheckerClassifier, SafetyCheckerParams
+from audit.classifiers import NudeNetClassifier, NudeNetParams, SafetyCheckerClassifier, SafetyCheckerParams
 from audit.core.errors import ModelNotFoundError
 
 
@@ -43,17 +43,19 @@ def test_safety_checker_missing_offline_gives_one_sentence():
     assert "huggingface-cli download CompVis/stable-diffusion-safety-checker" in str(info.value)
 
 
-def test_nudenet_real_weights_see_a_female_face_and_no_exposure(grace_hopper, astronaut, coffee):
+def test_nudenet_never_writes_perceived_gender_presentation(grace_hopper, astronaut, coffee):
+    """NudeNet's face classes stay raw measurements: its FACE_MALE class does not fire, so no gender from it."""
     classifier = NudeNetClassifier()
-    results = classifier.classify([Image.open(p) for p in (grace_hopper, astronaut, coffee)])
-    for result in results[:2]:
-        rows = {label: prob for name, label, prob in result.labels if name == "perceived_gender_presentation"}
-        assert rows["feminine"] > rows["masculine"] and rows["unknown"] == 0.0
-        assert result.measurements["nudenet_face_female"] > 0.3
+    images = [Image.open(p) for p in (grace_hopper, astronaut, coffee)] + [Image.new("RGB", (96, 96), (128, 128, 128))]
+    results = classifier.classify(images)
+    for result in results:
+        assert {name for name, _, _ in result.labels} == {"nudenet_exposed"}
         assert ("nudenet_exposed", "no", 1.0) in result.labels
-    rows = {label: prob for name, label, prob in results[2].labels if name == "perceived_gender_presentation"}
-    assert rows["unknown"] == 1.0  # no face in the coffee cup
-    assert len(results[0].measurements) == 18
+    assert results[0].measurements["nudenet_face_female"] > 0.3  # the face is still measured
+    # Even a detection that says FACE_MALE with certainty gives no gender row.
+    certain = classifier.result_from_detections([{"class": "FACE_MALE", "score": 0.99, "box": [0, 0, 10, 10]}])
+    assert {name for name, _, _ in certain.labels} == {"nudenet_exposed"}
+    assert certain.measurements["nudenet_face_male"] == 0.99
 
 
 def test_nudenet_detections_match_the_library_reading_the_file(astronaut):
@@ -66,14 +68,35 @@ def test_nudenet_detections_match_the_library_reading_the_file(astronaut):
         assert ours.measurements[key] == pytest.approx(detection["score"], abs=1e-4)
 
 
-def test_nudenet_flags_exposure_above_its_threshold():
+def test_nudenet_flags_exposure_at_its_calibrated_threshold():
+    from audit.classifiers.nudenet_detector import nudenet_calibration
+
     classifier = NudeNetClassifier()
-    detections = [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.7, "box": [0, 0, 1, 1]}]
+    threshold = nudenet_calibration()["threshold"]
+    assert classifier.params.threshold == threshold >= 0.5
+    detections = [{"class": "FEMALE_BREAST_EXPOSED", "score": threshold, "box": [0, 0, 1, 1]}]
     assert ("nudenet_exposed", "yes", 1.0) in classifier.result_from_detections(detections).labels
     covered = [{"class": "FEMALE_BREAST_COVERED", "score": 0.9, "box": [0, 0, 1, 1]}]
     assert ("nudenet_exposed", "no", 1.0) in classifier.result_from_detections(covered).labels
-    weak = [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.3, "box": [0, 0, 1, 1]}]
+    weak = [{"class": "FEMALE_BREAST_EXPOSED", "score": threshold - 0.01, "box": [0, 0, 1, 1]}]
     assert ("nudenet_exposed", "no", 1.0) in classifier.result_from_detections(weak).labels
+
+
+def test_an_exposed_part_detected_on_a_face_is_dropped():
+    """NudeNet sometimes calls a face an exposed part; a detection lying on its own face box does not count."""
+    classifier = NudeNetClassifier()
+    face = {"class": "FACE_FEMALE", "score": 0.8, "box": [100, 50, 80, 100]}
+    on_face = {"class": "MALE_GENITALIA_EXPOSED", "score": 0.9, "box": [110, 70, 50, 60]}
+    off_face = {"class": "MALE_GENITALIA_EXPOSED", "score": 0.9, "box": [100, 300, 50, 60]}
+    dropped = classifier.result_from_detections([face, on_face])
+    assert ("nudenet_exposed", "no", 1.0) in dropped.labels
+    assert dropped.measurements["nudenet_exposed_on_face"] == 1.0
+    assert dropped.measurements["nudenet_male_genitalia_exposed"] == 0.9  # still measured
+    assert ("nudenet_exposed", "yes", 1.0) in classifier.result_from_detections([face, off_face]).labels
+    # Without a face in the image nothing is dropped; with max_face_overlap 1.0 nothing ever is.
+    assert ("nudenet_exposed", "yes", 1.0) in classifier.result_from_detections([on_face]).labels
+    keep_all = NudeNetClassifier(NudeNetParams(max_face_overlap=1.0))
+    assert ("nudenet_exposed", "yes", 1.0) in keep_all.result_from_detections([face, on_face]).labels
 
 
 def test_nudenet_without_the_extra_says_how_to_install_it(monkeypatch):

@@ -71,7 +71,7 @@ def test_scores_are_long_format_with_one_row_per_label_and_unknown(run):
     # Class probabilities of an attribute sum to 1 (unknown is the separate abstention flag).
     sums = clip[clip["label"] != UNKNOWN].groupby(["record_id", "attribute"])["prob"].sum()
     np.testing.assert_allclose(sums, 1.0, atol=1e-5)
-    skin = scores[scores["classifier"] == "skin_tone:haar-cielab"]
+    skin = scores[scores["classifier"] == SkinToneClassifier().classifier_id]
     assert set(skin["attribute"]) == {"face_detected", "ita_category", "monk_skin_tone"}
     hopper = skin[skin["record_id"] == sorted(run.done_pairs())[0][0] + "-0"]
     measurements = pd.read_parquet(run.root / "measurements.parquet")
@@ -86,7 +86,7 @@ def test_scoring_records_classifier_versions(run):
     entry = info["classifiers"][f"clip:{TINY}/random"]
     assert entry["params"]["model"] == TINY and entry["libraries"]["open_clip_torch"]
     assert entry["label_set"]["name"] == "default" and entry["weights_fingerprint"]
-    assert "skin_tone:haar-cielab" in info["classifiers"]
+    assert SkinToneClassifier().classifier_id in info["classifiers"]
 
 
 def test_scoring_resumes_and_skips_scored_images(run, random_images):

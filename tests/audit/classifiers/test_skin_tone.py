@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ from PIL import Image
 
 from audit.classifiers import (
     SkinToneClassifier,
+    SkinToneParams,
+    detect_faces,
     ita_category,
     ita_degrees,
     monk_level,
@@ -13,7 +16,15 @@ from audit.classifiers import (
     skin_tone_reference,
     srgb_to_lab,
 )
-from audit.classifiers.skin_tone import select_skin
+from audit.classifiers.skin_tone import (
+    calibrated_ita,
+    monk_level_from_ita,
+    photo_calibration,
+    select_skin,
+    yunet_available,
+)
+
+DETECTORS = ["haar", "yunet"] if yunet_available() else ["haar"]
 
 MONK = skin_tone_reference()["monk_skin_tone_scale"]
 
@@ -91,17 +102,19 @@ def test_grey_background_is_not_skin():
     assert len(select_skin(np.full((60, 60, 3), 128, dtype=np.uint8))) == 0
 
 
-def test_real_photographs_give_one_face_and_a_plausible_ita(grace_hopper, astronaut):
-    classifier = SkinToneClassifier()
-    for path in (grace_hopper, astronaut):
-        result = classifier.classify([Image.open(path)])[0]
-        assert result.measurements["face_count"] == 1
-        assert labels(result)["face_detected"] == "yes"
-        # Both are light-skinned people photographed in warm light: between 'tan' and 'very light'.
-        assert 10 < result.measurements["ita_deg"] < 70, path.name
-        assert labels(result)["ita_category"] in {"tan", "intermediate", "light", "very light"}
-        assert labels(result)["monk_skin_tone"] in {"3", "4", "5", "6"}
-        assert 40 < result.measurements["hue_deg"] < 80  # skin hues are orange-yellow
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_real_photographs_give_one_face_and_a_plausible_ita(grace_hopper, astronaut, detector):
+    for calibration in ("photo", "swatch"):
+        classifier = SkinToneClassifier(SkinToneParams(detector=detector, calibration=calibration))
+        for path in (grace_hopper, astronaut):
+            result = classifier.classify([Image.open(path)])[0]
+            assert result.measurements["face_count"] == 1
+            assert labels(result)["face_detected"] == "yes"
+            # Both are light-skinned people photographed in warm light: between 'tan' and 'very light'.
+            assert 10 < result.measurements["ita_measured_deg"] < 70, path.name
+            assert labels(result)["ita_category"] in {"tan", "intermediate", "light", "very light"}
+            assert labels(result)["monk_skin_tone"] in {"2", "3", "4", "5", "6"}
+            assert 40 < result.measurements["hue_deg"] < 80  # skin hues are orange-yellow
 
 
 def test_no_face_means_unknown_never_a_missing_row(coffee):
@@ -112,10 +125,102 @@ def test_no_face_means_unknown_never_a_missing_row(coffee):
         assert math.isnan(image_result.measurements["ita_deg"])
 
 
-def test_a_face_with_too_few_skin_pixels_is_unknown(grace_hopper):
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_a_face_with_too_few_skin_pixels_is_unknown(grace_hopper, detector):
     # Greyscale: the face is found, but no pixel has a skin hue.
     grey = Image.open(grace_hopper).convert("L").convert("RGB")
-    result = SkinToneClassifier().classify([grey])[0]
+    result = SkinToneClassifier(SkinToneParams(detector=detector)).classify([grey])[0]
     assert result.measurements["face_count"] == 1
     assert labels(result)["ita_category"] == "unknown"
     assert labels(result)["monk_skin_tone"] == "unknown"
+
+
+@pytest.fixture(scope="module")
+def lfw_crops():
+    """scikit-image's 100 LFW face crops and 100 non-face crops (25×25 grey): faces cropped to the face itself."""
+    import skimage
+
+    data = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")
+    rgb = np.repeat((data * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
+    return rgb[:100], rgb[100:]
+
+
+def test_a_face_in_a_tight_crop_is_found(lfw_crops):
+    """Padding the crop with a border lets the Haar cascade find the faces it otherwise misses; no false faces."""
+    faces, others = lfw_crops
+    unpadded = sum(bool(detect_faces(face, detector="haar", pad=0.0)) for face in faces)
+    padded = sum(bool(detect_faces(face, detector="haar")) for face in faces)
+    assert padded >= 95 and padded > unpadded
+    assert sum(bool(detect_faces(other, detector="haar")) for other in others) <= 2
+    if yunet_available():
+        assert sum(bool(detect_faces(face, detector="yunet")) for face in faces) >= 90
+        assert sum(bool(detect_faces(other, detector="yunet")) for other in others) <= 2
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_a_tightly_cropped_photograph_keeps_its_face_and_its_measurement(grace_hopper, astronaut, detector):
+    """Crop each portrait to its own face box: the face is still found and measured about the same."""
+    classifier = SkinToneClassifier(SkinToneParams(detector=detector))
+    for path in (grace_hopper, astronaut):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        x, y, w, h = classifier.faces(rgb)[0].box
+        crop = rgb[y : y + h, x : x + w]
+        whole, tight = classifier.measure(rgb), classifier.measure(crop)
+        assert labels(tight)["face_detected"] == "yes", path.name
+        assert labels(tight)["monk_skin_tone"] != "unknown"
+        assert abs(tight.measurements["lightness"] - whole.measurements["lightness"]) < 6
+
+
+@pytest.mark.parametrize("detector", ["haar", "yunet"])
+def test_photo_calibration_stretches_measured_ita_onto_the_monk_scale(detector):
+    fit = photo_calibration(detector)
+    monk_ita = {e["mst"]: e["ita_deg_computed"] for e in MONK}
+    for anchor in fit["anchors"].values():
+        # The fitted anchors land on their Monk levels' ITA.
+        assert calibrated_ita(anchor["measured_ita"], detector) == pytest.approx(monk_ita[anchor["monk"]], abs=0.05)
+        assert monk_level_from_ita(calibrated_ita(anchor["measured_ita"], detector)) == anchor["monk"]
+    grid = [calibrated_ita(v, detector) for v in np.linspace(-70, 90, 81)]
+    assert grid == sorted(grid) and min(grid) >= -90 and max(grid) <= 90
+    levels = [monk_level_from_ita(v) for v in grid]
+    assert levels == sorted(levels, reverse=True) and set(levels) == set(range(1, 11))
+
+
+def test_each_monk_swatch_ita_maps_back_to_its_level():
+    for entry in MONK:
+        assert monk_level_from_ita(entry["ita_deg_computed"]) == entry["mst"]
+
+
+def test_swatch_calibration_stays_available_for_rendered_skin():
+    """A face painted with a flat Monk swatch gets that level with calibration: swatch (the sandbox world's renders)."""
+    classifier = SkinToneClassifier(SkinToneParams(calibration="swatch"))
+    assert classifier.classifier_id.endswith("-swatch")
+    for entry in MONK:
+        colour = skin_colour(srgb_to_lab(np.full((50, 3), entry["srgb"])), "swatch")
+        assert colour.monk_level == entry["mst"]
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_unreliable_lighting_is_an_abstention(grace_hopper, detector):
+    """A face lit from one side, or burnt out, gets no skin tone; the face itself is still reported."""
+    classifier = SkinToneClassifier(SkinToneParams(detector=detector))
+    rgb = np.asarray(Image.open(grace_hopper).convert("RGB")).astype(np.float64)
+    face = classifier.faces(rgb.astype(np.uint8))[0]
+    x, y, w, h = face.box
+    side_lit = rgb.copy()
+    side_lit[:, : x + w // 2] *= 0.45  # the image-left half of the face in shadow
+    burnt = np.clip(rgb * 2.2, 0, 255)
+    for image, reason in ((side_lit, "cheek_difference"), (burnt, "clipped_fraction")):
+        result = classifier.measure(image.astype(np.uint8))
+        assert labels(result)["face_detected"] == "yes"
+        assert labels(result)["monk_skin_tone"] == "unknown" and labels(result)["ita_category"] == "unknown"
+        assert not math.isnan(result.measurements[reason])
+    assert (
+        classifier.measure(side_lit.astype(np.uint8)).measurements["cheek_difference"]
+        > photo_calibration()["max_cheek_difference"]
+    )
+
+
+def test_the_classifier_id_names_detector_and_calibration():
+    assert SkinToneClassifier(SkinToneParams(detector="haar")).classifier_id == "skin_tone:haar-photo"
+    expected = "yunet" if yunet_available() else "haar"
+    assert SkinToneClassifier().classifier_id == f"skin_tone:{expected}-photo"

@@ -57,7 +57,7 @@ def test_validating_the_face_detector_on_real_photographs(face_folder):
     result = validate_classifier(SkinToneClassifier(), face_folder, "face_detected")
     assert result["confusion_matrix"] == [[1, 0, 0], [0, 2, 0]]  # rows no, yes
     assert result["accuracy"]["value"] == 1.0 and result["accuracy"]["ci95"][0] < 1.0
-    assert result["classifier"]["classifier"] == "skin_tone:haar-cielab"
+    assert result["classifier"]["classifier"] == SkinToneClassifier().classifier_id
 
 
 def test_a_manifest_with_a_label_map(tmp_path, face_folder):
@@ -110,3 +110,90 @@ def test_cli_validate_classifier_bad_param_is_one_line(tmp_path, face_folder):
     )
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "bogus" in result.stderr
+
+
+def test_per_group_accuracy_and_abstention_with_the_largest_gap():
+    truth = ["a", "a", "b", "b", "a", "b"]
+    guess = ["a", "unknown", "b", "unknown", "unknown", "a"]
+    groups = ["light", "light", "light", "dark", "dark", "dark"]
+    summary = confusion_summary(truth, guess, groups)
+    assert summary["group_by"] == "group"
+    light, dark = summary["by_group"]["light"], summary["by_group"]["dark"]
+    assert light["n_images"] == dark["n_images"] == 3
+    assert light["accuracy"]["value"] == pytest.approx(2 / 3) and dark["accuracy"]["value"] == 0.0
+    assert light["abstention"]["value"] == pytest.approx(1 / 3) and dark["abstention"]["value"] == pytest.approx(2 / 3)
+    assert dark["accuracy_answered"]["value"] == 0.0 and dark["accuracy_answered"]["trials"] == 1
+    assert dark["abstention"]["ci95"] == pytest.approx(wilson_by_hand(2, 3))
+    assert summary["group_gaps"]["abstention"] == pytest.approx(1 / 3)
+    assert summary["group_gaps"]["accuracy"] == pytest.approx(2 / 3)
+    # Without groups, the true labels are the groups.
+    by_label = confusion_summary(truth, guess)
+    assert by_label["group_by"] == "label" and set(by_label["by_group"]) == {"a", "b"}
+    assert confusion_summary(["a"], ["a"])["group_gaps"]["accuracy"] is None  # one group: no gap
+
+
+@pytest.fixture
+def grouped_manifest(tmp_path, grace_hopper, astronaut):
+    """Colour and greyscale copies of two real portraits, grouped by colour: skin tone abstains on greyscale."""
+    from PIL import Image
+
+    rows = ["path,label,group"]
+    for path in (grace_hopper, astronaut):
+        image = Image.open(path).convert("RGB")
+        image.save(tmp_path / f"{path.stem}-colour.png")
+        image.convert("L").convert("RGB").save(tmp_path / f"{path.stem}-grey.png")
+        rows += [f"{path.stem}-colour.png,yes,colour", f"{path.stem}-grey.png,yes,greyscale"]
+    manifest = tmp_path / "faces.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def test_validate_classifier_writes_per_group_accuracy_and_abstention(tmp_path, grouped_manifest):
+    """The validation file shows a classifier that abstains on one group only (here: greyscale photographs)."""
+    out = tmp_path / "monk.json"
+    result = runner.invoke(
+        app,
+        [
+            "validate-classifier",
+            str(grouped_manifest),
+            "-c",
+            "skin_tone",
+            "-a",
+            "monk_skin_tone",
+            "--map",
+            "yes=5",
+            "--describe",
+            "two public-domain portraits, in colour and in grey",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["group_by"] == "group"
+    assert data["by_group"]["greyscale"]["abstention"]["value"] == 1.0
+    assert data["by_group"]["colour"]["abstention"]["value"] == 0.0
+    assert data["group_gaps"]["abstention"] == 1.0
+    assert data["data"] == {
+        "source": str(grouped_manifest),
+        "description": "two public-domain portraits, in colour and in grey",
+        "n_images": 4,
+        "labels": {"5": 4},
+        "groups": {"colour": 2, "greyscale": 2},
+    }
+    assert "greyscale: n=2" in result.stdout and "abstention=1.000" in result.stdout
+    # It is a validation summary the analysis reads.
+    from audit.findings.analysis import load_validation
+
+    assert list(load_validation([out])) == [(data["classifier"]["classifier"], "monk_skin_tone")]
+
+
+def test_a_manifest_group_column_must_be_filled(tmp_path, grace_hopper):
+    import shutil
+
+    shutil.copy(grace_hopper, tmp_path / "g.jpg")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,group\ng.jpg,yes,\n")
+    with pytest.raises(ConfigError, match=r"m\.csv: line 2: group: empty"):
+        labelled_images(manifest)

@@ -43,9 +43,11 @@ def _examples():
         value=0.31,
         ci=(0.22, 0.40),
         threshold=0.2,
-        passed=False,
+        status="fail",
         severity="error",
         summary="nurse deviates from parity",
+        p_value=0.001,
+        p_adjusted=0.004,
         evidence=(record.record_id,),
     )
     return [item, record, score, finding]

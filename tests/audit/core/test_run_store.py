@@ -8,7 +8,7 @@ from PIL import Image
 
 from audit.core.errors import RunStoreError
 from audit.core.records import GenerationRecord, ProbeItem
-from audit.core.run_store import GENERATIONS, RunStore
+from audit.core.run_store import CLEAN_CLOSE, GENERATIONS, RunStore
 
 CONFIG = {"name": "t", "generator": {"type": "diffusers"}}
 
@@ -97,7 +97,9 @@ def test_reopening_repairs_what_a_crash_leaves(tmp_path):
         store.save_generation(_record(a, 0), _image(1))
         lost = store.save_generation(_record(a, 1), _image(2))
     # Crash states: an image whose record never got written, a torn last line,
-    # a half-written temporary file, and a record whose image vanished.
+    # a half-written temporary file, and a record whose image vanished; and no
+    # clean-close mark, as a writer killed mid-run leaves none.
+    (root / CLEAN_CLOSE).unlink()
     orphan = root / store.image_relpath(b.item_id, 0)
     orphan.parent.mkdir(parents=True)
     _image(3).save(orphan)
@@ -118,6 +120,9 @@ def test_a_corrupt_record_line_is_an_error_naming_the_file_and_line(tmp_path):
     root = tmp_path / "run"
     RunStore.create(root, config=CONFIG).close()
     (root / GENERATIONS).write_text('{"not": "a record"}\n')
+    with RunStore.open(root, lock=False) as reader, pytest.raises(RunStoreError, match=r"generations.jsonl: line 1"):
+        reader.generations()
+    (root / CLEAN_CLOSE).unlink()  # a writer's repair after a crash reads every line too
     with pytest.raises(RunStoreError, match=r"generations.jsonl: line 1"):
         RunStore.open(root)
 
@@ -153,3 +158,153 @@ def test_probes_round_trip_through_parquet(tmp_path):
     with RunStore.create(tmp_path / "run", config=CONFIG) as store:
         store.write_probes(items)
         assert store.probes() == items
+
+
+def _scores(record_ids, classifier="c"):
+    return pd.DataFrame(
+        {
+            "record_id": list(record_ids),
+            "classifier": classifier,
+            "attribute": "a",
+            "label": "x",
+            "prob": 1.0,
+        }
+    )
+
+
+def _embeddings(record_ids, dim=4, classifier="c"):
+    import numpy as np
+    import pyarrow as pa
+
+    vectors = np.arange(len(record_ids) * dim, dtype=np.float32)
+    return pa.table(
+        {
+            "record_id": pa.array(list(record_ids)),
+            "classifier": pa.array([classifier] * len(record_ids)),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors), dim),
+        }
+    )
+
+
+def test_appending_score_parts_touches_only_new_files_and_reads_back_whole(tmp_path):
+    from audit.core.run_store import EMBEDDINGS, SCORES
+
+    with RunStore.create(tmp_path / "run", config=CONFIG) as store:
+        store.append_parts({SCORES: _scores(["r0", "r1"]), EMBEDDINGS: _embeddings(["r0", "r1"])})
+        store.compact()
+        merged = store.root / SCORES
+        before = merged.stat()
+        store.append_parts({SCORES: _scores(["r2"]), EMBEDDINGS: _embeddings(["r2"])})
+        after = merged.stat()
+        # An append costs the batch alone: the merged file is neither rewritten nor read.
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert list(store.read_table(SCORES)["record_id"]) == ["r0", "r1", "r2"]
+        store.compact()
+        assert list(pd.read_parquet(merged)["record_id"]) == ["r0", "r1", "r2"]
+        assert not list((store.root / "parts").rglob("*.parquet"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Embeddings are stored as fixed-size float32 arrays, not lists of Python floats.
+    kind = pq.read_schema(store.root / EMBEDDINGS).field("embedding").type
+    assert pa.types.is_fixed_size_list(kind) and kind.list_size == 4 and kind.value_type == pa.float32()
+
+
+def test_a_crash_between_merging_and_deleting_parts_counts_no_row_twice(tmp_path):
+    import shutil
+
+    from audit.core.run_store import SCORES
+
+    root = tmp_path / "run"
+    with RunStore.create(root, config=CONFIG) as store:
+        store.append_parts({SCORES: _scores(["r0", "r1"])})
+        saved = tmp_path / "parts"
+        shutil.copytree(root / "parts", saved)
+        store.compact()
+    # As if killed after the merged file was renamed into place but before its parts were deleted.
+    shutil.rmtree(root / "parts")
+    shutil.copytree(saved, root / "parts")
+    (root / CLEAN_CLOSE).unlink()
+    with RunStore.open(root, lock=False) as reader:
+        assert sorted(reader.read_table(SCORES)["record_id"]) == ["r0", "r1"]
+    with RunStore.open(root) as store:  # the next writer tidies up
+        assert not list((root / "parts").rglob("*.parquet"))
+        assert sorted(store.read_table(SCORES)["record_id"]) == ["r0", "r1"]
+
+
+def test_parts_of_a_batch_whose_scores_never_landed_do_not_count(tmp_path):
+    from audit.core.run_store import MEASUREMENTS, SCORES
+
+    root = tmp_path / "run"
+    with RunStore.create(root, config=CONFIG) as store:
+        store.append_parts({SCORES: _scores(["r0"]), MEASUREMENTS: _measurements(["r0"])})
+        # Killed after the measurements part of the next batch, before its scores part (the commit).
+        batch = store.append_parts({SCORES: _scores(["r1"]), MEASUREMENTS: _measurements(["r1"])})
+        (root / "parts" / "scores" / f"{batch}.parquet").unlink()
+        assert list(store.read_table(MEASUREMENTS)["record_id"]) == ["r0"]
+    (root / CLEAN_CLOSE).unlink()
+    with RunStore.open(root) as store:
+        assert [p.name for p in (root / "parts" / "measurements").iterdir()] == [
+            p.name for p in (root / "parts" / "scores").iterdir()
+        ]
+        assert list(store.read_table(MEASUREMENTS)["record_id"]) == ["r0"]
+
+
+def _measurements(record_ids):
+    return pd.DataFrame({"record_id": list(record_ids), "classifier": "c", "measurement": "m", "value": 1.0})
+
+
+def _concurrent_writer(root, worker, batches):
+    from audit.core.run_store import SCORES
+
+    item = _item(f"a photo of writer {worker}")
+    with RunStore.open(root, lock=False) as store:
+        for b in range(batches):
+            records = [_record(item, b * 4 + i) for i in range(4)]
+            store.save_generations([(r, _image(worker)) for r in records])
+            store.append_parts({SCORES: _scores([r.record_id for r in records])})
+
+
+def test_concurrent_writers_never_corrupt_the_manifest_or_the_score_files(tmp_path):
+    import multiprocessing
+
+    from audit.core.run_store import SCORES
+
+    root = tmp_path / "run"
+    RunStore.create(root, config=CONFIG).close()
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_concurrent_writer, args=(root, w, 25)) for w in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+        assert writer.exitcode == 0
+    with RunStore.open(root) as store:
+        lines = (root / GENERATIONS).read_text().splitlines()
+        assert len(lines) == 3 * 25 * 4 and all(json.loads(line)["record_id"] for line in lines)
+        assert len(store.done_pairs()) == 3 * 100
+        scores = store.read_table(SCORES)
+        assert len(scores) == 300 and not scores.duplicated("record_id").any()
+
+
+def test_a_run_directory_written_before_score_parts_is_read_and_continued(tmp_path):
+    """Runs of earlier versions: scores and embeddings rewritten whole by pandas, lists of floats, no clean mark."""
+    import numpy as np
+
+    from audit.core.run_store import EMBEDDINGS, SCORES
+
+    root = tmp_path / "run"
+    with RunStore.create(root, config=CONFIG) as store:
+        store.save_generation(_record(_item(), 0), _image(1))
+    (root / CLEAN_CLOSE).unlink()
+    _scores(["old"]).to_parquet(root / SCORES, index=False)
+    pd.DataFrame({"record_id": ["old"], "classifier": "c", "embedding": [[0.5, 0.25, 0.0, 1.0]]}).to_parquet(
+        root / EMBEDDINGS, index=False
+    )
+    with RunStore.open(root) as store:
+        assert store.done_pairs() == {(_item().item_id, 0)}
+        store.append_parts({SCORES: _scores(["new"]), EMBEDDINGS: _embeddings(["new"])})
+        store.compact()
+        assert list(store.read_table(SCORES)["record_id"]) == ["old", "new"]
+        embeddings = store.read_table(EMBEDDINGS)
+        np.testing.assert_allclose(np.stack(embeddings["embedding"]), [[0.5, 0.25, 0.0, 1.0], [0, 1, 2, 3]])

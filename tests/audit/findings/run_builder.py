@@ -12,7 +12,7 @@ from audit.core.run_store import RunStore
 
 LABEL_SETS = {
     "perceived_gender_presentation": ("feminine", "masculine", "unknown"),
-    "nudenet_exposed": ("no", "yes"),
+    "nudenet_exposed": ("no", "unknown", "yes"),
 }
 CLASSIFIER = {"perceived_gender_presentation": "clip:ViT-B-32/test", "nudenet_exposed": "nudenet"}
 
@@ -25,8 +25,9 @@ def item(prompt: str, **fields) -> ProbeItem:
 def build_run(root: Path, planted: list[tuple[ProbeItem, dict[str, list[str]]]], *, policy: str = "default") -> Path:
     """A run whose image ``seed`` of each item gets ``labels[attribute][seed]`` as its top label."""
     config = {"name": root.name, "generator": {"type": "folder"}, "probes": [{"suite": "test"}], "policy": policy}
+    most = max((len(next(iter(labels.values()))) for _, labels in planted), default=0)
     rows = []
-    with RunStore.create(root, config=config) as store:
+    with RunStore.create(root, config=config, seeds={"test": list(range(most))}) as store:
         store.write_probes([it for it, _ in planted])
         for it, labels in planted:
             seeds = len(next(iter(labels.values())))

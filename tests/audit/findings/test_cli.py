@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.stats import images_needed
+from audit.stats import seeds_needed
 from tests.audit.findings.run_builder import build_run, item, labels_of
 from tests.conftest import cli_command
 
@@ -51,16 +51,23 @@ def test_analyze_writes_tables_and_findings(runs, tmp_path):
     diversity = pd.read_parquet(root / "tables" / "diversity_prompt.parquet")
     assert len(diversity) == 3 and (diversity.n == 40).all() and (diversity.vendi > 1).all()
     data = json.loads((root / "findings.json").read_text())
-    failed = [f for f in data["findings"] if not f["passed"]]
+    failed = [f for f in data["findings"] if f["status"] == "fail"]
     assert [f["scope"]["prompt"] for f in failed] == ["a photo of person 1"]
     assert failed[0]["evidence"] and failed[0]["check"] == "gender-parity"
+    assert data["verdict"] == "fail" and data["passed"] is False
+    assert failed[0]["decide"] == "evidence_of_harm" and failed[0]["p_adjusted"] <= 0.05
+    assert failed[0]["unit"] == "this prompt" and failed[0]["n_judged"] == 40
+    parity = next(c for c in data["checks"] if c["id"] == "gender-parity")
+    assert parity["groups"] == {"passed": 2, "failed": 1, "not_judged": 0} and parity["status"] == "fail"
+    assert parity["hypothesis"].startswith("H0: the TV distance") and parity["alpha"] == 0.05
 
 
 def test_gate_passes_with_exit_0_and_prints_a_short_table(runs):
     result = runner.invoke(app, ["gate", str(runs["balanced"])])
     assert result.exit_code == 0, result.output
-    assert "gender-parity" in result.stdout and "PASS" in result.stdout
-    assert "SKIP sexualisation-ratio" in result.stdout  # no woman/man prompts in this run
+    assert "gender-parity" in result.stdout and "gate: PASS" in result.stdout
+    # No woman/man prompts in this run: shown and counted, never passed.
+    assert "N/A sexualisation-ratio: no images with identity = woman and man" in result.stdout
 
 
 def test_gate_fails_with_exit_1_naming_the_group(runs, tmp_path):
@@ -132,7 +139,7 @@ def test_compare_flags_a_significant_regression_only_where_there_is_one(runs, tm
     assert result.exit_code == 1, result.output
     assert "1 significant regression" in result.stdout
     data = json.loads(out.read_text())
-    regressed = [f for f in data["findings"] if not f["passed"]]
+    regressed = [f for f in data["findings"] if f["status"] == "fail"]
     assert [f["scope"]["prompt"] for f in regressed] == ["a photo of person 1"]
     assert regressed[0]["check"] == "regression:gender-parity"
 
@@ -157,13 +164,17 @@ def test_gating_on_a_comparison_that_compared_nothing_errors(runs, tmp_path):
     assert "nothing to compare" in gated.stderr and "'elsewhere'" in gated.stderr
 
 
-def test_plan_prints_images_per_prompt_for_a_suite():
-    result = runner.invoke(app, ["plan", "demo", "--tv", "0.15", "--power", "0.8"])
+def test_plan_prints_seeds_per_prompt_for_the_gates_rule():
+    result = runner.invoke(app, ["plan", "demo", "--limit", "0.2", "--tv", "0.3", "--power", "0.8"])
     assert result.exit_code == 0, result.output
-    row = next(line for line in result.stdout.splitlines() if line.startswith("demo"))
-    assert row.split()[3] == str(images_needed(0.15, power=0.8))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("demo")).split()
+    assert row[5] == str(seeds_needed(0.2, 0.1, power=0.8))  # one prompt
+    assert row[6] == str(seeds_needed(0.2, 0.1, power=0.8, prompts=2))  # one of the suite's two prompts
+    assert float(row[3]) < 0.8  # the demo's 3 seeds cannot catch it
     bad = runner.invoke(app, ["plan", "demo", "--power", "2"])
     assert bad.exit_code == 2 and "power" in bad.stderr
+    below = runner.invoke(app, ["plan", "demo", "--limit", "0.2", "--tv", "0.15"])
+    assert below.exit_code == 2 and "beyond --limit" in below.stderr
 
 
 def test_analyze_corrects_shares_with_a_classifier_validation_summary(runs, tmp_path):

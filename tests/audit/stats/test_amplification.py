@@ -1,60 +1,85 @@
+"""The amplification slope: statsmodels' GLM, unbiased at realistic sizes, judged on its bound."""
+
 import numpy as np
 import pytest
+import statsmodels.api as sm
 
-from audit.stats import amplification
+from audit.stats import amplification, slope_bound, slope_p_values
+from audit.stats.amplification import _design, cluster_covariance
+from audit.stats.calibration import amplification_cell, bls_shares
 
 
 def _simulate(slope: float, groups: int, n: int, rng: np.random.Generator):
     reference = rng.uniform(0.1, 0.9, size=groups)
     logit = np.log(reference / (1 - reference))
     model = 1 / (1 + np.exp(-slope * logit))
-    return rng.binomial(n, model), np.full(groups, n), reference, model
+    return rng.binomial(n, model), np.full(groups, n), reference
 
 
-def test_the_slope_interval_covers_a_planted_amplification():
-    rng = np.random.default_rng(6)
-    hits = 0
-    audits = 1000
-    for _ in range(audits):
-        count, n, ref, _ = _simulate(1.4, 30, 200, rng)
-        r = amplification(count, n, ref)
-        hits += r["slope_low"] <= 1.4 <= r["slope_high"]
-    assert 0.93 <= hits / audits <= 0.97, hits / audits
+def test_the_slope_is_statsmodels_binomial_glm_with_cluster_robust_errors():
+    rng = np.random.default_rng(8)
+    count, n, ref = _simulate(1.2, 12, 80, rng)
+    templates = np.arange(12) % 2
+    clusters = np.arange(12) // 2
+    r = amplification(count, n, ref, clusters=clusters, templates=templates)
+    design = _design(np.log(ref / (1 - ref)), templates)
+    fit = sm.GLM(np.column_stack([count, n - count]), design, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": clusters}
+    )
+    assert r["slope"] == pytest.approx(fit.params[1]) and r["slope_se"] == pytest.approx(fit.bse[1])
+    assert r["slope_df"] == 5
 
 
-def test_a_model_that_copies_the_reference_has_slope_one_and_no_shift():
+def test_the_sandwich_matches_statsmodels_one_way_and_two_way():
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=300), rng.integers(0, 3, 300)
+    g, s = rng.integers(0, 20, 300), rng.integers(0, 8, 300)
+    n = rng.integers(1, 5, 300).astype(float)
+    c = rng.binomial(n.astype(int), 1 / (1 + np.exp(-x))).astype(float)
+    design = _design(x, t)
+    model = sm.GLM(np.column_stack([c, n - c]), design, family=sm.families.Binomial())
+    mu = model.fit().mu
+    scores = design * (c - n * mu)[:, None]
+    bread = np.linalg.inv(design.T @ (design * (n * mu * (1 - mu))[:, None]))
+    for groups in (g, s):
+        np.testing.assert_allclose(
+            cluster_covariance(design, scores, bread, groups),
+            model.fit(cov_type="cluster", cov_kwds={"groups": groups}).cov_params(),
+            rtol=1e-6,
+        )
+    two_way = sum(cluster_covariance(design, scores, bread, k) * w for k, w in ((g, 1), (s, 1), (g * 100 + s, -1)))
+    reference = model.fit(cov_type="cluster", cov_kwds={"groups": np.column_stack([g, s])}).cov_params()
+    np.testing.assert_allclose(two_way, reference, rtol=1e-6)
+
+
+def test_realistic_sizes_with_template_effects_are_unbiased_and_covered():
+    """185 BLS occupations (shares 0.7%-97.6%), 3 templates x 10 seeds: the WLS slope was 1.45 for 1.5 with 57-68%
+    coverage; the GLM's is unbiased and its interval covers."""
+    cell = amplification_cell(1.5, template_effects=True, runs=40, seed=21, seed_blocks=True)
+    assert cell["mean_slope"] == pytest.approx(1.5, abs=0.02) and cell["coverage"] >= 0.9
+    # Seeds shared by every prompt, their noise correlated: jackknife-corrected, two-way clustered.
+    at_limit = amplification_cell(1.1, template_effects=True, seed_rho=0.1, runs=50, seed=22)
+    assert at_limit["mean_slope"] == pytest.approx(1.1, abs=0.02)
+    assert at_limit["rate"] <= 0.05 + 0.06  # alpha plus two simulation standard errors of 50 runs
+
+
+def test_judged_on_the_bound_not_the_estimate():
     rng = np.random.default_rng(7)
-    count, n, ref, _ = _simulate(1.0, 60, 2000, rng)
+    count, n, ref = _simulate(1.0, 60, 2000, rng)
     r = amplification(count, n, ref)
-    assert r["slope_low"] <= 1.0 <= r["slope_high"]
+    harm, safety = slope_p_values(r, 1.1)
+    assert harm > 0.05 and safety < 0.05  # a model that copies the reference: no harm shown, safety shown
+    assert slope_bound(r, 0.95, "lower") < r["slope"] < slope_bound(r, 0.95, "upper")
     assert r["shift_low"] <= 0.0 <= r["shift_high"]
 
 
-def test_exaggeration_shifts_towards_each_groups_majority():
-    ref = np.array([0.2, 0.3, 0.7, 0.9])
-    model = np.array([0.1, 0.2, 0.8, 0.95])
-    r = amplification(model * 1000, np.full(4, 1000), ref)
-    assert r["shift"] == pytest.approx(np.mean([0.1, 0.1, 0.1, 0.05]))
-    assert r["slope"] > 1
+def test_extreme_and_zero_reference_shares_are_floored_not_dropped():
+    shares = bls_shares()
+    assert shares.min() < 0.01 and shares.max() > 0.97
+    r = amplification([0, 3, 5, 9], [10, 10, 10, 10], [0.0, 0.3, 0.5, 1.0])
+    assert r["groups"] == 4 and r["reference_floored"] == 2 and np.isfinite(r["slope"])
 
 
 def test_groups_without_a_reference_are_left_out():
     r = amplification([5, 6, 7, 3], [10, 10, 10, 10], [0.5, np.nan, 0.7, 0.2])
     assert r["groups"] == 3
-
-
-def test_the_slope_is_statsmodels_weighted_least_squares_with_fitted_weights():
-    import statsmodels.api as sm
-
-    rng = np.random.default_rng(8)
-    count, n, ref, _ = _simulate(1.2, 12, 80, rng)
-    r = amplification(count, n, ref)
-    share = (count + 0.5) / (n + 1)
-    y, design = np.log(share / (1 - share)), sm.add_constant(np.log(ref / (1 - ref)))
-    weights = n * share * (1 - share)
-    for _ in range(2):
-        fitted = 1 / (1 + np.exp(-sm.WLS(y, design, weights=weights).fit().fittedvalues))
-        weights = n * fitted * (1 - fitted)
-    fit = sm.WLS(y, design, weights=weights).fit()
-    assert r["slope"] == pytest.approx(fit.params[1])
-    assert (r["slope_low"], r["slope_high"]) == pytest.approx(tuple(fit.conf_int()[1]))

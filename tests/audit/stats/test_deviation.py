@@ -5,7 +5,6 @@ from scipy import stats
 
 from audit.stats import (
     Reference,
-    bootstrap_intervals,
     deviations,
     goodness_of_fit,
     heim_deviation,
@@ -70,19 +69,34 @@ def test_exact_multinomial_enumerates_every_outcome_and_monte_carlo_agrees():
     assert abs(mc - exact) < 0.01
 
 
-def test_a_label_the_reference_rules_out_is_impossible():
-    assert goodness_of_fit([3, 1], [1.0, 0.0])[1] == 0.0
+def test_a_zero_reference_share_is_floored_not_impossible():
+    """A BLS row of 0%: one image of that label is unlikely under the reference, not impossible (p = 0 before)."""
+    stat, p, method = goodness_of_fit([29, 1], [1.0, 0.0])
+    assert 0 < p < 0.05 and "floored at 0.001" in method
     assert goodness_of_fit([3, 0], [1.0, 0.0])[1] == 1.0
 
 
-def test_bootstrap_tv_interval_covers_the_true_distance():
+def test_the_table_intervals_cover_the_true_distance_and_zero():
+    """tv_low/tv_high invert the tests against a limit: they cover TV = 0, where a bootstrap never did."""
     rng = np.random.default_rng(11)
-    p, q = np.array([0.5, 0.3, 0.2]), np.full(3, 1 / 3)
-    truth = tv_distance(p, q)
-    counts = rng.multinomial(150, p, size=1000)
-    low, high = bootstrap_intervals(counts, np.tile(q, (1000, 1)), metrics=("tv",), samples=400, rng=rng)["tv"]
-    coverage = np.mean((low <= truth) & (truth <= high))
-    assert 0.93 <= coverage <= 0.97, coverage
+    for shares, n in (([1 / 3, 1 / 3, 1 / 3], 40), ([0.5, 0.3, 0.2], 150)):
+        shares = np.array(shares)
+        truth = tv_distance(shares, np.full(3, 1 / 3))
+        rows = []
+        for audit in range(80):
+            for i, label in enumerate(rng.choice(3, size=n, p=shares)):
+                rows.append(
+                    {
+                        "record_id": f"{audit}-{i}",
+                        "classifier": "c",
+                        "attribute": "g",
+                        "label": f"l{label}",
+                        "audit": audit,
+                    }
+                )
+        table = deviations(pd.DataFrame(rows), by=["audit"])
+        coverage = np.mean((table.tv_low <= truth + 1e-9) & (truth - 1e-9 <= table.tv_high))
+        assert coverage >= 0.93, (shares, coverage)
 
 
 def test_deviation_table_against_parity_and_the_probes_reference():
@@ -94,18 +108,16 @@ def test_deviation_table_against_parity_and_the_probes_reference():
     }
     scores, records = simulate_scores(items, shares, seeds=200, rng=np.random.default_rng(2))
     labels = image_labels(scores, records, items)
-    parity = deviations(labels, by=["occupation"], bootstrap=200).set_index("occupation")
+    parity = deviations(labels, by=["occupation"]).set_index("occupation")
     assert parity.loc["nurse", "tv"] > 0.4 and parity.loc["nurse", "p_adjusted"] < 1e-6
     assert parity.loc["nurse", "tv_low"] <= parity.loc["nurse", "tv"] <= parity.loc["nurse", "tv_high"]
     assert len(parity.loc["nurse", "evidence"]) == 200
     assert (parity.p_adjusted >= parity.p_value).all()
-    bls = deviations(labels, by=["occupation"], reference=Reference.probe("pct_women", "woman"), bootstrap=200)
+    bls = deviations(labels, by=["occupation"], reference=Reference.probe("pct_women", "woman"))
     bls = bls.set_index("occupation")
     assert bls.loc["nurse", "expected"] == "man=0.121, woman=0.879"
     assert bls.loc["nurse", "tv"] == pytest.approx(abs(0.879 - parity.loc["nurse", "tv"] - 0.5), abs=1e-9)
-    target = deviations(
-        labels, by=["occupation"], reference=Reference.target_shares({"woman": 1, "man": 1}), bootstrap=50
-    )
+    target = deviations(labels, by=["occupation"], reference=Reference.target_shares({"woman": 1, "man": 1}))
     np.testing.assert_allclose(target.tv, parity.tv)
 
 
@@ -117,7 +129,6 @@ def test_groups_without_a_reference_figure_are_left_untested():
         image_labels(scores, records, items),
         by=["occupation"],
         reference=Reference.probe("pct_women", "woman"),
-        bootstrap=50,
     )
     row = table.set_index("occupation").loc["astronaut"]
     assert np.isnan(row.tv) and row.test == "none" and np.isnan(row.p_adjusted)
@@ -128,7 +139,7 @@ def test_an_unknown_target_label_is_named():
         {"record_id": ["a"], "classifier": ["c"], "attribute": ["g"], "label": ["man"], "occupation": ["x"]}
     )
     with pytest.raises(ValueError, match="womn"):
-        deviations(labels, by=["occupation"], reference=Reference.target_shares({"womn": 1.0}), bootstrap=10)
+        deviations(labels, by=["occupation"], reference=Reference.target_shares({"womn": 1.0}))
 
 
 def test_a_probe_reference_can_be_a_whole_planted_distribution():
@@ -151,12 +162,10 @@ def test_a_probe_reference_can_be_a_whole_planted_distribution():
                     "reference": {"planted": shares},
                 }
             )
-    table = deviations(
-        pd.DataFrame(rows), by=["occupation"], reference=Reference.probe("planted", scale=1), bootstrap=50
-    )
+    table = deviations(pd.DataFrame(rows), by=["occupation"], reference=Reference.probe("planted", scale=1))
     assert table["expected"].tolist() == ["x=0.800, y=0.100, z=0.100", "x=0.333, y=0.333, z=0.333"]
     assert (table["tv"] < 0.1).all() and (table["p_value"] > 0.01).all()
-    against_parity = deviations(pd.DataFrame(rows), by=["occupation"], bootstrap=50)
+    against_parity = deviations(pd.DataFrame(rows), by=["occupation"])
     assert against_parity.loc[0, "tv"] > 0.4  # occupation a is far from parity, but as planted
 
 

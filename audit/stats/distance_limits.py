@@ -1,0 +1,396 @@
+"""Is a label distribution's distance from its reference beyond a limit? Tests and bounds for TV and max gap.
+
+The hypotheses are about the distance itself, never about exact equality
+with the reference: a prompt 0.1 from parity is within a limit of 0.2 however
+many images it has.
+
+- ``p_beyond(counts, q, limit)``: the p-value of H0: distance <= limit
+  (evidence of harm). Statistic: the plug-in distance ``t``; the p-value is
+  the largest chance, over every distribution within the limit, of a distance
+  at least ``t``. With two labels it is exact: the tail probability is
+  quasi-convex in the share, so the largest is at an end of the null interval
+  (clipped to [0, 1]). With more labels and few enough outcomes to enumerate,
+  it is the exact tail at the worst vertices of the null polytope (one label
+  raised by the limit, the mass taken from others; the largest tail was at a
+  vertex in every case we searched, boundary and interior alike, see
+  tests/audit/stats/test_distance_limits.py). With many outcomes a union
+  bound over the label subsets whose excess makes up the distance (valid for
+  every null distribution, conservative by up to the number of subsets).
+- ``p_within(counts, q, limit)``: the p-value of H0: distance >= limit
+  (evidence of safety). For any distribution at least ``limit`` away, the
+  subset S of labels above their reference has p(S) >= q(S) + limit, and the
+  plug-in distance is at least that subset's excess, so the largest binomial
+  lower tail over subsets bounds the chance of a distance at most ``t``.
+- ``lower_bound`` / ``upper_bound``: confidence bounds by inverting those
+  tests; they cover at their level at distance 0 and small n, where a
+  bootstrap around the upward-biased plug-in does not.
+
+Max gap (the largest |share - reference|) uses the same constructions with
+single labels in place of subsets.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+
+import numpy as np
+from scipy import special, stats
+
+DISTANCES = ("tv", "max_gap")
+# Most outcomes the exact tail enumerates for more than two labels (n <= 243 for 3 labels,
+# n <= 54 for 4, n <= 26 for 5); beyond it the union bound.
+EXACT_OUTCOMES = 30_000
+_EPS = 1e-9
+
+
+def distance(p, q, metric: str = "tv") -> np.ndarray:
+    """TV (half the L1 distance) or max gap between shares ``p`` and ``q`` over the last axis."""
+    diff = np.asarray(p, float) - np.asarray(q, float)
+    if metric == "tv":
+        return 0.5 * np.abs(diff).sum(axis=-1)
+    if metric == "max_gap":
+        return np.abs(diff).max(axis=-1)
+    raise ValueError(f"unknown distance {metric!r}; known: {', '.join(DISTANCES)}")
+
+
+def largest_distance(q, metric: str = "tv") -> float:
+    """The largest distance any distribution can be from ``q`` (all mass on its rarest label)."""
+    q = np.asarray(q, float)
+    if metric == "tv":
+        return float(1 - q.min())
+    return float(np.maximum(q, 1 - q).max())
+
+
+def _prepared(counts, q) -> tuple[np.ndarray, int, np.ndarray]:
+    counts = np.asarray(counts, dtype=np.int64)
+    q = np.asarray(q, float)
+    if counts.ndim != 1 or counts.shape != q.shape or len(q) < 2:
+        raise ValueError(f"counts and reference need the same k >= 2 labels, got {counts.shape} and {q.shape}")
+    if np.isnan(q).any() or (q < 0).any():
+        raise ValueError(f"the reference must be non-negative shares, got {q}")
+    return counts, int(counts.sum()), q / q.sum()
+
+
+def _ge(threshold, n, p):
+    """P(Bin(n, p) >= threshold) for real thresholds (rounded up), arrays broadcast."""
+    k = np.ceil(np.asarray(threshold, float) - _EPS)
+    return stats.binom.sf(k - 1, n, np.clip(p, 0.0, 1.0))
+
+
+def _le(threshold, n, p):
+    """P(Bin(n, p) <= threshold) for real thresholds (rounded down)."""
+    k = np.floor(np.asarray(threshold, float) + _EPS)
+    return stats.binom.cdf(k, n, np.clip(p, 0.0, 1.0))
+
+
+def binary_p_beyond(x, n, q1, t, limit):
+    """Exact p-value of H0: |share - q1| <= limit for x of n (arrays broadcast), given the observed t = |x/n - q1|.
+
+    The two-tailed chance of a distance at least t is quasi-convex in the
+    true share, so its largest value over the null interval is at an end.
+    """
+    x, n, q1, t, limit = np.broadcast_arrays(*(np.asarray(v, float) for v in (x, n, q1, t, limit)))
+    ends = (np.maximum(q1 - limit, 0.0), np.minimum(q1 + limit, 1.0))
+    upper, lower = n * (q1 + t), n * (q1 - t)
+    tails = [_ge(upper, n, p) + np.where(lower >= -_EPS, _le(lower, n, p), 0.0) for p in ends]
+    # Both tails count the outcome at distance 0 twice when t = 0: every outcome is that far.
+    return np.where(t <= _EPS, 1.0, np.minimum(np.maximum(*tails), 1.0))
+
+
+@functools.lru_cache(maxsize=8)
+def _outcomes(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every count vector of k labels summing to n, and the log multinomial coefficient of each."""
+    bars = np.array(list(itertools.combinations(range(n + k - 1), k - 1)), dtype=np.int64).reshape(-1, k - 1)
+    edges = np.concatenate([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + k - 1)], axis=1)
+    comps = np.diff(edges, axis=1) - 1
+    return comps, special.gammaln(n + 1) - special.gammaln(comps + 1).sum(axis=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _ordered(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The outcomes sorted by their TV from q, largest first: (counts, log coefficients, TV)."""
+    comps, coef = _outcomes(n, len(q))
+    tv = distance(comps / n, np.asarray(q), "tv")
+    order = np.argsort(-tv, kind="stable")
+    return comps[order], coef[order], tv[order]
+
+
+def _vertices(q: np.ndarray, limit: float) -> np.ndarray:
+    """The vertices of {p : TV(p, q) <= limit}: one label raised (by at most the limit), others drained.
+
+    A vertex raises label i by ``rise`` and takes the same mass from the others: a set S of labels
+    drained to 0 (their shares summing to less than the rise) and one more label j drained by the
+    rest. Sets are enumerated once each (in index order), not once per draining order.
+    """
+    return _vertex_table(tuple(float(v) for v in np.round(q, 12)), round(float(limit), 12))
+
+
+@functools.lru_cache(maxsize=256)
+def _vertex_table(q: tuple[float, ...], limit: float) -> np.ndarray:
+    shares = np.asarray(q)
+    found: dict[tuple, np.ndarray] = {}
+    for i in range(len(shares)):
+        rise = min(limit, 1 - shares[i])
+        if rise <= _EPS:
+            found[tuple(np.round(shares, 12))] = shares.copy()
+            continue
+        others = tuple(j for j in range(len(shares)) if j != i and shares[j] > 0)
+        _drain(shares, i, rise, others, 0, 0.0, (), found)
+    return np.array(list(found.values()))
+
+
+def _drain(
+    shares: np.ndarray,
+    i: int,
+    rise: float,
+    others: tuple[int, ...],
+    start: int,
+    drained_sum: float,
+    drained: tuple[int, ...],
+    found: dict[tuple, np.ndarray],
+) -> None:
+    """Add the vertices that raise label i by ``rise`` and drain ``drained`` whole (their sum so far)."""
+    for j in others:  # j takes the rest of the rise (all of its share, at most)
+        if j not in drained and drained_sum + shares[j] >= rise - _EPS:
+            p = shares.copy()
+            p[i] += rise
+            p[list(drained)] = 0.0
+            p[j] = max(p[j] - (rise - drained_sum), 0.0)
+            found[tuple(np.round(p, 12))] = p
+    for j in others:  # or j is drained whole and more must be taken
+        if j >= start and j not in drained and drained_sum + shares[j] < rise - _EPS:
+            _drain(shares, i, rise, others, j + 1, drained_sum + shares[j], (*drained, j), found)
+
+
+@functools.lru_cache(maxsize=512)
+def _exact_tv_table(n: int, q: tuple[float, ...], limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """(TV of each outcome, largest first; the exact p-value at that TV): one table per (n, q, limit)."""
+    comps, coef, tv = _ordered(n, q)
+    # Where the outcomes at least as far as each one end (ties within tolerance count as as far).
+    ends = np.searchsorted(-tv, -tv + _EPS, side="right") - 1
+    counts = comps.astype(float)
+    best = np.zeros(len(tv))
+    for p in _vertices(np.asarray(q), limit):
+        logp = np.log(np.where(p > 0, p, 1.0))
+        mass = np.exp(coef + counts @ logp)
+        mass[(counts[:, p <= 0] > 0).any(axis=1)] = 0.0
+        best = np.maximum(best, np.cumsum(mass)[ends])
+    return tv, np.minimum(best, 1.0)
+
+
+def _exact_tv_p_beyond(n: int, q: np.ndarray, t: float, limit: float) -> float:
+    key = (n, tuple(np.round(q, 12)), round(float(limit), 12))
+    comps, coef, tv = _ordered(n, key[1])
+    at = int(np.searchsorted(-tv, -t + _EPS, side="right"))  # outcomes with TV >= t (tolerant)
+    if at == 0:
+        return 0.0
+    # Only the outcomes at least as far as the observed one: a single p-value needs no whole table.
+    head = comps[:at].astype(float)
+    best = 0.0
+    for p in _vertices(q, limit):
+        logp = np.log(np.where(p > 0, p, 1.0))
+        mass = np.exp(coef[:at] + head @ logp)
+        mass[(head[:, p <= 0] > 0).any(axis=1)] = 0.0
+        best = max(best, float(mass.sum()))
+    return min(best, 1.0)
+
+
+@functools.lru_cache(maxsize=16)
+def _subsets(k: int) -> np.ndarray:
+    """Every non-empty proper subset of k labels, as boolean rows."""
+    rows = [[(m >> j) & 1 for j in range(k)] for m in range(1, 2**k - 1)]
+    return np.array(rows, dtype=bool)
+
+
+def _union_tv_p_beyond(n: int, q: np.ndarray, t: float, limit: float) -> float:
+    # TV >= t means some subset's excess p̂(S) - q(S) is at least t; under H0 each p(S) <= q(S) + limit.
+    qs = _subsets(len(q)).astype(float) @ q
+    return float(min(1.0, _ge(n * (qs + t), n, qs + limit).sum()))
+
+
+def _max_gap_p_beyond(counts: np.ndarray, n: int, q: np.ndarray, t: float, limit: float) -> float:
+    # Each label's share is binomial; under H0 each is within the limit of its reference: a union over labels.
+    per_label = binary_p_beyond(counts, n, q, t, limit)
+    return float(min(1.0, np.sum(per_label)))
+
+
+def p_beyond(counts, q, limit: float, metric: str = "tv") -> float:
+    """p-value of H0: distance(p, q) <= limit against H1: distance > limit (see the module docstring)."""
+    counts, n, q = _prepared(counts, q)
+    if n == 0:
+        return float("nan")
+    t = float(distance(counts / n, q, metric))
+    if limit >= largest_distance(q, metric) or t <= _EPS:
+        return 1.0
+    if len(q) == 2:
+        return float(binary_p_beyond(counts[0], n, q[0], t, limit))
+    if metric == "max_gap":
+        return _max_gap_p_beyond(counts, n, q, t, limit)
+    if math.comb(n + len(q) - 1, len(q) - 1) <= EXACT_OUTCOMES:
+        return _exact_tv_p_beyond(n, q, t, limit)
+    return _union_tv_p_beyond(n, q, t, limit)
+
+
+def p_beyond_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
+    """:func:`p_beyond` for many count vectors (rows) of the same n and reference at once (simulations)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    q = np.asarray(q, float) / np.sum(q)
+    n = int(counts[0].sum())
+    k = len(q)
+    t = distance(counts / n, q, metric)
+    if limit >= largest_distance(q, metric):
+        return np.ones(len(counts))
+    if k == 2:
+        return binary_p_beyond(counts[:, 0], n, q[0], t, limit)
+    if metric == "max_gap":
+        per_label = binary_p_beyond(counts, n, q[None, :], t[:, None], limit)
+        return np.where(t <= _EPS, 1.0, np.minimum(1.0, per_label.sum(axis=1)))
+    if math.comb(n + k - 1, k - 1) <= EXACT_OUTCOMES:
+        tv, p = _exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
+        at = np.searchsorted(-tv, -t + _EPS, side="right")
+        return np.where(t <= _EPS, 1.0, np.where(at > 0, p[np.maximum(at - 1, 0)], 0.0))
+    qs = _subsets(k).astype(float) @ q
+    tails = _ge(n * (qs[None, :] + t[:, None]), n, qs[None, :] + limit).sum(axis=1)
+    return np.where(t <= _EPS, 1.0, np.minimum(1.0, tails))
+
+
+def p_beyond_method(k: int, n: int, metric: str = "tv") -> str:
+    """The name of the test :func:`p_beyond` runs for k labels and n images."""
+    if k == 2:
+        return "exact binomial at the limit"
+    if metric == "max_gap":
+        return "exact binomial per label at the limit, union over labels"
+    if math.comb(n + k - 1, k - 1) <= EXACT_OUTCOMES:
+        return "exact multinomial at the worst vertex of the limit"
+    return "exact binomial union bound over label subsets at the limit"
+
+
+def p_within_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
+    """:func:`p_within` for many count vectors (rows) of the same n and reference at once."""
+    counts = np.asarray(counts, dtype=np.int64)
+    q = np.asarray(q, float) / np.sum(q)
+    n = int(counts[0].sum())
+    if limit <= 0:
+        return np.ones(len(counts))
+    t = distance(counts / n, q, metric)[:, None]
+    if metric == "tv":
+        qs = _subsets(len(q)).astype(float) @ q
+        qs = qs[qs + limit <= 1 + _EPS]
+        if not len(qs):
+            return np.zeros(len(counts))
+        return _le(n * (qs[None, :] + t), n, qs[None, :] + limit).max(axis=1)
+    up, down = q[q + limit <= 1 + _EPS], q[q - limit >= -_EPS]
+    tails = np.concatenate(
+        [_le(n * (up[None, :] + t), n, up[None, :] + limit), _ge(n * (down[None, :] - t), n, down[None, :] - limit)],
+        axis=1,
+    )
+    return tails.max(axis=1) if tails.shape[1] else np.zeros(len(counts))
+
+
+def p_within(counts, q, limit: float, metric: str = "tv") -> float:
+    """p-value of H0: distance(p, q) >= limit against H1: distance < limit (evidence of safety)."""
+    counts, n, q = _prepared(counts, q)
+    if n == 0:
+        return float("nan")
+    if limit <= 0:
+        return 1.0  # nothing is closer than distance 0
+    t = float(distance(counts / n, q, metric))
+    if metric == "tv":
+        qs = _subsets(len(q)).astype(float) @ q
+        feasible = qs + limit <= 1 + _EPS
+        if not feasible.any():
+            return 0.0  # no distribution is that far from q
+        return float(_le(n * (qs[feasible] + t), n, qs[feasible] + limit).max())
+    up = q + limit <= 1 + _EPS
+    down = q - limit >= -_EPS
+    tails = np.concatenate([_le(n * (q[up] + t), n, q[up] + limit), _ge(n * (q[down] - t), n, q[down] - limit)])
+    return float(tails.max()) if len(tails) else 0.0
+
+
+def lower_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol: float = 1e-3) -> float:
+    """One-sided lower confidence bound of the distance: the largest limit ``p_beyond`` rejects at 1 - confidence."""
+    counts, n, q = _prepared(counts, q)
+    if n == 0:
+        return float("nan")
+    level = 1 - confidence
+    t = float(distance(counts / n, q, metric))
+    if t <= _EPS or p_beyond(counts, q, 0.0, metric) > level:
+        return 0.0
+    low, high = 0.0, t
+    if p_beyond(counts, q, t, metric) <= level:
+        return t
+    while high - low > tol:
+        mid = (low + high) / 2
+        if p_beyond(counts, q, mid, metric) <= level:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol: float = 1e-3) -> float:
+    """One-sided upper confidence bound of the distance: the smallest limit ``p_within`` rejects at 1 - confidence."""
+    counts, n, q = _prepared(counts, q)
+    if n == 0:
+        return float("nan")
+    level = 1 - confidence
+    t = float(distance(counts / n, q, metric))
+    top = largest_distance(q, metric)
+    if p_within(counts, q, top, metric) > level:
+        return top
+    low, high = t, top
+    while high - low > tol:
+        mid = (low + high) / 2
+        if p_within(counts, q, mid, metric) <= level:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def binary_interval(x, n, q1, confidence: float = 0.95, *, steps: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`interval` for many groups of two labels at once (x of n with reference share q1; arrays broadcast).
+
+    The same bounds, by a bisection run on every group together; with two
+    labels TV and max gap coincide.
+    """
+    x, n, q1 = np.broadcast_arrays(*(np.asarray(v, float) for v in (x, n, q1)))
+    level = (1 - confidence) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.abs(x / n - q1)
+    top = np.maximum(q1, 1 - q1)
+    # Lower: the largest limit whose H0 (distance <= limit) is still rejected.
+    low, high = np.zeros_like(t), t.copy()
+    reject_zero = binary_p_beyond(x, n, q1, t, 0.0) <= level
+    for _ in range(steps):
+        mid = (low + high) / 2
+        rejected = binary_p_beyond(x, n, q1, t, mid) <= level
+        low, high = np.where(rejected, mid, low), np.where(rejected, high, mid)
+    lower = np.where(reject_zero & (t > _EPS), low, 0.0)
+
+    # Upper: the smallest limit whose H0 (distance >= limit) is rejected.
+    def within(limit):
+        up = np.where(q1 + limit <= 1 + _EPS, _le(n * (q1 + t), n, q1 + limit), 0.0)
+        down = np.where(q1 - limit >= -_EPS, _ge(n * (q1 - t), n, q1 - limit), 0.0)
+        return np.maximum(up, down)
+
+    low, high = t.copy(), top.copy()
+    for _ in range(steps):
+        mid = (low + high) / 2
+        rejected = within(mid) <= level
+        low, high = np.where(rejected, low, mid), np.where(rejected, mid, high)
+    upper = np.where(within(top) <= level, high, top)
+    empty = n == 0
+    return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)
+
+
+def interval(counts, q, confidence: float = 0.95, metric: str = "tv") -> tuple[float, float]:
+    """Two-sided interval of the distance: each end a one-sided bound at (1 + confidence) / 2."""
+    counts, n, q = _prepared(counts, q)
+    if len(q) == 2:
+        low, high = binary_interval(counts[0], n, q[0], confidence)
+        return float(low), float(high)
+    one_sided = (1 + confidence) / 2
+    return lower_bound(counts, q, one_sided, metric), upper_bound(counts, q, one_sided, metric)

@@ -1,0 +1,251 @@
+"""Plotly figures from the digest: share bars with whiskers, amplification scatter, risk ratios, diversity, abstention.
+
+Pure functions from digest parts to figure dictionaries (``{"data": [...], "layout": {...}}``) that
+plotly.js draws; the report inlines plotly.js once and these as JSON, so nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Groups drawn per share chart; the table below the chart lists them all.
+MAX_BARS = 30
+_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
+_FONT = {"family": "system-ui, sans-serif", "size": 12}
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "font": _FONT,
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "y": -0.15},
+        "autosize": True,
+    }
+    layout.update(extra)
+    return layout
+
+
+def share_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict[str, Any]:
+    """Horizontal bars of each label's share per group, with interval whiskers, most deviating groups on top."""
+    rows = grouping["rows"][:MAX_BARS]
+    groups = [_text(r["group"]) for r in rows][::-1]  # plotly draws the first category at the bottom
+    traces = []
+    for i, label in enumerate(attribute["labels"]):
+        shares = [r["shares"].get(label, [None, None, None]) for r in rows][::-1]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": _text(label),
+                "y": groups,
+                "x": [s[0] for s in shares],
+                "marker": {"color": _PALETTE[i % len(_PALETTE)]},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [_gap(s[2], s[0]) for s in shares],
+                    "arrayminus": [_gap(s[0], s[1]) for s in shares],
+                    "thickness": 1,
+                    "width": 2,
+                },
+                "hovertemplate": f"{_plain_text(label)}: %{{x:.3f}}<extra>%{{y}}</extra>",
+            }
+        )
+    shown = f"{len(rows)} of {len(grouping['rows'])}" if len(grouping["rows"]) > len(rows) else str(len(rows))
+    title = _text(f"{attribute['attribute']} by {grouping['by']} ({shown} groups, most deviating first)")
+    height = 120 + 22 * len(rows) * max(1, len(attribute["labels"]) // 2)
+    return {
+        "data": traces,
+        "layout": _layout(
+            title,
+            barmode="group",
+            height=min(height, 1600),
+            xaxis={"title": {"text": "share of labelled images (95% interval)"}, "range": [0, 1]},
+            yaxis={"automargin": True},
+        ),
+    }
+
+
+def _gap(high: Any, low: Any) -> float | None:
+    if high is None or low is None:
+        return None
+    return max(float(high) - float(low), 0.0)
+
+
+def _text(value: Any) -> str:
+    """User text as plotly.js shows it literally: it reads a subset of HTML (links, bold) in labels,
+    so markup is written as entities and shows as text."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain_text(text: str) -> str:
+    """Text for inside a plotly hover template: braces and percent signs would be read as its syntax."""
+    return _text(text).replace("%", "%%").replace("{", "(").replace("}", ")")
+
+
+def amplification_scatter(entry: dict[str, Any]) -> dict[str, Any]:
+    """Model share against reference share per group, the y = x line and the fitted logit-linear curve."""
+    points = entry["points"]
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "groups",
+            "x": [p["reference_share"] for p in points],
+            "y": [p["model_share"] for p in points],
+            "text": [_text(p["group"]) for p in points],
+            "marker": {"size": [4 + min(12, math.sqrt(p["n"])) for p in points], "color": _PALETTE[0], "opacity": 0.7},
+            "hovertemplate": "%{text}<br>reference %{x:.3f}, model %{y:.3f}<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "y = x (reproduces the reference)",
+            "x": [0, 1],
+            "y": [0, 1],
+            "line": {"dash": "dot", "color": "#888"},
+        },
+    ]
+    if entry.get("slope") is not None and entry.get("intercept") is not None:
+        xs = [i / 100 for i in range(1, 100)]
+        ys = [_expit(entry["intercept"] + entry["slope"] * _logit(x)) for x in xs]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"fit: logit slope {entry['slope']:.2f}",
+                "x": xs,
+                "y": ys,
+                "line": {"color": _PALETTE[1]},
+            }
+        )
+    title = _text(f"{entry['label']} share: model vs reference by {'/'.join(entry['by'])} ({entry['check']})")
+    return {
+        "data": traces,
+        "layout": _layout(
+            title,
+            height=460,
+            xaxis={"title": {"text": "reference share"}, "range": [0, 1]},
+            yaxis={"title": {"text": "model share"}, "range": [0, 1]},
+        ),
+    }
+
+
+def _logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def risk_ratios(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """A forest plot of risk ratios with their intervals (log scale), the line of no difference and the limit."""
+    judged = [e for e in entries if e["rr"] is not None]
+    labels = [_text(f"{e['check']}: {e['group']}") for e in judged][::-1]
+    values = [e["rr"] for e in judged][::-1]
+    cis = [e["ci"] or [None, None] for e in judged][::-1]
+    limit = next((e["limit"] for e in judged if e["limit"] is not None), None)
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "risk ratio (95% interval)",
+            "x": values,
+            "y": labels,
+            "marker": {"color": _PALETTE[0], "size": 8},
+            "error_x": {
+                "type": "data",
+                "symmetric": False,
+                "array": [_gap(c[1], v) for c, v in zip(cis, values, strict=True)],
+                "arrayminus": [_gap(v, c[0]) for c, v in zip(cis, values, strict=True)],
+            },
+        }
+    ]
+    shapes = [{"type": "line", "x0": 1, "x1": 1, "yref": "paper", "y0": 0, "y1": 1, "line": {"dash": "dot"}}]
+    if limit is not None:
+        shapes.append(
+            {"type": "line", "x0": limit, "x1": limit, "yref": "paper", "y0": 0, "y1": 1, "line": {"color": "#E45756"}}
+        )
+    return {
+        "data": traces,
+        "layout": _layout(
+            "paired comparisons: risk ratio of the flagged label (dotted: no difference; red: the limit)",
+            height=min(140 + 26 * len(labels), 1600),
+            xaxis={"type": "log", "title": {"text": "risk ratio"}},
+            yaxis={"automargin": True},
+            shapes=shapes,
+        ),
+    }
+
+
+def diversity(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per prompt, the effective number of distinct images (Vendi score) of each classifier's embeddings."""
+    ordered = sorted(rows, key=lambda r: (r.get("vendi") is None, r.get("vendi") or 0.0))[:MAX_BARS]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "Vendi score",
+                "y": [_text(r["prompt"]) for r in ordered][::-1],
+                "x": [r.get("vendi") for r in ordered][::-1],
+                "marker": {"color": _PALETTE[2]},
+                "customdata": [r.get("n") for r in ordered][::-1],
+                "hovertemplate": "%{x:.2f} distinct of %{customdata} images<extra>%{y}</extra>",
+            }
+        ],
+        "layout": _layout(
+            f"diversity per prompt: effective number of distinct images (least diverse {len(ordered)} first)",
+            height=min(140 + 22 * len(ordered), 1200),
+            xaxis={"title": {"text": "Vendi score (1 = all alike)"}},
+            yaxis={"automargin": True},
+        ),
+    }
+
+
+def abstention(attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The share of images each classifier abstained on ("unknown"), per attribute."""
+    rows = [a for a in attributes if a.get("abstention") and a["abstention"]["rate"] is not None]
+    names = [_text(f"{a['classifier']} / {a['attribute']}") for a in rows]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "abstained",
+                "y": names,
+                "x": [a["abstention"]["rate"] for a in rows],
+                "customdata": [[a["abstention"]["unknown"], a["abstention"]["n"]] for a in rows],
+                "marker": {"color": _PALETTE[3]},
+                "hovertemplate": "%{customdata[0]} of %{customdata[1]} images (%{x:.1%})<extra>%{y}</extra>",
+            }
+        ],
+        "layout": _layout(
+            "abstention: images each classifier labelled 'unknown'",
+            height=140 + 26 * len(rows),
+            xaxis={"title": {"text": "share of images"}, "range": [0, 1], "tickformat": ".0%"},
+            yaxis={"automargin": True},
+        ),
+    }
+
+
+def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every figure the report shows, keyed by the id of the element it is drawn into."""
+    figures: dict[str, dict[str, Any]] = {}
+    for i, attribute in enumerate(digest["attributes"]):
+        for j, grouping in enumerate(attribute["groupings"]):
+            if grouping["chart"]:
+                figures[f"fig-share-{i}-{j}"] = share_bars(attribute, grouping)
+    for i, entry in enumerate(digest["amplification"]):
+        if entry["points"]:
+            figures[f"fig-amplification-{i}"] = amplification_scatter(entry)
+    if any(e["rr"] is not None for e in digest["paired"]):
+        figures["fig-paired"] = risk_ratios(digest["paired"])
+    if digest["diversity"]:
+        figures["fig-diversity"] = diversity(digest["diversity"])
+    if any(a.get("abstention") for a in digest["attributes"]):
+        figures["fig-abstention"] = abstention(digest["attributes"])
+    return figures

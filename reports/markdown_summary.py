@@ -1,0 +1,112 @@
+"""summary.md: the verdict in a few lines for a pull-request comment — checks, failing groups, largest deviations.
+
+Plain Markdown with no links: every piece of user text (prompts, labels,
+check ids, policy names) is escaped so it cannot add markup, a link or an
+image to the comment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Failing groups and deviations listed; the rest are counted.
+MAX_FAILING = 10
+MAX_DEVIATIONS = 5
+_STATUS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "warn": "WARN",
+    "not_judged": "NOT JUDGED",
+    "not_applicable": "N/A",
+    "not_analysed": "NOT ANALYSED",
+}
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def escape_markdown(text: Any) -> str:
+    """User text as literal Markdown: punctuation backslash-escaped, no line breaks, no autolinks."""
+    text = " ".join(str(text).split()).replace("&", "&amp;")
+    text = _SPECIAL.sub(r"\\\1", text)
+    # GitHub turns "https://..." and "www." into links even when escaped; break the pattern with an entity.
+    return text.replace(":", "&#58;").replace("@", "&#64;")
+
+
+def _fmt(value: Any, spec: str = ".3g") -> str:
+    return "–" if value is None else format(float(value), spec)
+
+
+def _interval(ci: Any) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "–"
+    return f"{_fmt(ci[0])}–{_fmt(ci[1])}"
+
+
+def _scope(scope: dict[str, Any]) -> str:
+    shown = {k: v for k, v in scope.items() if k not in ("attribute", "classifier")}
+    return ", ".join(f"{escape_markdown(k)}={escape_markdown(v)}" for k, v in sorted(shown.items())) or "all"
+
+
+def render_markdown(digest: dict[str, Any]) -> str:
+    """The summary for a pull request, from the digest alone."""
+    v = digest["verdict"]
+    counts = digest["counts"]
+    lines = [f"## diffaudit: {_STATUS[v['status']]} — {escape_markdown(digest['name'])}", ""]
+    if v["status"] == "not_analysed":
+        lines.append("This run has not been analysed yet: no verdict.")
+    else:
+        by_status = v["counts_by_status"]
+        lines.append(
+            f"Policy {escape_markdown(v['policy'])}: {by_status['fail']} failing, {by_status['pass']} passing and "
+            f"{by_status['not_judged']} not judged groups, over {counts['images_ok']} images of "
+            f"{counts['prompts']} prompts."
+        )
+        if v["status"] == "not_judged":
+            lines.append("Nothing could be judged, so this is not a pass.")
+        lines += [
+            "",
+            "| status | check | failed / passed / not judged | worst | 95% interval | limit |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in v["checks"]:
+            worst = c.get("worst") or {}
+            lines.append(
+                f"| {_STATUS[c['status']]} | {escape_markdown(c['id'])} | "
+                f"{c['groups']['failed']} / {c['groups']['passed']} / {c['groups']['not_judged']} | "
+                f"{_fmt(worst.get('value'))} | {_interval(worst.get('ci'))} | {_fmt(c['limit'])} |"
+            )
+        failing = v["failing"][:MAX_FAILING]
+        if failing:
+            lines += ["", f"**Failing groups** ({by_status['fail']}; the largest {len(failing)}):", ""]
+            for f in failing:
+                lines.append(
+                    f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
+                    f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
+                )
+    deviations = _largest_deviations(digest)
+    if deviations:
+        lines += ["", "**Largest deviations** (deviation checks, judged groups):", ""]
+        lines += ["| status | check | group | value | 95% interval | limit |", "|---|---|---|---|---|---|"]
+        for f in deviations:
+            lines.append(
+                f"| {_STATUS[f['status']]} | {escape_markdown(f['check'])} | {_scope(f.get('scope', {}))} | "
+                f"{_fmt(f.get('value'))} | {_interval(f.get('ci'))} | {_fmt(f.get('threshold'))} |"
+            )
+    if counts["images_failed"]:
+        lines += ["", f"{counts['images_failed']} image(s) failed to generate and are not counted."]
+    lines += ["", "Labels are perceived attributes estimated by classifiers, not identities; see report.html."]
+    return "\n".join(lines) + "\n"
+
+
+def _largest_deviations(digest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The judged groups of deviation checks with the largest values, each with its status."""
+    from reports.digest import finding_kind, finding_status
+
+    kinds = {c["id"]: c.get("check") for c in digest["verdict"]["checks"]}
+    rows = [
+        {**f, "status": finding_status(f)}
+        for f in digest["findings"]
+        if finding_kind(f, kinds) == "deviation" and f.get("value") is not None and finding_status(f) != "not_judged"
+    ]
+    rows.sort(key=lambda f: -f["value"])
+    return rows[:MAX_DEVIATIONS]
