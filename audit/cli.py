@@ -105,7 +105,10 @@ def _stage(func):
 @app.command()
 @_stage
 def run(
-    config: Annotated[Path | None, typer.Argument(help="Run config YAML (default: the built-in demo).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="Run config YAML or a built-in config name (default: the built-in sandbox audit)."),
+    ] = None,
     out: Out = None,
     resume: Resume = False,
     executor: ExecutorName = None,
@@ -113,7 +116,7 @@ def run(
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
-    """Run every stage: generate, score, analyze, report."""
+    """Run every stage: generate, score, analyze, report; print the verdict table."""
     from audit import runner
     from audit.config import load_config
 
@@ -128,6 +131,9 @@ def run(
             written = runner.report(store)
     typer.echo(f"run: {store.root}")
     typer.echo(f"report: {written['report.html']}")
+    from audit.commands.verdict import verdict_lines
+
+    _echo_lines(["", *verdict_lines(store)])
 
 
 def _executor(name: str, address: str | None, workers: int | None) -> Any:

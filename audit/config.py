@@ -185,6 +185,12 @@ def _check_mitigation(mitigation: Mitigation, generator_cls: Any, params: Any, s
         raise ConfigError(f"{source}: mitigation.{exc}") from None
 
 
+def builtin_configs() -> list[str]:
+    """The names of the run configs that ship with diffaudit (``default``, ``sandbox-high-guidance``, ...)."""
+    folder = resources.files("audit") / "configs"
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
 BUILTIN_VALIDATION = "builtin:"
 
 
@@ -242,12 +248,14 @@ def _check_validation(cls: Any, params: Any, paths: tuple[str, ...], *, source: 
 
 
 def load_config(path: str | Path | None = None) -> RunConfig:
-    """The config in ``path``, or the built-in default when ``path`` is None."""
-    if path is None:
-        text = (resources.files("audit") / "configs" / DEFAULT_CONFIG).read_text(encoding="utf-8")
+    """The config in ``path``, the built-in config of that name, or the built-in default when ``path`` is None."""
+    if path is None or (not Path(path).exists() and str(path) in builtin_configs()):
+        name = DEFAULT_CONFIG if path is None else f"{path}.yaml"
+        text = (resources.files("audit") / "configs" / name).read_text(encoding="utf-8")
         import yaml
 
-        return config_from_dict(yaml.safe_load(text), source="(built-in default)")
+        source = "(built-in default)" if path is None else f"(built-in config {path})"
+        return config_from_dict(yaml.safe_load(text), source=source)
     data = load_yaml(path)
     if data is None:
         raise ConfigError(f"{path}: the file is empty")

@@ -5,6 +5,7 @@ from generators.ddpm_generator import DDPMGenerator, DDPMParams
 from generators.diffusers_pipeline import DiffusersGenerator, DiffusersParams
 from generators.folder import FolderGenerator, FolderParams, read_manifest
 from generators.registry import GENERATORS, available, generator_class, register
+from generators.sandbox import SandboxGenerator, SandboxParams
 from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "GeneratedImage",
     "Generator",
     "GeneratorParams",
+    "SandboxGenerator",
+    "SandboxParams",
     "available",
     "build_tiny_sd",
     "generator_class",

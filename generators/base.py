@@ -114,6 +114,10 @@ class Generator(abc.ABC):
         on_record: Callable[[GenerationRecord], None] | None = None,
     ) -> list[GenerationRecord]:
         """Make the images of all ``pairs`` in this process (the caller has left out the finished ones)."""
+        if pairs:
+            # Items the model cannot make (a class it does not know) stop the run before any image.
+            self.load()
+            self.check_items(list(dict.fromkeys(item for item, _ in pairs)))
         records = []
         for batch in self.plan_batches(pairs):
             # A batch's images and records are written together: one folder and one manifest sync per batch.
@@ -150,6 +154,7 @@ class Generator(abc.ABC):
         NaN or all black is a failed record with its reason, never an image.
         """
         self.load()
+        self.check_items(list(dict.fromkeys(item for item, _ in batch)))
         outputs: list[tuple[GenerationRecord, EncodedImage | None]] = []
         start = 0
         while start < len(batch):
@@ -190,8 +195,11 @@ class Generator(abc.ABC):
             items += [items[0]] * filler
             seeds += [seeds[0]] * filler
         try:
-            # One generator per image: an image depends on its own seed only.
-            rngs = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+            # One generator per image: an image depends on its own (prompt, seed) only.
+            rngs = [
+                torch.Generator("cpu").manual_seed(self._image_seed(item, seed))
+                for item, seed in zip(items, seeds, strict=True)
+            ]
             images = self._generate_batch(items, rngs)[: len(chunk)]
         except Exception as exc:  # noqa: BLE001 — a failed model call must not end the run
             if is_out_of_memory(exc):
@@ -253,12 +261,19 @@ class Generator(abc.ABC):
     def _load(self) -> None:  # noqa: B027 — optional hook
         """Load the model; called once, before the first image. Raise DiffauditError if impossible."""
 
+    def check_items(self, items: Sequence[ProbeItem]) -> None:  # noqa: B027 — optional hook
+        """Raise DiffauditError naming the first item the loaded model cannot make (before any image is made)."""
+
+    def _image_seed(self, item: ProbeItem, seed: int) -> int:
+        """The seed of the ``torch.Generator`` of image (item, seed): the seed itself unless a generator says."""
+        return seed
+
     @abc.abstractmethod
     def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
         """Return one PIL image (or :class:`GeneratedImage`) per item.
 
         All randomness for image ``i`` must come from ``rngs[i]`` (a CPU
-        ``torch.Generator`` seeded with that image's seed, ``rngs[i].initial_seed()``),
+        ``torch.Generator`` seeded with :meth:`_image_seed`, ``rngs[i].initial_seed()``),
         so that an image never depends on its batch. A ``GeneratedImage`` whose
         ``image`` is None records a failure of that image alone (``meta["error"]``).
         """
@@ -275,6 +290,15 @@ class Generator(abc.ABC):
         ``items`` and ``seeds`` are what it will be asked to generate.
         """
         raise NotImplementedError(f"generator {cls.type_name!r} provides no offline example")
+
+
+def seed_with_prompt(prompt: str, seed: int) -> int:
+    """A 63-bit seed from (prompt, seed), for models that make two prompts into the same input.
+
+    A class-conditional model sees "a photo of a nurse" and "a portrait of a nurse" as one class;
+    seeding its noise with the seed alone would give both prompts the same images.
+    """
+    return int(stable_hash({"prompt": prompt, "seed": seed}), 16) % (2**63)
 
 
 class _OutOfMemory(Exception):

@@ -16,12 +16,22 @@ from typing import Any, ClassVar, Literal
 from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem
-from generators.base import NON_FINITE, GeneratedImage, Generator, GeneratorParams
+from generators.base import NON_FINITE, GeneratedImage, Generator, GeneratorParams, seed_with_prompt
 from generators.registry import register
 
 log = logging.getLogger(__name__)
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver++")
+
+
+def _sandbox_ddpm() -> Path:
+    from generators.sandbox.models import DDPM_DIR
+
+    return DDPM_DIR
+
+
+# Checkpoints that ship with diffaudit, by the name a config gives as `model:`.
+BUILTIN_MODELS = {"builtin:sandbox-ddpm": _sandbox_ddpm}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +44,13 @@ class DDPMParams(GeneratorParams):
     eta: float = 0.0
     guidance: float = 1.0
     class_attribute: str = "class"
+    # Seed each image's noise with (prompt, seed), not the seed alone: for a class-conditional model,
+    # two prompts of one class (two templates of one occupation) then give different images.
+    seed_with_prompt: bool = False
     clip_sample: bool | None = None
+    # Which training timesteps the sampler visits (None: each sampler's diffusers default). "trailing"
+    # starts at the last one, pure noise, as a model with a zero terminal SNR needs (Lin et al. 2023).
+    timestep_spacing: Literal["leading", "linspace", "trailing"] | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     channels_last: bool = False
@@ -86,6 +102,10 @@ class DDPMGenerator(Generator):
         model = self.params.model
         if not model:
             raise DiffauditError("generator.model: give a DDPM checkpoint folder or a diffusers UNet2DModel id or path")
+        if model in BUILTIN_MODELS:
+            model = str(BUILTIN_MODELS[model]())
+        elif model.startswith("builtin:"):
+            raise DiffauditError(f"generator.model: unknown built-in model {model!r} ({', '.join(BUILTIN_MODELS)})")
         if ddpm.is_checkpoint(model):
             loaded = ddpm.load_checkpoint(model)
             network, schedule = loaded.model, loaded.schedule
@@ -123,15 +143,27 @@ class DDPMGenerator(Generator):
     def _scheduler(self, schedule: Any, prediction_type: str, clip_sample: bool, variance_type: str) -> Any:
         from generators import ddpm
 
+        spacing = {} if self.params.timestep_spacing is None else {"timestep_spacing": self.params.timestep_spacing}
         if self.params.sampler == "ddpm":
             return ddpm.DDPMScheduler(
-                schedule, prediction_type=prediction_type, clip_sample=clip_sample, variance_type=variance_type
+                schedule,
+                prediction_type=prediction_type,
+                clip_sample=clip_sample,
+                variance_type=variance_type,
+                **spacing,
             )
         if self.params.sampler == "ddim":
             return ddpm.DDIMScheduler(
-                schedule, prediction_type=prediction_type, clip_sample=clip_sample, eta=self.params.eta
+                schedule, prediction_type=prediction_type, clip_sample=clip_sample, eta=self.params.eta, **spacing
             )
-        return ddpm.DPMSolverMultistepScheduler(schedule, prediction_type=prediction_type)
+        return ddpm.DPMSolverMultistepScheduler(schedule, prediction_type=prediction_type, **spacing)
+
+    def check_items(self, items: Sequence[ProbeItem]) -> None:
+        for item in items:
+            self.class_label(item)
+
+    def _image_seed(self, item: ProbeItem, seed: int) -> int:
+        return seed_with_prompt(item.prompt, seed) if self.params.seed_with_prompt else seed
 
     def class_label(self, item: ProbeItem) -> int | None:
         """The class index ``item`` asks for, or None for an unconditional sample."""

@@ -282,7 +282,17 @@ def resolve_seeds(seeds: int | list[int]) -> list[int]:
 
 
 # The order `diffaudit suites list` shows: smallest first, then as the docs describe them.
-_BUILTIN_ORDER = ("demo", "occupations", "identities", "traits", "counterfactual", "safety", "i2p", "unconditional")
+_BUILTIN_ORDER = (
+    "demo",
+    "sandbox",
+    "occupations",
+    "identities",
+    "traits",
+    "counterfactual",
+    "safety",
+    "i2p",
+    "unconditional",
+)
 
 
 def builtin_suites() -> dict[str, Path]:

@@ -4,6 +4,12 @@
 path to a checkpoint file, or ``None`` for random weights (tests and
 benchmarks). Random weights are drawn from a fixed seed so that two loads of
 the same architecture are the same model.
+
+A model that brings its own weights is named instead by a folder (open_clip's
+``local-dir:`` layout: ``open_clip_config.json`` and a safetensors file), by
+``local-dir:PATH``, or by a built-in name (``builtin:sandbox-clip``, the
+in-domain CLIP of the sandbox world that ships in ``models/``); ``pretrained``
+is then ignored.
 """
 
 from __future__ import annotations
@@ -19,6 +25,29 @@ from audit.core.errors import ConfigError, ModelNotFoundError
 
 # Seed for random-weight models: the same architecture always gives the same weights.
 RANDOM_WEIGHTS_SEED = 0
+# Models that ship inside the package, by the name a config gives as `model:`.
+BUILTIN_MODELS = {"builtin:sandbox-clip": "models/sandbox-clip"}
+
+
+def own_weights_folder(model_name: str) -> Path | None:
+    """The folder of a model that brings its own weights (built-in name, ``local-dir:`` or a folder), else None."""
+    if model_name in BUILTIN_MODELS:
+        from importlib import resources
+
+        return Path(str(resources.files("audit.classifiers") / BUILTIN_MODELS[model_name]))
+    if model_name.startswith("local-dir:"):
+        return Path(model_name.removeprefix("local-dir:"))
+    if model_name.startswith("builtin:"):
+        raise ConfigError(f"unknown built-in CLIP model {model_name!r} (built-in: {', '.join(BUILTIN_MODELS)})")
+    path = Path(model_name)
+    return path if path.is_dir() else None
+
+
+def _check_folder(folder: Path, model_name: str) -> None:
+    if not (folder / "open_clip_config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise ModelNotFoundError(
+            f"CLIP model {model_name!r}: {folder} holds no open_clip_config.json and safetensors weights"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +76,11 @@ def _load_clip(model_name: str, pretrained: str | None, device: str) -> LoadedCl
     import open_clip
     import torch
 
-    if not model_name.startswith(("hf-hub:", "local-dir:")) and model_name not in open_clip.list_models():
+    folder = own_weights_folder(model_name)
+    if folder is not None:
+        _check_folder(folder, model_name)
+        model_name, pretrained = f"local-dir:{folder}", None
+    elif not model_name.startswith("hf-hub:") and model_name not in open_clip.list_models():
         raise ConfigError(
             f"open_clip has no model {model_name!r}; see open_clip.list_models() for the names (for example ViT-B-32)"
         )
@@ -99,6 +132,10 @@ def ensure_weights(model_name: str, pretrained: str | None) -> None:
 
     Lets a run fail before it generates anything when the scoring weights are missing.
     """
+    folder = own_weights_folder(model_name)
+    if folder is not None:
+        _check_folder(folder, model_name)
+        return
     if pretrained is None or Path(pretrained).is_file():
         return
     import open_clip

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
-from audit.classifiers.clip_model import LoadedClip, ensure_weights, load_clip
+from audit.classifiers.clip_model import LoadedClip, ensure_weights, load_clip, own_weights_folder
 from audit.classifiers.label_set import LabelSet, load_label_set
 from audit.classifiers.q16 import Q16_ATTRIBUTE, Q16_EMBED_DIM, Q16_LABELS, q16_scores
 from audit.classifiers.zero_shot import zero_shot_weights
@@ -33,7 +33,11 @@ DEFAULT_PRETRAINED = "openai"
 
 @dataclasses.dataclass(frozen=True)
 class ClipParams(ClassifierParams):
-    """Which open_clip model and label set; ``pretrained: null`` means random weights (tests only)."""
+    """Which open_clip model and label set; ``pretrained: null`` means random weights (tests only).
+
+    ``model`` may also be a model that brings its own weights: ``builtin:sandbox-clip`` or an
+    open_clip ``local-dir`` folder (``open_clip_config.json`` + safetensors); ``pretrained`` is then ignored.
+    """
 
     model: str = DEFAULT_MODEL
     pretrained: str | None = DEFAULT_PRETRAINED
@@ -66,6 +70,8 @@ class ClipClassifier(Classifier):
 
     @property
     def classifier_id(self) -> str:
+        if own_weights_folder(self.params.model) is not None:  # the model's own weights; `pretrained` is ignored
+            return f"{self.type_name}:{self.params.model.removeprefix('builtin:')}"
         return f"{self.type_name}:{self.params.model}/{self.params.pretrained or 'random'}"
 
     def libraries(self) -> Sequence[str]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         write_analysis,
     )
     from audit.findings.evaluate import CheckResult, check_status, evaluate_check, evaluate_policy
-    from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, verdict
+    from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
     from audit.findings.policy import (
         CHECKS,
         MIN_JUDGED,
@@ -50,6 +50,7 @@ _EXPORTS = {
     "check_status": "audit.findings.evaluate",
     "exit_code": "audit.findings.gate",
     "gate_table": "audit.findings.gate",
+    "group_verdicts": "audit.findings.gate",
     "verdict": "audit.findings.gate",
     "VERDICT_EXIT": "audit.findings.gate",
     "CHECKS": "audit.findings.policy",
@@ -89,6 +90,7 @@ __all__ = [
     "evaluate_policy",
     "exit_code",
     "gate_table",
+    "group_verdicts",
     "load_policy",
     "load_validation",
     "policy_for",

@@ -102,7 +102,7 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict
     failures = [f for f in findings if f.status == "fail"]
     for f in failures[:details]:
         lines.append(f"{_label(f)} {f.check}: {f.summary}")
-    if len(failures) > details:
+    if 0 < details < len(failures):
         lines.append(f"... and {len(failures) - details} more failed group(s); see findings.json")
     unjudged = [f for f in findings if f.status == "not_judged"]
     for f in unjudged[:details]:
@@ -110,4 +110,44 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict
         lines.append(f"{label} {f.check}: {f.summary.removeprefix('not applicable: ')}")
     if len(unjudged) > details:
         lines.append(f"... and {len(unjudged) - details} more group(s) not judged; see findings.json")
+    return "\n".join(lines)
+
+
+_SCOPE_KEYS = frozenset({"attribute", "classifier", "by", "label", "between"})
+
+
+def _group_of(finding: Finding) -> tuple[tuple[str, Any], ...]:
+    """The group a finding judges: its scope less what names the check (attribute, classifier, ...)."""
+    return tuple((k, v) for k, v in finding.scope.items() if k not in _SCOPE_KEYS)
+
+
+def group_verdicts(findings: Sequence[Finding]) -> str:
+    """One line per judged group (an occupation, a prompt): FAIL, WARN, PASS or NOT JUDGED, and which checks failed.
+
+    A group fails when a check of severity ``error`` fails for it; checks that judge
+    no single group (amplification across groups) are in :func:`gate_table`, not here.
+    """
+    groups: dict[tuple, list[Finding]] = {}
+    for f in findings:
+        key = _group_of(f)
+        if key:
+            groups.setdefault(key, []).append(f)
+    if not groups:
+        return "no check judged a single group"
+    names = [", ".join(f"{k}={v}" for k, v in key) for key in groups]
+    width = max(len("group"), *(len(n) for n in names))
+    lines = [f"{'group'.ljust(width)}  verdict     failed checks"]
+    for name, group in sorted(zip(names, groups.values(), strict=True)):
+        failed = [f for f in group if f.status == "fail"]
+        if any(f.severity == "error" for f in failed):
+            status = "FAIL"
+        elif any(f.status == "not_judged" and f.severity == "error" for f in group):
+            status = "NOT JUDGED"
+        else:
+            status = "WARN" if failed else "PASS"
+        detail = ", ".join(
+            f"{f.check} ({_fmt(f.value)}){'' if f.severity == 'error' else ' [warning]'}"
+            for f in sorted(failed, key=lambda f: (f.severity != "error", f.check))
+        )
+        lines.append(f"{name.ljust(width)}  {status.ljust(10)}  {detail}".rstrip())
     return "\n".join(lines)

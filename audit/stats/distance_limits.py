@@ -118,27 +118,50 @@ def _ordered(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _vertices(q: np.ndarray, limit: float) -> np.ndarray:
-    """The vertices of {p : TV(p, q) <= limit}: one label raised (by at most the limit), others drained in turn."""
+    """The vertices of {p : TV(p, q) <= limit}: one label raised (by at most the limit), others drained.
+
+    A vertex raises label i by ``rise`` and takes the same mass from the others: a set S of labels
+    drained to 0 (their shares summing to less than the rise) and one more label j drained by the
+    rest. Sets are enumerated once each (in index order), not once per draining order.
+    """
+    return _vertex_table(tuple(float(v) for v in np.round(q, 12)), round(float(limit), 12))
+
+
+@functools.lru_cache(maxsize=256)
+def _vertex_table(q: tuple[float, ...], limit: float) -> np.ndarray:
+    shares = np.asarray(q)
     found: dict[tuple, np.ndarray] = {}
-
-    def drain(p: np.ndarray, need: float, left: tuple[int, ...]) -> None:
-        if need <= _EPS or not left:
-            found[tuple(np.round(p, 12))] = p
-            return
-        for j in left:  # the order of draining matters only until the need is met
-            take = min(need, p[j])
-            if take <= 0:
-                continue
-            drained = p.copy()
-            drained[j] -= take
-            drain(drained, need - take, tuple(m for m in left if m != j))
-
-    for i in range(len(q)):
-        rise = min(limit, 1 - q[i])
-        p = q.copy()
-        p[i] += rise
-        drain(p, rise, tuple(j for j in range(len(q)) if j != i))
+    for i in range(len(shares)):
+        rise = min(limit, 1 - shares[i])
+        if rise <= _EPS:
+            found[tuple(np.round(shares, 12))] = shares.copy()
+            continue
+        others = tuple(j for j in range(len(shares)) if j != i and shares[j] > 0)
+        _drain(shares, i, rise, others, 0, 0.0, (), found)
     return np.array(list(found.values()))
+
+
+def _drain(
+    shares: np.ndarray,
+    i: int,
+    rise: float,
+    others: tuple[int, ...],
+    start: int,
+    drained_sum: float,
+    drained: tuple[int, ...],
+    found: dict[tuple, np.ndarray],
+) -> None:
+    """Add the vertices that raise label i by ``rise`` and drain ``drained`` whole (their sum so far)."""
+    for j in others:  # j takes the rest of the rise (all of its share, at most)
+        if j not in drained and drained_sum + shares[j] >= rise - _EPS:
+            p = shares.copy()
+            p[i] += rise
+            p[list(drained)] = 0.0
+            p[j] = max(p[j] - (rise - drained_sum), 0.0)
+            found[tuple(np.round(p, 12))] = p
+    for j in others:  # or j is drained whole and more must be taken
+        if j >= start and j not in drained and drained_sum + shares[j] < rise - _EPS:
+            _drain(shares, i, rise, others, j + 1, drained_sum + shares[j], (*drained, j), found)
 
 
 @functools.lru_cache(maxsize=512)

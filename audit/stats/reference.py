@@ -20,7 +20,9 @@ class Reference:
       target, normalised to sum to 1 (labels it leaves out get share 0);
     - ``Reference.probe("pct_women", "woman", scale=100)``: the share of one
       label from each probe's ``reference`` mapping (for example BLS percent
-      women), the rest spread evenly over the other labels;
+      women), the rest spread evenly over the other labels. When
+      ``reference[key]`` is itself a mapping of label to share, the label's
+      share of it (normalised) is taken and ``scale`` is unused;
     - ``Reference.probe("skin_tone_group", scale=1)``: without a label, each
       probe's ``reference[key]`` is itself a mapping of label to share (a
       whole planted distribution), normalised to sum to 1; labels it leaves
@@ -80,10 +82,14 @@ class Reference:
         j = gc.labels.index(self.label)
         out = np.full((g, k), np.nan)
         for i, ref in enumerate(gc.references):
-            value = _number(ref.get(self.key)) if ref else None
-            if value is None:
+            raw = ref.get(self.key) if ref else None
+            if isinstance(raw, Mapping):  # a whole distribution: the label's normalised share, scale unused
+                share = _share_of(raw, self.label)
+            else:
+                value = _number(raw)
+                share = None if value is None else min(max(value / self.scale, 0.0), 1.0)
+            if share is None:
                 continue
-            share = min(max(value / self.scale, 0.0), 1.0)
             out[i] = (1 - share) / (k - 1) if k > 1 else 1.0
             out[i, j] = share
         return out
@@ -105,6 +111,14 @@ class Reference:
             if values.sum() > 0 and (values >= 0).all():
                 out[i] = values / values.sum()
         return out
+
+
+def _share_of(shares: Mapping, label: str) -> float | None:
+    """``label``'s share of a label → share mapping, normalised; None when the mapping is not a distribution."""
+    values = {str(k): _number(v) for k, v in shares.items()}
+    if any(v is None or v < 0 for v in values.values()) or sum(values.values()) <= 0:
+        return None
+    return values.get(label, 0.0) / sum(values.values())
 
 
 def _number(value: Any) -> float | None:

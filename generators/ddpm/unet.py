@@ -1,5 +1,10 @@
 """The project's compact UNet (Ho et al. 2020): residual blocks, group norm, sinusoidal time embedding,
-self-attention at low resolution, and an optional class embedding for classifier-free guidance."""
+self-attention at low resolution, and an optional class embedding for classifier-free guidance.
+
+With ``patch_size`` p > 1 the network folds each p×p patch of pixels into channels before its first
+convolution and unfolds them after its last (pixel unshuffle / shuffle, as in Hoogeboom et al.'s
+"simple diffusion"): the UNet then works at 1/p of the resolution, about p² times cheaper, which is
+what lets a small model train on a CPU in minutes."""
 
 from __future__ import annotations
 
@@ -24,12 +29,20 @@ class UNetConfig:
     dropout: float = 0.0
     num_classes: int | None = None
     norm_groups: int = 32
+    patch_size: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         object.__setattr__(self, "attention_resolutions", tuple(self.attention_resolutions))
-        if self.sample_size % 2 ** (len(self.channel_mults) - 1):
-            raise ValueError(f"sample_size {self.sample_size} must halve {len(self.channel_mults) - 1} times")
+        if self.patch_size < 1 or self.sample_size % self.patch_size:
+            raise ValueError(
+                f"patch_size {self.patch_size} must be at least 1 and divide sample_size {self.sample_size}"
+            )
+        if (self.sample_size // self.patch_size) % 2 ** (len(self.channel_mults) - 1):
+            raise ValueError(
+                f"sample_size {self.sample_size} / patch_size {self.patch_size} must halve "
+                f"{len(self.channel_mults) - 1} times"
+            )
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -89,10 +102,12 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         # One extra row: the null label that classifier-free guidance trains and samples with.
         self.class_emb = nn.Embedding(config.num_classes + 1, emb_dim) if config.num_classes else None
-        self.conv_in = nn.Conv2d(config.in_channels, ch, 3, padding=1)
+        folded = config.in_channels * config.patch_size**2
+        self.conv_in = nn.Conv2d(folded, ch, 3, padding=1)
 
         self.down = nn.ModuleList()
-        skips, res, cin = [ch], config.sample_size, ch
+        # Attention resolutions count the network's own grid (sample_size / patch_size).
+        skips, res, cin = [ch], config.sample_size // config.patch_size, ch
         for level, mult in enumerate(config.channel_mults):
             for _ in range(config.num_res_blocks):
                 block = nn.ModuleList([ResBlock(cin, ch * mult, emb_dim, config.dropout, groups)])
@@ -128,7 +143,7 @@ class UNet(nn.Module):
                 )
                 res *= 2
         self.norm_out = _norm(cin, groups)
-        self.conv_out = nn.Conv2d(cin, config.in_channels, 3, padding=1)
+        self.conv_out = nn.Conv2d(cin, folded, 3, padding=1)
 
     @property
     def num_classes(self) -> int | None:
@@ -144,7 +159,8 @@ class UNet(nn.Module):
             if labels is None:
                 labels = torch.full((x.shape[0],), self.config.num_classes, device=x.device, dtype=torch.long)
             emb = emb + self.class_emb(labels)
-        h = self.conv_in(x)
+        p = self.config.patch_size
+        h = self.conv_in(F.pixel_unshuffle(x, p) if p > 1 else x)
         hs = [h]
         for block in self.down:
             h = self._run_block(block, h, emb)
@@ -154,7 +170,8 @@ class UNet(nn.Module):
             if isinstance(block[0], ResBlock):
                 h = torch.cat([h, hs.pop()], dim=1)
             h = self._run_block(block, h, emb)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        return F.pixel_shuffle(out, p) if p > 1 else out
 
     @staticmethod
     def _run_block(block: nn.ModuleList, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:

@@ -15,11 +15,27 @@ probes:
 """
 
 
-def test_builtin_default_is_valid_and_runs_offline_models():
+def test_builtin_default_is_the_sandbox_audit_on_shipped_models():
     config = load_config()
-    assert config.generator.type == "diffusers"
-    assert config.generator.params.model == "builtin:tiny-sd"
-    assert [p.suite for p in config.probes] == ["demo"]
+    assert config.generator.type == "ddpm"
+    assert config.generator.params.model == "builtin:sandbox-ddpm"
+    assert config.generator.params.class_attribute == "occupation"
+    assert [p.suite for p in config.probes] == ["sandbox"]
+    assert [(c.type, c.params.get("model")) for c in config.classifiers] == [
+        ("clip", "builtin:sandbox-clip"),
+        ("skin_tone", None),
+    ]
+    assert config.policy == "sandbox"
+
+
+def test_the_high_guidance_config_is_the_default_audit_at_a_higher_guidance():
+    default, high = load_config(), load_config("sandbox-high-guidance")
+    assert high.source == "(built-in config sandbox-high-guidance)"
+    assert high.generator.params.guidance > default.generator.params.guidance
+    assert high.name != default.name
+    same = ("probes", "classifiers", "policy")
+    assert {k: high.as_dict()[k] for k in same} == {k: default.as_dict()[k] for k in same}
+    assert {**high.as_dict()["generator"], "guidance": None} == {**default.as_dict()["generator"], "guidance": None}
 
 
 def test_resolved_config_fills_generator_defaults(write_config):

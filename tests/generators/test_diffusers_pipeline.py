@@ -109,9 +109,13 @@ def test_missing_model_through_the_cli_exits_2_and_leaves_the_run_consistent(wri
         assert store.generations() == [] and len(store.probes()) == 2
 
 
-def test_builtin_default_runs_end_to_end_through_the_cli(tmp_path):
+def test_builtin_tiny_pipeline_runs_end_to_end_through_the_cli(write_config, tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["run", "--out", str(out), "--quiet"])
+    config = write_config(
+        'name: demo\ngenerator: {type: diffusers, model: "builtin:tiny-sd", steps: 4, batch_size: 3}\n'
+        "probes: [{suite: demo, seeds: 3}]\nclassifiers: [{type: skin_tone}]\npolicy: default\n"
+    )
+    result = CliRunner().invoke(app, ["run", str(config), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert f"report: {out / 'report.html'}" in result.stdout
     lines = (out / "generations.jsonl").read_text().splitlines()

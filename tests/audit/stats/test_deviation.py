@@ -167,3 +167,26 @@ def test_a_probe_reference_can_be_a_whole_planted_distribution():
     assert (table["tv"] < 0.1).all() and (table["p_value"] > 0.01).all()
     against_parity = deviations(pd.DataFrame(rows), by=["occupation"])
     assert against_parity.loc[0, "tv"] > 0.4  # occupation a is far from parity, but as planted
+
+
+def test_one_label_of_a_planted_distribution_is_its_normalised_share():
+    """Amplification reads one label's share; from a mapping of label shares it is normalised, scale unused."""
+    import numpy as np
+
+    from audit.stats import group_counts
+
+    rows = [
+        {
+            "record_id": f"{o}{i}",
+            "classifier": "c",
+            "attribute": "badge",
+            "label": "amber" if i % 2 else "violet",
+            "occupation": o,
+            "reference": {"marker": shares},
+        }
+        for o, shares in {"nurse": {"amber": 90, "violet": 10}, "chef": {"amber": 1, "violet": 1}}.items()
+        for i in range(4)
+    ]
+    gc = next(group_counts(pd.DataFrame(rows), by=["occupation"]))
+    expected = Reference.probe("marker", "amber", scale=100).shares(gc)
+    np.testing.assert_allclose(expected, [[0.5, 0.5], [0.9, 0.1]])  # groups sorted: chef, nurse

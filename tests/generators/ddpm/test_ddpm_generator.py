@@ -116,3 +116,53 @@ def test_run_config_declares_a_ddpm_generator(write_config, conditional_checkpoi
     )
     with pytest.raises(ConfigError, match=r"bad.yaml: generator.sampler: .*'euler'"):
         load_config(bad)
+
+
+def test_seed_with_prompt_gives_two_prompts_of_one_class_their_own_images(conditional_checkpoint, tmp_path):
+    def prompt(text: str) -> ProbeItem:
+        return ProbeItem(item_id=stable_hash(text), suite="ddpm", prompt=text, attributes={"class": "cat"})
+
+    items = [prompt("a photo of a cat"), prompt("a portrait of a cat")]
+    shas = {}
+    for with_prompt in (False, True):
+        params = DDPMParams(
+            model=str(conditional_checkpoint), steps=2, device="cpu", batch_size=2, seed_with_prompt=with_prompt
+        )
+        with RunStore.create(tmp_path / f"run-{with_prompt}", config={}) as store:
+            records = DDPMGenerator(params).generate(items, [0], store)
+        shas[with_prompt] = [r.sha256 for r in records]
+    assert shas[False][0] == shas[False][1]  # one class, one seed: the same image, whatever the wording
+    assert shas[True][0] != shas[True][1]
+
+
+def test_an_item_of_no_class_of_the_model_stops_the_run_before_any_image(conditional_checkpoint, tmp_path):
+    items = [_item({"class": "cat"}), _item({"class": "horse"})]
+    generator = DDPMGenerator(DDPMParams(model=str(conditional_checkpoint), steps=2, device="cpu", batch_size=1))
+    with RunStore.create(tmp_path / "run", config={}) as store:
+        with pytest.raises(DiffauditError, match=r"class='horse' is not a class of the model \(cat, dog\)"):
+            generator.generate(items, [0], store)
+        assert store.done_pairs() == set()
+
+
+def test_the_shipped_sandbox_ddpm_is_a_builtin_model_with_the_sandbox_occupations():
+    from generators.sandbox import occupations
+
+    generator = DDPMGenerator(DDPMParams(model="builtin:sandbox-ddpm", device="cpu", class_attribute="occupation"))
+    generator._load()
+    assert generator.class_names == occupations()
+    assert generator.denoiser.sample_shape == (3, 32, 32)
+    with pytest.raises(DiffauditError, match="unknown built-in model 'builtin:nope'"):
+        DDPMGenerator(DDPMParams(model="builtin:nope", device="cpu"))._load()
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm_solver++"])
+def test_timestep_spacing_chooses_where_sampling_starts(conditional_checkpoint, sampler):
+    first = {}
+    for spacing in (None, "trailing"):
+        params = DDPMParams(model=str(conditional_checkpoint), sampler=sampler, device="cpu", timestep_spacing=spacing)
+        generator = DDPMGenerator(params)
+        generator._load()
+        generator.scheduler.set_timesteps(10)
+        first[spacing] = int(generator.scheduler.timesteps[0])
+    assert first["trailing"] == 999  # the last training timestep: pure noise
+    assert first[None] == {"ddpm": 900, "ddim": 900, "dpm_solver++": 999}[sampler]  # diffusers' defaults
