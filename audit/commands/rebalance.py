@@ -162,9 +162,10 @@ def rebalance_command(
         out = Path(out) if out is not None else store.root.parent / f"{store.root.name}-rebalanced-{attribute}"
         if out.exists() and any(out.iterdir()):
             raise ConfigError(f"--out: {out} exists and is not empty; choose a new folder")
-        out.mkdir(parents=True, exist_ok=True)
         for quota in quotas.values():
             next_seed = _fill(quota, generator, model, attribute, threshold, budget, next_seed, descriptions)
+        # Only a complete dataset is written: a run stopped by the budget leaves no folder behind.
+        out.mkdir(parents=True, exist_ok=True)
         datasheet = _write_dataset(out, store, config, quotas, shares, attribute, classifier_id, threshold, budget)
         record = {k: datasheet[k] for k in ("dataset", "attribute", "classifier", "target", "achieved", "tv")}
         previous = json.loads((store.root / REBALANCED).read_text()) if (store.root / REBALANCED).exists() else []

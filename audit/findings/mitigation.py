@@ -30,7 +30,7 @@ from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, RunStore
 from audit.findings.analysis import policy_for, run_labels
 from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RateCheck, RiskRatioCheck, to_reference
-from audit.stats import METRICS, amplification, benjamini_hochberg, group_counts
+from audit.stats import METRICS, amplification, benjamini_hochberg, group_counts, slopes
 from audit.stats.paired_runs import distance_change, embedding_distances, label_loss, pair_labels, share_changes
 
 MITIGATION_PREFIX = "mitigation:"
@@ -111,23 +111,33 @@ def compare_mitigation(
     }
     pairs = pair_labels(labels_b, labels_m)
     rng = np.random.default_rng(seed)
-    rows, share_tables = [], []
+    rows_of: dict[str, list[dict]] = {}
+    share_tables = []
+    subsets = {}
     for check in chosen.checks:
         subset = pairs[pairs["attribute"] == check.attribute]
         if check.classifier is not None:
             subset = subset[subset["classifier"] == check.classifier]
         if subset.empty:
             continue
+        subsets[check.id] = subset
+        rows_of[check.id] = _check_rows(check, subset, labels_b, categories, rng, None)
         if isinstance(check, DeviationCheck):
-            rows += _deviation_rows(check, subset, labels_b, categories, rng)
             share_tables.append(share_changes(subset, by=[c for c in check.by if c in subset.columns]))
-        elif isinstance(check, RateCheck):
-            table = share_changes(subset, by=[c for c in check.by if c in subset.columns], labels=[check.label])
-            rows += _rate_rows(check, table)
-        elif isinstance(check, RiskRatioCheck):
-            rows += _ratio_rows(check, subset, rng)
-        elif isinstance(check, AmplificationCheck):
-            rows += _slope_rows(check, subset, labels_b, categories, rng)
+    # A permutation p-value is at least 1 / (resamples + 1). Where one sits at that floor, the resamples
+    # may be what stops it passing BH over all m comparisons (which needs p <= alpha / m at best): such a
+    # check is recomputed with enough resamples that its floor is alpha / (2 m).
+    m = sum(len(r) for r in rows_of.values())
+    needed = math.ceil(2 * m / alpha)
+    for check in chosen.checks:
+        floored = [
+            r
+            for r in rows_of.get(check.id, [])
+            if r.get("resamples") and r["p_value"] * (r["resamples"] + 1) <= 1.0 + 1e-9
+        ]
+        if floored and min(r["resamples"] for r in floored) < needed:
+            rows_of[check.id] = _check_rows(check, subsets[check.id], labels_b, categories, rng, needed)
+    rows = [r for check in chosen.checks for r in rows_of.get(check.id, [])]
     changes = pd.DataFrame(rows)
     findings = []
     if not changes.empty:
@@ -172,11 +182,27 @@ def compare_mitigation(
     )
 
 
+def _check_rows(check, subset: pd.DataFrame, labels_b, categories, rng, resamples: int | None) -> list[dict]:
+    """The paired changes of one check, group by group (``resamples``: None for each test's default)."""
+    if isinstance(check, DeviationCheck):
+        return _deviation_rows(check, subset, labels_b, categories, rng, resamples or RESAMPLES)
+    if isinstance(check, RateCheck):
+        by = [c for c in check.by if c in subset.columns]
+        return _rate_rows(check, share_changes(subset, by=by, labels=[check.label]))
+    if isinstance(check, RiskRatioCheck):
+        return _ratio_rows(check, subset, rng, resamples or RESAMPLES)
+    if isinstance(check, AmplificationCheck):
+        return _slope_rows(check, subset, labels_b, categories, rng, resamples or SLOPE_RESAMPLES)
+    return []
+
+
 def _group_key(row: dict[str, Any], by: list[str]) -> dict[str, Any]:
     return {k: _plain(row[k]) for k in by}
 
 
-def _deviation_rows(check: DeviationCheck, pairs: pd.DataFrame, labels_b, categories, rng) -> list[dict]:
+def _deviation_rows(
+    check: DeviationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
+) -> list[dict]:
     by = [c for c in check.by if c in pairs.columns]
     reference = to_reference(check.reference)
     expected = {}
@@ -194,8 +220,9 @@ def _deviation_rows(check: DeviationCheck, pairs: pd.DataFrame, labels_b, catego
             continue
         judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")]
         result = distance_change(
-            judged["label_b"].to_numpy(), judged["label_m"].to_numpy(), labels, q, metric, rng=rng, resamples=RESAMPLES
+            judged["label_b"].to_numpy(), judged["label_m"].to_numpy(), labels, q, metric, rng=rng, resamples=resamples
         )
+        result["resamples"] = resamples
         rows.append(
             _row(check, key[-1], dict(zip(by, key[:-1], strict=True)), result, len(group) - len(judged), check.metric)
         )
@@ -219,7 +246,7 @@ def _rate_rows(check: RateCheck, table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng) -> list[dict]:
+def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng, resamples: int) -> list[dict]:
     """The change of the risk ratio between the two arms, over units of (pair, seed) found in both runs."""
     if check.between not in pairs.columns or "pair_id" not in pairs.columns:
         return []
@@ -245,9 +272,9 @@ def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng) -> list[dict]:
 
         n = len(outcome)
         rr_b, rr_m = log_ratio(outcome, 0, 2), log_ratio(outcome, 1, 3)
-        draws = outcome[rng.integers(0, n, size=(RESAMPLES, n))]
+        draws = outcome[rng.integers(0, n, size=(resamples, n))]
         boot = log_ratio(draws, 1, 3) - log_ratio(draws, 0, 2)
-        flips = rng.integers(0, 2, size=(RESAMPLES, n, 1)).astype(bool)
+        flips = rng.integers(0, 2, size=(resamples, n, 1)).astype(bool)
         swapped = np.where(flips, outcome[None][..., [1, 0, 3, 2]], outcome[None])
         null = log_ratio(swapped, 1, 3) - log_ratio(swapped, 0, 2)
         change = float(rr_m - rr_b)
@@ -258,7 +285,8 @@ def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng) -> list[dict]:
             "change": float(np.exp(rr_m) - np.exp(rr_b)),
             "change_low": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.025)) - 1)),
             "change_high": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.975)) - 1)),
-            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + RESAMPLES)),
+            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + resamples)),
+            "resamples": resamples,
         }
         rows.append(
             _row(
@@ -268,7 +296,9 @@ def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng) -> list[dict]:
     return rows
 
 
-def _slope_rows(check: AmplificationCheck, pairs: pd.DataFrame, labels_b, categories, rng) -> list[dict]:
+def _slope_rows(
+    check: AmplificationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
+) -> list[dict]:
     """The change of the amplification slope: a bootstrap over seeds, the same seeds drawn for both runs."""
     by = [c for c in check.by if c in pairs.columns]
     if len(by) != len(check.by):
@@ -313,14 +343,15 @@ def _slope_rows(check: AmplificationCheck, pairs: pd.DataFrame, labels_b, catego
         s_b, s_m = slope(matrix_b, everything), slope(matrix_m, everything)
         if not (np.isfinite(s_b) and np.isfinite(s_m)):
             continue
-        boot, null = [], []
-        for _ in range(SLOPE_RESAMPLES):
-            draw = rng.integers(0, len(seeds), size=len(seeds))
-            boot.append(slope(matrix_m, draw) - slope(matrix_b, draw))
-            flip = rng.integers(0, 2, size=matrix_b.shape).astype(bool)
-            perm_m, perm_b = np.where(flip, matrix_b, matrix_m), np.where(flip, matrix_m, matrix_b)
-            null.append(slope(perm_m, everything) - slope(perm_b, everything))
-        boot, null = np.asarray(boot, float), np.asarray(null, float)
+        # All draws at once: the same seeds drawn for both runs (bootstrap), or each image pair's two
+        # images swapped at random (permutation); per draw, each prompt's count of the label and its n.
+        draws = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+        boot = _draw_slopes(matrix_m[:, draws], ref, templates) - _draw_slopes(matrix_b[:, draws], ref, templates)
+        flips = rng.integers(0, 2, size=(resamples, *matrix_b.shape)).astype(bool)
+        perm_m, perm_b = np.where(flips, matrix_b, matrix_m), np.where(flips, matrix_m, matrix_b)
+        null = _draw_slopes(perm_m.transpose(1, 0, 2), ref, templates) - _draw_slopes(
+            perm_b.transpose(1, 0, 2), ref, templates
+        )
         boot, null = boot[np.isfinite(boot)], null[np.isfinite(null)]
         change = s_m - s_b
         result = {
@@ -331,9 +362,17 @@ def _slope_rows(check: AmplificationCheck, pairs: pd.DataFrame, labels_b, catego
             "change_low": float(np.quantile(boot, 0.025)) if len(boot) else math.nan,
             "change_high": float(np.quantile(boot, 0.975)) if len(boot) else math.nan,
             "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + len(null))),
+            "resamples": len(null),
         }
         rows.append(_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope"))
     return rows
+
+
+def _draw_slopes(stack: np.ndarray, ref: np.ndarray, templates: np.ndarray | None) -> np.ndarray:
+    """Slopes of draws of a (prompts × draws × seeds) array of 0/1/NaN: each draw's counts over its seeds."""
+    count = np.nansum(stack, axis=2).T
+    n = np.sum(~np.isnan(stack), axis=2).T
+    return slopes(count, n, ref, templates=templates)
 
 
 def _row(check, classifier: str, group: dict, result: dict, abstained: int, measure: str) -> dict:

@@ -114,3 +114,14 @@ def test_an_unknown_pipeline_class_is_one_line(write_config, tiny_sd_path, tmp_p
     with runner.prepare(load_config(write_config(text)), tmp_path / "x") as store:
         with pytest.raises(DiffauditError, match="has no pipeline class 'NoSuchPipeline'"):
             runner.generate(store)
+
+
+def test_the_shipped_mitigated_config_is_the_default_audit_with_a_guidance_mitigation():
+    from audit.config import load_config
+
+    default, mitigated = load_config(), load_config("sandbox-mitigated")
+    assert mitigated.name != default.name
+    assert mitigated.mitigation is not None and mitigated.mitigation.guidance == 0.5
+    assert mitigated.generator_params().guidance == 0.5
+    same = ("generator", "probes", "classifiers", "policy")
+    assert {k: mitigated.as_dict()[k] for k in same} == {k: default.as_dict()[k] for k in same}
