@@ -122,7 +122,8 @@ def _paired(
     if comparison.changes.empty:
         if fail_on_regression:
             raise DiffauditError(
-                f"nothing to compare between {baseline} and {candidate}: no check's attribute is in both"
+                f"nothing to compare between {baseline} and {candidate}: no check of policy "
+                f"{payload['policy']!r} has its attribute scored in both runs"
             )
         lines.append("compare: nothing compared (no check's attribute was scored in both runs)")
         return lines, PASS
@@ -132,6 +133,7 @@ def _paired(
         "compare: "
         + ", ".join(f"{directions.get(d, 0)} {d}" for d in ("improved", "worse", "no significant change", "not judged"))
     )
+    lines.append(f"compare: {len(worse)} significant regression(s)" if worse else "compare: no significant regression")
     code = FAIL if fail_on_regression and any(f.severity == "error" for f in worse) else PASS
     return lines, code
 

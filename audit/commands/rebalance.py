@@ -45,6 +45,7 @@ from typing import Any
 import yaml
 
 from audit.commands.exit_codes import PASS
+from audit.commands.options import key_value_pairs
 from audit.core.constants import UNKNOWN
 from audit.core.errors import ConfigError, DiffauditError
 from audit.core.records import ProbeItem, stable_hash
@@ -211,12 +212,7 @@ def _classifier_for(config: Any, labels: Any, attribute: str, wanted: str | None
 
 
 def _selected(items: list[ProbeItem], where: Sequence[str]) -> list[ProbeItem]:
-    wanted: dict[str, str] = {}
-    for clause in where:
-        key, sep, value = clause.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--where: expected attribute=value, got {clause!r}")
-        wanted[key] = value
+    wanted = key_value_pairs(where, "--where", "attribute=value", empty_value=True)
     return [
         item
         for item in items
@@ -234,11 +230,7 @@ def _descriptions(spec: Any, attribute: str, describe: Sequence[str]) -> dict[st
         attribute_spec = load_label_set(label_set).attributes.get(attribute)
         if attribute_spec is not None:
             out.update(attribute_spec.classes)
-    for clause in describe:
-        label, sep, text = clause.partition("=")
-        if not sep or not label or not text:
-            raise ConfigError(f"--describe: expected label=text, got {clause!r}")
-        out[label] = text
+    out.update(key_value_pairs(describe, "--describe", "label=text"))
     return out
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, RunStore
-from audit.findings.analysis import policy_for, run_labels
+from audit.findings.analysis import merged_categories, policy_for, run_labels
 from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RateCheck, RiskRatioCheck, to_reference
 from audit.stats import METRICS, amplification, benjamini_hochberg, group_counts, slopes
 from audit.stats.paired_runs import distance_change, embedding_distances, label_loss, pair_labels, share_changes
@@ -105,10 +105,7 @@ def compare_mitigation(
     chosen = policy_for(mitigated, policy)
     labels_b, categories_b = run_labels(baseline)
     labels_m, categories_m = run_labels(mitigated)
-    categories = {
-        key: sorted(set(categories_b.get(key, ())) | set(categories_m.get(key, ())))
-        for key in set(categories_b) | set(categories_m)
-    }
+    categories = merged_categories(categories_b, categories_m)
     pairs = pair_labels(labels_b, labels_m)
     rng = np.random.default_rng(seed)
     rows_of: dict[str, list[dict]] = {}

@@ -93,7 +93,7 @@ def test_what_the_mitigation_cost_is_measured_on_the_same_pairs(runs):
 
 def test_a_mitigation_that_makes_things_worse_fails_when_asked(runs):
     lines, code = compare_command(runs["balanced"], runs["skewed"], "default", fail_on_regression=True)
-    assert code == 1 and "1 worse" in lines[-1]
+    assert code == 1 and "1 worse" in lines[-2] and lines[-1] == "compare: 1 significant regression(s)"
 
 
 def test_runs_of_other_seeds_are_compared_as_independent_samples(runs):
