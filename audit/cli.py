@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from audit.core.errors import DiffauditError
+from audit.core.errors import ConfigError, DiffauditError
 
 app = typer.Typer(
     name="diffaudit",
@@ -316,12 +316,72 @@ def compare(
         bool, typer.Option("--fail-on-regression", help="Exit 1 when a group is significantly worse.")
     ] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the comparison as JSON here.")] = None,
+    design: Annotated[
+        str,
+        typer.Option(
+            help="auto: paired when the runs share their prompts and seeds (a run and its mitigated twin); "
+            "paired; or unpaired (two models)."
+        ),
+    ] = "auto",
     quiet: Quiet = False,
 ) -> None:
-    """Test, group by group, whether the candidate is worse than the baseline."""
+    """Did the candidate get worse than the baseline, or a mitigation help? Paired when the runs share seeds."""
     from audit.commands.compare import compare_command
 
-    _finish(*compare_command(baseline, candidate, policy, alpha=alpha, fail_on_regression=fail_on_regression, out=out))
+    if design not in ("auto", "paired", "unpaired"):
+        raise ConfigError(f"--design: expected auto, paired or unpaired, got {design!r}")
+    _finish(
+        *compare_command(
+            baseline, candidate, policy, alpha=alpha, fail_on_regression=fail_on_regression, out=out, design=design
+        )
+    )
+
+
+@app.command()
+@_stage
+def rebalance(
+    run_dir: RunDir,
+    attribute: Annotated[
+        str, typer.Option("--attribute", "-a", help="The attribute to rebalance (for example marker).")
+    ],
+    count: Annotated[int, typer.Option("--count", "-n", help="Images per prompt in the dataset.")],
+    target: Annotated[
+        str, typer.Option(help="'uniform' or a YAML/JSON file of label: share (normalised).")
+    ] = "uniform",
+    classifier: Annotated[
+        str | None, typer.Option(help="The classifier id whose labels count (when several score the attribute).")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Keep an image only when its label's probability is at least this.")
+    ] = 0.8,
+    budget: Annotated[int | None, typer.Option(help="Most new candidates per prompt (default 20 x count).")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="Only prompts whose attribute has this value, key=value (repeatable).")
+    ] = None,
+    describe: Annotated[
+        list[str] | None,
+        typer.Option(help="Words that ask a text-to-image model for a label, label=text (default: the label set's)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The dataset folder (new).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """A dataset of verified synthetic images that meets a target distribution of one attribute."""
+    from audit.commands.rebalance import rebalance_command
+
+    _finish(
+        *rebalance_command(
+            run_dir,
+            attribute,
+            target,
+            count,
+            classifier=classifier,
+            threshold=threshold,
+            budget=budget,
+            out=out,
+            where=where or [],
+            describe=describe or [],
+        )
+    )
 
 
 @app.command()

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from audit.core.errors import ConfigError
 from audit.core.schema import load_yaml, parse
+from generators.mitigation import Mitigation
 from probes.suite import Screening
 
 DEFAULT_CONFIG = "default.yaml"
@@ -76,6 +77,7 @@ class _ConfigFile:
     policy: str = "default"
     executor: Literal["local", "ray"] = "local"
     output: str = "runs"
+    mitigation: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.probes:
@@ -96,9 +98,10 @@ class RunConfig:
     executor: str
     output: str
     source: str = "(built-in default)"
+    mitigation: Mitigation | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "generator": self.generator.as_dict(),
             "probes": [dataclasses.asdict(p) for p in self.probes],
@@ -107,6 +110,14 @@ class RunConfig:
             "executor": self.executor,
             "output": self.output,
         }
+        if self.mitigation is not None:  # absent, not null, so runs without one resume as before
+            out["mitigation"] = dataclasses.asdict(self.mitigation)
+        return out
+
+    def generator_params(self) -> Any:
+        """The parameters the generator runs with: the config's, with the mitigation's guidance and pipeline."""
+        params = self.generator.params
+        return self.mitigation.apply_params(params) if self.mitigation is not None else params
 
 
 def config_from_dict(data: Any, *, source: str) -> RunConfig:
@@ -115,6 +126,9 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
     from generators.registry import generator_class
 
     shape = parse(_ConfigFile, data, source=source)
+    mitigation = None
+    if shape.mitigation is not None:
+        mitigation = parse(Mitigation, shape.mitigation, source=source, key="mitigation")
     generator = dict(shape.generator)
     type_name = generator.pop("type", None)
     if type_name is None:
@@ -124,6 +138,8 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
     except KeyError as exc:
         raise ConfigError(f"{source}: generator.type: {exc.args[0]}") from None
     params = parse(cls.Params, generator, source=source, key="generator")
+    if mitigation is not None:
+        _check_mitigation(mitigation, cls, params, source)
     classifiers = []
     for i, entry in enumerate(shape.classifiers):
         entry = dict(entry)
@@ -151,7 +167,22 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
         executor=shape.executor,
         output=shape.output,
         source=source,
+        mitigation=mitigation,
     )
+
+
+def _check_mitigation(mitigation: Mitigation, generator_cls: Any, params: Any, source: str) -> None:
+    """Refuse a mitigation the generator cannot carry out, naming the key."""
+    if mitigation.changes_prompts and not generator_cls.reads_prompt:
+        key = "mitigation.rewrite" if mitigation.rewrite is not None else "mitigation.negative_prompt"
+        raise ConfigError(
+            f"{source}: {key}: generator type {generator_cls.type_name!r} does not read prompts, "
+            "so rewriting them would change nothing; use guidance (or a text-to-image generator)"
+        )
+    try:
+        mitigation.apply_params(params)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: mitigation.{exc}") from None
 
 
 def builtin_configs() -> list[str]:

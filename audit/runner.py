@@ -134,7 +134,7 @@ def generate(
     from generators import generator_class
 
     config = load_run_config(store)
-    generator = generator_class(config.generator.type)(config.generator.params)
+    generator = generator_class(config.generator.type)(config.generator_params())
     # A prompt the input screen blocked is never generated.
     everything = store.probes()
     items = [item for item in everything if item.screening != "blocked"]
@@ -143,6 +143,9 @@ def generate(
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
     pairs = store.pairs(items)
     todo = generator.pending_pairs(pairs, store)
+    if config.mitigation is not None:
+        log.info("mitigation: %s", config.mitigation.describe())
+        todo = config.mitigation.apply_pairs(todo)
     log.info("%d of %d images to make with %s", len(todo), len(pairs), generator.generator_id)
     made = failed = 0
     bar = progress("generating", len(todo)) if (progress and todo) else nullcontext(lambda: None)

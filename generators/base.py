@@ -58,6 +58,9 @@ class Generator(abc.ABC):
     # Model calls are always made at params.batch_size images (see _run_batch);
     # generators that compute nothing (a folder of images) turn this off.
     pad_batches: ClassVar[bool] = True
+    # Whether the image depends on the item's prompt and negative prompt (a mitigation that rewrites
+    # prompts is refused for generators that do not read them: class-conditional models, image folders).
+    reads_prompt: ClassVar[bool] = True
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

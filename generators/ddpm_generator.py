@@ -71,6 +71,7 @@ class DDPMGenerator(Generator):
     """A DDPM (ours or a diffusers UNet2DModel) sampled with our DDPM, DDIM or DPM-Solver++ scheduler."""
 
     type_name: ClassVar[str] = "ddpm"
+    reads_prompt: ClassVar[bool] = False  # unconditional or class-conditional: the prompt is not an input
     Params: ClassVar[type[GeneratorParams]] = DDPMParams
     params: DDPMParams
 

@@ -45,6 +45,10 @@ class DiffusersParams(GeneratorParams):
     variant: str | None = None
     # Use an item's own `guidance` attribute where it has one (I2P publishes one per prompt).
     guidance_from_item: bool = False
+    # A diffusers pipeline class to load the model with (for example StableDiffusionPipelineSafe, safe latent
+    # diffusion); None: AutoPipelineForText2Image picks the model's own. Options are passed to every call.
+    pipeline: str | None = None
+    pipeline_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     batch_size: int = 4
 
     def __post_init__(self) -> None:
@@ -120,7 +124,8 @@ class DiffusersGenerator(Generator):
             library.utils.logging.disable_progress_bar()
         model = self._resolved_model()
         class_name = self._pipeline_class_name(model)
-        if class_name not in _supported_pipelines():
+        loader = self._pipeline_loader()
+        if self.params.pipeline is None and class_name not in _supported_pipelines():
             hint = " (use generator type `ddpm` for unconditional DDPMs)" if "DDPM" in class_name else ""
             raise DiffauditError(f"model {model!r} is a {class_name}, which is not a text-to-image pipeline{hint}")
         try:
@@ -135,7 +140,7 @@ class DiffusersGenerator(Generator):
             with warnings.catch_warnings():
                 # Newer diffusers renamed torch_dtype to dtype; the old name works on every version.
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-                pipeline = diffusers.AutoPipelineForText2Image.from_pretrained(model, **kwargs)
+                pipeline = loader.from_pretrained(model, **kwargs)
         except OSError as exc:
             raise ModelNotFoundError(
                 f"model {model!r} is incomplete on disk ({_one_line(str(exc))}); "
@@ -150,6 +155,19 @@ class DiffusersGenerator(Generator):
             "device": self.device,
             "versions": package_versions(("diffusers", "torch", "transformers")),
         }
+
+    def _pipeline_loader(self) -> Any:
+        """The class that loads the model: the one named by ``pipeline``, else AutoPipelineForText2Image."""
+        import diffusers
+
+        if self.params.pipeline is None:
+            return diffusers.AutoPipelineForText2Image
+        cls = getattr(diffusers, self.params.pipeline, None)
+        if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
+            raise DiffauditError(
+                f"generator.pipeline: diffusers {diffusers.__version__} has no pipeline class {self.params.pipeline!r}"
+            )
+        return cls
 
     def _configure(self, pipeline: Any) -> None:
         import diffusers
@@ -207,6 +225,7 @@ class DiffusersGenerator(Generator):
             # Floats, not PIL: a NaN would be silently cast to a black image on the way to uint8.
             output_type="np",
             **kwargs,
+            **self.params.pipeline_options,
         )
         images: list[Any] = []
         for pixels in output.images:

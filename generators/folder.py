@@ -149,6 +149,7 @@ class FolderGenerator(Generator):
     type_name: ClassVar[str] = "folder"
     Params: ClassVar[type[GeneratorParams]] = FolderParams
     pad_batches: ClassVar[bool] = False
+    reads_prompt: ClassVar[bool] = False  # the prompt finds the file; it makes nothing
     params: FolderParams
 
     def __init__(self, params: GeneratorParams | None = None) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.records import stable_hash
-from audit.core.run_store import FINDINGS, SCORING_INFO, TABLES, VALIDATION, RunStore
+from audit.core.run_store import COMPARISON, FINDINGS, REBALANCED, SCORING_INFO, TABLES, VALIDATION, RunStore
 
 SCHEMA_VERSION = 1
 # Images per prompt that the report shows as thumbnails (and the digest lists); the rest are counted.
@@ -91,6 +91,9 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "paired": _paired(tables, findings),
         "diversity": _rows(tables.get("diversity_prompt")),
         "validation": _validation(root),
+        "mitigation": _mitigation(info["config"].get("mitigation")),
+        "comparison": _comparison(_read_json(root / COMPARISON)),
+        "rebalanced": _read_json_list(root / REBALANCED),
         "thumbnails_per_prompt": thumbnails_per_prompt,
         "items": [
             {
@@ -127,6 +130,35 @@ def _json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_ready(v) for v in value]
     return _plain(value)
+
+
+def _mitigation(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run's mitigation block as its config states it (run.yaml)."""
+    return {"block": block} if block else None
+
+
+def _comparison(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The paired comparison with its baseline (``diffaudit compare`` wrote comparison.json into this run)."""
+    if not data:
+        return None
+    changes = data.get("changes", [])
+    directions = Counter(c.get("direction") for c in changes)
+    return {
+        "baseline": data.get("baseline"),
+        "baseline_name": data.get("baseline_name"),
+        "policy": data.get("policy"),
+        "alpha": data.get("alpha"),
+        "pairs": data.get("pairs"),
+        "method": data.get("method"),
+        "described": data.get("mitigation_described"),
+        "counts": {d: directions.get(d, 0) for d in ("improved", "worse", "no significant change", "not judged")},
+        "changes": changes,
+        "costs": data.get("costs", {}),
+    }
+
+
+def _read_json_list(path: Path) -> list[Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
 
 
 def _reason(error: str | None) -> str:

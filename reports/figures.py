@@ -232,6 +232,42 @@ def abstention(attributes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def mitigation_changes(comparison: dict[str, Any]) -> dict[str, Any]:
+    """Each group's change of its check's metric, mitigated minus baseline, with its paired interval."""
+    changes = [c for c in comparison["changes"] if c.get("change") is not None][:MAX_BARS]
+    labels = [_text(f"{c['check']}: {', '.join(f'{k}={v}' for k, v in c['group'].items()) or 'all'}") for c in changes][
+        ::-1
+    ]
+    values = [c["change"] for c in changes][::-1]
+    colours = {"improved": _PALETTE[2], "worse": _PALETTE[3]}
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "change (95% interval)",
+                "x": values,
+                "y": labels,
+                "marker": {"size": 8, "color": [colours.get(c["direction"], "#888") for c in changes][::-1]},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [_gap(c["change_high"], c["change"]) for c in changes][::-1],
+                    "arrayminus": [_gap(c["change"], c["change_low"]) for c in changes][::-1],
+                },
+                "customdata": [_text(c["direction"]) for c in changes][::-1],
+                "hovertemplate": "%{x:+.3f} (%{customdata})<extra>%{y}</extra>",
+            }
+        ],
+        "layout": _layout(
+            "change with the mitigation, pair by pair (green: improved; red: worse; grey: no significant change)",
+            height=min(140 + 26 * len(labels), 1600),
+            xaxis={"title": {"text": "mitigated minus baseline (each check's metric)"}, "zeroline": True},
+            yaxis={"automargin": True},
+        ),
+    }
+
+
 def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every figure the report shows, keyed by the id of the element it is drawn into."""
     figures: dict[str, dict[str, Any]] = {}
@@ -244,6 +280,8 @@ def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
             figures[f"fig-amplification-{i}"] = amplification_scatter(entry)
     if any(e["rr"] is not None for e in digest["paired"]):
         figures["fig-paired"] = risk_ratios(digest["paired"])
+    if digest.get("comparison") and digest["comparison"]["changes"]:
+        figures["fig-mitigation"] = mitigation_changes(digest["comparison"])
     if digest["diversity"]:
         figures["fig-diversity"] = diversity(digest["diversity"])
     if any(a.get("abstention") for a in digest["attributes"]):

@@ -83,6 +83,26 @@ def render_markdown(digest: dict[str, Any]) -> str:
                     f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
                     f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
                 )
+    comparison = digest.get("comparison")
+    if comparison:
+        verdicts = comparison["counts"]
+        described = escape_markdown(comparison.get("described") or "as configured")
+        baseline = escape_markdown(comparison.get("baseline_name") or "the baseline")
+        lines += [
+            "",
+            f"**Mitigation** ({described}), compared pair by pair with {baseline}: {verdicts['improved']} improved, "
+            f"{verdicts['worse']} worse, {verdicts['no significant change']} without a significant change, "
+            f"{verdicts['not judged']} not judged.",
+            "",
+            "| check | group | baseline | mitigated | change (95% interval) | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for c in comparison["changes"][:MAX_FAILING]:
+            lines.append(
+                f"| {escape_markdown(c['check'])} | {_scope(c['group'])} | {_fmt(c.get('baseline'))} | "
+                f"{_fmt(c.get('mitigated'))} | {_fmt(c.get('change'), '+.3f')} "
+                f"({_fmt(c.get('change_low'), '+.3f')} to {_fmt(c.get('change_high'), '+.3f')}) | {c['direction']} |"
+            )
     deviations = _largest_deviations(digest)
     if deviations:
         lines += ["", "**Largest deviations** (deviation checks, judged groups):", ""]

@@ -20,6 +20,7 @@ from audit.classifiers.base import Classifier
 from audit.classifiers.scoring import make_classifier
 from audit.classifiers.validation import labelled_images, predicted_labels
 from audit.commands.exit_codes import PASS
+from audit.commands.options import key_value_pairs
 from audit.core.device import pick_device
 from audit.core.errors import ConfigError
 from audit.core.schema import load_yaml
@@ -111,23 +112,14 @@ def classifier_from_options(spec: str, assignments: Sequence[str] = (), *, devic
         type_name = data["type"]
     else:
         params, source, type_name = {}, "--classifier", spec
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--param: expected key=value, got {assignment!r}")
+    for key, value in key_value_pairs(assignments, "--param", "key=value", empty_value=True).items():
         params[key.strip()] = yaml.safe_load(value)
     return make_classifier(type_name, params, device=pick_device(device), source=source)
 
 
 def parse_label_map(pairs: Sequence[str]) -> dict[str, str]:
     """``data=classifier`` pairs from the command line."""
-    mapping = {}
-    for pair in pairs:
-        data_label, sep, classifier_label = pair.partition("=")
-        if not sep or not data_label or not classifier_label:
-            raise ConfigError(f"--map: expected data_label=classifier_label, got {pair!r}")
-        mapping[data_label] = classifier_label
-    return mapping
+    return key_value_pairs(pairs, "--map", "data_label=classifier_label")
 
 
 def validate_command(

@@ -97,6 +97,9 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
                 return _convert(option, value, source, key)
             except ConfigError as exc:
                 errors.append(exc)
+        real = [option for option in options if option is not type(None)]
+        if len(errors) == 1 and dataclasses.is_dataclass(real[0]) and isinstance(value, dict):
+            raise errors[0]  # a mapping for the one structured option: its own message says what is wrong
         # One option failed deep inside a mapping: that message is the useful one.
         deep = [e for e in errors if f"{key}." in str(e) or f"{key}[" in str(e)]
         if len(deep) == 1:

@@ -91,6 +91,12 @@ class Analysis:
         }
 
 
+def merged_categories(*category_maps: dict) -> dict:
+    """Each (classifier, attribute)'s labels over several runs' label sets (sorted), for comparing runs."""
+    keys = set().union(*category_maps)
+    return {key: sorted(set().union(*(m.get(key, ()) for m in category_maps))) for key in keys}
+
+
 def run_labels(store: RunStore) -> tuple[pd.DataFrame, dict]:
     """The run's per-image labels and each attribute's label set, from scores.parquet."""
     path = store.root / SCORES

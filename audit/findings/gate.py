@@ -108,7 +108,7 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict
     for f in unjudged[:details]:
         label = "N/A" if f.summary.startswith("not applicable: ") else "NOT JUDGED"
         lines.append(f"{label} {f.check}: {f.summary.removeprefix('not applicable: ')}")
-    if len(unjudged) > details:
+    if 0 < details < len(unjudged):
         lines.append(f"... and {len(unjudged) - details} more group(s) not judged; see findings.json")
     return "\n".join(lines)
 

@@ -216,15 +216,12 @@ def compare_run_dirs(
 ) -> tuple[list[Finding], pd.DataFrame, Policy]:
     """Compare two run directories under ``policy`` (default: the candidate run's own policy)."""
     from audit.core.run_store import RunStore
-    from audit.findings.analysis import policy_for, run_labels
+    from audit.findings.analysis import merged_categories, policy_for, run_labels
 
     with RunStore.open(baseline, lock=False) as base_store, RunStore.open(candidate, lock=False) as cand_store:
         chosen = policy_for(cand_store, policy)
         base_labels, base_categories = run_labels(base_store)
         cand_labels, cand_categories = run_labels(cand_store)
-    categories = {
-        key: sorted(set(base_categories.get(key, ())) | set(cand_categories.get(key, ())))
-        for key in set(base_categories) | set(cand_categories)
-    }
+    categories = merged_categories(base_categories, cand_categories)
     findings, table = compare_runs(base_labels, cand_labels, chosen, categories, alpha=alpha)
     return findings, table, chosen

@@ -7,7 +7,7 @@ scores.parquet to the generations and probes of a run.
 """
 
 from audit.stats.abstention import distance_range, share_range
-from audit.stats.amplification import REFERENCE_FLOOR, amplification, slope_bound, slope_p_values
+from audit.stats.amplification import REFERENCE_FLOOR, amplification, slope_bound, slope_p_values, slopes
 from audit.stats.comparison import two_sample_test
 from audit.stats.confusion import confusion_summary
 from audit.stats.correction import (
@@ -128,6 +128,7 @@ __all__ = [
     "share_range",
     "slope_bound",
     "slope_p_values",
+    "slopes",
     "statuses",
     "top_labels",
     "tv_distance",

@@ -217,6 +217,41 @@ def _glm(count, n, x, templates, clusters) -> tuple[float, float, float] | None:
     return slope, float(np.sqrt(variance)), float(result.params[0])
 
 
+def slopes(model_count, model_n, reference_share, *, templates=None, iterations: int = 50) -> np.ndarray:
+    """The amplification slope of each row of ``model_count`` (draws × prompts), all draws at once.
+
+    The same binomial GLM as :func:`amplification` (logit of the model's share on the logit of the
+    reference, one intercept per template), fitted by Newton's method in numpy for many count
+    vectors of the same prompts: bootstrap and permutation draws. Point estimates only; NaN where a
+    draw's fit does not converge (complete separation, no variation).
+    """
+    count = np.atleast_2d(np.asarray(model_count, float))
+    n = np.broadcast_to(np.atleast_2d(np.asarray(model_n, float)), count.shape)
+    ref = np.clip(np.asarray(reference_share, float), REFERENCE_FLOOR, 1 - REFERENCE_FLOOR)
+    templates = np.zeros(count.shape[1], dtype=int) if templates is None else np.asarray(templates)
+    design = _design(_logit(ref), templates)  # prompts × k
+    k = design.shape[1]
+    beta = np.zeros((len(count), k))
+    converged = np.zeros(len(count), dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(iterations):
+            mu = 1 / (1 + np.exp(-(beta @ design.T)))
+            weight = n * mu * (1 - mu)
+            gradient = (count - n * mu) @ design
+            hessian = np.einsum("dp,pi,pj->dij", weight, design, design)
+            try:
+                step = np.linalg.solve(hessian + 1e-12 * np.eye(k), gradient[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = np.full_like(beta, np.nan)
+            beta = beta + step
+            converged = np.abs(step).max(axis=1) < 1e-8
+            if converged.all() or not np.isfinite(beta).any():
+                break
+    out = beta[:, 1].copy()
+    out[~converged | ~np.isfinite(out)] = np.nan
+    return out
+
+
 def slope_p_values(result: dict, limit: float) -> tuple[float, float]:
     """One-sided t p-values of H0: slope <= limit (harm) and H0: slope >= limit (safety)."""
     if not np.isfinite(result["slope"]):

@@ -66,6 +66,7 @@ class SandboxGenerator(Generator):
     Params: ClassVar[type[GeneratorParams]] = SandboxParams
     params: SandboxParams
     pad_batches: ClassVar[bool] = False  # rendering is per image: no batch shape to keep
+    reads_prompt: ClassVar[bool] = False  # the occupation comes from the item's attribute, not its words
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         super().__init__(params)

@@ -19,6 +19,7 @@ VERBS = [
     "gate",
     "compare",
     "plan",
+    "rebalance",
     "screen",
     "suites",
 ]

@@ -13,8 +13,15 @@ from audit.core.run_store import RunStore
 LABEL_SETS = {
     "perceived_gender_presentation": ("feminine", "masculine", "unknown"),
     "nudenet_exposed": ("no", "unknown", "yes"),
+    "person_present": ("no", "yes"),
+    "depicted_occupation": ("nurse", "pilot", "unknown"),
 }
-CLASSIFIER = {"perceived_gender_presentation": "clip:ViT-B-32/test", "nudenet_exposed": "nudenet"}
+CLASSIFIER = {
+    "perceived_gender_presentation": "clip:ViT-B-32/test",
+    "nudenet_exposed": "nudenet",
+    "person_present": "clip:ViT-B-32/test",
+    "depicted_occupation": "clip:ViT-B-32/test",
+}
 
 
 def item(prompt: str, **fields) -> ProbeItem:

@@ -133,15 +133,20 @@ def test_the_installed_command_exits_1_on_a_failed_check_not_a_crash(runs):
 
 def test_compare_flags_a_significant_regression_only_where_there_is_one(runs, tmp_path):
     out = tmp_path / "comparison.json"
-    result = runner.invoke(
-        app, ["compare", str(runs["balanced"]), str(runs["biased"]), "--fail-on-regression", "--out", str(out)]
-    )
-    assert result.exit_code == 1, result.output
-    assert "1 significant regression" in result.stdout
-    data = json.loads(out.read_text())
-    regressed = [f for f in data["findings"] if f["status"] == "fail"]
-    assert [f["scope"]["prompt"] for f in regressed] == ["a photo of person 1"]
-    assert regressed[0]["check"] == "regression:gender-parity"
+    # The runs share their seeds, so the default is a paired comparison; as two independent samples
+    # (two models) the same regression is found too.
+    for design, check in (("paired", "mitigation:gender-parity"), ("unpaired", "regression:gender-parity")):
+        result = runner.invoke(
+            app,
+            ["compare", str(runs["balanced"]), str(runs["biased"]), "--fail-on-regression", "--out", str(out)]
+            + ["--design", design],
+        )
+        assert result.exit_code == 1, result.output
+        assert "1 significant regression" in result.stdout
+        data = json.loads(out.read_text())
+        regressed = [f for f in data["findings"] if f["status"] == "fail"]
+        assert [f["scope"]["prompt"] for f in regressed] == ["a photo of person 1"], design
+        assert regressed[0]["check"] == check
 
     # Without --fail-on-regression the verdict is printed but the exit code stays 0.
     assert runner.invoke(app, ["compare", str(runs["balanced"]), str(runs["biased"])]).exit_code == 0

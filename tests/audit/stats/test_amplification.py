@@ -83,3 +83,21 @@ def test_extreme_and_zero_reference_shares_are_floored_not_dropped():
 def test_groups_without_a_reference_are_left_out():
     r = amplification([5, 6, 7, 3], [10, 10, 10, 10], [0.5, np.nan, 0.7, 0.2])
     assert r["groups"] == 3
+
+
+def test_batched_slopes_are_the_glm_slope_of_each_draw():
+    # The paired comparison's bootstrap and permutation draws use the batched fit: it must be the same
+    # maximum-likelihood slope as the check's statsmodels GLM, template intercepts included.
+    from audit.stats import slopes
+
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(0.05, 0.95, 24)
+    n = rng.integers(3, 30, 24)
+    templates = np.repeat(["a photo of", "a portrait of"], 12)
+    truth = 1 / (1 + np.exp(-(0.3 + 1.4 * np.log(ref / (1 - ref)))))
+    counts = rng.binomial(np.tile(n, (30, 1)), truth)
+    batched = slopes(counts, n, ref, templates=templates)
+    for row, value in zip(counts, batched, strict=True):
+        assert value == pytest.approx(amplification(row, n, ref, templates=templates)["slope"], abs=1e-6)
+    # A draw with no variation in the label has no slope: NaN, never a number.
+    assert np.isnan(slopes(np.zeros((1, 24)), n, ref, templates=templates)[0])
