@@ -775,7 +775,10 @@ def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: 
     else:
         result = amplification(count[keep], n[keep], ref[keep], clusters=by_key[keep], templates=templates[keep])
     if not np.isfinite(result["slope"]):
-        g.reason = "the slope could not be fitted (the reference shares do not vary, or the fit failed)"
+        g.reason = (
+            "the slope could not be fitted (the reference shares do not vary, groups at 0% or 100% separate "
+            "the fit, or it failed)"
+        )
         return g
     g.value = result["slope"]
     g.ci = (result["slope_low"], result["slope_high"])

@@ -339,6 +339,17 @@ def _slope_rows(
         everything = np.arange(len(seeds))
         s_b, s_m = slope(matrix_b, everything), slope(matrix_m, everything)
         if not (np.isfinite(s_b) and np.isfinite(s_m)):
+            # No slope for one run (every group all or nothing: the fit separates): counted, not judged.
+            result = {
+                "n_pairs": len(judged),
+                "baseline": s_b,
+                "mitigated": s_m,
+                "change": math.nan,
+                "change_low": math.nan,
+                "change_high": math.nan,
+                "p_value": math.nan,
+            }
+            rows.append(_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope"))
             continue
         # All draws at once: the same seeds drawn for both runs (bootstrap), or each image pair's two
         # images swapped at random (permutation); per draw, each prompt's count of the label and its n.

@@ -28,11 +28,14 @@ impossibility, and its logit must stay finite.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 REFERENCE_FLOOR = 0.005
+# A group at 0% or 100% whose fitted expected count of the other outcome is below this: the fit separated.
+_SEPARATED = 1e-4
 
 
 def _logit(p):
@@ -128,6 +131,18 @@ def amplification(
     return out
 
 
+def _separated(count, n, fitted) -> Any:
+    """Whether a fit ran off to a share of 0 or 1 (per row of a 2-D ``fitted``): separation.
+
+    At a group with all or none of its images labelled, a fit that exists leaves the other outcome an
+    expected count well above ``_SEPARATED``; one whose likelihood rises without end drives it to 0.
+    """
+    count, n, fitted = np.asarray(count, float), np.asarray(n, float), np.asarray(fitted, float)
+    other = np.where(count >= n, n * (1 - fitted), np.where(count <= 0, n * fitted, np.inf))
+    other = np.where(n > 0, other, np.inf)
+    return np.min(other, axis=-1) < _SEPARATED
+
+
 def _design(x, templates) -> np.ndarray:
     levels = np.unique(templates)
     dummies = [(templates == level).astype(float) for level in levels[1:]]
@@ -159,6 +174,8 @@ def _seed_jackknife(count, n, x, templates, groups, seeds, slope: float) -> tupl
                 ).fit()
             except (ValueError, np.linalg.LinAlgError):
                 return None
+            if _separated(c[rows], m[rows], np.asarray(fit.mu)):
+                return None  # without this seed the groups separate: the jackknife has no slope to use
             left_out.append(float(fit.params[1]))
     left_out = np.array(left_out)
     s = len(levels)
@@ -197,6 +214,11 @@ def _glm(count, n, x, templates, clusters) -> tuple[float, float, float] | None:
             result = sm.GLM(endog, design, family=sm.families.Binomial()).fit()
         except (ValueError, np.linalg.LinAlgError):
             return None
+    # Groups at 0% or 100% that a line on the logit scale can separate from the rest leave the slope
+    # unidentified (its likelihood rises without end): the fit runs off, its linear predictor beyond
+    # any share an image count can show. No slope then, rather than a huge one with a useless interval.
+    if _separated(count, n, np.asarray(result.mu)):
+        return None
     fitted = np.asarray(result.mu)
     scores = design * (count - n * fitted)[:, None]
     try:
@@ -248,7 +270,9 @@ def slopes(model_count, model_n, reference_share, *, templates=None, iterations:
             if converged.all() or not np.isfinite(beta).any():
                 break
     out = beta[:, 1].copy()
-    out[~converged | ~np.isfinite(out)] = np.nan
+    with np.errstate(over="ignore"):
+        separated = _separated(count, n, 1 / (1 + np.exp(-(beta @ design.T))))
+    out[~converged | separated | ~np.isfinite(out)] = np.nan
     return out
 
 

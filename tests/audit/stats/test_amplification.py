@@ -101,3 +101,27 @@ def test_batched_slopes_are_the_glm_slope_of_each_draw():
         assert value == pytest.approx(amplification(row, n, ref, templates=templates)["slope"], abs=1e-6)
     # A draw with no variation in the label has no slope: NaN, never a number.
     assert np.isnan(slopes(np.zeros((1, 24)), n, ref, templates=templates)[0])
+
+
+def test_groups_that_separate_the_fit_give_no_slope_rather_than_a_huge_one():
+    # Guidance pushed every skewed group to 0% or 100% (the sandbox at guidance 3): with the balanced
+    # groups in between, a logit line separates them and the likelihood rises without end. The slope
+    # is not identified, so there is none (the check is not judged), not 12 with an interval of +-50.
+    ref = np.array([0.8, 0.8, 0.05, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3])
+    n = np.full(10, 40)
+    count = np.array([40, 40, 0, 10, 15, 12, 14, 9, 13, 11])
+    groups = np.arange(10)
+    assert np.isnan(amplification(count, n, ref, clusters=groups)["slope"])
+    seeds = np.tile(np.arange(4), 10)
+    per_seed = np.repeat(count / 4, 4).round()
+    two_way = amplification(
+        per_seed, np.full(40, 10), np.repeat(ref, 4), clusters=np.column_stack([np.repeat(groups, 4), seeds])
+    )
+    assert np.isnan(two_way["slope"])
+    from audit.stats import slopes
+
+    assert np.isnan(slopes(count[None], n, ref)[0])
+    # One group short of all-or-nothing is no separation: a finite, large slope with its interval.
+    count[0] = 39
+    finite = amplification(count, n, ref, clusters=groups)
+    assert np.isfinite(finite["slope"]) and finite["slope_low"] < finite["slope"] < finite["slope_high"]
