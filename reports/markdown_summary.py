@@ -103,6 +103,18 @@ def render_markdown(digest: dict[str, Any]) -> str:
                 f"{_fmt(c.get('mitigated'))} | {_fmt(c.get('change'), '+.3f')} "
                 f"({_fmt(c.get('change_low'), '+.3f')} to {_fmt(c.get('change_high'), '+.3f')}) | {c['direction']} |"
             )
+    for d in digest.get("rebalanced") or []:
+        achieved = "; ".join(
+            f"{escape_markdown(label)} {_fmt(a.get('share'), '.2f')} ({_interval(a.get('ci'))}), "
+            f"{a.get('count')} images"
+            for label, a in d["achieved"].items()
+        )
+        lines += [
+            "",
+            f"**Rebalanced dataset** `{escape_markdown(str(d['dataset']))}` on {escape_markdown(d['attribute'])} "
+            f"({escape_markdown(d['classifier'])}): {achieved}; TV from the target {_fmt(d.get('tv'))}. "
+            "Labels are perceived, not true: see its datasheet.",
+        ]
     deviations = _largest_deviations(digest)
     if deviations:
         lines += ["", "**Largest deviations** (deviation checks, judged groups):", ""]

@@ -89,9 +89,15 @@ def test_rebalance_keeps_only_images_the_classifier_assigns_to_their_label(plant
         assert low < achieved["share"] < high
     assert sheet["classifier"] == "clip:sandbox-clip" and "perceives" in sheet["caveat"]
     assert sheet["caveat"] in (out / "datasheet.md").read_text(encoding="utf-8")
-    # The source run records the dataset.
+    # The source run records the dataset, and its report and summary.md show it.
     recorded = json.loads((planted_run / REBALANCED).read_text(encoding="utf-8"))
     assert any(r["dataset"] == str(out) for r in recorded)
+    for verb in ("analyze", "report"):
+        assert CliRunner().invoke(app, [verb, str(planted_run)]).exit_code == 0
+    html = (planted_run / "report.html").read_text(encoding="utf-8")
+    assert "Rebalanced datasets" in html and str(out) in html
+    summary = (planted_run / "summary.md").read_text(encoding="utf-8")
+    assert "**Rebalanced dataset**" in summary and "amber 0.50" in summary and "violet 0.50" in summary
 
 
 def test_the_rebalanced_folder_audits_within_005_tv_of_a_target_from_a_file(planted_run, tmp_path):
