@@ -9,7 +9,7 @@ from audit.commands.exit_codes import ERROR, guarded
 from audit.commands.saved_findings import saved_findings
 from audit.core.errors import DiffauditError
 from audit.core.run_store import RunStore
-from audit.findings.gate import VERDICT_EXIT, gate_table
+from audit.findings.gate import VERDICT_EXIT, check_statuses, gate_table
 
 
 def gate_command(
@@ -36,8 +36,7 @@ def gate_command(
                 f"{run_dir}: no check of policy {name!r} applies to this run (all not applicable); "
                 "add the classifiers its checks need, or gate with a policy that fits the run"
             )
-        statuses = {c["id"]: c["status"] if c.get("applicable", True) else "not_applicable" for c in checks}
-        lines = [f"policy {name} ({source})", gate_table(findings, statuses=statuses)]
+        lines = [f"policy {name} ({source})", gate_table(findings, statuses=check_statuses(checks))]
         lines.append(
             f"groups: {counts['passed']} passed, {counts['failed']} failed, {counts['not_judged']} not judged "
             f"({counts['not_applicable']} check(s) not applicable)"

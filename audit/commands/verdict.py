@@ -6,7 +6,7 @@ import json
 
 from audit.core.records import Finding
 from audit.core.run_store import FINDINGS, RunStore
-from audit.findings.gate import exit_code, gate_table, group_verdicts
+from audit.findings.gate import check_statuses, gate_table, group_verdicts
 
 
 def verdict_lines(store: RunStore) -> list[str]:
@@ -16,10 +16,10 @@ def verdict_lines(store: RunStore) -> list[str]:
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
     findings = [Finding.from_dict(entry) for entry in data["findings"]]
-    statuses = {c["id"]: c["status"] if c.get("applicable", True) else "not_applicable" for c in data.get("checks", [])}
+    statuses = check_statuses(data["checks"])
     lines = [f"policy {data['policy']} ({data['policy_source']})", gate_table(findings, details=0, statuses=statuses)]
     lines += ["", group_verdicts(findings), ""]
-    status = data.get("verdict") or ("fail" if exit_code(findings) else "pass")
+    status = data["verdict"]  # written with the findings by the analysis that just ran
     failed = sum(f.status == "fail" and f.severity == "error" for f in findings)
     judged = sum(f.status != "not_judged" for f in findings)
     lines.append(

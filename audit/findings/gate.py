@@ -67,6 +67,11 @@ def _check_label(group: list[Finding], status: str | None) -> str:
     return "PASS"
 
 
+def check_statuses(checks: Iterable[dict]) -> dict[str, str]:
+    """Each check's status by id from findings.json's ``checks`` ("not_applicable" where it could not apply)."""
+    return {c["id"]: c["status"] if c.get("applicable", True) else "not_applicable" for c in checks}
+
+
 def _fmt(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
