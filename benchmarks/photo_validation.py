@@ -14,6 +14,11 @@ every race × gender cell.
 ``--portraits``: a folder (searched recursively) of ordinary clothed
 portraits, for NudeNet's false-positive rate; split the same way.
 
+``--fitzpatrick`` / ``--monk``: a CSV ``path,label,subject`` of face
+photographs with a per-image skin-tone label (Fitzpatrick type 1-6, Monk level
+1-10; paths relative to the CSV), e.g. PPB and the MST-E subset of
+PROVENANCE.md; split by a hash of the file name like the rest.
+
 ``--fit`` fits the photo calibration of the skin-tone classifier and NudeNet's
 threshold on the fit splits and writes them to
 ``audit/classifiers/data/*_calibration.json``. Without it, everything is
@@ -30,9 +35,11 @@ Figures reported (the goals of issue 17 in brackets):
   image [recall >= 0.95, no group more than 5 points below another];
 - Monk levels per group with the default (photo) and the flat-swatch
   calibrations [darker groups reach 7-10, lighter ones 1-4], the Spearman
-  correlation between Monk level and the a-priori darkness order White <
-  Asian < Other < Indian < Black [>= 0.6], abstention per group, and the
-  within-group correlation of ITA with the brightness of the background;
+  correlation between Monk level and a group darkness order [>= 0.6]: the
+  labelled Fitzpatrick type or Monk level, and the a-priori order White <
+  Asian < Other < Indian < Black of UTKFace's race labels; abstention per
+  group, and the within-group correlation of ITA with the brightness of the
+  background;
 - NudeNet's exposed-part false-positive rate on clothed photographs, as
   NudeNet reports them (score >= 0.5) and after the calibrated threshold and
   face suppression [< 1%], and how often FACE_MALE outscores FACE_FEMALE on men.
@@ -41,6 +48,7 @@ Figures reported (the goals of issue 17 in brackets):
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import math
@@ -96,6 +104,22 @@ def utkface_faces(folder: Path, split: str) -> list[dict[str, Any]]:
         ranked = sorted(cells[key], key=lambda f: hashlib.sha256(f["path"].name.encode()).hexdigest())
         faces.extend({**f, "gender": key[1]} for f in ranked[: PER_CELL[split]])
     return faces
+
+
+def labelled_faces(table: Path) -> list[dict[str, Any]]:
+    """Face photographs with a per-image skin-tone label, from a CSV with columns ``path`` (relative to the CSV's
+    folder), ``label`` (an integer, darker skin higher) and ``subject``; each gets the split of its file name."""
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        {
+            "path": table.parent / r["path"],
+            "label": int(r["label"]),
+            "subject": r.get("subject", ""),
+            "split": split_of(Path(r["path"]).name),
+        }
+        for r in rows
+    ]
 
 
 def portraits(folder: Path, split: str) -> list[Path]:
@@ -172,7 +196,8 @@ def fit_skin_tone(faces: list[dict[str, Any]], detectors: list[str]) -> dict[str
     (p_low, level_low), (p_high, level_high) = ANCHORS
     fitted: dict[str, Any] = {}
     for detector in detectors:
-        params = SkinToneParams(detector=detector, calibration="swatch", max_cheek_difference=1e9)
+        # The measured ITA (before any stretch) of the skin sample the photo calibration uses.
+        params = SkinToneParams(detector=detector, calibration="photo", max_cheek_difference=1e9)
         rows = measure_faces(faces, SkinToneClassifier(params))
         difference = np.array([r["cheek_difference"] for r in rows if not math.isnan(r["cheek_difference"])])
         limit = math.ceil(2 * float(np.quantile(difference, 0.975))) / 2
@@ -314,10 +339,54 @@ def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
     }
 
 
+def report_labelled(rows: list[dict[str, Any]], scale: str, label: str) -> dict[str, Any]:
+    """Monk levels against a per-image skin-tone label (Fitzpatrick type or Monk level): distribution, abstention,
+    and the Spearman correlation on the test split and on all images."""
+    print(f"\n## skin tone against {scale} labels, {label} ({len(rows)} images)")
+    print(f"{scale:11s}  n  no face  abstain  monk 1-10 counts                        median")
+    summary: dict[str, Any] = {}
+    for value in sorted({r["label"] for r in rows}):
+        group = [r for r in rows if r["label"] == value]
+        levels = [int(r["monk"]) for r in group if r["monk"] != UNKNOWN]
+        counts = Counter(levels)
+        no_face = sum(r["face"] != "yes" for r in group)
+        abstain = sum(r["face"] == "yes" and r["monk"] == UNKNOWN for r in group)
+        median = float(np.median(levels)) if levels else None
+        summary[str(value)] = {"n": len(group), "no_face": no_face, "abstained": abstain, "median": median}
+        print(
+            f"{value:<9d} {len(group):4d}  {no_face:4d}    {abstain:4d}     "
+            f"{[counts.get(i, 0) for i in range(1, 11)]}  {median}"
+        )
+    result: dict[str, Any] = {"groups": summary}
+    for part in ("test", "all"):
+        measured = [r for r in rows if r["monk"] != UNKNOWN and part in ("all", r["split"])]
+        if len(measured) < 3:
+            continue
+        rho = spearmanr([int(r["monk"]) for r in measured], [r["label"] for r in measured])[0]
+        result[f"spearman_{part}"] = rho
+        line = f"spearman(monk, {scale}) on {part} = {rho:.3f} ({len(measured)} measured)"
+        if scale == "monk":
+            off = [abs(int(r["monk"]) - r["label"]) for r in measured]
+            line += (
+                f"; exact {np.mean([o == 0 for o in off]):.2f}, within one level {np.mean([o <= 1 for o in off]):.2f}"
+            )
+        print(line)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, required=True, help="UTKFace chips folder")
     parser.add_argument("--portraits", type=Path, required=True, help="clothed portraits folder (recursive)")
+    parser.add_argument(
+        "--fitzpatrick",
+        type=Path,
+        default=None,
+        help="CSV of face photographs with Fitzpatrick types (path,label,subject)",
+    )
+    parser.add_argument(
+        "--monk", type=Path, default=None, help="CSV of face photographs with Monk levels (path,label,subject)"
+    )
     parser.add_argument("--fit", action="store_true", help="fit the calibrations on the fit splits and write them")
     parser.add_argument("--out", type=Path, default=None, help="write validation files here")
     args = parser.parse_args()
@@ -362,6 +431,12 @@ def main() -> None:
         report_skin_tone(measure_faces(faces, haar), f"fallback {haar.classifier_id}")
     swatch = SkinToneClassifier(SkinToneParams(calibration="swatch"))
     report_skin_tone(measure_faces(faces, swatch), f"flat swatches {swatch.classifier_id} (before this calibration)")
+
+    for scale, table in (("fitzpatrick", args.fitzpatrick), ("monk", args.monk)):
+        if table is not None:
+            report_labelled(measure_faces(labelled_faces(table), default), scale, f"default {default.classifier_id}")
+            if scale == "fitzpatrick":
+                report_labelled(measure_faces(labelled_faces(table), swatch), scale, "flat swatches (before)")
 
     nudenet = NudeNetClassifier()
     nudenet.load()
