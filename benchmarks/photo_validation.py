@@ -285,6 +285,12 @@ def wilson(k: int, n: int) -> str:
     return f"{k}/{n} = {k / n:.4f} (95% CI {low:.4f}-{high:.4f})"
 
 
+def monk_levels(group: list[dict[str, Any]]) -> tuple[list[int], int]:
+    """The Monk levels measured in ``group``, and how many of its found faces got none (abstentions)."""
+    levels = [int(r["monk"]) for r in group if r["monk"] != UNKNOWN]
+    return levels, sum(r["face"] == "yes" and r["monk"] == UNKNOWN for r in group)
+
+
 def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
     races = sorted({r["race"] for r in rows}, key=DARKNESS.get)
     print(f"\n## skin tone, {label} ({len(rows)} test faces)")
@@ -292,9 +298,8 @@ def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for race in races:
         group = [r for r in rows if r["race"] == race]
-        levels = [int(r["monk"]) for r in group if r["monk"] != UNKNOWN]
+        levels, abstain = monk_levels(group)
         counts = Counter(levels)
-        abstain = sum(r["face"] == "yes" and r["monk"] == UNKNOWN for r in group)
         itas = [r["ita_deg"] for r in group if not math.isnan(r["ita_deg"])]
         summary[race] = {
             "n": len(group),
@@ -347,10 +352,9 @@ def report_labelled(rows: list[dict[str, Any]], scale: str, label: str) -> dict[
     summary: dict[str, Any] = {}
     for value in sorted({r["label"] for r in rows}):
         group = [r for r in rows if r["label"] == value]
-        levels = [int(r["monk"]) for r in group if r["monk"] != UNKNOWN]
+        levels, abstain = monk_levels(group)
         counts = Counter(levels)
         no_face = sum(r["face"] != "yes" for r in group)
-        abstain = sum(r["face"] == "yes" and r["monk"] == UNKNOWN for r in group)
         median = float(np.median(levels)) if levels else None
         summary[str(value)] = {"n": len(group), "no_face": no_face, "abstained": abstain, "median": median}
         print(
@@ -434,9 +438,10 @@ def main() -> None:
 
     for scale, table in (("fitzpatrick", args.fitzpatrick), ("monk", args.monk)):
         if table is not None:
-            report_labelled(measure_faces(labelled_faces(table), default), scale, f"default {default.classifier_id}")
+            labelled = labelled_faces(table)
+            report_labelled(measure_faces(labelled, default), scale, f"default {default.classifier_id}")
             if scale == "fitzpatrick":
-                report_labelled(measure_faces(labelled_faces(table), swatch), scale, "flat swatches (before)")
+                report_labelled(measure_faces(labelled, swatch), scale, "flat swatches (before)")
 
     nudenet = NudeNetClassifier()
     nudenet.load()

@@ -513,7 +513,13 @@ class SkinToneClassifier(Classifier):
     def version(self) -> dict[str, Any]:
         info = super().version()
         info["detector"] = self.detector
-        info["skin_sample"] = "face ellipse" if self._samples_whole_face else "cheek and forehead patches"
+        info["skin_sample"] = (
+            "face ellipse"
+            if self._samples_whole_face
+            else "landmark patches"
+            if self.detector == "yunet"
+            else "box bands"
+        )
         if self.params.calibration == "photo":
             fit = photo_calibration(self.detector)
             info["calibration"] = {k: fit[k] for k in ("ita", "max_cheek_difference", "fitted_on")}

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 from pathlib import Path
 
@@ -242,7 +243,10 @@ def test_the_photo_sample_is_the_face_without_eyes_mouth_or_background():
     expected = np.pi * 64 * 81 - 4 * np.pi * (0.13 * 160) * (0.13 * 180)  # the ellipse less four discs
     assert len(pixels) == pytest.approx(expected, rel=0.03)
     assert (pixels == skin).all(axis=1).all()
-    # The patches the swatch calibration uses are unchanged, and the sample is named in the classifier's version.
-    assert SkinToneClassifier(SkinToneParams(calibration="swatch")).version()["skin_sample"].startswith("cheek")
+    # The classifier's version names its sample, so scores of different samples never mix.
+    assert SkinToneClassifier(SkinToneParams(detector="haar")).version()["skin_sample"] == "box bands"
     if yunet_available():
-        assert SkinToneClassifier(SkinToneParams(detector="yunet")).version()["skin_sample"] == "face ellipse"
+        yunet = SkinToneParams(detector="yunet")
+        assert SkinToneClassifier(yunet).version()["skin_sample"] == "face ellipse"
+        swatch = dataclasses.replace(yunet, calibration="swatch")
+        assert SkinToneClassifier(swatch).version()["skin_sample"] == "landmark patches"
