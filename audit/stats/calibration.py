@@ -41,6 +41,7 @@ from audit.stats.distance_limits import distance, interval, p_beyond_many, p_wit
 from audit.stats.planning import power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, p_rate_beyond, p_rate_within, pooled_rate
 from audit.stats.ratio_limits import paired_ratio, unpaired_ratio
+from audit.stats.sequential import batch_evidence, e_bh, metric_directions, stop_rule, trajectory
 
 ALPHA = 0.05
 LIMIT = 0.2
@@ -389,7 +390,7 @@ def _cell(value) -> str:
     return str(value)
 
 
-SECTIONS = ("deviation", "checks", "rates", "ratios", "amplification", "correction")
+SECTIONS = ("deviation", "checks", "rates", "ratios", "amplification", "correction", "sequential")
 
 
 def run_grid(
@@ -421,6 +422,8 @@ def run_grid(
         _amplification_section(record, 60 if quick else 300, log)
     if "correction" in sections:
         _correction_section(record, 300 if quick else 1500, log)
+    if "sequential" in sections:
+        _sequential_section(record, 40 if quick else 200, log)
     return worst
 
 
@@ -710,6 +713,253 @@ def _correction_section(record, corr_runs: int, log) -> None:
         "corrected shares (confusion matrix resampled): rate rule on the corrected share",
         corr_rows,
         ["true_share", "limit", "kind", "rate", "coverage"],
+    ):
+        log(line)
+
+
+# --- sequential ---------------------------------------------------------------------------------------
+
+
+def _draw_labels(rng, truths: np.ndarray, budget: int, templates: int, rho: float) -> np.ndarray:
+    """Label indices (groups, templates, budget); with two labels and ``rho`` > 0 the templates of a group share a
+    latent per seed position (images made from one seed), as in :func:`pooled_deviation_cell`."""
+    groups, k = truths.shape
+    if k == 2 and rho > 0:
+        z = rng.normal(size=(groups, 1, budget))
+        e = rng.normal(size=(groups, templates, budget))
+        latent = math.sqrt(rho) * z + math.sqrt(1 - rho) * e
+        return (stats.norm.cdf(latent) >= truths[:, None, None, 0]).astype(int)
+    cumulative = np.cumsum(truths, axis=1)
+    u = rng.random((groups, templates, budget))
+    return (u[..., None] > cumulative[:, None, None, :-1]).sum(axis=-1)
+
+
+def simulate_check(
+    rng,
+    truths: np.ndarray,
+    q: np.ndarray,
+    *,
+    limit: float,
+    alpha: float,
+    decide: str,
+    budget: int,
+    round_size: int,
+    fixed_n: int | None = None,
+    templates: int = 1,
+    rho: float = 0.0,
+    metric: str = "tv",
+    min_judged: int = 10,
+    cover: int = 0,
+) -> dict:
+    """One simulated audit of one check under both designs on the same draws: per group, the sequential design's
+    observations used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
+    ``fixed_n`` seeds (one template a group; None: no fixed design), and whether the sequential 95% confidence
+    sequence at the stop covers the truth (the first ``cover`` groups)."""
+    groups, k = truths.shape
+    directions = metric_directions("rate", q, label=0) if metric == "rate" else metric_directions(metric, q)
+    truth = truths[:, 0] if metric == "rate" else np.array([float(distance(t, q, metric)) for t in truths])
+    longest = max(budget, fixed_n or 0)
+    drawn = _draw_labels(rng, truths, longest, templates, rho)
+    shares = np.eye(k)[drawn[:, :, :budget]].mean(axis=1)  # (G, budget, K): each seed position's cluster
+    evidence = batch_evidence(shares, directions, limit)
+    positions = np.arange(budget)
+    trajs = [
+        trajectory(
+            shares[g],
+            positions,
+            np.full(budget, templates),
+            np.full(budget, templates),
+            directions,
+            limit,
+            evidence=(evidence[0][g], evidence[1][g]),
+        )
+        for g in range(groups)
+    ]
+    rounds = math.ceil(budget / round_size)
+    outcomes = stop_rule(
+        trajs,
+        decide=decide,
+        alpha=alpha,
+        round_size=round_size,
+        rounds=rounds,
+        rounds_done=rounds,
+        min_judged=min_judged,
+    )
+    if decide == HARM:
+        flagged = e_bh([o.log_beyond for o in outcomes], alpha, groups)
+    else:
+        flagged = np.array([o.log_within >= math.log(groups / alpha) for o in outcomes])
+    out = {"truth": truth, "used": np.array([o.t for o in outcomes]) * templates, "flagged": flagged}
+    if fixed_n is not None and templates == 1 and metric != "rate":
+        counts = np.eye(k)[drawn[:, 0, :fixed_n]].sum(axis=1)
+        if decide == HARM:
+            out["fixed_flagged"] = adjusted_p_values(p_beyond_many(counts, q, limit), HARM) <= alpha
+        else:
+            out["fixed_flagged"] = adjusted_p_values(p_within_many(counts, q, limit), SAFETY) <= alpha
+    covered = []
+    for g in range(min(cover, groups)):
+        low, high = trajs[g].bounds(0.95, outcomes[g].t)
+        covered.append(low[-1] - 1e-9 <= truth[g] <= high[-1] + 1e-9)
+    out["covered"] = np.array(covered, dtype=bool)
+    return out
+
+
+def sequential_world(
+    truths,
+    q,
+    *,
+    limit: float = LIMIT,
+    alpha: float = ALPHA,
+    decide: str = HARM,
+    budget: int = 100,
+    fixed_n: int | None = None,
+    round_size: int = 16,
+    runs: int = 200,
+    seed: int = 0,
+    templates: int = 1,
+    rho: float = 0.0,
+    metric: str = "tv",
+    min_judged: int = 10,
+    cover: int = 20,
+) -> dict:
+    """Whole checks of the sequential design (:mod:`audit.stats.sequential`), and of the fixed design on the first
+    ``fixed_n`` seeds (default: the budget) of the same draws, over ``runs`` simulated audits.
+
+    Returns the chance a compliant group fails (harm) or a group at or beyond the limit passes (safety) under
+    each design, the share of truly-beyond groups each catches, the images each makes, and the coverage of the
+    sequential 95% confidence sequence at each group's stopping time (over the first ``cover`` groups).
+    """
+    rng = np.random.default_rng(seed)
+    truths = np.asarray(truths, float)
+    q = np.asarray(q, float)
+    fixed_n = budget if fixed_n is None else fixed_n
+    errors = {"sequential": 0, "fixed": 0}
+    caught = {"sequential": 0, "fixed": 0}
+    images = 0
+    covered: list[np.ndarray] = []
+    has_fixed = templates == 1 and metric != "rate"
+    for _ in range(runs):
+        sim = simulate_check(
+            rng,
+            truths,
+            q,
+            limit=limit,
+            alpha=alpha,
+            decide=decide,
+            budget=budget,
+            round_size=round_size,
+            fixed_n=fixed_n,
+            templates=templates,
+            rho=rho,
+            metric=metric,
+            min_judged=min_judged,
+            cover=cover,
+        )
+        beyond = sim["truth"] > limit + 1e-12
+        wrong = ~beyond if decide == HARM else sim["truth"] >= limit - 1e-12
+        images += int(sim["used"].sum())
+        covered.append(sim["covered"])
+        for design, flagged in (("sequential", sim["flagged"]), ("fixed", sim.get("fixed_flagged"))):
+            if flagged is None:
+                continue
+            errors[design] += bool((flagged & wrong).any())
+            caught[design] += int((flagged & beyond).sum()) if decide == HARM else 0
+    violating = int((sim["truth"] > limit + 1e-12).sum()) * runs
+    hits = np.concatenate(covered) if covered else np.array([])
+    return {
+        "rate": errors["sequential"] / runs,
+        "fixed_rate": errors["fixed"] / runs if has_fixed else float("nan"),
+        "power": caught["sequential"] / violating if violating and decide == HARM else float("nan"),
+        "fixed_power": caught["fixed"] / violating if violating and decide == HARM and has_fixed else float("nan"),
+        "images": images / runs,
+        "fixed_images": float(len(truths) * templates * fixed_n),
+        "coverage": float(hits.mean()) if len(hits) else float("nan"),
+    }
+
+
+def _sequential_section(record, runs: int, log) -> None:
+    """The sequential design's hard cases: many prompts at half the limit, one beyond among many, small and large
+    budgets, 2-5 labels, shared seeds, rates near 0, certification at the limit."""
+    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
+    at = _shifted(np.array([0.5, 0.5]), LIMIT)
+    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    cells = [
+        ("555 prompts at limit/2, budget 100", dict(truths=np.tile(half, (555, 1)), budget=100)),
+        ("555 prompts at limit/2, budget 408", dict(truths=np.tile(half, (555, 1)), budget=408)),
+        ("50 prompts at the limit, budget 30", dict(truths=np.tile(at, (50, 1)), budget=30)),
+        ("50 prompts at the limit, budget 400", dict(truths=np.tile(at, (50, 1)), budget=400)),
+        (
+            "one prompt at 1.5 x limit among 555 at limit/2, budget 408",
+            dict(truths=np.vstack([bad, np.tile(half, (554, 1))]), budget=408),
+        ),
+        (
+            "one prompt at 1.5 x limit among 24 at limit/2, budget 100",
+            dict(truths=np.vstack([bad, np.tile(half, (23, 1))]), budget=100),
+        ),
+        (
+            "40 occupations x 3 templates x 32 shared seeds at the limit, rho=0",
+            dict(truths=np.tile(at, (40, 1)), budget=32, templates=3),
+        ),
+        (
+            "40 occupations x 3 templates x 32 shared seeds at the limit, rho=0.3",
+            dict(truths=np.tile(at, (40, 1)), budget=32, templates=3, rho=0.3),
+        ),
+        (
+            "200 prompts at rate = limit 0.05, budget 100",
+            dict(truths=np.tile([0.05, 0.95], (200, 1)), budget=100, metric="rate", limit=0.05),
+        ),
+        (
+            "200 prompts at rate 0, zero tolerance, budget 50",
+            dict(truths=np.tile([0.0, 1.0], (200, 1)), budget=50, metric="rate", limit=0.0),
+        ),
+    ]
+    for k in (3, 4, 5):
+        q = np.full(k, 1 / k)
+        cells.append(
+            (
+                f"40 prompts at the limit, {k} labels, budget 100",
+                dict(truths=np.tile(_shifted(q, LIMIT), (40, 1)), q=q, budget=100),
+            )
+        )
+        cells.append(
+            (
+                f"40 prompts at the limit (spread), {k} labels, budget 100",
+                dict(truths=np.tile(_spread(q, LIMIT), (40, 1)), q=q, budget=100),
+            )
+        )
+    cells.append(
+        (
+            "10 groups at the limit, certification, budget 100",
+            dict(truths=np.tile(at, (10, 1)), budget=100, decide=SAFETY),
+        )
+    )
+    cells.append(
+        (
+            "10 groups at the limit, certification, budget 1000",
+            dict(truths=np.tile(at, (10, 1)), budget=1000, decide=SAFETY),
+        )
+    )
+    q3 = np.full(3, 1 / 3)
+    cells.append(
+        (
+            "10 groups at the limit, certification, 3 labels, budget 400",
+            dict(truths=np.tile(_spread(q3, LIMIT), (10, 1)), q=q3, budget=400, decide=SAFETY),
+        )
+    )
+    rows = []
+    for i, (label, kwargs) in enumerate(cells):
+        kwargs.setdefault("q", np.array([0.5, 0.5]) if kwargs.get("metric") != "rate" else np.zeros(2))
+        decide = kwargs.get("decide", HARM)
+        groups = len(kwargs["truths"])
+        cell = sequential_world(runs=runs if groups <= 100 else max(runs // 4, 10), seed=100 + i, **kwargs)
+        kind = "harm-null" if decide == HARM else "safety-null"
+        row = {"scenario": label, "kind": kind, **cell, "images_ratio": cell["images"] / cell["fixed_images"]}
+        rows.append(record(row, kind))
+    for line in _table(
+        "sequential (rounds of 16 seeds, betting e-processes, e-BH / Bonferroni): rate = any compliant group fails "
+        "(harm) or any group at the limit passes (safety); coverage of the 95% confidence sequence at the stop",
+        rows,
+        ["scenario", "kind", "rate", "fixed_rate", "power", "fixed_power", "images_ratio", "coverage"],
     ):
         log(line)
 

@@ -195,3 +195,41 @@ def plan(
         out["power_now"] = power_beyond(judged, limit, beyond, prompts=prompts, **kwargs)
         out["false_fail_rate_now"] = false_fail_rate(judged, limit, prompts=prompts, runs=4000, **kwargs)
     return out
+
+
+def sequential_seeds(
+    tv: float,
+    *,
+    limit: float = 0.2,
+    categories: int = 2,
+    alpha: float = 0.05,
+    prompts: int = 1,
+    budget: int = 816,
+    round_size: int = 16,
+    runs: int = 400,
+    seed: int = 0,
+) -> dict[str, float]:
+    """What the sequential design (:mod:`audit.stats.sequential`) spends on one prompt ``tv`` from parity, simulated:
+    its mean seeds, and how often it stops shown beyond (its e-value clearing ``prompts`` / alpha: e-BH's bar for
+    one violating prompt among all, the hardest case), shown within (upper confidence sequence below the limit) or
+    at its ``budget``."""
+    from audit.stats.sequential import batch_evidence, metric_directions
+
+    q = _parity(categories)
+    p = _shifted(q, tv)
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(categories, size=(runs, budget), p=p)
+    beyond, within = batch_evidence(np.eye(categories)[labels], metric_directions("tv", q), limit)
+    ends = np.minimum(np.arange(round_size, budget + round_size, round_size), budget) - 1  # last index of each round
+    shown_beyond = beyond[:, ends] >= math.log(prompts / alpha)
+    shown_within = within[:, ends] >= math.log(1 / alpha)
+    settled = shown_beyond | shown_within
+    first = np.where(settled.any(axis=1), settled.argmax(axis=1), len(ends) - 1)
+    rows = np.arange(runs)
+    return {
+        "tv": tv,
+        "seeds": float((ends[first] + 1).mean()),
+        "beyond": float(shown_beyond[rows, first].mean()),
+        "within": float((shown_within[rows, first] & ~shown_beyond[rows, first]).mean()),
+        "budget": float((~settled.any(axis=1)).mean()),
+    }
