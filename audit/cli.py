@@ -125,8 +125,7 @@ def run(
         runner.check_stages_available(cfg)
         with runner.prepare(cfg, out, resume=resume) as store:
             log.info("run directory %s", store.root)
-            runner.generate(store, executor=stages, progress=_progress_factory(quiet))
-            runner.score(store, executor=stages, progress=_progress_factory(quiet))
+            runner.sample(store, executor=stages, progress=_progress_factory(quiet))
             runner.analyze(store)
             written = runner.report(store)
     typer.echo(f"run: {store.root}")

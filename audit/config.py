@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from audit.core.errors import ConfigError
 from audit.core.schema import load_yaml, parse
+from audit.findings.sequential import SamplingDesign
 from generators.mitigation import Mitigation
 from probes.suite import Screening
 
@@ -78,6 +79,7 @@ class _ConfigFile:
     executor: Literal["local", "ray"] = "local"
     output: str = "runs"
     mitigation: dict[str, Any] | None = None
+    sampling: SamplingDesign = dataclasses.field(default_factory=SamplingDesign)
 
     def __post_init__(self) -> None:
         if not self.probes:
@@ -99,6 +101,7 @@ class RunConfig:
     output: str
     source: str = "(built-in default)"
     mitigation: Mitigation | None = None
+    sampling: SamplingDesign = dataclasses.field(default_factory=SamplingDesign)
 
     def as_dict(self) -> dict[str, Any]:
         out = {
@@ -112,6 +115,8 @@ class RunConfig:
         }
         if self.mitigation is not None:  # absent, not null, so runs without one resume as before
             out["mitigation"] = dataclasses.asdict(self.mitigation)
+        if self.sampling.sequential:  # absent for the fixed design, so earlier runs resume as before
+            out["sampling"] = self.sampling.as_dict()
         return out
 
     def generator_params(self) -> Any:
@@ -168,6 +173,7 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
         output=shape.output,
         source=source,
         mitigation=mitigation,
+        sampling=shape.sampling,
     )
 
 

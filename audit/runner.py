@@ -17,7 +17,7 @@ from typing import Any
 from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import ProbeItem
-from audit.core.run_store import PROBES, RUN_INFO, SCORES, VALIDATION, RunStore
+from audit.core.run_store import PROBES, RUN_INFO, SCORES, SEQUENTIAL, VALIDATION, RunStore, seeds_for
 from audit.executors import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
@@ -123,10 +123,61 @@ def load_run_config(store: RunStore) -> RunConfig:
     return config_from_dict(store.config, source=str(store.root / RUN_INFO))
 
 
-def generate(
+def sample(
     store: RunStore, *, executor: Executor | None = None, progress: ProgressFactory | None = None
 ) -> dict[str, int]:
-    """Make every image the run still lacks; returns counts of new, failed and total images.
+    """Generate and score the run's images under its sampling design; returns image counts.
+
+    Fixed design: every image, then every score. Sequential design
+    (:mod:`audit.findings.sequential`): round r makes seeds r*R .. (r+1)*R - 1
+    of each prompt still sampling, scores them, and replays the stop rule on
+    the run's labels to decide which prompts go on. The rounds are replayed
+    from the images alone, so a resumed run passes through the rounds already
+    made (making nothing) and reaches the same decisions; sequential.json
+    records the progress after each round.
+    """
+    config = load_run_config(store)
+    design = config.sampling
+    if not design.sequential:
+        counts = generate(store, executor=executor, progress=progress)
+        score(store, executor=executor, progress=progress)
+        return counts
+    from audit.findings.analysis import sequential_run_state
+
+    items = [item for item in store.probes() if item.screening != "blocked"]
+    seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
+    rounds = design.rounds(max((len(s) for s in seeds_of.values()), default=0))
+    made = failed = 0
+    running = set(seeds_of)
+    for r in range(rounds):
+        if r:
+            running = sequential_run_state(store, rounds_done=r).running_items
+        todo = [
+            (item, seed)
+            for item in items
+            if item.item_id in running
+            for seed in seeds_of[item.item_id][r * design.round : (r + 1) * design.round]
+        ]
+        if not todo:
+            break
+        log.info("round %d of %d: %d prompt(s) still sampling, %d image(s)", r + 1, rounds, len(running), len(todo))
+        counts = generate(store, executor=executor, progress=progress, pairs=todo)
+        made, failed = made + counts["made"], failed + counts["failed"]
+        score(store, executor=executor, progress=progress)
+        progress_record = {"design": design.as_dict(), "rounds": rounds, "rounds_done": r + 1, "running": len(running)}
+        store.write_json(SEQUENTIAL, progress_record)
+    budget = sum(len(s) for s in seeds_of.values())
+    return {"made": made, "failed": failed, "total": len(store.generations()), "budget": budget}
+
+
+def generate(
+    store: RunStore,
+    *,
+    executor: Executor | None = None,
+    progress: ProgressFactory | None = None,
+    pairs: list[tuple[ProbeItem, int]] | None = None,
+) -> dict[str, int]:
+    """Make every image the run still lacks (of ``pairs``, when given); returns counts of new, failed and total images.
 
     The run is read once: which (item, seed) pairs are finished is decided
     here, and the executor (local unless given) makes only the rest.
@@ -141,7 +192,10 @@ def generate(
     blocked = len(everything) - len(items)
     if blocked:
         log.info("%d prompt(s) blocked by the input screen are not generated", blocked)
-    pairs = store.pairs(items)
+    if pairs is None:
+        pairs = store.pairs(items)
+    else:
+        pairs = [(item, seed) for item, seed in pairs if item.screening != "blocked"]
     todo = generator.pending_pairs(pairs, store)
     if config.mitigation is not None:
         log.info("mitigation: %s", config.mitigation.describe())

@@ -13,6 +13,7 @@ Layout (see docs/architecture.md); every name is a constant of this module::
     scoring.json           SCORING_INFO  the version of every classifier that wrote scores
     tables/*.parquet       TABLES        statistics
     findings.json          FINDINGS      one object per policy check
+    sequential.json        SEQUENTIAL    a sequential run's progress: rounds done, prompts still sampling
     report.html, summary.json           REPORT, SUMMARY
 
 Which seeds an item gets is decided here too (:func:`seeds_for`, :meth:`RunStore.pairs`).
@@ -77,6 +78,7 @@ SCORING_INFO = "scoring.json"
 PARTS = "parts"
 TABLES = "tables"
 FINDINGS = "findings.json"
+SEQUENTIAL = "sequential.json"  # a sequential run's progress, written after each round of seeds
 COMPARISON = "comparison.json"  # a mitigated run compared pair by pair with its baseline (diffaudit compare)
 REBALANCED = "rebalanced.json"  # datasets rebalanced from this run (diffaudit rebalance)
 VALIDATION = "validation.json"  # each scored (classifier, attribute): its attached validation summary, or none
@@ -375,6 +377,16 @@ class RunStore:
             return {}
         data = json.loads(path.read_text(encoding="utf-8"))
         return {(e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]}
+
+    def sequential_progress(self) -> dict[str, Any]:
+        """A sequential run's progress (sequential.json): rounds done and prompts still sampling; {} when none."""
+        path = self.root / SEQUENTIAL
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise RunStoreError(f"{path}: not a sequential progress record ({exc})") from None
 
     @property
     def seeds(self) -> dict[str, list[int]]:

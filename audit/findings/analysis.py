@@ -15,10 +15,11 @@ import pandas as pd
 from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
-from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore
-from audit.findings.evaluate import CheckResult, evaluate_policy, pooled_rates
+from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore, seeds_for
+from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates
 from audit.findings.gate import verdict
 from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
+from audit.findings.sequential import SamplingDesign, SequentialState, design_of, sequential_state
 from audit.stats import (
     FAIL,
     NOT_JUDGED,
@@ -47,6 +48,8 @@ class Analysis:
     policy: Policy
     results: dict[str, CheckResult]
     tables: dict[str, pd.DataFrame]
+    design: SamplingDesign = dataclasses.field(default_factory=SamplingDesign)
+    sampling: dict[str, Any] | None = None  # a sequential run's images used and budget, rounds, stops
 
     @property
     def findings(self) -> list[Finding]:
@@ -88,6 +91,7 @@ class Analysis:
             },
             "checks": checks,
             "findings": [f.as_dict() for f in findings],
+            "design": {**self.design.as_dict(), **(self.sampling or {})},
         }
 
 
@@ -159,10 +163,23 @@ def analyze_run(
     """
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
-    results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
+    design = design_of(store.config)
+    state = None
+    if design.sequential:
+        state = sequential_run_state(store, policy, traces=tables)
+        results = {}
+        for check in policy.checks:
+            results[check.id] = state.results.get(check.id) or _fixed_in_sequential(
+                evaluate_check(check, labels, categories, seed=seed, validation=validation), check
+            )
+    else:
+        results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
+    sampling = _sampling_summary(store, design, state) if state is not None else None
     if not tables:
-        return Analysis(policy=policy, results=results, tables={})
+        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
     described = descriptive_tables(labels, categories, seed=seed)
+    if state is not None and not state.traces.empty:
+        described["sequential_traces"] = state.traces
     # What the report shows beside the statistics: each image's decided labels, and the points behind
     # each amplification slope (model share against reference share, one per group).
     described["image_labels"] = labels.loc[:, list(IMAGE_LABEL_COLUMNS)].reset_index(drop=True)
@@ -184,7 +201,72 @@ def analyze_run(
             )
         except ValueError as exc:
             raise ConfigError(f"classifier validation: {exc}") from None
-    return Analysis(policy=policy, results=results, tables=described)
+    return Analysis(policy=policy, results=results, tables=described, design=design, sampling=sampling)
+
+
+def sequential_run_state(
+    store: RunStore,
+    policy: str | Path | Policy | None = None,
+    *,
+    rounds_done: int | None = None,
+    traces: bool = False,
+) -> SequentialState:
+    """Where a sequential run stands after ``rounds_done`` rounds (default: the rounds sequential.json records).
+
+    Only the images of those rounds are read — their labels and label sets — so the state after round r is
+    the same whether the run went on uninterrupted or was killed later and resumed.
+    """
+    policy = policy_for(store, policy)
+    design = design_of(store.config)
+    if rounds_done is None:
+        rounds_done = int(store.sequential_progress().get("rounds_done", 0))
+    items = [item for item in store.probes() if item.screening != "blocked"]
+    seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
+    end = rounds_done * design.round
+    made = {(item, seed) for item, seeds in seeds_of.items() for seed in seeds[:end]}
+    records = [r for r in store.generations() if (r.item_id, r.seed) in made]
+    labels = pd.DataFrame(columns=["record_id", "item_id", "seed", "classifier", "attribute", "label"])
+    categories: dict = {}
+    if store.has_table(SCORES) and records:
+        scores = store.read_table(SCORES)
+        check_scores(scores, source=str(store.root / SCORES))
+        scores = scores[scores["record_id"].isin({r.record_id for r in records})]
+        if len(scores):
+            labels, categories = image_labels(scores, records, store.probes()), label_sets(scores)
+    return sequential_state(policy.checks, labels, categories, seeds_of, design, rounds_done=rounds_done, traces=traces)
+
+
+def _fixed_in_sequential(result: CheckResult, check) -> CheckResult:
+    """A check without a sequential test, in a sequential run: its fixed-n result, with what that means said."""
+    if check.severity == "error" or not result.summary.get("applicable", True):
+        result.summary["design"] = "fixed-n (its prompts ran to the budget)" if check.severity == "error" else "fixed-n"
+        return result
+    result.summary["design"] = "fixed-n on a sequentially stopped sample"
+    result.summary["note"] = (
+        "this check has no sequential test and does not gate: it was computed by its fixed-n method on the images "
+        "the sequential run made, whose numbers other checks' stop rules chose, so its error rates are not guaranteed"
+    )
+    return result
+
+
+def _sampling_summary(store: RunStore, design: SamplingDesign, state: SequentialState) -> dict[str, Any]:
+    """What a sequential run spent: images made against the fixed design's, rounds, and why groups stopped."""
+    items = [item for item in store.probes() if item.screening != "blocked"]
+    budget = sum(len(design.budget(seeds_for(item, store.seeds))) for item in items)
+    made = sum(1 for record in store.generations() if record.ok)
+    stops: dict[str, int] = {}
+    for result in state.results.values():
+        if "stop" in result.table.columns:
+            for stop, count in result.table["stop"].value_counts().items():
+                stops[str(stop)] = stops.get(str(stop), 0) + int(count)
+    return {
+        "images": made,
+        "images_fixed": budget,
+        "images_ratio_vs_fixed": made / budget if budget else None,
+        "rounds_done": state.rounds_done,
+        "prompts_running": len(state.running_items),
+        "stops": stops,
+    }
 
 
 def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, categories: dict) -> pd.DataFrame:
