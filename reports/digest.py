@@ -94,6 +94,8 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "mitigation": _mitigation(info["config"].get("mitigation")),
         "comparison": _comparison(_read_json(root / COMPARISON)),
         "rebalanced": _read_json_list(root / REBALANCED),
+        "design": _design(info["config"], findings),
+        "sequential": _sequential(tables, findings),
         "thumbnails_per_prompt": thumbnails_per_prompt,
         "items": [
             {
@@ -415,6 +417,62 @@ def _attach_deviation(rows: list[dict[str, Any]], deviation: Any, classifier: st
         match = found.get((row["suite"], row["group"]))
         if match is not None:
             row["deviation"] = {k: _plain(match.get(k)) for k in ("tv", "tv_low", "tv_high", "p_value", "p_adjusted")}
+
+
+def _design(config: dict[str, Any], findings: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's sampling design (fixed or sequential) and, for a sequential run, what it spent."""
+    design = {"mode": "fixed", **(config.get("sampling") or {})}
+    if findings and isinstance(findings.get("design"), dict):
+        design.update(findings["design"])
+    return design
+
+
+def _sequential(tables: dict[str, Any], findings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A sequential run's groups: images used, why each stopped, its confidence sequence round by round."""
+    if not findings or (findings.get("design") or {}).get("mode") != "sequential":
+        return None
+    groups = []
+    for check in findings.get("checks", []):
+        table = _check_table(tables, check.get("id", ""))
+        if table is None or "stop" not in table.columns:
+            continue
+        keys = [c for c in table.columns if c not in _SEQUENTIAL_COLUMNS]
+        for row in _rows(table):
+            groups.append(
+                {
+                    "check": check["id"],
+                    "group": ", ".join(f"{k}={row[k]}" for k in keys) or "all images",
+                    "classifier": row.get("classifier"),
+                    "images": row.get("images_used"),
+                    "rounds": row.get("rounds_used"),
+                    "stop": row.get("stop"),
+                    "value": row.get("value"),
+                    "ci": [row.get("ci_low"), row.get("ci_high")],
+                    "limit": check.get("limit"),
+                    "status": row.get("status"),
+                }
+            )
+    return {"groups": groups, "traces": _rows(tables.get("sequential_traces"))}
+
+
+_SEQUENTIAL_COLUMNS = {
+    "classifier",
+    "n_judged",
+    "n_abstained",
+    "images_used",
+    "rounds_used",
+    "stop",
+    "value",
+    "ci_low",
+    "ci_high",
+    "log_e_beyond",
+    "log_e_within",
+    "p_value",
+    "p_adjusted",
+    "bound",
+    "status",
+    "reason",
+}
 
 
 def _check_table(tables: dict[str, Any], check_id: str) -> Any:

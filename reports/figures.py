@@ -268,6 +268,76 @@ def mitigation_changes(comparison: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Groups drawn per confidence-sequence chart: those that ran longest; the table lists them all.
+MAX_SEQUENCES = 24
+
+
+def confidence_sequences(check: str, traces: list[dict[str, Any]]) -> dict[str, Any]:
+    """A sequential check's 95% confidence sequences over images, one band per group, with the limit."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in traces:
+        if row["check"] == check:
+            groups.setdefault(f"{row['group']} ({row['classifier']})", []).append(row)
+    longest = sorted(groups.items(), key=lambda kv: -max(r["images"] for r in kv[1]))[:MAX_SEQUENCES]
+    data: list[dict[str, Any]] = []
+    for i, (name, rows) in enumerate(sorted(longest)):
+        rows = sorted(rows, key=lambda r: r["round"])
+        colour = _PALETTE[i % len(_PALETTE)]
+        xs = [r["images"] for r in rows]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": _text(name),
+                "legendgroup": str(i),
+                "x": xs + xs[::-1],
+                "y": [r["cs_high"] for r in rows] + [r["cs_low"] for r in rows][::-1],
+                "fill": "toself",
+                "opacity": 0.35,
+                "line": {"color": colour},
+                "hovertemplate": "%{y:.3f} after %{x} images<extra>" + _text(name) + "</extra>",
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": _text(name) + " estimate",
+                "legendgroup": str(i),
+                "showlegend": False,
+                "x": xs,
+                "y": [r["estimate"] for r in rows],
+                "line": {"color": colour, "dash": "dot"},
+            }
+        )
+    limit = traces[0]["limit"] if traces else None
+    shapes = (
+        []
+        if limit is None
+        else [
+            {
+                "type": "line",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "y0": limit,
+                "y1": limit,
+                "line": {"dash": "dash", "color": "#E45756"},
+            }
+        ]
+    )
+    return {
+        "data": data,
+        "layout": _layout(
+            _text(f"{check}: 95% confidence sequence of each group over its images (dashed: the limit)"),
+            height=460,
+            shapes=shapes,
+            xaxis={"title": {"text": "images"}},
+            yaxis={"title": {"text": "metric"}, "rangemode": "tozero"},
+        ),
+    }
+
+
 def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every figure the report shows, keyed by the id of the element it is drawn into."""
     figures: dict[str, dict[str, Any]] = {}
@@ -286,4 +356,17 @@ def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
         figures["fig-diversity"] = diversity(digest["diversity"])
     if any(a.get("abstention") for a in digest["attributes"]):
         figures["fig-abstention"] = abstention(digest["attributes"])
+    sequential = digest.get("sequential") or {}
+    for i, check in enumerate(sequential_checks(digest)):
+        traces = [t for t in sequential.get("traces", []) if t["check"] == check]
+        if traces:
+            figures[f"fig-sequential-{i}"] = confidence_sequences(check, traces)
     return figures
+
+
+def sequential_checks(digest: dict[str, Any]) -> list[str]:
+    """The checks of a sequential run's groups, in the order they first appear."""
+    seen: dict[str, None] = {}
+    for group in (digest.get("sequential") or {}).get("groups", []):
+        seen.setdefault(group["check"], None)
+    return list(seen)

@@ -5,7 +5,11 @@ from __future__ import annotations
 from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
 from audit.stats import plan
+from audit.stats.planning import sequential_seeds
 from probes import load_suite
+
+BUDGET_FACTOR = 2  # the sequential design's budget, as a multiple of the fixed design's seeds
+ROUND = 16
 
 
 def plan_command(
@@ -34,6 +38,7 @@ def plan_command(
         "total images",
     )
     rows = [header]
+    planned = []
     for name in suites:
         suite = load_suite(name)
         prompts = len(suite.expand())
@@ -51,6 +56,7 @@ def plan_command(
             )
         except ValueError as exc:
             raise ConfigError(f"plan: {exc}") from None
+        planned.append((suite.name, prompts, result["images_per_prompt_run_controlled"]))
         rows.append(
             (
                 suite.name,
@@ -79,4 +85,42 @@ def plan_command(
         "seeds (run-controlled): that power for one violating prompt among all the suite's prompts (BH's hardest "
         "case); seeds (one prompt): for a check of one prompt"
     )
+    lines += _sequential_lines(planned, limit=limit, tv=tv, alpha=alpha, categories=categories, unknown=unknown_rate)
     return lines, PASS
+
+
+def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categories: int, unknown: float) -> list[str]:
+    """The sequential design beside the fixed one: expected seeds per prompt at a few distances from parity."""
+    lines = [
+        "",
+        f"sequential design (sampling: {{mode: sequential, round: {ROUND}, max_seeds: {BUDGET_FACTOR} x the fixed "
+        "seeds}): expected seeds per prompt, simulated (400 prompts each), by the prompt's distance from parity:",
+    ]
+    distances = [0.0, limit / 2, limit, tv]
+    header = ("suite", "fixed seeds", "budget", *(f"at {d:g} TV" for d in distances), f"power at {tv:g}")
+    rows = [header]
+    inflate = 1 / (1 - unknown)
+    for name, prompts, fixed in planned:
+        budget = BUDGET_FACTOR * fixed
+        judged = max(ROUND, int(budget * (1 - unknown)))
+        cells = [
+            sequential_seeds(d, limit=limit, categories=categories, alpha=alpha, prompts=prompts, budget=judged)
+            for d in distances
+        ]
+        rows.append(
+            (
+                name,
+                str(fixed),
+                str(budget),
+                *(f"{min(budget, c['seeds'] * inflate):.0f}" for c in cells),
+                f"{cells[-1]['beyond']:.2f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.append(
+        "a prompt stops once shown beyond the limit (e-BH's bar for one violating prompt among all) or within it "
+        f"(upper confidence sequence at {1 - alpha:g} below the limit), else at the budget; with several gating "
+        "checks it stops when all have: expected images = the sum over prompts of their slowest check"
+    )
+    return lines
