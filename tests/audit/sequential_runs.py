@@ -37,7 +37,7 @@ POLICY = {
 OCCUPATIONS = ("doctor", "nurse", "judge", "barista")  # two balanced, two skewed (marker; skin tone and age)
 
 
-def write_config(folder: Path, *, mode: str = "sequential", name: str = "sequential") -> Path:
+def write_config(folder: Path, *, mode: str = "sequential", name: str = "sequential", seeds: int = SEEDS) -> Path:
     """A sandbox-renderer audit config (with its policy, and the sandbox suite cut to four occupations in one
     template) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def write_config(folder: Path, *, mode: str = "sequential", name: str = "sequent
     config = {
         "name": name,
         "generator": {"type": "sandbox", "bias": "planted", "batch_size": 64},
-        "probes": [{"suite": str(suite_path), "seeds": SEEDS}],
+        "probes": [{"suite": str(suite_path), "seeds": seeds}],
         "classifiers": [{"type": "clip", "model": "builtin:sandbox-clip", "label_set": "sandbox", "cache": False}],
         "policy": str(policy),
         "sampling": {"mode": mode, "round": ROUND},

@@ -178,3 +178,22 @@ def test_ray_cannot_be_combined_with_the_local_executor_options():
         make_executor("local", workers=2)
     with pytest.raises(ConfigError, match="unknown executor 'slurm'"):
         make_executor("slurm")
+
+
+@pytest.mark.slow
+def test_ray_workers_run_the_rounds_of_a_sequential_audit_to_the_local_executor_s_decisions(local_ray, tmp_path):
+    from audit import runner
+    from audit.config import load_config
+    from tests.audit.sequential_runs import decisions, made, write_config
+
+    config = load_config(write_config(tmp_path, seeds=32))
+    with prepare(config, tmp_path / "local") as store:
+        runner.sample(store)
+        runner.analyze(store)
+    with prepare(config, tmp_path / "ray") as store, make_executor("ray", workers=2) as ex:
+        runner.sample(store, executor=ex)
+        runner.analyze(store)
+        rounds = store.sequential_progress()["rounds_done"]
+    assert rounds >= 2
+    assert made(tmp_path / "ray") == made(tmp_path / "local")
+    assert decisions(tmp_path / "ray") == decisions(tmp_path / "local")
