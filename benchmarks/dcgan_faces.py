@@ -56,9 +56,11 @@ def report(run: Path) -> None:
     print(f"abstained among faces found: {_share(int((monk[faces == 'yes'] == 'unknown').sum()), found)}")
     print(f"Monk level measured: {_share(len(measured), n)}")
     print("\nMonk level among measured faces (Goodman 95% simultaneous intervals):")
-    print(distribution(measured, [str(level) for level in range(1, 11)]).to_string(index=False, float_format="%.3f"))
+    levels = distribution(measured, [str(level) for level in range(1, 11)])
+    print(levels.to_string(index=False, float_format="%.3f"))
     print("\nMonk group among measured faces:")
-    print(distribution(group[group != "unknown"], ["light", "medium", "dark"]).to_string(index=False, float_format="%.3f"))
+    groups = distribution(group[group != "unknown"], ["light", "medium", "dark"])
+    print(groups.to_string(index=False, float_format="%.3f"))
     records = [json.loads(line) for line in (run / "generations.jsonl").read_text().splitlines()]
     elapsed = sum(r["elapsed_s"] or 0 for r in records)
     print(f"\ngeneration (model call, from the records): {len(records) / elapsed:.0f} images/s")
@@ -67,7 +69,8 @@ def report(run: Path) -> None:
     for check in verdict["checks"]:
         worst = check.get("worst") or {}
         ci = ", ".join(f"{v:.3f}" for v in worst.get("ci") or [])
-        print(f"  {check['id']} ({check['attribute']}): {check['status']}, {worst.get('value', float('nan')):.3f} [{ci}]")
+        value = worst.get("value", float("nan"))
+        print(f"  {check['id']} ({check['attribute']}): {check['status']}, {value:.3f} [{ci}]")
 
 
 def contact_sheet(run: Path, out: Path, count: int) -> None:
@@ -109,7 +112,8 @@ def speed(count: int) -> None:
         started = time.perf_counter()
         generator.generate(items, range(count), store)
         elapsed = time.perf_counter() - started
-    print(f"generation with PNG writes: {count / elapsed:.0f} images/s ({count} images, {torch.get_num_threads()} threads)")
+    threads = torch.get_num_threads()
+    print(f"generation with PNG writes: {count / elapsed:.0f} images/s ({count} images, {threads} threads)")
 
 
 def main() -> None:
