@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,3 +197,11 @@ def test_the_dcgan_face_generator_makes_64px_faces_with_its_package_recorded(tmp
         images = [Image.open(tmp_path / "run" / r.image_path).convert("RGB") for r in records.values()]
         found = [("face_detected", "yes", 1.0) in result.labels for result in classifier.classify(images)]
         assert sum(found) >= 6, found  # about nine in ten of its images (benchmarks/RESULTS.md)
+
+
+def test_without_gan_face_generate_the_audit_stops_in_one_line_saying_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gan_face_generate", None)  # as if it were not installed
+    params = PythonModelParams(model="entry-point:dcgan-faces", latent_shape=[100, 1, 1])
+    with pytest.raises(ModelNotFoundError) as caught:
+        PythonModelGenerator(params).load()
+    assert "pip install --no-deps gan-face-generate==1.1.1" in str(caught.value) and "\n" not in str(caught.value)
