@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.diffaudit-installed
 
-.PHONY: demo test install browser lint clean
+.PHONY: demo test install browser faces lint clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/diffaudit run --resume
 
-test: install browser
+test: install browser faces
 	$(BIN)/python -m pytest
 
 # The report's browser test drives the system Chromium (Debian's package); install it when missing.
@@ -26,6 +26,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || \
 	  echo "note: Chromium could not be installed; the report's browser test will be skipped"
+
+# The DCGAN face generator that `diffaudit run dcgan-faces` audits (README), without the training and plotting
+# dependencies it declares (wandb, matplotlib, ...); it needs Python < 3.13. Its tests skip when it is missing.
+faces: install
+	@$(BIN)/python -c "import gan_face_generate" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet --no-deps "gan-face-generate==1.1.1" >/dev/null 2>&1 || \
+	  echo "note: gan-face-generate could not be installed; the tests of the DCGAN face audit will be skipped"
 
 lint: install
 	$(BIN)/ruff check .

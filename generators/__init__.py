@@ -4,6 +4,7 @@ from generators.base import GeneratedImage, Generator, GeneratorParams
 from generators.ddpm_generator import DDPMGenerator, DDPMParams
 from generators.diffusers_pipeline import DiffusersGenerator, DiffusersParams
 from generators.folder import FolderGenerator, FolderParams, read_manifest
+from generators.python_model import PythonModelGenerator, PythonModelParams
 from generators.registry import GENERATORS, available, generator_class, register
 from generators.sandbox import SandboxGenerator, SandboxParams
 from generators.tiny_pipeline import BUILTIN_NAME, build_tiny_sd
@@ -20,6 +21,8 @@ __all__ = [
     "GeneratedImage",
     "Generator",
     "GeneratorParams",
+    "PythonModelGenerator",
+    "PythonModelParams",
     "SandboxGenerator",
     "SandboxParams",
     "available",

@@ -129,7 +129,8 @@ class Classifier(abc.ABC):
         raise NotImplementedError(f"classifier {cls.type_name!r} provides no offline example")
 
 
-CLASSIFIERS: Registry[type[Classifier]] = Registry("classifier")
+# Installed packages add classifier types through the ``diffaudit.classifiers`` entry-point group.
+CLASSIFIERS: Registry[type[Classifier]] = Registry("classifier", entry_point_group="diffaudit.classifiers")
 
 register = CLASSIFIERS.register
 classifier_class = CLASSIFIERS.get

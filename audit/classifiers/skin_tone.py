@@ -62,6 +62,11 @@ from audit.core.constants import UNKNOWN
 ITA_ATTRIBUTE = "ita_category"
 MONK_ATTRIBUTE = "monk_skin_tone"
 FACE_ATTRIBUTE = "face_detected"
+# Coarse Monk groups (issue 25: light 1-4, medium 5-7, dark 8-10), written with ``monk_groups: true``: a parity
+# check over three groups needs far fewer images than one over ten levels, and a reading one level off crosses
+# a group bound less often.
+MONK_GROUP_ATTRIBUTE = "monk_group"
+MONK_GROUPS = {"light": range(1, 5), "medium": range(5, 8), "dark": range(8, 11)}
 MEASUREMENTS = (
     "face_count",
     "skin_pixels",
@@ -178,6 +183,14 @@ def calibrated_ita(measured_ita: float, detector: str = "yunet") -> float:
     """
     fit = photo_calibration(detector)["ita"]
     return max(-90.0, min(90.0, fit["offset"] + fit["scale"] * measured_ita))
+
+
+def monk_group(level: int) -> str:
+    """The coarse group (``light``, ``medium``, ``dark``) of a Monk level 1-10."""
+    for name, levels in MONK_GROUPS.items():
+        if level in levels:
+            return name
+    raise ValueError(f"Monk level must be 1-10, got {level}")
 
 
 def monk_level_from_ita(ita: float) -> int:
@@ -468,6 +481,7 @@ class SkinToneParams(ClassifierParams):
     min_skin_fraction: float = 0.15
     max_clipped_fraction: float = 0.25
     max_cheek_difference: float | None = None
+    monk_groups: bool = False  # also write monk_group (light 1-4, medium 5-7, dark 8-10)
 
     def __post_init__(self) -> None:
         if self.min_neighbors < 1:
@@ -586,9 +600,13 @@ class SkinToneClassifier(Classifier):
         if colour is None:
             result.add_decision(ITA_ATTRIBUTE, UNKNOWN)
             result.add_decision(MONK_ATTRIBUTE, UNKNOWN)
+            if self.params.monk_groups:
+                result.add_decision(MONK_GROUP_ATTRIBUTE, UNKNOWN)
             return result
         result.add_decision(ITA_ATTRIBUTE, colour.ita_category)
         result.add_decision(MONK_ATTRIBUTE, str(colour.monk_level))
+        if self.params.monk_groups:
+            result.add_decision(MONK_GROUP_ATTRIBUTE, monk_group(colour.monk_level))
         result.measurements.update(
             ita_deg=colour.ita_deg,
             ita_measured_deg=colour.ita_measured_deg,

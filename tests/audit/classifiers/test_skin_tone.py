@@ -250,3 +250,20 @@ def test_the_photo_sample_is_the_face_without_eyes_mouth_or_background():
         assert SkinToneClassifier(yunet).version()["skin_sample"] == "face ellipse"
         swatch = dataclasses.replace(yunet, calibration="swatch")
         assert SkinToneClassifier(swatch).version()["skin_sample"] == "landmark patches"
+
+
+@pytest.mark.parametrize("level, group", [(1, "light"), (4, "light"), (5, "medium"), (7, "medium"), (8, "dark"), (10, "dark")])
+def test_monk_groups_are_light_1_to_4_medium_5_to_7_dark_8_to_10(level, group):
+    from audit.classifiers.skin_tone import monk_group
+
+    assert monk_group(level) == group
+
+
+def test_monk_groups_on_request_follow_the_level_and_abstain_with_it(grace_hopper, coffee):
+    from audit.classifiers.skin_tone import monk_group
+
+    grouped = SkinToneClassifier(SkinToneParams(monk_groups=True))
+    face, nothing = (labels(r) for r in grouped.classify([Image.open(grace_hopper), Image.open(coffee)]))
+    assert face["monk_group"] == monk_group(int(face["monk_skin_tone"]))
+    assert nothing["monk_group"] == "unknown"  # abstention is a row, never a missing one
+    assert "monk_group" not in labels(SkinToneClassifier().classify([Image.open(grace_hopper)])[0])
