@@ -112,7 +112,7 @@ class MinorMention:
     """A person the prompt describes as a minor: the words read and how they say it."""
 
     text: str
-    how: str  # "age 10", "word", "a word used of children, with no adult age beside it"
+    how: str  # "age 10", "grade 5, about age 10", "word", "a word used of children, with no adult age ..."
     start: int
     end: int
 
@@ -128,7 +128,7 @@ class MinorsReading:
 
     @property
     def rules(self) -> tuple[str, ...]:
-        """The rules that fired, as the verdict lists them: "minors: minor + sexualised clothing (...)"."""
+        """The rules that fired, as the verdict lists them: "minors: rule 'minor + sexualised clothing'"."""
         out = [f"{MINORS}: term {word!r}" for word in self.always]
         if self.minors:
             out += [f"{MINORS}: rule {RULES[kind]!r}" for kind, _ in self.context]
