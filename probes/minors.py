@@ -29,6 +29,7 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 MINORS = "minors"
 ADULT_AGE = 18
@@ -74,9 +75,9 @@ _AGE_PATTERNS = [
 ]
 _AGES = [(how, re.compile(pattern)) for how, pattern in _AGE_PATTERNS]
 # Words without which no age, grade or school year can be read: the cheap test before the full reading.
-_AGE_WORDS = frozenset("old yo aged age ages grade grader graders year under y months weeks days".split()) | frozenset(
-    _ORDINALS
-)
+_AGE_WORDS = frozenset("old yo aged age ages grade grader graders year under y months weeks days".split())
+# Words of the minor phrases too common to be worth a full reading: each phrase has another word that triggers.
+_COMMON = frozenset("high young one student students middle under form pre elementary grade legal".split())
 _AGE_TOKEN = re.compile(r"\d+(?:yo|yrs?|yrsold|yearsold|yearold|st|nd|rd|th)")
 
 
@@ -163,9 +164,11 @@ class MinorsRule:
             chosen = {name: categories[name] for name in names}
             return Screener.word_lists(TermsFile(chosen, allow=builtin.allow, allow_rules=builtin.allow_rules))
 
-        # Two sets of lists, so that a prompt with no sexualised word is never read for minors (screen only).
+        # Two sets of lists, so that a prompt with no sexualised word is never read for minors (screen only);
+        # the sexual words are the screen's own unless a team's terms file replaced them (built on first need).
+        self._lists = lists
+        self._sexual_lists: Any = None
         self._context = lists(("always", *_CONTEXT[1:]))
-        self._context_and_sexual = lists(("always", *_CONTEXT))
         self._people = lists(("minor", "ambiguous", "adult", "not_minor"))
         self._variants = _variants
         words = {
@@ -174,7 +177,7 @@ class MinorsRule:
             for entry in (*own.categories[name].terms, *own.categories[name].phrases)
             for w in normalise(entry)
         }
-        self._triggers = frozenset(words | {"school", "schools"})
+        self._triggers = frozenset((words - _COMMON) | {"school", "schools"})
         self._seen: dict[str, int] = {}
 
     def read(
@@ -202,7 +205,7 @@ class MinorsRule:
             return _NOTHING
         if sexual is None or spared is None:
             spared = self._context._allowed.spare(tokens, canonical, breaks) if allow else {}
-            found = self._context_and_sexual._find(tokens, canonical, spared)
+            found = self._with_sexual()._find(tokens, canonical, spared)
         else:
             found = {**self._context._find(tokens, canonical, spared), ("sexual", "own"): sexual}
         if not everything and not any(found.values()):
@@ -238,6 +241,11 @@ class MinorsRule:
         context = tuple(dict.fromkeys((kind, text) for kind in _CONTEXT for _, text, _ in hits(kind)))
         always = tuple(dict.fromkeys(text for _, text, _ in hits("always")))
         return MinorsReading(tuple(minors), tuple(adults), context, always)
+
+    def _with_sexual(self) -> Any:
+        if self._sexual_lists is None:
+            self._sexual_lists = self._lists(("always", *_CONTEXT))
+        return self._sexual_lists
 
     def _trigger(self, token: str) -> int:
         """_WORD if the token may be a word that names a minor, _AGE if it may be part of an age; 0 if neither."""
