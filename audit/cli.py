@@ -397,6 +397,13 @@ def plan(
     alpha: Annotated[float, typer.Option(help="The check's alpha (Benjamini-Hochberg over prompts).")] = 0.05,
     categories: Annotated[int, typer.Option(help="Labels of the attribute, abstention excluded.")] = 2,
     unknown_rate: Annotated[float, typer.Option(help="Expected share of images the classifier abstains on.")] = 0.0,
+    flag_rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Plan a zero-tolerance check (sexualised minors) instead: the per-image rate of flagged images "
+            "a prompt must show to be caught with --power."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
@@ -404,7 +411,14 @@ def plan(
 
     _finish(
         *plan_command(
-            suites, limit=limit, tv=tv, power=power, alpha=alpha, categories=categories, unknown_rate=unknown_rate
+            suites,
+            limit=limit,
+            tv=tv,
+            power=power,
+            alpha=alpha,
+            categories=categories,
+            unknown_rate=unknown_rate,
+            flag_rate=flag_rate,
         )
     )
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from audit.core.records import ProbeItem
 from audit.core.schema import load_yaml, parse
+from probes.minors import MINORS, MinorsReading
 
 PASS, BLOCKED, FLAGGED = "pass", "blocked", "flagged"
 # The signals a verdict records: disguises seen in the prompt, whether or not a rule fired.
@@ -194,6 +195,7 @@ class Explanation:
     spared: tuple[Spared, ...]
     without_allow: Verdict  # the verdict had no allow rule applied
     mixed_words: tuple[tuple[str, tuple[str, ...]], ...]  # (word, its scripts) for words that mix scripts
+    minors: tuple[str, ...] = ()  # what the minors rule read: minors with their age phrase, adults, sexualised words
 
     def lines(self) -> list[str]:
         """The explanation as aligned lines of text."""
@@ -205,6 +207,7 @@ class Explanation:
         out.append(f"signals     {'; '.join(signals) or '-'}")
         out.append(f"verdict     {'blocked: ' + (self.verdict.category or '') if self.verdict.blocked else 'pass'}")
         out += [f"fired       {rule}" for rule in self.verdict.rules] or ["fired       -"]
+        out += list(self.minors)
         for s in self.spared:
             out.append(f"spared      {s.word!r} by allow rule {s.rule!r} ({s.sense}; {s.context!r})")
         if not self.spared:
@@ -518,13 +521,28 @@ class Screener:
     """Screens prompts against the enabled categories; ``screen(prompt)`` gives a :class:`Verdict`."""
 
     def __init__(self, categories: Iterable[str] | None = None, terms: str | Path | None = None) -> None:
+        from probes.minors import minors_rule
+
         spec = load_terms(terms)
         known = list(spec.categories)
         wanted = known if categories is None else list(categories)
-        unknown = [c for c in wanted if c not in spec.categories]
+        # The minors rule is always on: naming it is allowed, leaving it out changes nothing.
+        unknown = [c for c in wanted if c not in spec.categories and c != MINORS]
         if unknown:
-            raise ValueError(f"unknown screening category {unknown[0]!r}; known: {', '.join(known)}")
-        self.categories = [c for c in known if c in wanted]
+            raise ValueError(f"unknown screening category {unknown[0]!r}; known: {', '.join([*known, MINORS])}")
+        self._build(spec, [c for c in known if c in wanted])
+        self._minors = minors_rule()
+        self._builtin_terms = terms is None
+
+    @classmethod
+    def word_lists(cls, spec: TermsFile) -> Screener:
+        """The matching machinery over ``spec``'s lists alone (no minors rule): for rules built on the screen."""
+        lists = cls.__new__(cls)
+        lists._build(spec, list(spec.categories))
+        return lists
+
+    def _build(self, spec: TermsFile, categories: list[str]) -> None:
+        self.categories = categories
         self._allowed = _Allowed(spec.allow, spec.allow_rules)
         self._requires = {name: cat.requires for name, cat in spec.categories.items()}
         # One index from a single word to the lists it is on; phrases and patterns per list.
@@ -551,45 +569,58 @@ class Screener:
     def screen(self, prompt: str) -> Verdict:
         """Whether ``prompt`` falls in an enabled category, on which words and rules, and the disguises seen."""
         readings, signals, _ = _read(prompt)
-        verdict, _ = self._judge(readings, signals)
+        verdict, _, _ = self._judge(readings, signals)
         return verdict
 
     def explain(self, prompt: str) -> Explanation:
         """The normalised text, the rules that fired, the allow rules that spared a word, the disguises seen."""
         readings, signals, mixed = _read(prompt)
-        verdict, spared = self._judge(readings, signals)
-        without, _ = self._judge(readings, signals, allow=False)
+        verdict, spared, minors = self._judge(readings, signals, everything=True)
+        without, _, _ = self._judge(readings, signals, allow=False)
         shown = tuple(" ".join(_words(r)[0]) for r in readings)
-        return Explanation(tuple(dict.fromkeys(shown)), verdict, spared, without, tuple(mixed))
+        read = tuple(dict.fromkeys(line for m in minors for line in m.lines()))
+        return Explanation(tuple(dict.fromkeys(shown)), verdict, spared, without, tuple(mixed), read)
 
     def _judge(
-        self, readings: Sequence[str], signals: tuple[str, ...], allow: bool = True
-    ) -> tuple[Verdict, tuple[Spared, ...]]:
+        self, readings: Sequence[str], signals: tuple[str, ...], allow: bool = True, everything: bool = False
+    ) -> tuple[Verdict, tuple[Spared, ...], list[MinorsReading]]:
         hits: dict[str, list[tuple[str, str]]] = {}
         shown: dict[tuple[str, str], Spared] = {}
+        minors: list[MinorsReading] = []
         for reading in readings:
             tokens, breaks = _words(reading)
             canonical = [_canonical(t) for t in tokens]
             spared = self._allowed.spare(tokens, canonical, breaks) if allow else {}
-            for name, found in self._match(tokens, canonical, spared).items():
-                hits.setdefault(name, []).extend((rule, text) for rule, text, _ in found)
+            found = self._find(tokens, canonical, spared)
+            for name, matched in self._match(tokens, canonical, spared, found).items():
+                hits.setdefault(name, []).extend((rule, text) for rule, text, _ in matched)
+            # With the built-in terms, the minors rule reuses the sexual words just found (the screen's main cost).
+            sexual = found[("sexual", "own")] if self._builtin_terms else None
+            read = self._minors.read(
+                tokens, canonical, breaks, allow=allow, everything=everything, sexual=sexual, spared=spared
+            )
+            if read.minors or read.always or read.adults:
+                minors.append(read)
             if spared:
                 # Report only the allow rules that took away a word some rule would have matched.
                 matched = {k for found in self._find(tokens, canonical, {}).values() for *_, at in found for k in at}
                 for k in sorted(matched.intersection(spared)):
                     shown.setdefault((spared[k].rule, spared[k].word), spared[k])
-        if not hits and not shown and not signals:
-            return _CLEAN, ()
-        categories = tuple(n for n in self.categories if n in hits)
+        minor_rules = tuple(dict.fromkeys(rule for m in minors for rule in m.rules))
+        if not hits and not shown and not signals and not minor_rules:
+            return _CLEAN, (), minors
+        fired = [n for n in self.categories if n in hits]
+        categories = (*fired, MINORS) if minor_rules else tuple(fired)
+        matched = [text for n in fired for _, text in hits[n]] + [w for m in minors for w in m.matches]
         verdict = Verdict(
             blocked=bool(categories),
             categories=categories,
-            matches=tuple(dict.fromkeys(text for n in categories for _, text in hits[n])),
-            rules=tuple(dict.fromkeys(f"{n}: {rule}" for n in categories for rule, _ in hits[n])),
+            matches=tuple(dict.fromkeys(matched)),
+            rules=tuple(dict.fromkeys(f"{n}: {rule}" for n in fired for rule, _ in hits[n])) + minor_rules,
             spared=tuple(dict.fromkeys(s.rule for s in shown.values())),
             signals=signals,
         )
-        return verdict, tuple(shown.values())
+        return verdict, tuple(shown.values()), minors
 
     def _find(
         self, tokens: list[str], canonical: list[str], spared: dict[int, Spared]
@@ -629,10 +660,10 @@ class Screener:
             return hit
 
     def _match(
-        self, tokens: list[str], canonical: list[str], spared: dict[int, Spared]
+        self, tokens: list[str], canonical: list[str], spared: dict[int, Spared], found: dict | None = None
     ) -> dict[str, list[tuple[str, str, tuple[int, ...]]]]:
         """Per enabled category that fires: (rule, matched text, positions) for every rule that fired."""
-        found = self._find(tokens, canonical, spared)
+        found = self._find(tokens, canonical, spared) if found is None else found
         hits: dict[str, list[tuple[str, str, tuple[int, ...]]]] = {}
         for name in self.categories:
             words = list(found[(name, "always")])
@@ -670,7 +701,9 @@ def screen_items(items: Iterable[ProbeItem], mode: str = "block", screener: Scre
     out = []
     for item in items:
         verdict = screener.screen(item.prompt)
-        status = PASS if not verdict.blocked else (BLOCKED if mode == "block" else FLAGGED)
+        # A minor in a sexualised context is blocked even where other categories are only recorded.
+        blocks = mode == "block" or MINORS in verdict.categories
+        status = PASS if not verdict.blocked else (BLOCKED if blocks else FLAGGED)
         out.append(dataclasses.replace(item, screening=status, screening_category=verdict.category))
     return out
 
@@ -687,6 +720,7 @@ def catch_rates(
 
     if verdicts is None:
         verdicts = [screener.screen(item.prompt) for item in items]
+    categories = [*screener.categories, MINORS]
     rows = []
     for item, verdict in zip(items, verdicts, strict=True):
         value = item.attributes.get(by)
@@ -695,12 +729,12 @@ def catch_rates(
                 {
                     by: label,
                     "caught": verdict.blocked,
-                    **{f"caught_{c}": c in verdict.categories for c in screener.categories},
+                    **{f"caught_{c}": c in verdict.categories for c in categories},
                 }
             )
     df = pd.DataFrame(rows)
     table = df.groupby(by, sort=True).agg(prompts=("caught", "size"), caught=("caught", "sum"))
-    for c in screener.categories:
+    for c in categories:
         table[f"caught_{c}"] = df.groupby(by, sort=True)[f"caught_{c}"].sum()
     table["catch_rate"] = table["caught"] / table["prompts"]
     return table.reset_index()

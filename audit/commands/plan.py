@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
-from audit.stats import plan
+from audit.stats import plan, zero_tolerance_power, zero_tolerance_seeds
 from audit.stats.planning import sequential_seeds
 from probes import load_suite
 
@@ -21,9 +21,13 @@ def plan_command(
     alpha: float = 0.05,
     categories: int = 2,
     unknown_rate: float = 0.0,
+    flag_rate: float | None = None,
 ) -> tuple[list[str], int]:
     """For each suite: the seeds per prompt at which the gate's deviation rule fails a prompt at ``tv`` with
-    ``power``, and the power and false-failure rate of the suite's current seeds."""
+    ``power``, and the power and false-failure rate of the suite's current seeds. With ``flag_rate``, the
+    same for a zero-tolerance check (sexualised minors) instead: see :func:`zero_tolerance_plan`."""
+    if flag_rate is not None:
+        return zero_tolerance_plan(suites, flag_rate=flag_rate, power=power, unknown_rate=unknown_rate)
     tv = 1.5 * limit if tv is None else tv
     if tv <= limit:
         raise ConfigError(f"plan: --tv ({tv:g}) must be beyond --limit ({limit:g}): that is the deviation to catch")
@@ -124,3 +128,33 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
         "checks it stops when all have: expected images = the sum over prompts of their slowest check"
     )
     return lines
+
+
+def zero_tolerance_plan(
+    suites: list[str], *, flag_rate: float, power: float = 0.8, unknown_rate: float = 0.0
+) -> tuple[list[str], int]:
+    """For each suite: the seeds per prompt at which a zero-tolerance check (``max: 0``) sees a flagged image of
+    a prompt whose images are flagged at ``flag_rate`` with ``power``, and that power at the suite's seeds now."""
+    try:
+        needed = zero_tolerance_seeds(flag_rate, power, unknown_rate)
+    except ValueError as exc:
+        raise ConfigError(f"plan: {exc}") from None
+    header = ("suite", "prompts", "seeds now", "power now", "seeds needed", "total images")
+    rows = [header]
+    for name in suites:
+        suite = load_suite(name)
+        prompts = len(suite.expand())
+        seeds_now = len(suite.default_seeds())
+        power_now = zero_tolerance_power(seeds_now, flag_rate, unknown_rate)
+        rows.append((suite.name, str(prompts), str(seeds_now), f"{power_now:.2f}", str(needed), str(needed * prompts)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        f"a zero-tolerance check (max 0: one flagged image fails its prompt), to see a flagged image of a prompt "
+        f"whose images are flagged at {flag_rate:g} with power {power:g} (abstentions {unknown_rate:.0%}):"
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.append(
+        "power: 1 - (1 - rate x (1 - abstentions))^seeds for one prompt; a flagged image is never a chance "
+        "finding of the test, only of the classifiers (their false positives: docs/classifiers.md)"
+    )
+    return lines, PASS

@@ -29,6 +29,7 @@ from audit.findings.policy import (
     RateCheck,
     ReferenceSpec,
     RiskRatioCheck,
+    SexualisedMinorsCheck,
     to_reference,
 )
 from audit.stats import (
@@ -127,6 +128,10 @@ def evaluate_check(
     validation: Validation | None = None,
 ) -> CheckResult:
     """One check: a Finding per group (per classifier for amplification); one not-judged finding if it cannot apply."""
+    if isinstance(check, SexualisedMinorsCheck):
+        from audit.findings.minors import evaluate_sexualised_minors  # its own module, built on this one
+
+        return evaluate_sexualised_minors(check, labels, validation=validation or {}, seed=seed)
     subset = labels[labels["attribute"] == check.attribute]
     if check.classifier is not None:
         subset = subset[subset["classifier"] == check.classifier]
@@ -318,6 +323,8 @@ def _not_applicable(check: Check, why: str) -> CheckResult:
 
 
 def _measure(check: Check) -> str:
+    if isinstance(check, SexualisedMinorsCheck):
+        return check.describe_measure()
     if isinstance(check, DeviationCheck):
         return (
             f"{METRIC_NAMES[check.metric]} of {check.attribute} shares from {to_reference(check.reference).describe()}"

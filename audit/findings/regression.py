@@ -21,7 +21,14 @@ from scipy import stats
 
 from audit.core.records import Finding
 from audit.findings.evaluate import evaluate_check
-from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RiskRatioCheck, to_reference
+from audit.findings.policy import (
+    AmplificationCheck,
+    DeviationCheck,
+    Policy,
+    RiskRatioCheck,
+    SexualisedMinorsCheck,
+    to_reference,
+)
 from audit.stats import METRICS, benjamini_hochberg, group_counts, two_sample_test
 
 REGRESSION_PREFIX = "regression:"
@@ -52,6 +59,8 @@ def compare_runs(
     rng = np.random.default_rng(seed)
     rows = []
     for check in policy.checks:
+        if isinstance(check, SexualisedMinorsCheck):
+            continue  # zero tolerance on images of two attributes: each run is judged on its own
         if isinstance(check, (RiskRatioCheck, AmplificationCheck)):
             rows.extend(_estimate_rows(check, baseline, candidate, categories))
             continue

@@ -62,6 +62,7 @@ from audit.stats.planning import false_fail_rate, plan, power_beyond, seeds_need
 from audit.stats.rate_limits import clopper_pearson, dispersion, p_rate_beyond, p_rate_within, pooled_rate
 from audit.stats.ratio_limits import paired_ratio, paired_ratio_bound, unpaired_ratio, unpaired_ratio_bound
 from audit.stats.reference import Reference
+from audit.stats.zero_tolerance import zero_tolerance_power, zero_tolerance_seeds
 
 __all__ = [
     "DECIDE_MODES",
@@ -139,4 +140,6 @@ __all__ = [
     "upper_bound",
     "vendi_score",
     "wilson_interval",
+    "zero_tolerance_power",
+    "zero_tolerance_seeds",
 ]

@@ -13,7 +13,7 @@ from audit import runner as stages
 from audit.cli import app
 from audit.config import load_config
 from audit.core.errors import ConfigError
-from probes import load_suite
+from probes import Screener, load_suite
 from reports.digest import build_digest
 
 cli = CliRunner()
@@ -139,7 +139,13 @@ def test_screen_of_i2p_prints_catch_rates_not_prompts():
     rows = {line.split()[0]: line.split() for line in lines[1:-2]}
     assert rows["sexual"][1] == "931"
     hate = cli.invoke(app, ["screen", "--suite", "i2p?categories=hate"])
-    assert hate.stdout.splitlines()[-2] == "0 of 231 prompts would be blocked" and hate.exit_code == 0
+    # No hate term is in I2P's hate prompts; the only ones blocked describe a minor in a sexualised way, which
+    # the minors rule (on in every screen) blocks.
+    verdicts = [Screener().screen(i.prompt) for i in load_suite("i2p?categories=hate").expand()]
+    blocked = sum(v.blocked for v in verdicts)
+    assert {c for v in verdicts for c in v.categories} <= {"minors"}
+    assert hate.stdout.splitlines()[-2] == f"{blocked} of 231 prompts would be blocked"
+    assert hate.exit_code == (1 if blocked else 0)
 
 
 def test_screen_explain_of_i2p_counts_rules_and_never_prints_a_prompt():
@@ -152,7 +158,7 @@ def test_screen_explain_of_i2p_counts_rules_and_never_prints_a_prompt():
         if line.strip()
     )
     assert counts and all(n > 0 for n in counts.values())
-    assert all(rule.split(":")[0] in {"sexual", "minors_sexual", "hate", "violence"} for rule in counts)
+    assert all(rule.split(":")[0] in {"sexual", "minors_sexual", "minors", "hate", "violence"} for rule in counts)
     blocked = int(out.splitlines()[-2].split()[0])
     assert max(counts.values()) <= blocked
     prompts = [item.prompt for item in load_suite("i2p").expand()]
