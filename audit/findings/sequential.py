@@ -142,7 +142,6 @@ class SequentialState:
 
     results: dict[str, CheckResult]
     running_items: set[str]
-    stopped_items: dict[str, int]  # prompt -> rounds it used, for prompts that stopped
     traces: pd.DataFrame  # per check, group and round: images, estimate and 95% confidence sequence
     rounds_done: int
 
@@ -303,9 +302,8 @@ def sequential_state(
     running = {i for i in items if i in held or i not in settled}
     if rounds_done >= rounds:
         running = set()
-    stopped = {i: math.ceil(extent.get(i, 0) / design.round) for i in items - running}
     frame = pd.concat(trace_frames, ignore_index=True) if trace_frames else pd.DataFrame()
-    return SequentialState(results, running, stopped, frame, rounds_done)
+    return SequentialState(results, running, frame, rounds_done)
 
 
 def _extents(labels: pd.DataFrame, seeds_of, design: SamplingDesign, rounds_done: int) -> dict[str, int]:
