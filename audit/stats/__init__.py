@@ -60,7 +60,13 @@ from audit.stats.multiple_testing import benjamini_hochberg
 from audit.stats.paired import mcnemar_exact, paired_comparison, unpaired_comparison
 from audit.stats.planning import false_fail_rate, plan, power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, dispersion, p_rate_beyond, p_rate_within, pooled_rate
-from audit.stats.ratio_limits import paired_ratio, paired_ratio_bound, unpaired_ratio, unpaired_ratio_bound
+from audit.stats.ratio_limits import (
+    paired_ratio,
+    paired_ratio_bound,
+    unpaired_ratio,
+    unpaired_ratio_bound,
+    unpaired_ratio_interval,
+)
 from audit.stats.reference import Reference
 
 __all__ = [
@@ -136,6 +142,7 @@ __all__ = [
     "unpaired_comparison",
     "unpaired_ratio",
     "unpaired_ratio_bound",
+    "unpaired_ratio_interval",
     "upper_bound",
     "vendi_score",
     "wilson_interval",
