@@ -50,6 +50,7 @@ from audit.stats.distance_limits import (
     p_beyond,
     p_beyond_method,
     p_within,
+    p_within_method,
     upper_bound,
 )
 from audit.stats.distributions import GroupCounts, distributions, group_counts
@@ -120,6 +121,7 @@ __all__ = [
     "p_rate_beyond",
     "p_rate_within",
     "p_within",
+    "p_within_method",
     "paired_comparison",
     "paired_ratio",
     "paired_ratio_bound",
