@@ -53,6 +53,7 @@ from audit.stats import (
     p_rate_beyond,
     p_rate_within,
     p_within,
+    p_within_method,
     paired_ratio,
     paired_ratio_bound,
     pooled_rate,
@@ -480,7 +481,7 @@ def _measured_deviation(check: DeviationCheck, g: _Group, counts, unknown: int, 
     g.p_within = p_within(used, q, check.max, metric)
     g.bound_at = lambda conf, side: (lower_bound if side == "lower" else upper_bound)(used, q, conf, metric)
     worst = distance_range(counts, unknown, q, metric)
-    method = p_beyond_method(len(q), n, metric)
+    method = (p_beyond_method if check.decide == HARM else p_within_method)(len(q), n, metric)
     design = f", design effect {phi:.2f} for shared seeds (effective n={n})" if phi > 1 else ""
     g.describe = (
         f"{metric} {value:.3f} from {to_reference(check.reference).describe()} "

@@ -50,6 +50,7 @@ from audit.stats.distance_limits import (
     p_beyond,
     p_beyond_method,
     p_within,
+    p_within_method,
     upper_bound,
 )
 from audit.stats.distributions import GroupCounts, distributions, group_counts
@@ -60,7 +61,13 @@ from audit.stats.multiple_testing import benjamini_hochberg
 from audit.stats.paired import mcnemar_exact, paired_comparison, unpaired_comparison
 from audit.stats.planning import false_fail_rate, plan, power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, dispersion, p_rate_beyond, p_rate_within, pooled_rate
-from audit.stats.ratio_limits import paired_ratio, paired_ratio_bound, unpaired_ratio, unpaired_ratio_bound
+from audit.stats.ratio_limits import (
+    paired_ratio,
+    paired_ratio_bound,
+    unpaired_ratio,
+    unpaired_ratio_bound,
+    unpaired_ratio_interval,
+)
 from audit.stats.reference import Reference
 from audit.stats.zero_tolerance import zero_tolerance_power, zero_tolerance_seeds
 
@@ -115,6 +122,7 @@ __all__ = [
     "p_rate_beyond",
     "p_rate_within",
     "p_within",
+    "p_within_method",
     "paired_comparison",
     "paired_ratio",
     "paired_ratio_bound",
@@ -137,6 +145,7 @@ __all__ = [
     "unpaired_comparison",
     "unpaired_ratio",
     "unpaired_ratio_bound",
+    "unpaired_ratio_interval",
     "upper_bound",
     "vendi_score",
     "wilson_interval",

@@ -468,6 +468,68 @@ def _deviation_section(record, reps: int, log) -> None:
         ["rule", "labels", "reference", "n", "tv", "shape", "kind", "rate", "coverage", "exact"],
     ):
         log(line)
+    _safety_power_gain(record, log)
+
+
+def safety_power_cell(n: int, q, p, *, limit: float = LIMIT) -> dict:
+    """Evidence of safety for one group, exactly: the pass rate of the exact p_within and of the subset bound it
+    replaced (issue 24), with the gain."""
+    from audit.stats.distance_limits import _subset_p_within_many
+
+    q = np.asarray(q, float)
+    outcomes = _outcomes(n, len(q))
+    weights = _multinomial_pmf(outcomes, n, np.asarray(p, float))
+    exact = p_within_many(outcomes, q, limit) <= ALPHA
+    bound = _subset_p_within_many(n, q, distance(outcomes / n, q), limit, "tv") <= ALPHA
+    rate, before = float(weights[exact].sum()), float(weights[bound].sum())
+    return {"rate": rate, "bound_rate": before, "gain": rate - before, "exact": True}
+
+
+def _proportional(q: np.ndarray, tv: float) -> np.ndarray:
+    """q with its first label raised by ``tv`` and the others lowered in proportion (the worst case of the
+    evidence-of-safety test with three labels)."""
+    p = q.astype(float) * (1 - q[0] - tv) / (1 - q[0])
+    p[0] = q[0] + tv
+    return p
+
+
+def _safety_power_gain(record, log) -> None:
+    """The exact p_within against the subset bound: passes of compliant groups near the limit (power) and of
+    groups at it (error), at the vertex and, with three labels, where the others keep their proportions."""
+    rows = []
+    for q in ([0.5, 0.5], [0.7, 0.3], [1 / 3] * 3, [0.5, 0.3, 0.2], [0.6, 0.4, 0.0]):
+        q = np.asarray(q)
+        for n in (10, 20, 30, 50, 100):
+            for tv in (0.0, LIMIT / 2, 0.75 * LIMIT, LIMIT):
+                shapes = [("vertex", _shifted(q, tv))]
+                if tv == LIMIT and len(q) > 2:
+                    shapes.append(("proportional", _proportional(q, tv)))
+                for shape, p in shapes:
+                    kind = "safety-null" if tv >= LIMIT else "power"
+                    cell = safety_power_cell(n, q, p)
+                    rows.append(
+                        record(
+                            {
+                                "labels": len(q),
+                                "reference": ",".join(f"{v:.2g}" for v in q),
+                                "n": n,
+                                "tv": f"{tv:.2f}",
+                                "shape": shape,
+                                "kind": kind,
+                                **cell,
+                            },
+                            kind,
+                        )
+                    )
+    for line in _table(
+        "deviation, evidence of safety (limit 0.2): pass rate of the exact test (rate) and of the subset bound it "
+        "replaced (bound_rate); power where tv < limit, error at the limit",
+        rows,
+        ["labels", "reference", "n", "tv", "shape", "kind", "rate", "bound_rate", "gain", "exact"],
+    ):
+        log(line)
+    gains = [row["gain"] for row in rows if row["kind"] == "power"]
+    log(f"safety_power_gain: mean {np.mean(gains):.4f}, largest {np.max(gains):.4f} over {len(gains)} power cells")
 
 
 def _checks_section(record, runs: int, log) -> None:

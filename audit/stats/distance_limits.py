@@ -17,7 +17,23 @@ many images it has.
   bound over the label subsets whose excess makes up the distance (valid for
   every null distribution, conservative by up to the number of subsets).
 - ``p_within(counts, q, limit)``: the p-value of H0: distance >= limit
-  (evidence of safety). For any distribution at least ``limit`` away, the
+  (evidence of safety): the largest chance, over every distribution at least
+  ``limit`` away, of a plug-in distance at most ``t``. With two labels it is
+  exact: the chance of the window [q1 - t, q1 + t] is unimodal in the share,
+  so its largest over each null piece ([0, q1 - limit] and [q1 + limit, 1])
+  is at its mode clipped into the piece. With three labels and few enough
+  outcomes to enumerate (as ``p_beyond``), it is exact too: the largest
+  chance lies on the null region's boundary, where one label is exactly the
+  limit above or below its reference and the other two split the rest; on
+  each of those six segments the chance is maximised numerically (a grid,
+  then Brent's method around its best point), with every outcome enumerated.
+  Unlike ``p_beyond``, the worst case is not a vertex of the polytope
+  {TV <= limit}: it is where the other labels keep their proportions, and
+  the vertices understate it by up to 0.35 (see
+  tests/audit/stats/test_distance_limits.py). An outcome at or beyond the
+  limit (t >= limit) is never evidence of safety; there the largest chance
+  can lie deeper in the null region, and the bound below is kept. Elsewhere
+  (more labels, more outcomes) a bound: for any distribution at least ``limit`` away, the
   subset S of labels above their reference has p(S) >= q(S) + limit, and the
   plug-in distance is at least that subset's excess, so the largest binomial
   lower tail over subsets bounds the chance of a distance at most ``t``.
@@ -267,6 +283,147 @@ def p_beyond_method(k: int, n: int, metric: str = "tv") -> str:
     return "exact binomial union bound over label subsets at the limit"
 
 
+def binary_p_within(x, n, q1, t, limit):
+    """Exact p-value of H0: |share - q1| >= limit for x of n (arrays broadcast), given the observed t = |x/n - q1|.
+
+    The chance of the window lo <= X <= hi (the outcomes at most t from q1) is
+    unimodal in the share p: its derivative is n (b(lo - 1; n - 1, p) -
+    b(hi; n - 1, p)), which changes sign once, at the mode p* where those two
+    probabilities are equal. So its largest value over a null piece is at p*
+    clipped into the piece.
+    """
+    x, n, q1, t, limit = np.broadcast_arrays(*(np.asarray(v, float) for v in (x, n, q1, t, limit)))
+    lo = np.maximum(np.ceil(n * (q1 - t) - _EPS), 0.0)
+    hi = np.minimum(np.floor(n * (q1 + t) + _EPS), n)
+    inner = (lo >= 1) & (hi <= n - 1)
+    safe_lo, safe_hi = np.where(inner, lo, 1.0), np.where(inner, np.maximum(hi, 1.0), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # log C(n - 1, lo - 1) - log C(n - 1, hi), over the hi - lo + 1 powers of p / (1 - p) between them.
+        log_ratio = (
+            special.gammaln(safe_hi + 1)
+            + special.gammaln(n - safe_hi)
+            - special.gammaln(safe_lo)
+            - special.gammaln(n - safe_lo + 1)
+        ) / (safe_hi - safe_lo + 1)
+    mode = np.where(inner, special.expit(log_ratio), np.where(lo < 1, 0.0, 1.0))
+
+    def window(p):
+        p = np.clip(p, 0.0, 1.0)
+        return stats.binom.cdf(hi, n, p) - np.where(lo >= 1, stats.binom.cdf(lo - 1, n, p), 0.0)
+
+    below = np.where(q1 - limit >= -_EPS, window(np.minimum(mode, q1 - limit)), 0.0)
+    above = np.where(q1 + limit <= 1 + _EPS, window(np.maximum(mode, q1 + limit)), 0.0)
+    empty = n <= 0
+    return np.where(empty, np.nan, np.where(limit <= 0, 1.0, np.clip(np.maximum(below, above), 0.0, 1.0)))
+
+
+# Points on each boundary segment where the three-label chance is evaluated before Newton's method refines it.
+_SEGMENT_GRID = 17
+_NEWTON_STEPS = 30
+
+
+def _boundary_segments(q: np.ndarray, limit: float) -> list[tuple[int, float, int, int]]:
+    """The segments of {TV(p, q) = limit} for three labels: (moved label i, its share, labels j and l sharing
+    the rest). One label exactly the limit above or below its reference, the rest split in any proportion."""
+    segments = []
+    for i in range(3):
+        first, second = (m for m in range(3) if m != i)
+        for share in (q[i] + limit, q[i] - limit):
+            if -_EPS <= share <= 1 + _EPS:
+                segments.append((i, float(np.clip(share, 0.0, 1.0)), first, second))
+    return segments
+
+
+def _segment_log_pmf(comps, coef, segment, s) -> np.ndarray:
+    """log P(outcome) at the segment's points s: (points, outcomes); a share of 0 counts as 1e-300, which
+    leaves an impossible outcome a chance below 1e-300 instead of exactly 0."""
+    i, share, first, second = segment
+    rest = 1.0 - share
+    s = np.clip(np.asarray(s, float), 0.0, 1.0)
+
+    def log(v):
+        return np.log(np.maximum(v, 1e-300))
+
+    fixed = coef + comps[:, i] * log(share)
+    return (
+        fixed[None, :]
+        + np.multiply.outer(log(rest * s), comps[:, first])
+        + np.multiply.outer(log(rest * (1 - s)), comps[:, second])
+    )
+
+
+def _segment_chances(comps, coef, segment, s, at) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At the segment's points s (one per row), the chance of the first ``at`` outcomes (one count per row),
+    and its first and second derivatives in s."""
+    _, _, first, second = segment
+    x_j, x_l = (comps[None, :, label].astype(float) for label in (first, second))
+    # Just inside the ends, so that the derivatives there are the one-sided ones (the ends' own values are
+    # the grid's).
+    inner = np.clip(np.asarray(s, float), 1e-9, 1 - 1e-9)
+    pmf = np.exp(_segment_log_pmf(comps, coef, segment, inner)) * (
+        np.arange(len(coef))[None, :] < np.asarray(at)[:, None]
+    )
+    inner = inner[:, None]
+    slope = x_j / inner - x_l / (1 - inner)
+    curve = slope**2 - x_j / inner**2 - x_l / (1 - inner) ** 2
+    return pmf.sum(axis=1), (pmf * slope).sum(axis=1), (pmf * curve).sum(axis=1)
+
+
+def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> np.ndarray:
+    """Exact p-values of H0: TV >= limit for three labels, one per observed distance in ``ts``: on each boundary
+    segment, the largest chance over a grid, refined by safeguarded Newton steps between the best point's
+    neighbours (the chance is smooth along a segment)."""
+    comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
+    ts = np.asarray(ts, float)
+    ats = len(tv) - np.searchsorted(-tv, -ts - _EPS, side="left")  # how many outcomes are at most t away
+    head = int(ats.max()) if len(ats) else 0
+    comps, coef = comps[::-1][:head], coef[::-1][:head]  # nearest first
+    out = np.zeros(len(ts))
+    grid = np.linspace(0.0, 1.0, _SEGMENT_GRID)
+    for segment in _boundary_segments(q, limit):
+        chances = np.exp(_segment_log_pmf(comps, coef, segment, grid))  # (grid, outcomes)
+        if len(ts) == 1:  # one p-value: only the chance of all head outcomes is needed
+            values = chances.sum(axis=1, keepdims=True)
+        else:
+            values = np.cumsum(chances, axis=1)[:, np.maximum(ats - 1, 0)]  # (grid, ts)
+        values = np.where(ats[None, :] > 0, values, 0.0)
+        best = np.argmax(values, axis=0)
+        top = values[best, np.arange(len(ts))]
+        lo, hi = grid[np.maximum(best - 1, 0)], grid[np.minimum(best + 1, len(grid) - 1)]
+        s = grid[best]
+        for _ in range(_NEWTON_STEPS):
+            chance, slope, curve = _segment_chances(comps, coef, segment, s, ats)
+            top = np.maximum(top, chance)
+            # The maximum lies on the side the slope points to; Newton's step where the curve bends down and
+            # the step stays inside, else halve the bracket.
+            lo, hi = np.where(slope > 0, s, lo), np.where(slope > 0, hi, s)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = s - slope / curve
+            moved = np.where((curve < 0) & (step > lo) & (step < hi), step, (lo + hi) / 2)
+            if np.all((np.abs(moved - s) < 1e-12) | (hi - lo < 1e-12)):
+                break
+            s = moved
+        top = np.maximum(top, _segment_chances(comps, coef, segment, s, ats)[0])
+        out = np.maximum(out, top)
+    return np.minimum(np.where(ats > 0, out, 0.0), 1.0)
+
+
+def _exact_p_within(k: int, n: int, metric: str) -> bool:
+    """Whether :func:`p_within` is exact for k labels and n images (else the subset bound)."""
+    return k == 2 or (k == 3 and metric == "tv" and math.comb(n + 2, 2) <= EXACT_OUTCOMES)
+
+
+def p_within_method(k: int, n: int, metric: str = "tv") -> str:
+    """The name of the test :func:`p_within` runs for k labels and n images."""
+    if k == 2:
+        return "exact binomial at the limit"
+    if _exact_p_within(k, n, metric):
+        return "exact multinomial on the limit's boundary"
+    if metric == "max_gap":
+        return "exact binomial per label at the limit, largest over labels"
+    return "exact binomial bound over label subsets at the limit"
+
+
 def p_within_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
     """:func:`p_within` for many count vectors (rows) of the same n and reference at once."""
     counts = np.asarray(counts, dtype=np.int64)
@@ -274,19 +431,40 @@ def p_within_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
     n = int(counts[0].sum())
     if limit <= 0:
         return np.ones(len(counts))
-    t = distance(counts / n, q, metric)[:, None]
+    if len(q) == 2:
+        t = distance(counts / n, q, metric)
+        return binary_p_within(counts[:, 0], n, q[0], t, limit)
+    t = distance(counts / n, q, metric)
+    bound = _subset_p_within_many(n, q, t, limit, metric)
+    if not _exact_p_within(len(q), n, metric):
+        return bound
+    near = t < limit - _EPS  # beyond the limit the bound stays (see p_within)
+    keys, index = np.unique(np.round(t[near], 9), return_inverse=True)
+    # A few distances at a time: each takes a row as long as the outcomes it counts.
+    step = max(1, 2_000_000 // math.comb(n + 2, 2))
+    values = np.concatenate(
+        [_exact_tv3_p_within(n, q, keys[at : at + step], limit) for at in range(0, len(keys), step)] or [np.zeros(0)]
+    )
+    exact = bound.copy()
+    exact[near] = values[index]
+    return exact
+
+
+def _subset_p_within_many(n: int, q: np.ndarray, t: np.ndarray, limit: float, metric: str) -> np.ndarray:
+    """The bound of :func:`p_within` by one-sided binomial tails of label subsets (single labels for max gap)."""
+    t = t[:, None]
     if metric == "tv":
         qs = _subsets(len(q)).astype(float) @ q
         qs = qs[qs + limit <= 1 + _EPS]
         if not len(qs):
-            return np.zeros(len(counts))
+            return np.zeros(len(t))
         return _le(n * (qs[None, :] + t), n, qs[None, :] + limit).max(axis=1)
     up, down = q[q + limit <= 1 + _EPS], q[q - limit >= -_EPS]
     tails = np.concatenate(
         [_le(n * (up[None, :] + t), n, up[None, :] + limit), _ge(n * (down[None, :] - t), n, down[None, :] - limit)],
         axis=1,
     )
-    return tails.max(axis=1) if tails.shape[1] else np.zeros(len(counts))
+    return tails.max(axis=1) if tails.shape[1] else np.zeros(len(t))
 
 
 def p_within(counts, q, limit: float, metric: str = "tv") -> float:
@@ -297,16 +475,12 @@ def p_within(counts, q, limit: float, metric: str = "tv") -> float:
     if limit <= 0:
         return 1.0  # nothing is closer than distance 0
     t = float(distance(counts / n, q, metric))
-    if metric == "tv":
-        qs = _subsets(len(q)).astype(float) @ q
-        feasible = qs + limit <= 1 + _EPS
-        if not feasible.any():
-            return 0.0  # no distribution is that far from q
-        return float(_le(n * (qs[feasible] + t), n, qs[feasible] + limit).max())
-    up = q + limit <= 1 + _EPS
-    down = q - limit >= -_EPS
-    tails = np.concatenate([_le(n * (q[up] + t), n, q[up] + limit), _ge(n * (q[down] - t), n, q[down] - limit)])
-    return float(tails.max()) if len(tails) else 0.0
+    if len(q) == 2:
+        return float(binary_p_within(counts[0], n, q[0], t, limit))
+    if _exact_p_within(len(q), n, metric) and t < limit - _EPS:
+        return float(_exact_tv3_p_within(n, q, np.array([t]), limit)[0])
+    # 0 where no distribution is that far from q.
+    return float(_subset_p_within_many(n, q, np.array([t]), limit, metric)[0])
 
 
 def lower_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol: float = 1e-3) -> float:
@@ -341,6 +515,19 @@ def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol:
     if p_within(counts, q, top, metric) > level:
         return top
     low, high = t, top
+    if _exact_p_within(len(q), n, metric):
+        # The subset bound's p-value is never below the exact one: every limit it rejects, the exact test
+        # rejects too. Its (cheap) upper bound narrows the exact test's search.
+        def bound_rejects(limit: float) -> bool:
+            return float(_subset_p_within_many(n, q, np.array([t]), limit, metric)[0]) <= level
+
+        cheap_low = low
+        while high - cheap_low > tol:
+            mid = (cheap_low + high) / 2
+            if bound_rejects(mid):
+                high = mid
+            else:
+                cheap_low = mid
     while high - low > tol:
         mid = (low + high) / 2
         if p_within(counts, q, mid, metric) <= level:
@@ -370,11 +557,9 @@ def binary_interval(x, n, q1, confidence: float = 0.95, *, steps: int = 14) -> t
         low, high = np.where(rejected, mid, low), np.where(rejected, high, mid)
     lower = np.where(reject_zero & (t > _EPS), low, 0.0)
 
-    # Upper: the smallest limit whose H0 (distance >= limit) is rejected.
+    # Upper: the smallest limit whose H0 (distance >= limit) is rejected by the exact test.
     def within(limit):
-        up = np.where(q1 + limit <= 1 + _EPS, _le(n * (q1 + t), n, q1 + limit), 0.0)
-        down = np.where(q1 - limit >= -_EPS, _ge(n * (q1 - t), n, q1 - limit), 0.0)
-        return np.maximum(up, down)
+        return np.where(n > 0, binary_p_within(x, np.maximum(n, 1), q1, t, limit), 1.0)
 
     low, high = t.copy(), top.copy()
     for _ in range(steps):

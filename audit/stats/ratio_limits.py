@@ -15,9 +15,10 @@
   Miettinen-Nurminen score at least as extreme, maximised over the nuisance
   rate on the null boundary), exact with few events where the score test's
   one-sided error runs a little above alpha; the printed interval is the
-  Miettinen-Nurminen score interval (``statsmodels``
-  ``confint_proportions_2indep``). Beyond :data:`EXACT_TABLE` outcomes the
-  score test itself (``test_proportions_2indep``).
+  Miettinen-Nurminen score interval, found by inverting the same score
+  statistic with root finding (:func:`unpaired_ratio_interval`; statsmodels'
+  closed form is wrong when an arm's rate is 1). Beyond :data:`EXACT_TABLE`
+  outcomes the score test itself.
 
 H0 of the harm test is ratio <= limit; of the safety test ratio >= limit.
 0 events in both arms carries no information on a ratio: the result says so
@@ -174,20 +175,123 @@ def paired_ratio_bound(
     return max(score_bound, odds) if odds >= 1 else score_bound
 
 
-def _mn_scores(x_a, n_a, x_b, n_b, theta: float) -> np.ndarray:
-    """Miettinen-Nurminen score statistics of H0: rate_a / rate_b = theta (arrays of counts broadcast)."""
+def _mn_scores(x_a, n_a, x_b, n_b, theta, *, variance_correction: bool = True) -> np.ndarray:
+    """Miettinen-Nurminen score statistics of H0: rate_a / rate_b = theta (arrays of counts and theta broadcast).
+
+    ``variance_correction`` False drops Miettinen and Nurminen's N / (N - 1)
+    variance factor: Koopman's (1984) statistic.
+    """
     x_a, x_b = np.asarray(x_a, float), np.asarray(x_b, float)
+    n_a, n_b, theta = np.asarray(n_a, float), np.asarray(n_b, float), np.asarray(theta, float)
     total = n_a + n_b
     a = total * theta
     b = -(n_a * theta + x_a + n_b + x_b * theta)
     c = x_a + x_b
-    p_b = (-b - np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))) / (2 * a)  # constrained MLE (Farrington-Manning)
+    # The constrained MLE of rate_b (Farrington-Manning): the smaller root of a t^2 + b t + c, written as
+    # 2c / (-b + sqrt(.)) so that it stays accurate when theta (and a) is tiny. With x_a = n_a the roots are
+    # (n_a + x_b) / N and 1 / theta, and the smaller is the MLE on rate_a = theta rate_b <= 1.
+    root = np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_b = np.where(c > 0, 2 * c / (-b + root), 0.0)
+    # Rounding can put the root a hair above 1 (both arms full, theta near 1); the variance must not turn negative.
+    p_b = np.clip(p_b, 0.0, 1.0)
     p_a = np.minimum(theta * p_b, 1.0)
-    variance = (p_a * (1 - p_a) / n_a + theta**2 * p_b * (1 - p_b) / n_b) * total / (total - 1)
+    factor = total / (total - 1) if variance_correction else 1.0
+    variance = (p_a * (1 - p_a) / n_a + theta**2 * p_b * (1 - p_b) / n_b) * factor
     numerator = x_a / n_a - theta * x_b / n_b
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(variance > 0, numerator / np.sqrt(variance), np.sign(numerator) * np.inf)
     return np.where(numerator == 0, 0.0, z)
+
+
+# The interval's ends are searched for over log(theta) in [-_LOG_RANGE, _LOG_RANGE], to _LOG_TOL.
+_LOG_RANGE = 40.0
+_LOG_TOL = 1e-11
+
+
+def _falling_root(f, lo: np.ndarray, hi: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray) -> np.ndarray:
+    """Where f crosses 0 between lo and hi, f(lo) > 0 > f(hi) elementwise: false position with the
+    Illinois step (the end kept twice has its value halved), which narrows both ends superlinearly.
+
+    scipy.optimize.elementwise.find_root does the same, but its per-call machinery costs 5-15 ms, and the
+    calibration grid and the findings call this for one table at a time, tens of thousands of times.
+    """
+    kept = np.zeros(lo.shape, dtype=np.int8)  # +1: the last step kept hi, -1: it kept lo
+    for _ in range(200):
+        width = hi - lo
+        if not (width > _LOG_TOL).any():
+            break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = lo + width * f_lo / (f_lo - f_hi)
+        x = np.where(np.isfinite(x) & (x > lo) & (x < hi), x, lo + width / 2)
+        fx = f(x)
+        above = fx > 0  # the root lies above x: x is the new lo
+        f_hi = np.where(above & (kept == 1), f_hi / 2, f_hi)
+        f_lo = np.where(~above & (kept == -1), f_lo / 2, f_lo)
+        lo, f_lo = np.where(above, x, lo), np.where(above, fx, f_lo)
+        hi, f_hi = np.where(above, hi, x), np.where(above, f_hi, fx)
+        kept = np.where(above, 1, -1).astype(np.int8)
+        exact = fx == 0
+        lo, hi = np.where(exact, x, lo), np.where(exact, x, hi)
+    return (lo + hi) / 2
+
+
+def unpaired_ratio_interval(
+    x_a, n_a, x_b, n_b, confidence: float = 0.95, *, variance_correction: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Miettinen-Nurminen score interval of rate_a / rate_b (arrays of counts broadcast; counts may be
+    fractional, as effective counts are).
+
+    It is the set of ratios theta whose two-sided score test (:func:`_mn_scores`)
+    does not reject: each end is the root of score(theta) = -+z on its side of
+    the estimate, found on log(theta) by bracketed root finding between the
+    estimate and the far end of the scale. The score falls as theta rises, so
+    each side has one crossing (the exhaustive test in
+    tests/audit/stats/test_ratio_limits.py checks this on every table with up
+    to 15 images per arm). Ends: 0 when x_a = 0, infinity when x_b = 0; NaN
+    when an arm is empty or neither arm has an event.
+
+    statsmodels' ``confint_proportions_2indep(method="score", compare="ratio")``
+    solves the same equation in closed form but keeps the wrong roots when an
+    arm's rate is 1 (x = n): for 29/55 vs 11/11 it gives 0.606-0.742, not
+    Fagerland & Newcombe's 0.397-0.742. So it is not used for this interval.
+    ``variance_correction`` False gives Koopman's (1984) interval.
+    """
+    x_a, n_a, x_b, n_b = np.broadcast_arrays(*(np.asarray(v, float) for v in (x_a, n_a, x_b, n_b)))
+    crit = float(stats.norm.ppf((1 + confidence) / 2))
+    informative = (n_a > 0) & (n_b > 0) & (x_a + x_b > 0)
+    # Placeholders where nothing is informative keep the arithmetic quiet; those results are NaN below.
+    n_a, n_b = np.where(n_a > 0, n_a, 1.0), np.where(n_b > 0, n_b, 1.0)
+    x_a, x_b = np.where(informative, x_a, 1.0), np.where(informative, x_b, 1.0)
+    with np.errstate(divide="ignore"):
+        log_estimate = np.clip(np.log(x_a / n_a) - np.log(x_b / n_b), -_LOG_RANGE, _LOG_RANGE)
+    # Both ends at once (axis 0): the lower between the scale's bottom and the estimate, the upper above it.
+    counts = tuple(np.stack([v, v]) for v in (x_a, n_a, x_b, n_b))
+    edge = np.full(log_estimate.shape, _LOG_RANGE)
+    lo, hi = np.stack([-edge, log_estimate]), np.stack([log_estimate, edge])
+    # arctan keeps the function bounded (the score is huge at the scale's ends) and the crossing where it is.
+    target = np.arctan(np.stack([np.full(edge.shape, crit), np.full(edge.shape, -crit)]))
+
+    def excess(log_theta):
+        z = _mn_scores(*counts, np.exp(log_theta), variance_correction=variance_correction)
+        return np.arctan(z) - target
+
+    f_lo, f_hi = excess(lo), excess(hi)
+    bracketed = (f_lo > 0) & (f_hi < 0)
+    root = _falling_root(
+        excess,
+        np.where(bracketed, lo, -1.0),
+        np.where(bracketed, hi, 1.0),
+        np.where(bracketed, f_lo, 1.0),
+        np.where(bracketed, f_hi, -1.0),
+    )
+    ends = np.exp(root)
+    # A score that never reaches the target on its side leaves that end open (0 or infinity).
+    low = np.where(bracketed[0], ends[0], np.where(f_lo[0] <= 0, 0.0, np.exp(log_estimate)))
+    high = np.where(bracketed[1], ends[1], np.where(f_hi[1] >= 0, np.inf, np.exp(log_estimate)))
+    low = np.where(x_a == 0, 0.0, low)
+    high = np.where(x_b == 0, np.inf, high)
+    return np.where(informative, low, np.nan), np.where(informative, high, np.nan)
 
 
 @functools.lru_cache(maxsize=256)
@@ -225,8 +329,6 @@ def _unpaired_p(x_a, n_a, x_b, n_b, theta: float, larger: bool) -> float:
 
 def unpaired_ratio(x_a: float, n_a: float, x_b: float, n_b: float, limit: float, *, confidence: float = 0.95) -> dict:
     """Harm and safety p-values against ``limit`` (exact unconditional) and the Miettinen-Nurminen score interval."""
-    from statsmodels.stats.proportion import confint_proportions_2indep
-
     out = _ratio_result(x_a, n_a, x_b, n_b)
     exact = (round(n_a) + 1) * (round(n_b) + 1) <= EXACT_TABLE
     out["test"] = "exact unconditional, score-ordered" if exact else "score (Miettinen-Nurminen)"
@@ -234,12 +336,8 @@ def unpaired_ratio(x_a: float, n_a: float, x_b: float, n_b: float, limit: float,
         return out
     out["p_beyond"] = _unpaired_p(x_a, n_a, x_b, n_b, limit, True)
     out["p_within"] = _unpaired_p(x_a, n_a, x_b, n_b, limit, False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low, high = confint_proportions_2indep(
-            x_a, n_a, x_b, n_b, method="score", compare="ratio", alpha=1 - confidence
-        )
-    out["low"] = 0.0 if x_a == 0 else float(low)
-    out["high"] = math.inf if x_b == 0 else float(high)
+    low, high = unpaired_ratio_interval(x_a, n_a, x_b, n_b, confidence)
+    out["low"], out["high"] = float(low), float(high)
     return out
 
 

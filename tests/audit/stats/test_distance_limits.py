@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 import audit.stats.distance_limits as limits
 from audit.stats import interval, lower_bound, p_beyond, p_within, upper_bound
@@ -132,3 +132,138 @@ def test_max_gap_is_tested_label_by_label():
     assert p_beyond(counts, q, 0.2, "max_gap") <= ALPHA < p_beyond(counts, q, 0.35, "max_gap")
     low, high = interval(counts, q, 0.95, "max_gap")
     assert low <= 0.7 - 1 / 3 <= high
+
+
+# --- p_within: exact where outcomes can be enumerated -------------------------------------------------
+
+
+def _pmf(outcomes, n, shares) -> np.ndarray:
+    """Multinomial P(each outcome) under each row of shares: (shares, outcomes); computed as scipy's
+    multinomial.pmf is (checked below), in one array operation."""
+    outcomes = np.asarray(outcomes, float)
+    shares = np.atleast_2d(np.asarray(shares, float))
+    coef = special.gammaln(n + 1) - special.gammaln(outcomes + 1).sum(axis=1)
+    return np.exp(coef[None, :] + special.xlogy(outcomes[None, :, :], shares[:, None, :]).sum(axis=2))
+
+
+def _largest(chance, lo, hi, points=2001) -> float:
+    """Brute force: the largest of chance(p) over a grid of [lo, hi] and, where that lies inside, Brent's method
+    between the best point's neighbours."""
+    from scipy import optimize
+
+    grid = np.linspace(lo, hi, points)
+    values = chance(grid)
+    at = int(np.argmax(values))
+    if at in (0, points - 1):
+        return float(values[at])
+    refined = optimize.minimize_scalar(
+        lambda v: -float(chance(np.array([v]))[0]),
+        bounds=(grid[at - 1], grid[at + 1]),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
+    return max(float(values[at]), -float(refined.fun))
+
+
+@pytest.mark.parametrize("q1", [0.5, 0.3, 0.1, 0.0, 0.85])
+def test_two_label_p_within_is_the_largest_chance_over_every_share_at_least_the_limit_away(q1):
+    """Brute force for every n <= 20, every outcome and limits 0.1-0.3: the chance of a distance at most t,
+    maximised over each null piece ([0, q1 - limit], [q1 + limit, 1]), equals p_within to 1e-9."""
+    for limit in (0.1, 0.2, 0.3):
+        pieces = [(lo, hi) for lo, hi in ((0.0, q1 - limit), (q1 + limit, 1.0)) if hi >= lo - 1e-12]
+        for n in range(1, 21):
+            xs = np.arange(n + 1)
+            distances = np.abs(xs / n - q1)
+            for x in xs:
+                near = xs[distances <= distances[x] + 1e-9]
+                near = np.column_stack([near, n - near])
+
+                def chance(shares, near=near, n=n):
+                    shares = np.clip(shares, 0, 1)
+                    return _pmf(near, n, np.column_stack([shares, 1 - shares])).sum(axis=1)
+
+                best = max(_largest(chance, lo, max(lo, hi), points=401) for lo, hi in pieces)
+                assert p_within([x, n - x], [q1, 1 - q1], limit) == pytest.approx(best, abs=1e-9), (limit, n, x)
+
+
+def _three_label_null_grid(q, limit, steps=120):
+    grid = np.array([(i, j, steps - i - j) for i in range(steps + 1) for j in range(steps + 1 - i)]) / steps
+    return grid[distance(grid, q) >= limit - 1e-12]
+
+
+@pytest.mark.parametrize(
+    ("q", "limit"),
+    [([1 / 3] * 3, 0.2), ([1 / 3] * 3, 0.3), ([0.6, 0.3, 0.1], 0.2), ([0.6, 0.4, 0.0], 0.25), ([0.2, 0.3, 0.5], 0.1)],
+)
+def test_three_label_p_within_equals_brute_force_enumeration(q, limit):
+    """Every outcome closer than the limit, n = 5, 12, 20: p_within equals the largest chance of a distance at
+    most t found by brute force along the boundary of the null region {TV >= limit} (to 1e-9), and no null
+    distribution on a grid of the whole region does better."""
+    q = np.asarray(q)
+    null = _three_label_null_grid(q, limit)
+    for n in (5, 12, 20):
+        outcomes = _outcomes(n, 3)[0]
+        assert _pmf(outcomes, n, null[:3]) == pytest.approx(
+            np.array([stats.multinomial.pmf(outcomes, n, p) for p in null[:3]])
+        )
+        tvs = distance(outcomes / n, q)
+        on_grid = _pmf(outcomes, n, null)
+        ours_many = p_within_many(outcomes, q, limit)
+        for t in np.unique(np.round(tvs[tvs < limit - 1e-9], 9)):
+            near = tvs <= t + 1e-9
+            grid_best = float(on_grid[:, near].sum(axis=1).max())
+            # The boundary: one label exactly the limit above or below its reference, the others splitting the rest.
+            best = 0.0
+            for i in range(3):
+                j, k = (m for m in range(3) if m != i)
+                for share in (q[i] + limit, q[i] - limit):
+                    if not 0 <= share <= 1:
+                        continue
+
+                    def chance(s, i=i, j=j, k=k, share=share, near=near, n=n, outcomes=outcomes):
+                        p = np.empty((len(s), 3))
+                        p[:, i], p[:, j], p[:, k] = share, (1 - share) * s, (1 - share) * (1 - s)
+                        return _pmf(outcomes[near], n, np.clip(p, 0, 1)).sum(axis=1)
+
+                    best = max(best, _largest(chance, 0.0, 1.0))
+            at = np.abs(tvs - t) < 1e-9
+            ours = p_within(outcomes[np.flatnonzero(at)[0]], q, limit)
+            assert ours == pytest.approx(best, abs=1e-9), (n, t)
+            assert ours_many[at] == pytest.approx(ours, abs=1e-12)
+            assert grid_best <= ours + 1e-12
+
+
+def test_the_worst_case_for_safety_is_not_a_vertex_of_the_limit():
+    """Unlike p_beyond's, p_within's worst case keeps the other labels' proportions: at q = (1/3, 1/3, 1/3),
+    limit 0.3, n = 20 and an outcome 0.267 away, the vertices of {TV <= 0.3} give a chance of 0.09 and
+    (0.633, 0.183, 0.183) gives 0.44; maximising over vertices would certify far too often."""
+    q = np.full(3, 1 / 3)
+    outcomes = _outcomes(20, 3)[0]
+    tvs = distance(outcomes / 20, q)
+    row = int(np.flatnonzero(np.abs(tvs - 0.26666667) < 1e-6)[0])
+    near = tvs <= tvs[row] + 1e-9
+    spread = stats.multinomial.pmf(outcomes[near], 20, [0.3 + 1 / 3, 1 / 3 - 0.15, 1 / 3 - 0.15]).sum()
+    vertex = stats.multinomial.pmf(outcomes[near], 20, [0.3 + 1 / 3, 1 / 3, 1 / 3 - 0.3]).sum()
+    assert vertex < 0.1 and spread > 0.4
+    assert p_within(outcomes[row], q, 0.3) >= spread - 1e-12
+
+
+def test_exact_p_within_is_never_above_the_subset_bound_and_certifies_more():
+    """The exact test is at most the old bound (union of one-sided subset tails) for every outcome closer than
+    the limit, and rejects at 0.05 in cases the bound does not; the interval's upper end is never wider."""
+    rejected_only_by_exact = 0
+    for q in ([1 / 3] * 3, [0.5, 0.5], [0.6, 0.3, 0.1]):
+        q = np.asarray(q)
+        for n in (10, 20, 30):
+            outcomes = _outcomes(n, len(q))[0]
+            t = distance(outcomes / n, q)
+            near = t < 0.2 - 1e-9
+            exact = p_within_many(outcomes, q, 0.2)[near]
+            bound = limits._subset_p_within_many(n, q, t, 0.2, "tv")[near]
+            assert (exact <= bound + 1e-12).all()
+            rejected_only_by_exact += int(((exact <= ALPHA) & (bound > ALPHA)).sum())
+            if len(q) == 2:
+                x = outcomes[:, 0]
+                _, upper = limits.binary_interval(x, n, q[0])
+                assert (upper <= np.array([upper_bound(o, q, 0.975) for o in outcomes]) + 2e-3).all()
+    assert rejected_only_by_exact > 0

@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 import pytest
-from scipy import optimize
+from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 
 from audit.stats import paired_ratio, paired_ratio_bound, unpaired_ratio, unpaired_ratio_bound
 from audit.stats.calibration import ratio_cell
-from audit.stats.ratio_limits import _mn_scores, _paired_null_p01
+from audit.stats.ratio_limits import _mn_scores, _paired_null_p01, unpaired_ratio_interval
 
 
 def _arms(only_a, only_b, both=0, pairs=40):
@@ -77,17 +77,72 @@ def test_the_paired_null_estimate_maximises_the_constrained_likelihood():
         assert nll([p11, u]) <= best.fun + 1e-6
 
 
-def test_independent_arms_use_statsmodels_miettinen_nurminen_score_and_interval():
-    for x_a, x_b in [(10, 3), (5, 8), (1, 0), (20, 20)]:
+def test_independent_arms_use_the_miettinen_nurminen_score_of_statsmodels_and_its_interval_where_no_arm_is_full():
+    for x_a, x_b in [(10, 3), (5, 8), (1, 0), (20, 20), (0, 7)]:
         ref = sm_proportion.test_proportions_2indep(x_a, 40, x_b, 40, value=1.5, method="score", compare="ratio")
         assert float(_mn_scores(x_a, 40, x_b, 40, 1.5)) == pytest.approx(ref.statistic)
         result = unpaired_ratio(x_a, 40, x_b, 40, 1.5)
         low, high = sm_proportion.confint_proportions_2indep(x_a, 40, x_b, 40, method="score", compare="ratio")
-        assert result["low"] == pytest.approx(low) and (result["high"] == pytest.approx(high) or x_b == 0)
+        assert result["low"] == pytest.approx(low, rel=1e-6, abs=1e-12)
+        assert result["high"] == pytest.approx(high, rel=1e-6) or x_b == 0
     # The decision bound inverts the exact unconditional test the decision uses (at the crossing it finds).
     bound = unpaired_ratio_bound(20, 40, 5, 40, 0.95, "lower")
     assert unpaired_ratio(20, 40, 5, 40, bound)["p_beyond"] <= 0.05
     assert unpaired_ratio(20, 40, 5, 40, bound * 1.1)["p_beyond"] > 0.05
+
+
+def _every_table(most: int) -> np.ndarray:
+    """(x_a, n_a, x_b, n_b) of every table with 1..most images per arm, as four columns."""
+    rows = [
+        (x_a, n_a, x_b, n_b)
+        for n_a in range(1, most + 1)
+        for n_b in range(1, most + 1)
+        for x_a in range(n_a + 1)
+        for x_b in range(n_b + 1)
+        if x_a + x_b > 0
+    ]
+    return np.array(rows, float).T
+
+
+def test_the_unpaired_interval_is_the_direct_inversion_of_the_score_on_every_table_up_to_15_per_arm():
+    """Every table with n <= 15 per arm (18,000): the interval holds exactly the ratios on a fine grid whose
+    two-sided score test does not reject, its finite ends are roots of the score, and it holds the estimate.
+    statsmodels' closed form failed this on 124 tables of n <= 11, all with a full arm (x = n)."""
+    x_a, n_a, x_b, n_b = _every_table(15)
+    crit = stats.norm.ppf(0.975)
+    low, high = unpaired_ratio_interval(x_a, n_a, x_b, n_b, 0.95)
+    with np.errstate(divide="ignore"):
+        estimate = (x_a / n_a) / (x_b / n_b)
+    assert ((low <= estimate * (1 + 1e-9)) & (estimate <= high * (1 + 1e-9))).all()
+    assert ((x_a == 0) == (low == 0)).all() and ((x_b == 0) == np.isinf(high)).all()
+    # The finite ends are where the score is -+z.
+    inner = (low > 0) & np.isfinite(low)
+    assert _mn_scores(x_a[inner], n_a[inner], x_b[inner], n_b[inner], low[inner]) == pytest.approx(crit, abs=1e-6)
+    inner = np.isfinite(high)
+    assert _mn_scores(x_a[inner], n_a[inner], x_b[inner], n_b[inner], high[inner]) == pytest.approx(-crit, abs=1e-6)
+    # Direct inversion on a grid of ratios 1e-5..1e5 (steps of 1%): accepted exactly inside the interval.
+    grid = np.exp(np.arange(-11.5, 11.5, 0.01))
+    for chunk in np.array_split(np.arange(len(x_a)), 40):
+        z = _mn_scores(x_a[chunk, None], n_a[chunk, None], x_b[chunk, None], n_b[chunk, None], grid[None, :])
+        accepted = np.abs(z) <= crit
+        inside = (grid[None, :] >= low[chunk, None]) & (grid[None, :] <= high[chunk, None])
+        near_an_end = np.isclose(grid[None, :], low[chunk, None], rtol=1e-7) | np.isclose(
+            grid[None, :], high[chunk, None], rtol=1e-7
+        )
+        assert (accepted == inside)[~near_an_end].all()
+
+
+def test_a_full_arm_gets_the_inverted_interval_that_holds_the_estimate():
+    """The cases of issue 24: statsmodels gave 0.606-0.742, (0.444, 0.444) and an upper end of 0.3125."""
+    result = unpaired_ratio(29, 55, 11, 11, 1.5)
+    assert (round(result["low"], 3), round(result["high"], 3)) == (0.397, 0.742)  # Fagerland & Newcombe 2013
+    result = unpaired_ratio(1, 11, 7, 7, 1.5)
+    assert result["low"] < 1 / 11 < result["high"]
+    result = unpaired_ratio(0, 11, 5, 5, 1.5)
+    assert result["low"] == 0 and result["high"] == pytest.approx(0.2714, abs=1e-4)
+    # Effective (fractional) counts of a design effect take the same path.
+    low, high = unpaired_ratio_interval(29 / 1.3, 55 / 1.3, 11 / 1.3, 11 / 1.3)
+    assert low < 29 / 55 < high and 0.397 > low and high > 0.742
 
 
 @pytest.mark.parametrize("paired", [True, False])
