@@ -294,7 +294,7 @@ def sequential_state(
             for stream, out in zip(streams, outcomes, strict=True):
                 (held if out.stop == RUNNING else settled).update(stream.items)
         else:
-            outcomes = [_with_its_prompts(s, extent, design, rounds) for s in streams]
+            outcomes = [_with_its_prompts(s, extent, design, rounds, check.min_judged) for s in streams]
         results[check.id] = _result(check, streams, outcomes, design, rounds)
         if traces:
             trace_frames.append(_traces(check, streams, outcomes, design))
@@ -314,15 +314,17 @@ def _extents(labels: pd.DataFrame, seeds_of, design: SamplingDesign, rounds_done
     return {item: min(cap, int(math.ceil(ends.get(item, 0) / design.round) * design.round)) for item in seeds_of}
 
 
-def _with_its_prompts(stream: _Stream, extent, design: SamplingDesign, rounds: int) -> SequentialOutcome:
+def _with_its_prompts(
+    stream: _Stream, extent, design: SamplingDesign, rounds: int, min_judged: int
+) -> SequentialOutcome:
     """A group of a non-gating check: its evidence where the first of its prompts stopped (a stopping time)."""
     traj = stream.trajectory
     if traj is None:
         return SequentialOutcome("not_judged", 0, 0, -np.inf, -np.inf)
     end = min((extent.get(i, 0) for i in stream.items), default=0)
     t = traj.at(end)
-    if t == 0:
-        return SequentialOutcome("not_judged", 0, 0, -np.inf, -np.inf)
+    if t == 0 or traj.judged[t - 1] < min_judged:
+        return SequentialOutcome("not_judged", math.ceil(end / design.round), t, -np.inf, -np.inf)
     stop = STOP_BUDGET if end >= rounds * design.round else STOP_WITH_PROMPTS
     return SequentialOutcome(
         stop, math.ceil(end / design.round), t, float(traj.log_beyond[t - 1]), float(traj.log_within[t - 1])

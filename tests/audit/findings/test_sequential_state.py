@@ -1,0 +1,97 @@
+"""The sequential stop rule on label tables built for the purpose: which prompts keep sampling, and no verdict by
+default (a group still sampling, every image abstained, too few judged images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.findings.policy import policy_from_dict
+from audit.findings.sequential import SamplingDesign, sequential_state
+
+DESIGN = SamplingDesign(mode="sequential", round=8)
+CHECKS = policy_from_dict(
+    {
+        "name": "t",
+        "checks": [
+            {"id": "parity", "check": "deviation", "attribute": "gender", "by": ["prompt"], "max": 0.2},
+            {
+                "id": "parity-warning",
+                "check": "deviation",
+                "attribute": "gender",
+                "by": ["prompt"],
+                "max": 0.2,
+                "severity": "warning",
+                "min_judged": 30,
+            },
+        ],
+    },
+    source="test",
+).checks
+
+
+def _labels(prompts: dict[str, list[str]]) -> pd.DataFrame:
+    """One row per image: prompt p's i-th label at seed i."""
+    rows = []
+    for prompt, labels in prompts.items():
+        for seed, label in enumerate(labels):
+            rows.append(
+                {
+                    "record_id": f"{prompt}-{seed}",
+                    "item_id": prompt,
+                    "seed": seed,
+                    "classifier": "clf",
+                    "attribute": "gender",
+                    "label": label,
+                    "prompt": prompt,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _state(prompts, rounds_done, budget=64):
+    labels = _labels(prompts)
+    seeds = {p: list(range(budget)) for p in prompts}
+    categories = {("clf", "gender"): ["man", "unknown", "woman"]}
+    return sequential_state(CHECKS, labels, categories, seeds, DESIGN, rounds_done=rounds_done, traces=True)
+
+
+def test_a_skewed_prompt_stops_and_one_whose_images_all_abstain_keeps_sampling_and_is_never_passed():
+    skewed = ["man"] * 64
+    abstaining = ["unknown"] * 64
+    state = _state({"skewed": skewed, "abstaining": abstaining}, rounds_done=4)
+    assert state.running_items == {"abstaining"}
+    table = state.results["parity"].table.set_index("prompt")
+    assert table.loc["skewed", "stop"] == "beyond" and table.loc["skewed", "status"] == "fail"
+    assert table.loc["abstaining", "status"] == "not_judged"
+    final = _state({"skewed": skewed, "abstaining": abstaining}, rounds_done=8)
+    table = final.results["parity"].table.set_index("prompt")
+    assert final.running_items == set()
+    assert table.loc["abstaining", "status"] == "not_judged"  # at the budget with nothing judged: no verdict
+
+
+def test_a_group_still_sampling_in_an_unfinished_run_is_not_judged():
+    rng = np.random.default_rng(0)
+    near = list(np.where(rng.random(64) < 0.7, "man", "woman"))  # at the limit: settles neither way soon
+    state = _state({"near": near}, rounds_done=2)
+    finding = state.results["parity"].findings[0]
+    assert state.running_items == {"near"}
+    assert finding.status == "not_judged" and "still sampling" in finding.summary
+
+
+def test_a_non_gating_check_judges_no_group_with_fewer_judged_images_than_min_judged():
+    # The prompt made three rounds: the gating check stopped it there, so its data end at 24 images.
+    state = _state({"skewed": ["man"] * 24}, rounds_done=8)
+    warning = state.results["parity-warning"].table.iloc[0]
+    gating = state.results["parity"].table.iloc[0]
+    assert gating["stop"] == "beyond" and gating["images_used"] == 24
+    assert warning["status"] == "not_judged" and "min_judged=30" in warning["reason"]
+
+
+def test_the_confidence_sequence_of_each_round_narrows_and_holds_the_estimate():
+    rng = np.random.default_rng(1)
+    labels = list(np.where(rng.random(64) < 0.5, "man", "woman"))
+    traces = _state({"even": labels}, rounds_done=8).traces
+    rows = traces[traces["check"] == "parity"].sort_values("round")
+    assert (np.diff(rows["cs_high"]) <= 1e-12).all() and (np.diff(rows["cs_low"]) >= -1e-12).all()
+    assert ((rows["cs_low"] <= rows["estimate"] + 0.01) & (rows["estimate"] <= rows["cs_high"] + 0.01)).all()
