@@ -144,6 +144,8 @@ def sample(
         return counts
     from audit.findings.analysis import sequential_run_state
 
+    executor = executor or LocalExecutor()  # one for all rounds: its classifiers stay loaded
+    generator = _generator(config)  # loaded at the first round's images, kept for the rest
     items = [item for item in store.probes() if item.screening != "blocked"]
     seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
     rounds = design.rounds(max((len(s) for s in seeds_of.values()), default=0))
@@ -161,7 +163,7 @@ def sample(
         if not todo:
             break
         log.info("round %d of %d: %d prompt(s) still sampling, %d image(s)", r + 1, rounds, len(running), len(todo))
-        counts = generate(store, executor=executor, progress=progress, pairs=todo)
+        counts = generate(store, executor=executor, progress=progress, pairs=todo, generator=generator)
         made, failed = made + counts["made"], failed + counts["failed"]
         score(store, executor=executor, progress=progress)
         progress_record = {"design": design.as_dict(), "rounds": rounds, "rounds_done": r + 1, "running": len(running)}
@@ -176,16 +178,16 @@ def generate(
     executor: Executor | None = None,
     progress: ProgressFactory | None = None,
     pairs: list[tuple[ProbeItem, int]] | None = None,
+    generator: Any = None,
 ) -> dict[str, int]:
     """Make every image the run still lacks (of ``pairs``, when given); returns counts of new, failed and total images.
 
     The run is read once: which (item, seed) pairs are finished is decided
-    here, and the executor (local unless given) makes only the rest.
+    here, and the executor (local unless given) makes only the rest, with
+    ``generator`` (the config's, made here unless given).
     """
-    from generators import generator_class
-
     config = load_run_config(store)
-    generator = generator_class(config.generator.type)(config.generator_params())
+    generator = generator or _generator(config)
     # A prompt the input screen blocked is never generated.
     everything = store.probes()
     items = [item for item in everything if item.screening != "blocked"]
@@ -211,6 +213,13 @@ def generate(
     if failed:
         log.warning("%d image(s) failed; rerun with --resume to retry them", failed)
     return {"made": made, "failed": failed, "total": len(pairs)}
+
+
+def _generator(config: RunConfig) -> Any:
+    """The config's generator, not loaded yet."""
+    from generators import generator_class
+
+    return generator_class(config.generator.type)(config.generator_params())
 
 
 def score(

@@ -37,13 +37,14 @@ from audit.stats.planning import seeds_needed
 
 ROUND = 16
 BUDGET_FACTOR = 2
+FUTILITY = 0.2
 
 
 def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: int, seed: int) -> dict:
     """Simulate ``runs`` audits of one world (one or more checks over the same prompts, each check's groups being
     the prompts): a prompt's sequential images are the most any of its checks used."""
     rng = np.random.default_rng(seed)
-    budget = BUDGET_FACTOR * fixed_n
+    budget = int(BUDGET_FACTOR * fixed_n)
     totals = {"images": 0.0, "caught": 0, "fixed_caught": 0, "beyond": 0, "false": 0, "fixed_false": 0}
     for _ in range(runs):
         used = np.zeros(prompts)
@@ -59,6 +60,7 @@ def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: i
                 budget=budget,
                 round_size=ROUND,
                 fixed_n=fixed_n,
+                futility=FUTILITY,
             )
             beyond = sim["truth"] > check["limit"] + 1e-12
             used = np.maximum(used, sim["used"])

@@ -6,6 +6,7 @@ from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
 from audit.stats import plan, zero_tolerance_power, zero_tolerance_seeds
 from audit.stats.planning import sequential_seeds
+from audit.stats.sequential import FUTILITY
 from probes import load_suite
 
 BUDGET_FACTOR = 2  # the sequential design's budget, as a multiple of the fixed design's seeds
@@ -98,7 +99,8 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
     lines = [
         "",
         f"sequential design (sampling: {{mode: sequential, round: {ROUND}, max_seeds: {BUDGET_FACTOR} x the fixed "
-        "seeds}): expected seeds per prompt, simulated (400 prompts each), by the prompt's distance from parity:",
+        f"seeds, futility: {FUTILITY:g}}}): expected seeds per prompt, simulated (400 prompts each), by the prompt's "
+        "distance from parity:",
     ]
     distances = [0.0, limit / 2, limit, tv]
     header = ("suite", "fixed seeds", "budget", *(f"at {d:g} TV" for d in distances), f"power at {tv:g}")
@@ -124,7 +126,8 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append(
         "a prompt stops once shown beyond the limit (e-BH's bar for one violating prompt among all) or within it "
-        f"(upper confidence sequence at {1 - alpha:g} below the limit), else at the budget; with several gating "
+        f"(upper confidence sequence at {1 - FUTILITY:g} below the limit: a futility stop), else at the budget; "
+        "with several gating "
         "checks it stops when all have: expected images = the sum over prompts of their slowest check"
     )
     return lines

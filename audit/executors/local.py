@@ -11,9 +11,16 @@ from audit.executors.base import Executor, ProgressFactory
 
 
 class LocalExecutor(Executor):
-    """One process: the generator and the classifiers are loaded here and write through the run store."""
+    """One process: the generator and the classifiers are loaded here and write through the run store.
+
+    The classifiers built for a config stay loaded for the executor's life, so a sequential run's rounds
+    (one ``score`` call each) load them once.
+    """
 
     name: ClassVar[str] = "local"
+
+    def __init__(self) -> None:
+        self._classifiers: dict[tuple[Any, ...], list[Any]] = {}
 
     def generate(
         self,
@@ -39,5 +46,8 @@ class LocalExecutor(Executor):
     ) -> dict[str, int]:
         from audit.classifiers import build_classifiers, score_run
 
-        classifiers = build_classifiers(specs, device=device, source=source)
+        key = (tuple(repr(spec) for spec in specs), device, source)
+        if key not in self._classifiers:
+            self._classifiers[key] = build_classifiers(specs, device=device, source=source)
+        classifiers = self._classifiers[key]
         return score_run(store, classifiers, batch_size=batch_size, amp=amp, flush_every=flush_every, progress=progress)

@@ -41,7 +41,7 @@ from audit.stats.distance_limits import distance, interval, p_beyond_many, p_wit
 from audit.stats.planning import power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, p_rate_beyond, p_rate_within, pooled_rate
 from audit.stats.ratio_limits import paired_ratio, unpaired_ratio
-from audit.stats.sequential import batch_evidence, e_bh, metric_directions, stop_rule, trajectory
+from audit.stats.sequential import FUTILITY, batch_evidence, e_bh, metric_directions, stop_rule, trajectory
 
 ALPHA = 0.05
 LIMIT = 0.2
@@ -812,6 +812,7 @@ def simulate_check(
     metric: str = "tv",
     min_judged: int = 10,
     cover: int = 0,
+    futility: float | None = FUTILITY,
 ) -> dict:
     """One simulated audit of one check under both designs on the same draws: per group, the sequential design's
     observations used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
@@ -846,6 +847,7 @@ def simulate_check(
         rounds=rounds,
         rounds_done=rounds,
         min_judged=min_judged,
+        futility=futility,
     )
     if decide == HARM:
         flagged = e_bh([o.log_beyond for o in outcomes], alpha, groups)
@@ -883,6 +885,7 @@ def sequential_world(
     metric: str = "tv",
     min_judged: int = 10,
     cover: int = 20,
+    futility: float | None = FUTILITY,
 ) -> dict:
     """Whole checks of the sequential design (:mod:`audit.stats.sequential`), and of the fixed design on the first
     ``fixed_n`` seeds (default: the budget) of the same draws, over ``runs`` simulated audits.
@@ -916,6 +919,7 @@ def sequential_world(
             metric=metric,
             min_judged=min_judged,
             cover=cover,
+            futility=futility,
         )
         beyond = sim["truth"] > limit + 1e-12
         wrong = ~beyond if decide == HARM else sim["truth"] >= limit - 1e-12

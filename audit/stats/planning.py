@@ -33,6 +33,7 @@ from audit.stats.distance_limits import (
     largest_distance,
     p_beyond_many,
 )
+from audit.stats.sequential import FUTILITY
 
 
 def _parity(categories: int) -> np.ndarray:
@@ -208,11 +209,12 @@ def sequential_seeds(
     round_size: int = 16,
     runs: int = 400,
     seed: int = 0,
+    futility: float = FUTILITY,
 ) -> dict[str, float]:
     """What the sequential design (:mod:`audit.stats.sequential`) spends on one prompt ``tv`` from parity, simulated:
     its mean seeds, and how often it stops shown beyond (its e-value clearing ``prompts`` / alpha: e-BH's bar for
-    one violating prompt among all, the hardest case), shown within (upper confidence sequence below the limit) or
-    at its ``budget``."""
+    one violating prompt among all, the hardest case), stopped within (upper confidence sequence at 1 - ``futility``
+    below the limit) or at its ``budget``."""
     from audit.stats.sequential import batch_evidence, metric_directions
 
     q = _parity(categories)
@@ -222,7 +224,7 @@ def sequential_seeds(
     beyond, within = batch_evidence(np.eye(categories)[labels], metric_directions("tv", q), limit)
     ends = np.minimum(np.arange(round_size, budget + round_size, round_size), budget) - 1  # last index of each round
     shown_beyond = beyond[:, ends] >= math.log(prompts / alpha)
-    shown_within = within[:, ends] >= math.log(1 / alpha)
+    shown_within = within[:, ends] >= math.log(1 / futility)
     settled = shown_beyond | shown_within
     first = np.where(settled.any(axis=1), settled.argmax(axis=1), len(ends) - 1)
     rows = np.arange(runs)

@@ -67,6 +67,7 @@ STOP_BEYOND = "beyond"
 STOP_WITHIN = "within"
 STOP_BUDGET = "budget"
 RUNNING = "running"
+FUTILITY = 0.2  # a design's default: a group beyond a harm check's limit stops early as within with chance <= 0.2
 _EXACT_SUBSETS = 12  # labels up to which TV's label sets are listed in full (2^11 - 1 directions)
 
 
@@ -314,6 +315,7 @@ def stop_rule(
     rounds: int,
     rounds_done: int,
     min_judged: int,
+    futility: float | None = None,
 ) -> list[SequentialOutcome]:
     """Replay the rounds of one check and say, for each group, when it stopped and why.
 
@@ -321,13 +323,24 @@ def stop_rule(
 
     - evidence of harm: the groups e-BH rejects at alpha stop as ``beyond``
       (they fail); a group whose one-sided upper confidence sequence at 1 -
-      alpha is below the limit stops as ``within``. e-BH's rejections only
-      grow as rounds go by (a stopped group's e-value is frozen, and the set
-      stopped so far stays self-consistent), so every group stopped beyond is
-      still rejected by e-BH on the final e-values.
+      ``futility`` is below the limit stops as ``within``. e-BH's rejections
+      only grow as rounds go by (a stopped group's e-value is frozen, and the
+      set stopped so far stays self-consistent), so every group stopped
+      beyond is still rejected by e-BH on the final e-values.
     - evidence of safety: a group whose upper bound at 1 - alpha / m is below
       the limit stops ``within`` (it passes: Bonferroni, as the fixed rule);
-      one whose lower bound at 1 - alpha is above stops ``beyond``.
+      one whose lower bound at 1 - ``futility`` is above stops ``beyond``.
+
+    The stop on the side a check need not prove is a futility stop, as in a
+    group-sequential trial with a non-binding futility bound: a harm check's
+    group that stops ``within`` simply keeps the e-value it has, so the
+    chance a compliant model fails is still at most alpha (every e-value is
+    an e-process at every stopping time, whatever rule chose the time). What
+    it can cost is power: a group truly beyond the limit stops ``within``
+    only if its within e-process reaches 1 / futility, which by Ville's
+    inequality has chance at most ``futility`` (far less for a group well
+    beyond). Likewise a safety check's ``beyond`` stop can only cost passes
+    of compliant groups. ``futility`` None is alpha (the strictest stop).
 
     No group stops before ``min_judged`` judged images; after the last of
     ``rounds`` rounds the groups still open stop at their ``budget``. A
@@ -337,7 +350,9 @@ def stop_rule(
     outcomes = [SequentialOutcome(RUNNING, 0, 0, -np.inf, -np.inf) for _ in trajectories]
     log_level = math.log(1 / alpha)
     harm = decide == "evidence_of_harm"
-    within_level = log_level if harm else math.log(m / alpha)
+    futility_level = log_level if futility is None else math.log(1 / futility)
+    within_level = futility_level if harm else math.log(m / alpha)
+    beyond_level = log_level if harm else futility_level
     for r in range(min(rounds_done, rounds)):
         end = (r + 1) * round_size
         open_groups = []
@@ -354,7 +369,7 @@ def stop_rule(
             rejected = e_bh([o.log_beyond for o in outcomes], alpha, m)
             beyond = {i for i in enough if rejected[i]}
         else:
-            beyond = {i for i in enough if outcomes[i].log_beyond >= log_level}
+            beyond = {i for i in enough if outcomes[i].log_beyond >= beyond_level}
         for i in enough:
             if i in beyond:
                 outcomes[i].stop = STOP_BEYOND

@@ -13,7 +13,7 @@ from audit.core.run_store import RunStore
 SEEDS = 160
 ROUND = 16
 # Parity checks at 0.2 TV: the planted skews (0.35-0.47 TV) are shown beyond in a round or two, and the balanced
-# occupations can be shown within the limit well before the budget of 160 seeds (160 images an occupation).
+# occupations stop within the limit (a futility stop) well before the budget of 160 seeds (160 images an occupation).
 POLICY = {
     "name": "sequential-test",
     "checks": [
@@ -73,5 +73,10 @@ def decisions(root: Path) -> dict[tuple[str, str], tuple]:
     findings = json.loads((root / "findings.json").read_text(encoding="utf-8"))
     out = {}
     for f in findings["findings"]:
-        out[(f["check"], json.dumps(f["scope"], sort_keys=True))] = (f["status"], f["value"], f["n_judged"], f["summary"])
+        out[(f["check"], json.dumps(f["scope"], sort_keys=True))] = (
+            f["status"],
+            f["value"],
+            f["n_judged"],
+            f["summary"],
+        )
     return out

@@ -80,7 +80,11 @@ def test_groups_say_how_many_images_they_used_and_why_they_stopped(runs):
     assert {g["stop"] for g in groups} >= {"beyond", "within"}
     assert all(g["images"] > 0 for g in groups)
     html = (runs["sequential"] / "report.html").read_text()
-    assert "Sequential sampling" in html and "fig-sequential-0" in html and "shown within the limit" in html
+    assert (
+        "Sequential sampling" in html
+        and "fig-sequential-0" in html
+        and "within the limit at 80% confidence (futility stop)" in html
+    )
     fixed_summary = json.loads((runs["fixed"] / "summary.json").read_text())
     assert fixed_summary["design"]["mode"] == "fixed" and fixed_summary["sequential"] is None
     assert "Sequential sampling" not in (runs["fixed"] / "report.html").read_text()
@@ -115,6 +119,7 @@ def test_a_bad_sampling_block_is_an_error_naming_the_key_and_value(tmp_path):
         ({"mode": "adaptive"}, ["sampling.mode", "adaptive"]),
         ({"mode": "sequential", "round": 0}, ["sampling", "round"]),
         ({"mode": "sequential", "rounds": 4}, ["sampling", "rounds"]),
+        ({"mode": "sequential", "futility": 1.5}, ["sampling", "futility", "1.5"]),
     ):
         with pytest.raises(ConfigError) as info:
             config_from_dict({**base, "sampling": sampling}, source="my.yaml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from audit.findings.policy import policy_from_dict
 from audit.findings.sequential import SamplingDesign, sequential_state
@@ -95,3 +96,38 @@ def test_the_confidence_sequence_of_each_round_narrows_and_holds_the_estimate():
     rows = traces[traces["check"] == "parity"].sort_values("round")
     assert (np.diff(rows["cs_high"]) <= 1e-12).all() and (np.diff(rows["cs_low"]) >= -1e-12).all()
     assert ((rows["cs_low"] <= rows["estimate"] + 0.01) & (rows["estimate"] <= rows["cs_high"] + 0.01)).all()
+
+
+def test_a_balanced_prompt_stops_within_as_a_futility_stop_and_the_table_says_so():
+    balanced = ["man", "woman"] * 32
+    skewed = ["man"] * 64
+    design = SamplingDesign(mode="sequential", round=8, futility=0.2)
+    labels = _labels({"balanced": balanced, "skewed": skewed})
+    seeds = {p: list(range(64)) for p in ("balanced", "skewed")}
+    categories = {("clf", "gender"): ["man", "unknown", "woman"]}
+    state = sequential_state(CHECKS, labels, categories, seeds, design, rounds_done=8)
+    table = state.results["parity"].table.set_index("prompt")
+    assert table.loc["balanced", "stop"] == "within" and table.loc["balanced", "images_used"] < 64
+    assert table.loc["balanced", "stopped"] == "within the limit at 80% confidence (futility stop)"
+    assert table.loc["balanced", "status"] == "pass"
+    assert table.loc["skewed", "stopped"] == "shown beyond the limit" and table.loc["skewed", "status"] == "fail"
+    assert "futility stop" in state.results["parity"].summary["rule"]
+
+
+def test_a_stricter_futility_needs_at_least_as_many_images_to_stop_a_balanced_prompt():
+    balanced = ["man", "woman"] * 32
+    used = {}
+    for futility in (0.05, 0.2, 0.5):
+        design = SamplingDesign(mode="sequential", round=8, futility=futility)
+        labels = _labels({"balanced": balanced})
+        categories = {("clf", "gender"): ["man", "unknown", "woman"]}
+        state = sequential_state(CHECKS, labels, categories, {"balanced": list(range(64))}, design, rounds_done=8)
+        used[futility] = int(state.results["parity"].table["images_used"].iloc[0])
+    assert used[0.5] <= used[0.2] <= used[0.05]
+    assert used[0.5] < used[0.05]
+
+
+def test_a_futility_outside_zero_and_one_is_refused():
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="futility"):
+            SamplingDesign(mode="sequential", futility=bad)

@@ -168,6 +168,29 @@ def test_every_group_stopped_beyond_is_still_rejected_by_e_bh_on_the_final_e_val
             assert o.stop != STOP_BEYOND or rejected
 
 
+@pytest.mark.parametrize("futility", [0.2, 0.5])
+def test_a_futility_stop_lets_a_group_beyond_the_limit_stop_within_at_most_that_often(futility):
+    # 300 groups at 0.21 TV, just beyond the 0.2 limit: the most a futility stop can cost is futility each.
+    q = np.array([0.5, 0.5])
+    trajs = _trajectories([_shifted(q, 0.21)] * 300, q, 320, seed=5)
+    out = stop_rule(
+        trajs, decide=HARM, alpha=0.05, round_size=16, rounds=20, rounds_done=20, min_judged=10, futility=futility
+    )
+    stopped_within = np.mean([o.stop == STOP_WITHIN for o in out])
+    assert 0 < stopped_within <= futility + 0.03  # 3 standard errors of 300 groups
+    strict = stop_rule(trajs, decide=HARM, alpha=0.05, round_size=16, rounds=20, rounds_done=20, min_judged=10)
+    assert np.mean([o.stop == STOP_WITHIN for o in strict]) < stopped_within  # futility None: alpha, stricter
+
+
+def test_a_futility_stop_settles_prompts_at_half_the_limit_with_fewer_images_and_never_fails_more():
+    truths = np.vstack([[0.8, 0.2], np.tile([0.6, 0.4], (23, 1))])
+    loose = sequential_world(truths, [0.5, 0.5], budget=400, runs=20, cover=0, seed=3, futility=0.2)
+    strict = sequential_world(truths, [0.5, 0.5], budget=400, runs=20, cover=0, seed=3, futility=0.05)
+    assert loose["images"] < 0.8 * strict["images"]
+    assert loose["rate"] == strict["rate"] == 0  # same draws: the prompts at limit/2 fail under neither
+    assert loose["power"] >= strict["power"] - 0.1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "label, kwargs",
@@ -198,6 +221,14 @@ def test_every_group_stopped_beyond_is_still_rejected_by_e_bh_on_the_final_e_val
             dict(truths=np.tile([0.0, 1.0], (50, 1)), q=np.zeros(2), budget=50, metric="rate", limit=0.0),
         ),
         ("certification at the limit", dict(truths=np.tile([0.7, 0.3], (10, 1)), budget=160, decide=SAFETY, cover=4)),
+        (
+            "50 prompts at the limit, futility 0.5",
+            dict(truths=np.tile([0.7, 0.3], (50, 1)), budget=100, futility=0.5),
+        ),
+        (
+            "certification at the limit, futility 0.5",
+            dict(truths=np.tile([0.7, 0.3], (10, 1)), budget=160, decide=SAFETY, cover=4, futility=0.5),
+        ),
     ],
 )
 def test_whole_sequential_checks_keep_their_error_rate_and_coverage_in_the_hard_cases(label, kwargs):
