@@ -15,7 +15,9 @@ early) runs on the same draws. Printed per world and in all:
   fixed design made (goal <= 0.5);
 - ``power_ratio``: share of the truly-beyond groups the sequential design
   fails / share the fixed design fails (goal >= 0.95);
-- the false-fail rate of both, which stays at most alpha.
+- the false discovery rate of both: the mean share of a run's failed prompts
+  that are within the limit, which e-BH and BH keep at most alpha (with no
+  prompt beyond the limit it is the chance a compliant model fails).
 
 The issue's worlds are the calibration grid's whole-check cells with a
 violating prompt and the sandbox's planted bias; the BLS world (a model that
@@ -45,10 +47,11 @@ def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: i
     the prompts): a prompt's sequential images are the most any of its checks used."""
     rng = np.random.default_rng(seed)
     budget = int(BUDGET_FACTOR * fixed_n)
-    totals = {"images": 0.0, "caught": 0, "fixed_caught": 0, "beyond": 0, "false": 0, "fixed_false": 0}
+    totals = {"images": 0.0, "caught": 0, "fixed_caught": 0, "beyond": 0, "fdp": 0.0, "fixed_fdp": 0.0}
     for _ in range(runs):
         used = np.zeros(prompts)
-        false = fixed_false = False
+        failed = np.zeros(2, int)  # prompts failed by a check, sequential and fixed
+        false = np.zeros(2, int)  # of those, prompts within that check's limit
         for check in checks:
             sim = simulate_check(
                 rng,
@@ -67,11 +70,13 @@ def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: i
             totals["caught"] += int((sim["flagged"] & beyond).sum())
             totals["fixed_caught"] += int((sim["fixed_flagged"] & beyond).sum())
             totals["beyond"] += int(beyond.sum())
-            false |= bool((sim["flagged"] & ~beyond).any())
-            fixed_false |= bool((sim["fixed_flagged"] & ~beyond).any())
+            for d, flagged in enumerate((sim["flagged"], sim["fixed_flagged"])):
+                failed[d] += int(flagged.sum())
+                false[d] += int((flagged & ~beyond).sum())
         totals["images"] += used.sum()
-        totals["false"] += false
-        totals["fixed_false"] += fixed_false
+        fdp = false / np.maximum(failed, 1)
+        totals["fdp"] += fdp[0]
+        totals["fixed_fdp"] += fdp[1]
     fixed_images = prompts * fixed_n * runs
     power = totals["caught"] / totals["beyond"] if totals["beyond"] else float("nan")
     fixed_power = totals["fixed_caught"] / totals["beyond"] if totals["beyond"] else float("nan")
@@ -86,8 +91,8 @@ def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: i
         "power": power,
         "fixed_power": fixed_power,
         "power_ratio": power / fixed_power if fixed_power else float("nan"),
-        "false_fail": totals["false"] / runs,
-        "fixed_false_fail": totals["fixed_false"] / runs,
+        "fdr": totals["fdp"] / runs,
+        "fixed_fdr": totals["fixed_fdp"] / runs,
         "caught": totals["caught"],
         "fixed_caught": totals["fixed_caught"],
     }
@@ -149,7 +154,7 @@ def _line(row: dict) -> str:
         f"{row['world']}: images {row['images']:.0f} vs {row['fixed_images']:.0f} fixed "
         f"(images_ratio_vs_fixed {row['images_ratio_vs_fixed']:.3f}); "
         f"caught {row['power']:.3f} vs {row['fixed_power']:.3f} (power_ratio {row['power_ratio']:.3f}); "
-        f"false fails {row['false_fail']:.3f} vs {row['fixed_false_fail']:.3f}; "
+        f"false discovery rate {row['fdr']:.3f} vs {row['fixed_fdr']:.3f}; "
         f"seeds: fixed {row['fixed_seeds']}, sequential budget {row['budget']}"
     )
 
