@@ -2,7 +2,10 @@
 
     python -m benchmarks.sequential            # simulated worlds (a few minutes)
     python -m benchmarks.sequential --quick    # fewer simulated audits
+    python -m benchmarks.sequential --futility 0.05 0.2 0.5   # the simulated worlds at several futility levels
     python -m benchmarks.sequential --real     # also the sandbox DDPM, fixed and sequential (several minutes)
+    python -m benchmarks.sequential --replay runs/benchmark-sequential/fixed --policy P --futility 0.05 0.2 0.5
+                                               # what the sequential design would have made of a fixed run's images
 
 For each world, the fixed design makes the seeds ``diffaudit plan`` asks for
 (power 0.8 to fail one prompt at 1.5 x the limit among the check's prompts)
@@ -29,6 +32,7 @@ pays least.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -36,13 +40,15 @@ import numpy as np
 from audit.stats.calibration import LIMIT, _shifted, simulate_check
 from audit.stats.decision import HARM
 from audit.stats.planning import seeds_needed
+from audit.stats.sequential import FUTILITY
 
 ROUND = 16
 BUDGET_FACTOR = 2
-FUTILITY = 0.2
 
 
-def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: int, seed: int) -> dict:
+def _world(
+    name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: int, seed: int, futility: float = FUTILITY
+) -> dict:
     """Simulate ``runs`` audits of one world (one or more checks over the same prompts, each check's groups being
     the prompts): a prompt's sequential images are the most any of its checks used."""
     rng = np.random.default_rng(seed)
@@ -63,7 +69,7 @@ def _world(name: str, checks: list[dict], *, prompts: int, fixed_n: int, runs: i
                 budget=budget,
                 round_size=ROUND,
                 fixed_n=fixed_n,
-                futility=FUTILITY,
+                futility=futility,
             )
             beyond = sim["truth"] > check["limit"] + 1e-12
             used = np.maximum(used, sim["used"])
@@ -103,7 +109,7 @@ def _parity_check(truths, limit=LIMIT, alpha=0.05) -> dict:
     return {"truths": truths, "q": np.full(truths.shape[1], 1 / truths.shape[1]), "limit": limit, "alpha": alpha}
 
 
-def calibration_worlds(runs: int) -> list[dict]:
+def calibration_worlds(runs: int, futility: float = FUTILITY) -> list[dict]:
     """The calibration grid's whole-check cells with a violating prompt, at the seeds the planner gives."""
     half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
     bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
@@ -112,11 +118,15 @@ def calibration_worlds(runs: int) -> list[dict]:
         n = seeds_needed(LIMIT, LIMIT / 2, prompts=prompts)
         truths = np.vstack([bad, np.tile(half, (prompts - 1, 1))])
         name = f"one prompt at 1.5 x limit among {prompts}, the others at limit/2"
-        out.append(_world(name, [_parity_check(truths)], prompts=prompts, fixed_n=n, runs=runs, seed=prompts))
+        out.append(
+            _world(
+                name, [_parity_check(truths)], prompts=prompts, fixed_n=n, runs=runs, seed=prompts, futility=futility
+            )
+        )
     return out
 
 
-def sandbox_world(runs: int) -> dict:
+def sandbox_world(runs: int, futility: float = FUTILITY) -> dict:
     """The sandbox's planted bias: 10 occupations, three parity checks (limit 0.1, alpha 0.01) as the sandbox
     policy has them; seeds planned for one occupation at 0.15 TV among 10."""
     from importlib import resources
@@ -129,7 +139,8 @@ def sandbox_world(runs: int) -> dict:
     marker = table[["marker_amber", "marker_violet"]].to_numpy() / 100
     checks = [_parity_check(t / t.sum(axis=1, keepdims=True), limit=0.1, alpha=0.01) for t in (skin, age, marker)]
     n = seeds_needed(0.1, 0.05, prompts=10, alpha=0.01)
-    return _world("sandbox planted bias (3 checks x 10 occupations)", checks, prompts=10, fixed_n=n, runs=runs, seed=7)
+    name = "sandbox planted bias (3 checks x 10 occupations)"
+    return _world(name, checks, prompts=10, fixed_n=n, runs=runs, seed=7, futility=futility)
 
 
 def bls_world(runs: int) -> dict:
@@ -163,7 +174,6 @@ def real_sandbox(seeds: int, workdir: str) -> dict:
     """Audit the sandbox DDPM with the fixed design and with the sequential one (same config, same seeds, budget
     = the fixed seeds); compare images made and verdicts per group."""
     import dataclasses
-    import json
     from pathlib import Path
 
     from audit import runner
@@ -206,23 +216,75 @@ def real_sandbox(seeds: int, workdir: str) -> dict:
     }
 
 
+def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -> dict:
+    """The sequential design replayed on a fixed run's images: the run is a prefix of it with the same seeds, so
+    the rounds are re-enacted from its labels (each round sees only the seeds made so far of the prompts still
+    sampling) and reach the decisions a sequential run would."""
+    from audit.core.run_store import SCORES, RunStore, seeds_for
+    from audit.findings.analysis import policy_for
+    from audit.findings.sequential import SamplingDesign, sequential_state
+    from audit.stats.image_labels import image_labels, label_sets
+
+    store = RunStore(run_dir)
+    checks = policy_for(store, policy).checks
+    items = [item for item in store.probes() if item.screening != "blocked"]
+    scores = store.read_table(SCORES)
+    labels = image_labels(scores, store.generations(), store.probes())
+    categories = label_sets(scores)
+    design = SamplingDesign(mode="sequential", round=round_size, futility=futility)
+    seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
+    made = dict.fromkeys(seeds_of, 0)
+    running = set(seeds_of)
+    for r in range(design.rounds(max(len(s) for s in seeds_of.values()))):
+        for item in running:
+            made[item] = min(len(seeds_of[item]), (r + 1) * round_size)
+        seen = labels[labels["seed"].to_numpy() < labels["item_id"].map(made).to_numpy()]
+        state = sequential_state(checks, seen, categories, seeds_of, design, rounds_done=r + 1)
+        running = state.running_items
+        if not running:
+            break
+    failed = {
+        (f.check, json.dumps(f.scope, sort_keys=True))
+        for result in state.results.values()
+        for f in result.findings
+        if f.severity == "error" and f.status == "fail"
+    }
+    fixed = sum(len(s) for s in seeds_of.values())
+    return {"images": sum(made.values()), "fixed_images": fixed, "ratio": sum(made.values()) / fixed, "failed": failed}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer simulated audits")
     parser.add_argument("--real", action="store_true", help="also audit the sandbox DDPM with both designs")
     parser.add_argument("--real-seeds", type=int, default=200, help="seeds per prompt of the real fixed run")
     parser.add_argument("--workdir", default="runs/benchmark-sequential", help="run directories of --real")
+    parser.add_argument("--replay", metavar="RUN_DIR", help="replay the sequential design on a fixed run's images")
+    parser.add_argument("--policy", help="with --replay: the policy to judge by (default: the run's)")
+    parser.add_argument("--futility", type=float, nargs="+", default=[FUTILITY], help="futility levels to try")
     args = parser.parse_args(argv)
+    if args.replay:
+        for futility in args.futility:
+            row = replay(args.replay, args.policy, futility, ROUND)
+            print(
+                f"replay of {args.replay} (policy {args.policy or 'of the run'}, futility {futility:g}): images "
+                f"{row['images']} of {row['fixed_images']} (images_ratio_vs_fixed {row['ratio']:.3f}); "
+                f"gating groups failed {len(row['failed'])}"
+            )
+        return
     runs = 10 if args.quick else 60
     start = time.perf_counter()
-    worlds = calibration_worlds(runs) + [sandbox_world(runs * 4)]
-    for row in worlds:
-        print(_line(row))
-    images = sum(r["images"] for r in worlds)
-    fixed_images = sum(r["fixed_images"] for r in worlds)
-    caught = sum(r["caught"] / r["fixed_caught"] for r in worlds if r["fixed_caught"]) / len(worlds)
-    print(f"images_ratio_vs_fixed: {images / fixed_images:.3f}  (the worlds above together; goal <= 0.5)")
-    print(f"power_ratio: {caught:.3f}  (mean over the worlds above; goal >= 0.95)")
+    for futility in args.futility:
+        if len(args.futility) > 1:
+            print(f"futility {futility:g}:")
+        worlds = calibration_worlds(runs, futility) + [sandbox_world(runs * 4, futility)]
+        for row in worlds:
+            print(_line(row))
+        images = sum(r["images"] for r in worlds)
+        fixed_images = sum(r["fixed_images"] for r in worlds)
+        caught = sum(r["caught"] / r["fixed_caught"] for r in worlds if r["fixed_caught"]) / len(worlds)
+        print(f"images_ratio_vs_fixed: {images / fixed_images:.3f}  (the worlds above together; goal <= 0.5)")
+        print(f"power_ratio: {caught:.3f}  (mean over the worlds above; goal >= 0.95)")
     print(_line(bls_world(max(runs // 4, 3))))
     if args.real:
         real = real_sandbox(args.real_seeds, args.workdir)
