@@ -369,10 +369,16 @@ def _segment_chances(comps, coef, segment, s, at) -> tuple[np.ndarray, np.ndarra
     return pmf.sum(axis=1), (pmf * slope).sum(axis=1), (pmf * curve).sum(axis=1)
 
 
-def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> np.ndarray:
+def _exact_tv3_p_within(
+    n: int, q: np.ndarray, ts: np.ndarray, limit: float, *, above: float | None = None
+) -> np.ndarray:
     """Exact p-values of H0: TV >= limit for three labels, one per observed distance in ``ts``: on each boundary
     segment, the largest chance over a grid, refined by safeguarded Newton steps between the best point's
-    neighbours (the chance is smooth along a segment)."""
+    neighbours (the chance is smooth along a segment).
+
+    With ``above``, it returns as soon as every p-value is known to exceed ``above`` (a grid point's chance
+    does): the values returned then are only lower bounds, enough for a test at that level.
+    """
     comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
     ts = np.asarray(ts, float)
     ats = len(tv) - np.searchsorted(-tv, -ts - _EPS, side="left")  # how many outcomes are at most t away
@@ -389,6 +395,8 @@ def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> 
         values = np.where(ats[None, :] > 0, values, 0.0)
         best = np.argmax(values, axis=0)
         top = values[best, np.arange(len(ts))]
+        if above is not None and np.all(np.maximum(out, top) > above):
+            return np.minimum(np.maximum(out, top), 1.0)
         lo, hi = grid[np.maximum(best - 1, 0)], grid[np.minimum(best + 1, len(grid) - 1)]
         s = grid[best]
         for _ in range(_NEWTON_STEPS):
@@ -400,6 +408,10 @@ def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> 
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = s - slope / curve
             moved = np.where((curve < 0) & (step > lo) & (step < hi), step, (lo + hi) / 2)
+            # At a maximum already (the curve bends down and Newton's step is below the tolerance): stay. Else a
+            # grid point that is the maximum, its slope a rounding error of either sign, would be left by halving
+            # and crept back to in up to 30 steps.
+            moved = np.where((curve < 0) & (np.abs(step - s) < 1e-12), s, moved)
             if np.all((np.abs(moved - s) < 1e-12) | (hi - lo < 1e-12)):
                 break
             s = moved
@@ -528,9 +540,16 @@ def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol:
                 high = mid
             else:
                 cheap_low = mid
+
+    def rejects(limit: float) -> bool:
+        if len(q) == 3 and _exact_p_within(3, n, metric) and t < limit - _EPS:
+            # The same decision as p_within's, without refining a p-value already shown to exceed the level.
+            return float(_exact_tv3_p_within(n, q, np.array([t]), limit, above=level)[0]) <= level
+        return p_within(counts, q, limit, metric) <= level
+
     while high - low > tol:
         mid = (low + high) / 2
-        if p_within(counts, q, mid, metric) <= level:
+        if rejects(mid):
             high = mid
         else:
             low = mid
