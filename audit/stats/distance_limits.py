@@ -89,16 +89,54 @@ def _prepared(counts, q) -> tuple[np.ndarray, int, np.ndarray]:
     return counts, int(counts.sum()), q / q.sum()
 
 
+try:  # the functions scipy.stats.binom.cdf and .sf evaluate, without its argument handling (100 us a call)
+    from scipy.special._ufuncs import _binom_cdf, _binom_sf
+except ImportError:  # pragma: no cover - another scipy: its public functions
+    _binom_cdf = _binom_sf = None
+
+
+def _binom(ufunc, k, n, p, outside) -> np.ndarray:
+    """``ufunc`` (scipy's binomial cdf or sf) where k lies in the support [0, n), ``outside(k)`` elsewhere and NaN
+    where n or p is not valid, as ``scipy.stats.binom`` gives them."""
+    k, n, p = (np.asarray(v, float) for v in (k, n, p))
+    with np.errstate(invalid="ignore"):
+        valid = (n >= 0) & (n == np.round(n)) & (p >= 0) & (p <= 1) & ~np.isnan(k)
+        inside = valid & (k >= 0) & (k < n) & np.isfinite(k)
+        if inside.all():  # the usual case: no masking
+            out = np.clip(ufunc(np.floor(k), n, p), 0, 1)
+        else:
+            k, n, p, valid, inside = np.broadcast_arrays(k, n, p, valid, inside)
+            inner = np.clip(
+                ufunc(np.floor(np.where(inside, k, 0)), np.where(inside, n, 1), np.where(inside, p, 0)), 0, 1
+            )
+            out = np.where(valid, np.where(inside, inner, outside(k, n)), np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def binom_cdf(k, n, p) -> np.ndarray:
+    """``scipy.stats.binom.cdf(k, n, p)``, value for value, at a fraction of its cost (arrays broadcast)."""
+    if _binom_cdf is None:
+        return stats.binom.cdf(k, n, p)
+    return _binom(_binom_cdf, k, n, p, lambda k, n: np.where(k >= n, 1.0, 0.0))
+
+
+def binom_sf(k, n, p) -> np.ndarray:
+    """``scipy.stats.binom.sf(k, n, p)``, value for value, at a fraction of its cost (arrays broadcast)."""
+    if _binom_sf is None:
+        return stats.binom.sf(k, n, p)
+    return _binom(_binom_sf, k, n, p, lambda k, n: np.where(k < 0, 1.0, 0.0))
+
+
 def _ge(threshold, n, p):
     """P(Bin(n, p) >= threshold) for real thresholds (rounded up), arrays broadcast."""
     k = np.ceil(np.asarray(threshold, float) - _EPS)
-    return stats.binom.sf(k - 1, n, np.clip(p, 0.0, 1.0))
+    return binom_sf(k - 1, n, np.clip(p, 0.0, 1.0))
 
 
 def _le(threshold, n, p):
     """P(Bin(n, p) <= threshold) for real thresholds (rounded down)."""
     k = np.floor(np.asarray(threshold, float) + _EPS)
-    return stats.binom.cdf(k, n, np.clip(p, 0.0, 1.0))
+    return binom_cdf(k, n, np.clip(p, 0.0, 1.0))
 
 
 def binary_p_beyond(x, n, q1, t, limit):
@@ -309,7 +347,7 @@ def binary_p_within(x, n, q1, t, limit):
 
     def window(p):
         p = np.clip(p, 0.0, 1.0)
-        return stats.binom.cdf(hi, n, p) - np.where(lo >= 1, stats.binom.cdf(lo - 1, n, p), 0.0)
+        return binom_cdf(hi, n, p) - np.where(lo >= 1, binom_cdf(lo - 1, n, p), 0.0)
 
     below = np.where(q1 - limit >= -_EPS, window(np.minimum(mode, q1 - limit)), 0.0)
     above = np.where(q1 + limit <= 1 + _EPS, window(np.maximum(mode, q1 + limit)), 0.0)
