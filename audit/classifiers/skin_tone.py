@@ -47,11 +47,13 @@ would always come out ``unknown`` — a bias in a bias tool.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -307,6 +309,28 @@ def _yuface() -> Any:
     return yuface
 
 
+@contextlib.contextmanager
+def _one_openmp_thread() -> Iterator[None]:
+    """YuNet on one OpenMP thread even when torch was imported first.
+
+    torch loads its own libgomp with global symbols; a yuface imported after
+    it runs its parallel loops on torch's OpenMP runtime, whose thread count
+    OMP_NUM_THREADS no longer sets. On a busy two-core machine those threads
+    spin against each other: detection took 260 ms instead of 7 ms. torch's
+    count goes to one for the call and back after it (about a microsecond).
+    """
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else 1
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def yunet_available() -> bool:
     """Whether the ``yuface`` package (YuNet with built-in weights) can be imported."""
     return _yuface() is not None
@@ -370,7 +394,8 @@ def detect_faces(
     detector = resolve_detector(detector)
     view, scale, px, py = detection_view(rgb, pad)
     if detector == "yunet":
-        scores, boxes, points = _yuface().detect(np.ascontiguousarray(view[:, :, ::-1]), conf=min_score)
+        with _one_openmp_thread():
+            scores, boxes, points = _yuface().detect(np.ascontiguousarray(view[:, :, ::-1]), conf=min_score)
         raw = [
             (
                 tuple(int(v) for v in box),

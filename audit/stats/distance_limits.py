@@ -89,16 +89,54 @@ def _prepared(counts, q) -> tuple[np.ndarray, int, np.ndarray]:
     return counts, int(counts.sum()), q / q.sum()
 
 
+try:  # the functions scipy.stats.binom.cdf and .sf evaluate, without its argument handling (100 us a call)
+    from scipy.special._ufuncs import _binom_cdf, _binom_sf
+except ImportError:  # pragma: no cover - another scipy: its public functions
+    _binom_cdf = _binom_sf = None
+
+
+def _binom(ufunc, k, n, p, outside) -> np.ndarray:
+    """``ufunc`` (scipy's binomial cdf or sf) where k lies in the support [0, n), ``outside(k)`` elsewhere and NaN
+    where n or p is not valid, as ``scipy.stats.binom`` gives them."""
+    k, n, p = (np.asarray(v, float) for v in (k, n, p))
+    with np.errstate(invalid="ignore"):
+        valid = (n >= 0) & (n == np.round(n)) & (p >= 0) & (p <= 1) & ~np.isnan(k)
+        inside = valid & (k >= 0) & (k < n) & np.isfinite(k)
+        if inside.all():  # the usual case: no masking
+            out = np.clip(ufunc(np.floor(k), n, p), 0, 1)
+        else:
+            k, n, p, valid, inside = np.broadcast_arrays(k, n, p, valid, inside)
+            inner = np.clip(
+                ufunc(np.floor(np.where(inside, k, 0)), np.where(inside, n, 1), np.where(inside, p, 0)), 0, 1
+            )
+            out = np.where(valid, np.where(inside, inner, outside(k, n)), np.nan)
+    return out[()] if out.ndim == 0 else out
+
+
+def binom_cdf(k, n, p) -> np.ndarray:
+    """``scipy.stats.binom.cdf(k, n, p)``, value for value, at a fraction of its cost (arrays broadcast)."""
+    if _binom_cdf is None:
+        return stats.binom.cdf(k, n, p)
+    return _binom(_binom_cdf, k, n, p, lambda k, n: np.where(k >= n, 1.0, 0.0))
+
+
+def binom_sf(k, n, p) -> np.ndarray:
+    """``scipy.stats.binom.sf(k, n, p)``, value for value, at a fraction of its cost (arrays broadcast)."""
+    if _binom_sf is None:
+        return stats.binom.sf(k, n, p)
+    return _binom(_binom_sf, k, n, p, lambda k, n: np.where(k < 0, 1.0, 0.0))
+
+
 def _ge(threshold, n, p):
     """P(Bin(n, p) >= threshold) for real thresholds (rounded up), arrays broadcast."""
     k = np.ceil(np.asarray(threshold, float) - _EPS)
-    return stats.binom.sf(k - 1, n, np.clip(p, 0.0, 1.0))
+    return binom_sf(k - 1, n, np.clip(p, 0.0, 1.0))
 
 
 def _le(threshold, n, p):
     """P(Bin(n, p) <= threshold) for real thresholds (rounded down)."""
     k = np.floor(np.asarray(threshold, float) + _EPS)
-    return stats.binom.cdf(k, n, np.clip(p, 0.0, 1.0))
+    return binom_cdf(k, n, np.clip(p, 0.0, 1.0))
 
 
 def binary_p_beyond(x, n, q1, t, limit):
@@ -309,7 +347,7 @@ def binary_p_within(x, n, q1, t, limit):
 
     def window(p):
         p = np.clip(p, 0.0, 1.0)
-        return stats.binom.cdf(hi, n, p) - np.where(lo >= 1, stats.binom.cdf(lo - 1, n, p), 0.0)
+        return binom_cdf(hi, n, p) - np.where(lo >= 1, binom_cdf(lo - 1, n, p), 0.0)
 
     below = np.where(q1 - limit >= -_EPS, window(np.minimum(mode, q1 - limit)), 0.0)
     above = np.where(q1 + limit <= 1 + _EPS, window(np.maximum(mode, q1 + limit)), 0.0)
@@ -369,10 +407,16 @@ def _segment_chances(comps, coef, segment, s, at) -> tuple[np.ndarray, np.ndarra
     return pmf.sum(axis=1), (pmf * slope).sum(axis=1), (pmf * curve).sum(axis=1)
 
 
-def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> np.ndarray:
+def _exact_tv3_p_within(
+    n: int, q: np.ndarray, ts: np.ndarray, limit: float, *, above: float | None = None
+) -> np.ndarray:
     """Exact p-values of H0: TV >= limit for three labels, one per observed distance in ``ts``: on each boundary
     segment, the largest chance over a grid, refined by safeguarded Newton steps between the best point's
-    neighbours (the chance is smooth along a segment)."""
+    neighbours (the chance is smooth along a segment).
+
+    With ``above``, it returns as soon as every p-value is known to exceed ``above`` (a grid point's chance
+    does): the values returned then are only lower bounds, enough for a test at that level.
+    """
     comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
     ts = np.asarray(ts, float)
     ats = len(tv) - np.searchsorted(-tv, -ts - _EPS, side="left")  # how many outcomes are at most t away
@@ -389,6 +433,8 @@ def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> 
         values = np.where(ats[None, :] > 0, values, 0.0)
         best = np.argmax(values, axis=0)
         top = values[best, np.arange(len(ts))]
+        if above is not None and np.all(np.maximum(out, top) > above):
+            return np.minimum(np.maximum(out, top), 1.0)
         lo, hi = grid[np.maximum(best - 1, 0)], grid[np.minimum(best + 1, len(grid) - 1)]
         s = grid[best]
         for _ in range(_NEWTON_STEPS):
@@ -400,6 +446,10 @@ def _exact_tv3_p_within(n: int, q: np.ndarray, ts: np.ndarray, limit: float) -> 
             with np.errstate(divide="ignore", invalid="ignore"):
                 step = s - slope / curve
             moved = np.where((curve < 0) & (step > lo) & (step < hi), step, (lo + hi) / 2)
+            # At a maximum already (the curve bends down and Newton's step is below the tolerance): stay. Else a
+            # grid point that is the maximum, its slope a rounding error of either sign, would be left by halving
+            # and crept back to in up to 30 steps.
+            moved = np.where((curve < 0) & (np.abs(step - s) < 1e-12), s, moved)
             if np.all((np.abs(moved - s) < 1e-12) | (hi - lo < 1e-12)):
                 break
             s = moved
@@ -528,9 +578,16 @@ def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol:
                 high = mid
             else:
                 cheap_low = mid
+
+    def rejects(limit: float) -> bool:
+        if len(q) == 3 and _exact_p_within(3, n, metric) and t < limit - _EPS:
+            # The same decision as p_within's, without refining a p-value already shown to exceed the level.
+            return float(_exact_tv3_p_within(n, q, np.array([t]), limit, above=level)[0]) <= level
+        return p_within(counts, q, limit, metric) <= level
+
     while high - low > tol:
         mid = (low + high) / 2
-        if p_within(counts, q, mid, metric) <= level:
+        if rejects(mid):
             high = mid
         else:
             low = mid
