@@ -10,6 +10,7 @@ import torch
 
 from generators.ddpm.forward_process import PREDICTION_TYPES
 from generators.ddpm.schedule import NoiseSchedule
+from generators.ddpm.timestep_spacing import TimestepSpacing, spaced_timesteps
 
 
 @dataclasses.dataclass
@@ -26,18 +27,31 @@ class Scheduler(abc.ABC):
     #: whether ``step`` draws fresh noise (and so needs one generator per image).
     stochastic: bool = False
 
-    def __init__(self, schedule: NoiseSchedule, *, prediction_type: str = "epsilon") -> None:
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        *,
+        prediction_type: str = "epsilon",
+        timestep_spacing: TimestepSpacing = "leading",
+        steps_offset: int = 0,
+    ) -> None:
         if prediction_type not in PREDICTION_TYPES:
             choices = ", ".join(PREDICTION_TYPES)
             raise ValueError(f"unknown prediction_type {prediction_type!r}; choose one of {choices}")
         self.schedule = schedule
         self.prediction_type = prediction_type
+        self.timestep_spacing = timestep_spacing
+        self.steps_offset = steps_offset
         self.timesteps: torch.Tensor = torch.empty(0, dtype=torch.long)
         self.num_inference_steps: int | None = None
 
-    @abc.abstractmethod
     def set_timesteps(self, num_inference_steps: int) -> None:
-        """Choose the timesteps to visit and reset any state left from a previous run."""
+        """Choose the timesteps to visit (spaced as ``timestep_spacing`` says) and reset any state left."""
+        steps = spaced_timesteps(
+            self.schedule.num_timesteps, num_inference_steps, self.timestep_spacing, steps_offset=self.steps_offset
+        )
+        self.timesteps = torch.from_numpy(steps)
+        self.num_inference_steps = num_inference_steps
 
     @abc.abstractmethod
     def step(

@@ -11,7 +11,6 @@ from generators.ddpm.forward_process import split_prediction
 from generators.ddpm.noise import randn_per_image
 from generators.ddpm.schedule import NoiseSchedule
 from generators.ddpm.scheduling_base import Scheduler, SchedulerOutput
-from generators.ddpm.timestep_spacing import spaced_timesteps
 
 
 class DDIMScheduler(Scheduler):
@@ -30,7 +29,9 @@ class DDIMScheduler(Scheduler):
         timestep_spacing: Literal["leading", "linspace", "trailing"] = "leading",
         steps_offset: int = 0,
     ) -> None:
-        super().__init__(schedule, prediction_type=prediction_type)
+        super().__init__(
+            schedule, prediction_type=prediction_type, timestep_spacing=timestep_spacing, steps_offset=steps_offset
+        )
         if eta < 0:
             raise ValueError(f"eta must be non-negative, got {eta}")
         self.eta = eta
@@ -39,19 +40,10 @@ class DDIMScheduler(Scheduler):
         # The clean end of the chain: abar = 1 (a true x_0), or abar_0 as in the original code.
         self.final_alpha_bar = 1.0 if set_alpha_to_one else float(schedule.alphas_cumprod[0])
         self.use_clipped_model_output = use_clipped_model_output
-        self.timestep_spacing = timestep_spacing
-        self.steps_offset = steps_offset
 
     @property
     def stochastic(self) -> bool:  # type: ignore[override]
         return self.eta > 0
-
-    def set_timesteps(self, num_inference_steps: int) -> None:
-        steps = spaced_timesteps(
-            self.schedule.num_timesteps, num_inference_steps, self.timestep_spacing, steps_offset=self.steps_offset
-        )
-        self.timesteps = torch.from_numpy(steps)
-        self.num_inference_steps = num_inference_steps
 
     def step(
         self,

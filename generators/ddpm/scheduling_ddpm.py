@@ -11,7 +11,6 @@ from generators.ddpm.forward_process import split_prediction
 from generators.ddpm.noise import randn_per_image
 from generators.ddpm.schedule import NoiseSchedule
 from generators.ddpm.scheduling_base import Scheduler, SchedulerOutput
-from generators.ddpm.timestep_spacing import spaced_timesteps
 
 
 class DDPMScheduler(Scheduler):
@@ -30,21 +29,14 @@ class DDPMScheduler(Scheduler):
         timestep_spacing: Literal["leading", "linspace", "trailing"] = "leading",
         steps_offset: int = 0,
     ) -> None:
-        super().__init__(schedule, prediction_type=prediction_type)
+        super().__init__(
+            schedule, prediction_type=prediction_type, timestep_spacing=timestep_spacing, steps_offset=steps_offset
+        )
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ValueError(f"unknown variance_type {variance_type!r}; choose fixed_small or fixed_large")
         self.variance_type = variance_type
         self.clip_sample = clip_sample
         self.clip_sample_range = clip_sample_range
-        self.timestep_spacing = timestep_spacing
-        self.steps_offset = steps_offset
-
-    def set_timesteps(self, num_inference_steps: int) -> None:
-        steps = spaced_timesteps(
-            self.schedule.num_timesteps, num_inference_steps, self.timestep_spacing, steps_offset=self.steps_offset
-        )
-        self.timesteps = torch.from_numpy(steps)
-        self.num_inference_steps = num_inference_steps
 
     def step(
         self,

@@ -26,11 +26,10 @@ class DPMSolverMultistepScheduler(Scheduler):
         solver_order: Literal[1, 2] = 2,
         timestep_spacing: Literal["leading", "linspace", "trailing"] = "linspace",
     ) -> None:
-        super().__init__(schedule, prediction_type=prediction_type)
+        super().__init__(schedule, prediction_type=prediction_type, timestep_spacing=timestep_spacing)
         if solver_order not in (1, 2):
             raise ValueError(f"solver_order must be 1 or 2, got {solver_order}")
         self.solver_order = solver_order
-        self.timestep_spacing = timestep_spacing
         self.sigmas = np.empty(0)
         self._previous_x0: torch.Tensor | None = None
         self._step_index = 0

@@ -10,7 +10,8 @@ from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem, stable_hash
 from audit.core.run_store import RunStore
 from generators import DDPMGenerator, DDPMParams, generator_class
-from generators.ddpm import NoiseSchedule, Trainer, TrainingConfig, UNet, UNetConfig
+from generators.ddpm import NoiseSchedule, Trainer, TrainingConfig
+from tests.generators.ddpm.tiny_unet import tiny_unet
 
 
 def _item(attributes: dict) -> ProbeItem:
@@ -19,18 +20,9 @@ def _item(attributes: dict) -> ProbeItem:
 
 @pytest.fixture(scope="module")
 def conditional_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = UNetConfig(
-        sample_size=8,
-        base_channels=16,
-        channel_mults=(1, 2),
-        num_res_blocks=1,
-        attention_resolutions=(),
-        num_classes=2,
-        norm_groups=8,
-    )
+    unet = tiny_unet(attention_resolutions=(), num_classes=2)
     folder = tmp_path_factory.mktemp("models") / "cats-dogs"
-    Trainer(UNet(config), NoiseSchedule.make(), TrainingConfig(steps=0), class_names=["cat", "dog"], device="cpu").save(
+    Trainer(unet, NoiseSchedule.make(), TrainingConfig(steps=0), class_names=["cat", "dog"], device="cpu").save(
         folder
     )
     return folder

@@ -10,26 +10,16 @@ from generators.ddpm import (
     NoiseSchedule,
     PreparedDenoiser,
     SamplingOptions,
-    UNet,
-    UNetConfig,
     as_dtype,
     map_halving_on_oom,
     sample,
 )
+from tests.generators.ddpm.tiny_unet import tiny_unet
 
 
 @pytest.fixture(scope="module")
 def unet():
-    torch.manual_seed(0)
-    config = UNetConfig(
-        sample_size=8,
-        base_channels=16,
-        channel_mults=(1, 2),
-        num_res_blocks=1,
-        attention_resolutions=(4,),
-        norm_groups=8,
-    )
-    return UNet(config).eval()
+    return tiny_unet(attention_resolutions=(4,))
 
 
 def test_the_library_runs_where_it_is_told_and_names_a_bad_dtype(unet):

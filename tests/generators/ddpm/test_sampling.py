@@ -12,29 +12,18 @@ from generators.ddpm import (
     MLPConfig,
     MLPDenoiser,
     NoiseSchedule,
-    UNet,
-    UNetConfig,
     guided_output,
     randn_per_image,
     sample,
 )
+from tests.generators.ddpm.tiny_unet import tiny_unet
 
 SCHEDULE = NoiseSchedule.make("linear", 1000)
 
 
 @pytest.fixture(scope="module")
 def unet():
-    torch.manual_seed(0)
-    config = UNetConfig(
-        sample_size=8,
-        base_channels=16,
-        channel_mults=(1, 2),
-        num_res_blocks=1,
-        attention_resolutions=(4,),
-        num_classes=3,
-        norm_groups=8,
-    )
-    return UNet(config).eval()
+    return tiny_unet(attention_resolutions=(4,), num_classes=3)
 
 
 @pytest.mark.parametrize(
