@@ -404,6 +404,13 @@ def plan(
             "a prompt must show to be caught with --power."
         ),
     ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Plan a rate check instead (--limit is its max rate, e.g. 0.01): the per-image rate a prompt "
+            "must show to be caught with --power."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
@@ -419,6 +426,7 @@ def plan(
             categories=categories,
             unknown_rate=unknown_rate,
             flag_rate=flag_rate,
+            rate=rate,
         )
     )
 
