@@ -49,8 +49,10 @@ def gate_command(
             )
             return lines, ERROR
         underpowered = [c["id"] for c in checks if c.get("underpowered") and c.get("status") == "pass"]
-        if verdict == "fail" and underpowered and not any(
-            c.get("status") == "fail" and c.get("severity") == "error" for c in checks
+        if (
+            verdict == "fail"
+            and underpowered
+            and not any(c.get("status") == "fail" and c.get("severity") == "error" for c in checks)
         ):
             lines.append(
                 f"gate: FAIL: {', '.join(underpowered)} passed underpowered, and the policy says underpowered: fail "

@@ -174,7 +174,15 @@ def rate_plan(
     if not 0 <= unknown_rate < 1:
         raise ConfigError(f"plan: --unknown-rate must be in [0, 1), got {unknown_rate:g}")
     inflate = 1 / (1 - unknown_rate)
-    header = ("suite", "prompts", "seeds now", "power now", "seeds (one prompt)", "seeds (run-controlled)", "total images")
+    header = (
+        "suite",
+        "prompts",
+        "seeds now",
+        "power now",
+        "seeds (one prompt)",
+        "seeds (run-controlled)",
+        "total images",
+    )
     rows = [header]
     for name in suites:
         suite = load_suite(name)

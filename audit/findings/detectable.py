@@ -42,9 +42,7 @@ from audit.stats.planning import minimum_detectable, minimum_detectable_rate, ra
 _Z95 = stats.norm.ppf(0.975)
 
 
-def detectable(
-    check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = ()
-) -> dict[str, Any] | None:
+def detectable(check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = ()) -> dict[str, Any] | None:
     """The check's minimum detectable effect at ``power`` (a dict, see the module), or None where it has none:
     a check of evidence of safety, or one with no judged group. ``suites``: the run's suites, for the command."""
     if check.decide != HARM or result.table.empty or "status" not in result.table.columns:
@@ -191,7 +189,7 @@ def _approximate(judged, i: int, power: float, mde, reach: float, factor, groups
         images_needed=images,
         fix=None
         if images is None
-        else f"about {images} judged images in that group, {images / max(weakest, 1):.1f} times as many as now",
+        else f"about {images} judged images ({images / max(weakest, 1):.1f} times as many as now)",
         method=f"{what}, normal approximation from the width of the weakest group's 95% interval",
     )
 

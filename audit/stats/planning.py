@@ -236,9 +236,7 @@ def rate_seeds_needed(
         raise ValueError(f"the rate to catch must be in ({limit:g}, 1], got {rate}")
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power}")
-    return _first_reaching(
-        lambda m: rate_power(m, limit, rate, alpha=alpha, prompts=prompts) >= power, power, largest
-    )
+    return _first_reaching(lambda m: rate_power(m, limit, rate, alpha=alpha, prompts=prompts) >= power, power, largest)
 
 
 def plan(
