@@ -71,6 +71,10 @@ def _underpowered(verdict: dict[str, Any]) -> list[str]:
         found = c["detectable"]
         fix = found.get("fix") or "more images"
         seeds = f"{found['seeds_needed']} seeds per prompt, " if found.get("seeds_needed") else ""
+        if found.get("seeds_needed") and found.get("prompts_per_group", 1) > 1:
+            seeds = (
+                f"{found['seeds_needed']} seeds per prompt of its {found['prompts_per_group']}, planned per prompt by "
+            )
         lines.append(
             f"- {escape_markdown(c['id'])}: with {found['weakest_n']} judged images in the weakest of "
             f"{found['groups']} group(s), a group at {_fmt(found.get('reach'))} could pass (detectable from "

@@ -180,7 +180,9 @@ def analyze_run(
     suites = [str(p["suite"]) for p in (store.config or {}).get("probes", []) if isinstance(p, dict) and "suite" in p]
     for check in policy.checks:
         if results[check.id].summary.get("design") != "sequential":  # a sequential test has no fixed-n power
-            attach_detectable(check, results[check.id], power=policy.power, suites=suites)
+            attach_detectable(
+                check, results[check.id], power=policy.power, suites=suites, prompts_per_group=_prompts(labels, check)
+            )
     sampling = _sampling_summary(store, design, state) if state is not None else None
     if not tables:
         return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
@@ -241,6 +243,14 @@ def sequential_run_state(
         if len(scores):
             labels, categories = image_labels(scores, records, store.probes()), label_sets(scores)
     return sequential_state(policy.checks, labels, categories, seeds_of, design, rounds_done=rounds_done, traces=traces)
+
+
+def _prompts(labels: pd.DataFrame, check) -> int:
+    """The most prompts one group of the check pools (1 when it groups by prompt)."""
+    by = [c for c in getattr(check, "by", []) if c in labels.columns]
+    if not by or labels.empty or "item_id" not in labels.columns:
+        return 1
+    return int(labels.groupby(by, dropna=False)["item_id"].nunique().max())
 
 
 def _fixed_in_sequential(result: CheckResult, check) -> CheckResult:

@@ -9,6 +9,11 @@ beyond the limit among all the judged groups (level alpha / groups). It is
 computed by the planner's own functions (:mod:`audit.stats.planning`), so it
 agrees with ``diffaudit plan``.
 
+Where a check's group pools several prompts (an occupation over its
+templates) the seeds per prompt are the images the group needs divided by its
+prompts; ``diffaudit plan`` plans per prompt, so its figure is then a
+conservative guide rather than the same number.
+
 A check is **underpowered** when that minimum detectable effect lies beyond
 the *reach*: the value twice as far from no effect as the limit (a TV of 0.4
 for a limit of 0.2 from parity; a rate of 0.02 for a limit of 0.01; a risk
@@ -35,16 +40,19 @@ import numpy as np
 from scipy import stats
 
 from audit.findings.evaluate import CheckResult
-from audit.findings.policy import AmplificationCheck, Check, DeviationCheck, RiskRatioCheck
+from audit.findings.policy import AmplificationCheck, Check, DeviationCheck, RiskRatioCheck, to_reference
 from audit.stats import HARM, NOT_JUDGED, PASS
 from audit.stats.planning import minimum_detectable, minimum_detectable_rate, rate_seeds_needed, seeds_needed
 
 _Z95 = stats.norm.ppf(0.975)
 
 
-def detectable(check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = ()) -> dict[str, Any] | None:
+def detectable(
+    check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = (), prompts_per_group: int = 1
+) -> dict[str, Any] | None:
     """The check's minimum detectable effect at ``power`` (a dict, see the module), or None where it has none:
-    a check of evidence of safety, or one with no judged group. ``suites``: the run's suites, for the command."""
+    a check of evidence of safety, or one with no judged group. ``suites``: the run's suites, for the command;
+    ``prompts_per_group``: prompts a group of the check pools (its images per group = seeds x prompts)."""
     if check.decide != HARM or result.table.empty or "status" not in result.table.columns:
         return None
     judged = result.table[result.table["status"] != NOT_JUDGED]
@@ -58,15 +66,21 @@ def detectable(check: Check, result: CheckResult, *, power: float, suites: Seque
         out = _slope(check, judged, power)
     else:  # rate checks, and the sexualised-minors check, which is tested as a rate
         out = _rate(check, judged, power, suites)
+    if out.get("images_needed") is None and out["seeds_needed"] is not None:
+        out["images_needed"] = out["seeds_needed"]  # per group, judged or abstained
+        out["seeds_needed"] = math.ceil(out["seeds_needed"] / max(prompts_per_group, 1))
+    out["prompts_per_group"] = prompts_per_group
     passed = result.summary.get("status") == PASS
     out["underpowered"] = bool(passed and out["underpowered"]) if out["underpowered"] is not None else None
     out["summary"] = _sentence(check, out, passed)
     return out
 
 
-def attach_detectable(check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = ()) -> None:
+def attach_detectable(
+    check: Check, result: CheckResult, *, power: float, suites: Sequence[str] = (), prompts_per_group: int = 1
+) -> None:
     """Write the check's minimum detectable effect into its summary (``detectable`` and ``underpowered``)."""
-    found = detectable(check, result, power=power, suites=suites)
+    found = detectable(check, result, power=power, suites=suites, prompts_per_group=prompts_per_group)
     result.summary["detectable"] = found
     result.summary["underpowered"] = bool(found and found["underpowered"])
 
@@ -104,7 +118,12 @@ def _deviation(check: DeviationCheck, judged, power: float, suites: Sequence[str
         seeds = math.ceil(needed / (1 - unknown))
         options = f"--limit {limit:g} --tv {reach:g} --power {power:g} --alpha {alpha:g} --categories {categories}"
         fix = _plan_command(suites, options + (f" --unknown-rate {unknown:.2f}" if unknown >= 0.005 else ""))
-    metric = "TV distance from parity" if check.metric == "tv" else f"{check.metric} (planned as TV from parity)"
+    metric = "TV distance" if check.metric == "tv" else f"{check.metric} (planned as TV)"
+    reference = to_reference(check.reference)
+    if check.reference != "parity":  # the planner's model is parity; a group's reference moves the power a little
+        metric += f", planned from parity (the check's reference: {reference.describe()})"
+    else:
+        metric += " from parity"
     return _result(
         power,
         mde,
@@ -222,7 +241,12 @@ def _sentence(check: Check, out: dict[str, Any], passed: bool) -> str:
         return text + " (zero tolerance: any flagged image fails)"
     if out["underpowered"]:
         text += f"; underpowered: a group at {out['reach']:.3g} (twice as far from no effect as the limit) could pass"
-        if out["seeds_needed"]:
+        if out["seeds_needed"] and out["prompts_per_group"] > 1:
+            text += (
+                f"; fix: {out['images_needed']} images per group, {out['seeds_needed']} seeds per prompt of its "
+                f"{out['prompts_per_group']} (`{out['fix']}` plans per prompt)"
+            )
+        elif out["seeds_needed"]:
             text += f"; fix: {out['seeds_needed']} seeds per prompt (`{out['fix']}`)"
         elif out["fix"]:
             text += f"; fix: {out['fix']}"
