@@ -153,22 +153,7 @@ def many_label_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict
         f"{attribute['attribute']} by {grouping['by']}: its {len(top)} most common of {len(labels)} labels "
         f"({len(shown)} groups; intervals in the table)"
     )
-    return {
-        "data": traces,
-        "layout": _layout(
-            title,
-            barmode="stack",
-            height=min(120 + 22 * len(shown), 1600),
-            xaxis={"title": {"text": "share of labelled images"}, "range": [0, 1]},
-            yaxis={"automargin": True},
-            legend={
-                "orientation": "h",
-                "y": -0.15,
-                "traceorder": "normal",
-                "title": {"text": scale_name(attribute["attribute"])},
-            },
-        ),
-    }
+    return _stacked(traces, title, len(shown), attribute["attribute"])
 
 
 def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: list[str]) -> dict[str, Any]:
@@ -196,20 +181,21 @@ def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: lis
         f"{attribute['attribute']} by {grouping['by']}: share at each level ({len(shown)} groups; intervals in the "
         "table)"
     )
+    return _stacked(traces, title, len(shown), attribute["attribute"])
+
+
+def _stacked(traces: list[dict[str, Any]], title: str, groups: int, attribute: str) -> dict[str, Any]:
+    """Stacked horizontal share bars, one a group, the legend in the traces' order and titled with the scale."""
+    legend = {"orientation": "h", "y": -0.15, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
     return {
         "data": traces,
         "layout": _layout(
             title,
             barmode="stack",
-            height=min(120 + 22 * len(shown), 1600),
+            height=min(120 + 22 * groups, 1600),
             xaxis={"title": {"text": "share of labelled images"}, "range": [0, 1]},
             yaxis={"automargin": True},
-            legend={
-                "orientation": "h",
-                "y": -0.15,
-                "traceorder": "normal",
-                "title": {"text": scale_name(attribute["attribute"])},
-            },
+            legend=legend,
         ),
     }
 
