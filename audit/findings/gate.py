@@ -97,8 +97,9 @@ def gate_table(
     """One line per check (status, failed / judged / not judged groups, worst value with its interval, limit,
     and the minimum detectable effect at the policy's power), then the underpowered passes, the failures and
     the groups not judged. ``statuses``: each check's status ("not_applicable" shows N/A); ``detectable``:
-    each check's minimum detectable effect (see :func:`check_detectable`)."""
+    each check's minimum detectable effect (see :func:`check_detectable`; without it, no MDE column)."""
     statuses = statuses or {}
+    show_mde = detectable is not None
     detectable = detectable or {}
     by_check: dict[str, list[Finding]] = {}
     for f in findings:
@@ -125,6 +126,8 @@ def gate_table(
                 _mde(found),
             )
         )
+    if not show_mde:
+        rows = [row[:-1] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     if detectable:
