@@ -298,7 +298,8 @@ def gate(
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Exit 0 if the policy passes, 1 if a check fails, 2 if most groups were not judged or on an error."""
+    """Exit 0 if the policy passes, 1 if a check fails (or passes underpowered under `underpowered: fail`), 2 if most
+    groups were not judged or on an error."""
     from audit.commands.gate import gate_command
 
     _finish(*gate_command(run_dir, policy, validation))

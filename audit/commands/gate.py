@@ -15,7 +15,8 @@ from audit.findings.gate import VERDICT_EXIT, check_detectable, check_statuses, 
 def gate_command(
     run_dir: Path, policy: str | None = None, validation: list[Path] | None = None
 ) -> tuple[list[str], int]:
-    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed, 2 not judged.
+    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed (or, under the policy option
+    ``underpowered: fail``, passed underpowered), 2 not judged.
 
     A current findings.json (see :mod:`audit.commands.saved_findings`) is the
     answer as it stands; otherwise the policy is evaluated on the scores, with
