@@ -21,11 +21,15 @@ demo: install
 test: install browser faces
 	$(BIN)/python -m pytest
 
-# The report's browser test drives the system Chromium (Debian's package); install it when missing.
+# The report's browser test drives the system Chromium (Debian's package) and reads the report it prints to PDF
+# with poppler-utils (pdftotext); install them when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || \
 	  echo "note: Chromium could not be installed; the report's browser test will be skipped"
+	@command -v pdftotext >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) >/dev/null 2>&1 || \
+	  echo "note: poppler-utils could not be installed; the report's print test will be skipped"
 
 # The DCGAN face generator that `diffaudit run dcgan-faces` audits (README), without the training and plotting
 # dependencies it declares (wandb, matplotlib, ...); it needs Python < 3.13. Its tests skip when it is missing.

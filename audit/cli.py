@@ -298,7 +298,8 @@ def gate(
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Exit 0 if the policy passes, 1 if a check fails, 2 if most groups were not judged or on an error."""
+    """Exit 0 if the policy passes, 1 if a check fails (or passes underpowered under `underpowered: fail`), 2 if most
+    groups were not judged or on an error."""
     from audit.commands.gate import gate_command
 
     _finish(*gate_command(run_dir, policy, validation))
@@ -404,6 +405,13 @@ def plan(
             "a prompt must show to be caught with --power."
         ),
     ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            help="Plan a rate check instead (--limit is its max rate, e.g. 0.01): the per-image rate a prompt "
+            "must show to be caught with --power."
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
@@ -419,6 +427,7 @@ def plan(
             categories=categories,
             unknown_rate=unknown_rate,
             flag_rate=flag_rate,
+            rate=rate,
         )
     )
 

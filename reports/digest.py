@@ -33,6 +33,8 @@ MAX_CHART_GROUPS = 200
 _FAILURE_EXAMPLES = 20
 # Failing groups listed in the verdict (the largest values first); the rest are counted.
 _FAILING_LISTED = 200
+# A policy's options where findings.json predates them: power 0.8, and an underpowered pass passes.
+_POLICY_OPTIONS = {"power": 0.8, "underpowered": "pass"}
 
 
 def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PER_PROMPT) -> dict[str, Any]:
@@ -278,6 +280,7 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
             "counts_by_status": {"pass": 0, "fail": 0, "not_judged": 0},
             "checks": [],
             "failing": [],
+            "policy_options": dict(_POLICY_OPTIONS),
         }
     rows = list(findings.get("findings", []))
     described = {entry.get("id"): entry for entry in findings.get("checks", []) if isinstance(entry, dict)}
@@ -313,6 +316,8 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
                 "not_judged_reasons": dict(
                     Counter(_reason_text(f) for f in group if finding_status(f) == "not_judged").most_common(5)
                 ),
+                "underpowered": bool(entry.get("underpowered")) and status == "pass",
+                "detectable": entry.get("detectable"),
             }
         )
     failing = [f for f in rows if finding_status(f) in ("fail", "warn")]
@@ -334,6 +339,7 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
         },
         "checks": checks,
         "failing": failing[:_FAILING_LISTED],
+        "policy_options": {**_POLICY_OPTIONS, **(findings.get("policy_options") or {})},
     }
 
 

@@ -7,6 +7,7 @@ plotly.js draws; the report inlines plotly.js once and these as JSON, so nothing
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 # Groups drawn per share chart; the table below the chart lists them all.
@@ -66,6 +67,199 @@ def share_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict[str,
             yaxis={"automargin": True},
         ),
     }
+
+
+# Attributes with more labels than this are charted as what matters (see many_label_bars), not a bar per label.
+MANY_LABELS = 6
+# Labels drawn by name when an attribute with many labels has no expected label per group; the rest are summed.
+TOP_LABELS = 5
+# What the labels of an attribute are, for the legend's title (the attribute's name with spaces otherwise).
+SCALES = {
+    "monk_skin_tone": "Monk skin tone level (1 lightest, 10 darkest)",
+    "monk_group": "Monk skin tone group",
+    "ita_category": "ITA skin tone category",
+}
+
+
+# The published Monk Skin Tone swatches (Monk 2023, skintone.google), for the bars of each level.
+SWATCHES = {
+    "monk_skin_tone": {
+        "1": "#f6ede4",
+        "2": "#f3e7db",
+        "3": "#f7ead0",
+        "4": "#eadaba",
+        "5": "#d7bd96",
+        "6": "#a07e56",
+        "7": "#825c43",
+        "8": "#604134",
+        "9": "#3a312a",
+        "10": "#292420",
+    }
+}
+
+
+def scale_name(attribute: str) -> str:
+    """What an attribute's labels are, in words: the legend's title."""
+    return SCALES.get(attribute, attribute.replace("_", " "))
+
+
+def expected_label(group: str, labels: list[str]) -> str | None:
+    """The label a group names (an occupation's own label, "nurse" for "a photo of a nurse"): the longest label
+    that appears in the group's text as whole words; None when none does."""
+    text = str(group).lower()
+    found = [label for label in labels if re.search(rf"\b{re.escape(str(label).lower())}\b", text)]
+    return max(found, key=len) if found else None
+
+
+def many_label_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict[str, Any]:
+    """An attribute with many labels, charted as what matters: where most groups name one of its labels (an
+    occupation prompt and the depicted occupation), each group's share of its own label with its interval,
+    lowest first; otherwise the most common labels stacked, the rest summed."""
+    labels = [label for label in attribute["labels"] if label != "unknown"]
+    rows = grouping["rows"]
+    if all(str(label).isdigit() for label in labels):
+        return _level_bars(attribute, grouping, sorted(labels, key=int))
+    expected = {r["group"]: expected_label(r["group"], labels) for r in rows}
+    if sum(v is not None for v in expected.values()) * 2 >= len(rows):
+        return _expected_share_bars(attribute, grouping, expected)
+    totals = {label: sum((r["shares"].get(label) or [0])[0] or 0 for r in rows) for label in labels}
+    top = sorted(labels, key=lambda label: -totals[label])[:TOP_LABELS]
+    shown = rows[:MAX_BARS]
+    groups = [_text(r["group"]) for r in shown][::-1]
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": _text(label),
+            "y": groups,
+            "x": [(r["shares"].get(label) or [None])[0] for r in shown][::-1],
+            "marker": {"color": _PALETTE[i % len(_PALETTE)]},
+            "hovertemplate": f"{_plain_text(label)}: %{{x:.3f}}<extra>%{{y}}</extra>",
+        }
+        for i, label in enumerate(top)
+    ]
+    traces.append(
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": f"the other {len(labels) - len(top)} labels",
+            "y": groups,
+            "x": [max(0.0, 1 - sum((r["shares"].get(label) or [0])[0] or 0 for label in top)) for r in shown][::-1],
+            "marker": {"color": "#ccc"},
+            "hovertemplate": "other labels: %{x:.3f}<extra>%{y}</extra>",
+        }
+    )
+    title = _text(
+        f"{attribute['attribute']} by {grouping['by']}: its {len(top)} most common of {len(labels)} labels "
+        f"({len(shown)} groups; intervals in the table)"
+    )
+    return _stacked(traces, title, len(shown), attribute["attribute"])
+
+
+def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: list[str]) -> dict[str, Any]:
+    """A scale of numbered levels (Monk 1-10): each group's distribution over the levels, stacked in order and
+    coloured light to dark (the Monk swatches for Monk levels), with every interval in the table."""
+    shown = grouping["rows"][:MAX_BARS]
+    groups = [_text(r["group"]) for r in shown][::-1]
+    colours = SWATCHES.get(attribute["attribute"], {})
+    traces = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": _text(level),
+            "y": groups,
+            "x": [(r["shares"].get(level) or [0.0])[0] for r in shown][::-1],
+            "marker": {
+                "color": colours.get(level, _ramp(i, len(levels))),
+                "line": {"color": "#888", "width": 0.5},
+            },
+            "hovertemplate": f"level {_plain_text(level)}: %{{x:.3f}}<extra>%{{y}}</extra>",
+        }
+        for i, level in enumerate(levels)
+    ]
+    title = _text(
+        f"{attribute['attribute']} by {grouping['by']}: share at each level ({len(shown)} groups; intervals in the "
+        "table)"
+    )
+    return _stacked(traces, title, len(shown), attribute["attribute"])
+
+
+def _stacked(traces: list[dict[str, Any]], title: str, groups: int, attribute: str) -> dict[str, Any]:
+    """Stacked horizontal share bars, one a group, the legend in the traces' order and titled with the scale."""
+    legend = {"orientation": "h", "y": -0.15, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
+    return {
+        "data": traces,
+        "layout": _layout(
+            title,
+            barmode="stack",
+            height=min(120 + 22 * groups, 1600),
+            xaxis={"title": {"text": "share of labelled images"}, "range": [0, 1]},
+            yaxis={"automargin": True},
+            legend=legend,
+        ),
+    }
+
+
+def _ramp(i: int, n: int) -> str:
+    """A light-to-dark blue for level i of n."""
+    t = i / max(n - 1, 1)
+    r, g, b = (int(round(a + (z - a) * t)) for a, z in ((222, 8), (235, 48), (247, 107)))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _expected_share_bars(attribute: dict[str, Any], grouping: dict[str, Any], expected: dict) -> dict[str, Any]:
+    """Each group's share of the label it names, with its interval, lowest first."""
+    rows = [r for r in grouping["rows"] if expected[r["group"]] is not None]
+    rows.sort(key=lambda r: (r["shares"].get(expected[r["group"]]) or [0.0])[0] or 0.0)
+    shown = rows[:MAX_BARS]
+    shares = [r["shares"].get(expected[r["group"]]) or [0.0, 0.0, 0.0] for r in shown][::-1]
+    left = len(grouping["rows"]) - len(rows)
+    title = _text(
+        f"{attribute['attribute']} by {grouping['by']}: share of each group's images showing its own label "
+        f"({len(shown)} of {len(grouping['rows'])} groups, lowest first"
+        + (f"; {left} name no label" if left else "")
+        + ")"
+    )
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "share with the group's own label (95% interval)",
+                "y": [_text(r["group"]) for r in shown][::-1],
+                "x": [s[0] for s in shares],
+                "customdata": [_text(expected[r["group"]]) for r in shown][::-1],
+                "marker": {"color": _PALETTE[0]},
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [_gap(s[2], s[0]) for s in shares],
+                    "arrayminus": [_gap(s[0], s[1]) for s in shares],
+                    "thickness": 1,
+                    "width": 2,
+                },
+                "hovertemplate": "%{customdata}: %{x:.3f}<extra>%{y}</extra>",
+            }
+        ],
+        "layout": _layout(
+            title,
+            height=min(120 + 22 * len(shown), 1600),
+            xaxis={
+                "title": {"text": f"share labelled as the group's own {scale_name(attribute['attribute'])}"},
+                "range": [0, 1],
+            },
+            yaxis={"automargin": True},
+            showlegend=False,
+        ),
+    }
+
+
+def _scale_legend(figure: dict[str, Any], attribute: str) -> dict[str, Any]:
+    """The legend titled with what the labels are (a bare "2 4 5" says nothing), numeric labels in order."""
+    if all(str(t.get("name", "")).isdigit() for t in figure["data"]):
+        figure["data"].sort(key=lambda t: int(t["name"]))
+    figure["layout"]["legend"] = {**figure["layout"]["legend"], "title": {"text": scale_name(attribute)}}
+    return figure
 
 
 def _gap(high: Any, low: Any) -> float | None:
@@ -343,8 +537,10 @@ def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
     for i, attribute in enumerate(digest["attributes"]):
         for j, grouping in enumerate(attribute["groupings"]):
-            if grouping["chart"]:
-                figures[f"fig-share-{i}-{j}"] = share_bars(attribute, grouping)
+            if grouping["chart"] and len(attribute["labels"]) > MANY_LABELS:
+                figures[f"fig-share-{i}-{j}"] = many_label_bars(attribute, grouping)
+            elif grouping["chart"]:
+                figures[f"fig-share-{i}-{j}"] = _scale_legend(share_bars(attribute, grouping), attribute["attribute"])
     for i, entry in enumerate(digest["amplification"]):
         if entry["points"]:
             figures[f"fig-amplification-{i}"] = amplification_scatter(entry)

@@ -2,7 +2,8 @@
 
 A check with a failing group is a failure; a check none of whose groups
 could be judged is skipped (with the reason); a check whose groups all
-passed passes. Warnings (severity ``warning``) are reported in the case's
+passed passes (an underpowered pass says so in its output, and fails where the policy says
+``underpowered: fail``). Warnings (severity ``warning``) are reported in the case's
 output, not as failures, as the gate treats them.
 """
 
@@ -35,12 +36,26 @@ def render_junit(digest: dict[str, Any]) -> str:
             message = f"{check['id']}: {counts}"
             failure = ET.SubElement(case, "failure", message=message, type="PolicyCheckFailed")
             failure.text = "\n".join(_line(f) for f in failing)
+        elif check.get("underpowered") and verdict.get("policy_options", {}).get("underpowered") == "fail":
+            failures += 1
+            found = check.get("detectable") or {}
+            message = f"{check['id']}: passed underpowered, and the policy fails underpowered passes"
+            failure = ET.SubElement(case, "failure", message=message, type="Underpowered")
+            failure.text = found.get("summary", "")
         elif check["status"] in ("not_judged", "not_applicable"):
             skipped += 1
             reasons = "; ".join(check.get("not_judged_reasons") or {}) or "no group could be judged"
             ET.SubElement(case, "skipped", message=f"{check['status'].replace('_', ' ')}: {reasons}")
         out = ET.SubElement(case, "system-out")
-        out.text = "\n".join([check.get("rule") or "", counts, *(_line(f) for f in by_check.get(check["id"], []))])
+        found = check.get("detectable") or {}
+        power = (
+            [("UNDERPOWERED: " if check.get("underpowered") else "detectable: ") + found["summary"]]
+            if found.get("summary")
+            else []
+        )
+        out.text = "\n".join(
+            [check.get("rule") or "", counts, *power, *(_line(f) for f in by_check.get(check["id"], []))]
+        )
     suite.set("tests", str(len(verdict["checks"])))
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))

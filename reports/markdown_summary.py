@@ -47,6 +47,42 @@ def _scope(scope: dict[str, Any]) -> str:
     return ", ".join(f"{escape_markdown(k)}={escape_markdown(v)}" for k, v in sorted(shown.items())) or "all"
 
 
+def _mde(check: dict[str, Any]) -> str:
+    found = check.get("detectable")
+    if not found:
+        return "–"
+    return "none" if found.get("mde") is None else _fmt(found["mde"])
+
+
+def _underpowered(verdict: dict[str, Any]) -> list[str]:
+    """A line per check that passed underpowered: what it could have missed, and the seeds that would not."""
+    weak = [c for c in verdict["checks"] if c.get("underpowered") and c.get("detectable")]
+    if not weak:
+        return []
+    power = verdict.get("policy_options", {}).get("power", 0.8)
+    fails = verdict.get("policy_options", {}).get("underpowered") == "fail"
+    lines = [
+        "",
+        f"**Underpowered passes** (detectable: the smallest value the weakest group would be failed at with "
+        f"{power:.0%} power){'; the policy fails the gate on them' if fails else ''}:",
+        "",
+    ]
+    for c in weak:
+        found = c["detectable"]
+        fix = found.get("fix") or "more images"
+        seeds = f"{found['seeds_needed']} seeds per prompt, " if found.get("seeds_needed") else ""
+        if found.get("seeds_needed") and found.get("prompts_per_group", 1) > 1:
+            seeds = (
+                f"{found['seeds_needed']} seeds per prompt of its {found['prompts_per_group']}, planned per prompt by "
+            )
+        lines.append(
+            f"- {escape_markdown(c['id'])}: with {found['weakest_n']} judged images in the weakest of "
+            f"{found['groups']} group(s), a group at {_fmt(found.get('reach'))} could pass (detectable from "
+            f"{_fmt(found.get('mde'))}); fix: {seeds}{escape_markdown(fix)}"
+        )
+    return lines
+
+
 def render_markdown(digest: dict[str, Any]) -> str:
     """The summary for a pull request, from the digest alone."""
     v = digest["verdict"]
@@ -65,16 +101,18 @@ def render_markdown(digest: dict[str, Any]) -> str:
             lines.append("Nothing could be judged, so this is not a pass.")
         lines += [
             "",
-            "| status | check | failed / passed / not judged | worst | 95% interval | limit |",
-            "|---|---|---|---|---|---|",
+            "| status | check | failed / passed / not judged | worst | 95% interval | limit | detectable (MDE) |",
+            "|---|---|---|---|---|---|---|",
         ]
         for c in v["checks"]:
             worst = c.get("worst") or {}
+            status = _STATUS[c["status"]] + (" (underpowered)" if c.get("underpowered") else "")
             lines.append(
-                f"| {_STATUS[c['status']]} | {escape_markdown(c['id'])} | "
+                f"| {status} | {escape_markdown(c['id'])} | "
                 f"{c['groups']['failed']} / {c['groups']['passed']} / {c['groups']['not_judged']} | "
-                f"{_fmt(worst.get('value'))} | {_interval(worst.get('ci'))} | {_fmt(c['limit'])} |"
+                f"{_fmt(worst.get('value'))} | {_interval(worst.get('ci'))} | {_fmt(c['limit'])} | {_mde(c)} |"
             )
+        lines += _underpowered(v)
         failing = v["failing"][:MAX_FAILING]
         if failing:
             lines += ["", f"**Failing groups** ({by_status['fail']}; the largest {len(failing)}):", ""]

@@ -9,13 +9,14 @@ from audit.commands.exit_codes import ERROR, guarded
 from audit.commands.saved_findings import saved_findings
 from audit.core.errors import DiffauditError
 from audit.core.run_store import RunStore
-from audit.findings.gate import VERDICT_EXIT, check_statuses, gate_table
+from audit.findings.gate import VERDICT_EXIT, check_detectable, check_statuses, gate_table
 
 
 def gate_command(
     run_dir: Path, policy: str | None = None, validation: list[Path] | None = None
 ) -> tuple[list[str], int]:
-    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed, 2 not judged.
+    """Evaluate the policy on the run: 0 pass, 1 a check of severity error failed (or, under the policy option
+    ``underpowered: fail``, passed underpowered), 2 not judged.
 
     A current findings.json (see :mod:`audit.commands.saved_findings`) is the
     answer as it stands; otherwise the policy is evaluated on the scores, with
@@ -36,7 +37,8 @@ def gate_command(
                 f"{run_dir}: no check of policy {name!r} applies to this run (all not applicable); "
                 "add the classifiers its checks need, or gate with a policy that fits the run"
             )
-        lines = [f"policy {name} ({source})", gate_table(findings, statuses=check_statuses(checks))]
+        table = gate_table(findings, statuses=check_statuses(checks), detectable=check_detectable(checks))
+        lines = [f"policy {name} ({source})", table]
         lines.append(
             f"groups: {counts['passed']} passed, {counts['failed']} failed, {counts['not_judged']} not judged "
             f"({counts['not_applicable']} check(s) not applicable)"
@@ -47,6 +49,17 @@ def gate_command(
                 "(too few judged images, abstentions, no events, or an unvalidated attribute); see above"
             )
             return lines, ERROR
+        underpowered = [c["id"] for c in checks if c.get("underpowered") and c.get("status") == "pass"]
+        if (
+            verdict == "fail"
+            and underpowered
+            and not any(c.get("status") == "fail" and c.get("severity") == "error" for c in checks)
+        ):
+            lines.append(
+                f"gate: FAIL: {', '.join(underpowered)} passed underpowered, and the policy says underpowered: fail "
+                "(run the seeds named above)"
+            )
+            return lines, VERDICT_EXIT[verdict]
         lines.append("gate: " + verdict.upper())
         return lines, VERDICT_EXIT[verdict]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
 from audit.stats import plan, zero_tolerance_power, zero_tolerance_seeds
-from audit.stats.planning import sequential_seeds
+from audit.stats.planning import rate_power, rate_seeds_needed, sequential_seeds
 from audit.stats.sequential import FUTILITY
 from probes import load_suite
 
@@ -23,12 +25,16 @@ def plan_command(
     categories: int = 2,
     unknown_rate: float = 0.0,
     flag_rate: float | None = None,
+    rate: float | None = None,
 ) -> tuple[list[str], int]:
     """For each suite: the seeds per prompt at which the gate's deviation rule fails a prompt at ``tv`` with
     ``power``, and the power and false-failure rate of the suite's current seeds. With ``flag_rate``, the
-    same for a zero-tolerance check (sexualised minors) instead: see :func:`zero_tolerance_plan`."""
+    same for a zero-tolerance check (sexualised minors) instead: see :func:`zero_tolerance_plan`; with ``rate``,
+    for a rate check of ``limit``: see :func:`rate_plan`."""
     if flag_rate is not None:
         return zero_tolerance_plan(suites, flag_rate=flag_rate, power=power, unknown_rate=unknown_rate)
+    if rate is not None:
+        return rate_plan(suites, limit=limit, rate=rate, power=power, alpha=alpha, unknown_rate=unknown_rate)
     tv = 1.5 * limit if tv is None else tv
     if tv <= limit:
         raise ConfigError(f"plan: --tv ({tv:g}) must be beyond --limit ({limit:g}): that is the deviation to catch")
@@ -74,13 +80,12 @@ def plan_command(
                 str(result["total_images_run_controlled"]),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
         f"the gate's deviation rule (evidence of harm, exact test at the limit, BH at alpha {alpha:g}) with a limit "
         f"of {limit:g} TV over {categories} labels, to fail a prompt at {tv:g} TV with power {power:g} "
         f"(abstentions {unknown_rate:.0%}):"
     ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += aligned(rows)
     lines.append(
         "power now: of the suite's seeds, for one prompt at that distance among the rest within the limit; "
         "false fails now: the chance the check fails when every prompt sits exactly at the limit "
@@ -122,8 +127,7 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
                 f"{cells[-1]['beyond']:.2f}",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += aligned(rows)
     lines.append(
         "a prompt stops once shown beyond the limit (e-BH's bar for one violating prompt among all) or within it "
         f"(upper confidence sequence at {1 - FUTILITY:g} below the limit: a futility stop), else at the budget; "
@@ -150,14 +154,73 @@ def zero_tolerance_plan(
         seeds_now = len(suite.default_seeds())
         power_now = zero_tolerance_power(seeds_now, flag_rate, unknown_rate)
         rows.append((suite.name, str(prompts), str(seeds_now), f"{power_now:.2f}", str(needed), str(needed * prompts)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = [
         f"a zero-tolerance check (max 0: one flagged image fails its prompt), to see a flagged image of a prompt "
         f"whose images are flagged at {flag_rate:g} with power {power:g} (abstentions {unknown_rate:.0%}):"
     ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += aligned(rows)
     lines.append(
         "power: 1 - (1 - rate x (1 - abstentions))^seeds for one prompt; a flagged image is never a chance "
         "finding of the test, only of the classifiers (their false positives: docs/classifiers.md)"
     )
     return lines, PASS
+
+
+def rate_plan(
+    suites: list[str], *, limit: float, rate: float, power: float = 0.8, alpha: float = 0.05, unknown_rate: float = 0.0
+) -> tuple[list[str], int]:
+    """For each suite: the seeds per prompt at which a rate check of ``limit`` (exact binomial test at the limit,
+    BH over prompts) fails a prompt whose images carry the label at ``rate`` with ``power``, and the power now."""
+    if not 0 <= unknown_rate < 1:
+        raise ConfigError(f"plan: --unknown-rate must be in [0, 1), got {unknown_rate:g}")
+    inflate = 1 / (1 - unknown_rate)
+    header = (
+        "suite",
+        "prompts",
+        "seeds now",
+        "power now",
+        "seeds (one prompt)",
+        "seeds (run-controlled)",
+        "total images",
+    )
+    rows = [header]
+    for name in suites:
+        suite = load_suite(name)
+        prompts = len(suite.expand())
+        seeds_now = len(suite.default_seeds())
+        try:
+            single = rate_seeds_needed(limit, rate, alpha=alpha, power=power, prompts=1)
+            controlled = rate_seeds_needed(limit, rate, alpha=alpha, power=power, prompts=prompts)
+            judged = max(1, int(seeds_now * (1 - unknown_rate)))
+            power_now = rate_power(judged, limit, rate, alpha=alpha, prompts=prompts)
+        except ValueError as exc:
+            raise ConfigError(f"plan: {exc}") from None
+        seeds = math.ceil(controlled * inflate)
+        rows.append(
+            (
+                suite.name,
+                str(prompts),
+                str(seeds_now),
+                f"{power_now:.2f}",
+                str(math.ceil(single * inflate)),
+                str(seeds),
+                str(seeds * prompts),
+            )
+        )
+    lines = [
+        f"a rate check (evidence of harm, exact binomial test at the limit, BH at alpha {alpha:g}) with a limit of "
+        f"{limit:g}, to fail a prompt whose images carry the label at {rate:g} with power {power:g} "
+        f"(abstentions {unknown_rate:.0%}):"
+    ]
+    lines += aligned(rows)
+    lines.append(
+        "seeds (run-controlled): that power for one violating prompt among all the suite's prompts (BH's hardest "
+        "case); seeds (one prompt): for a check of one prompt; shared seeds across prompts (a design effect) need more"
+    )
+    return lines, PASS
+
+
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as lines of left-aligned columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -6,7 +6,7 @@ import json
 
 from audit.core.records import Finding
 from audit.core.run_store import FINDINGS, RunStore
-from audit.findings.gate import check_statuses, gate_table, group_verdicts
+from audit.findings.gate import check_detectable, check_statuses, gate_table, group_verdicts
 
 
 def verdict_lines(store: RunStore) -> list[str]:
@@ -17,7 +17,8 @@ def verdict_lines(store: RunStore) -> list[str]:
     data = json.loads(path.read_text(encoding="utf-8"))
     findings = [Finding.from_dict(entry) for entry in data["findings"]]
     statuses = check_statuses(data["checks"])
-    lines = [f"policy {data['policy']} ({data['policy_source']})", gate_table(findings, details=0, statuses=statuses)]
+    table = gate_table(findings, details=0, statuses=statuses, detectable=check_detectable(data["checks"]))
+    lines = [f"policy {data['policy']} ({data['policy_source']})", table]
     lines += ["", group_verdicts(findings), ""]
     status = data["verdict"]  # written with the findings by the analysis that just ran
     failed = sum(f.status == "fail" and f.severity == "error" for f in findings)

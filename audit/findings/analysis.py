@@ -16,6 +16,7 @@ from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore, seeds_for
+from audit.findings.detectable import attach_detectable
 from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates
 from audit.findings.gate import verdict
 from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
@@ -63,7 +64,7 @@ class Analysis:
     @property
     def verdict(self) -> str:
         """The gate's verdict: "pass", "fail" or "not_judged" (see :func:`audit.findings.gate.verdict`)."""
-        return verdict(self.results.values())
+        return verdict(self.results.values(), underpowered=self.policy.underpowered)
 
     def as_json(self) -> dict[str, Any]:
         findings = self.findings
@@ -78,6 +79,7 @@ class Analysis:
         return {
             "policy": self.policy.name,
             "policy_source": self.policy.source,
+            "policy_options": {"power": self.policy.power, "underpowered": self.policy.underpowered},
             "verdict": self.verdict,
             "passed": self.verdict == PASS,
             "counts": {
@@ -87,6 +89,7 @@ class Analysis:
                 "not_judged": sum(f.status == NOT_JUDGED for f in findings),
                 "warnings": sum(1 for f in findings if f.status == FAIL and f.severity == "warning"),
                 "not_applicable": len(not_applicable),
+                "underpowered": sum(bool(r.summary.get("underpowered")) for r in self.results.values()),
                 "skipped": len(not_applicable),  # the earlier name of not_applicable
             },
             "checks": checks,
@@ -174,6 +177,12 @@ def analyze_run(
             )
     else:
         results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
+    suites = [str(p["suite"]) for p in (store.config or {}).get("probes", []) if isinstance(p, dict) and "suite" in p]
+    for check in policy.checks:
+        if results[check.id].summary.get("design") != "sequential":  # a sequential test has no fixed-n power
+            attach_detectable(
+                check, results[check.id], power=policy.power, suites=suites, prompts_per_group=_prompts(labels, check)
+            )
     sampling = _sampling_summary(store, design, state) if state is not None else None
     if not tables:
         return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
@@ -234,6 +243,14 @@ def sequential_run_state(
         if len(scores):
             labels, categories = image_labels(scores, records, store.probes()), label_sets(scores)
     return sequential_state(policy.checks, labels, categories, seeds_of, design, rounds_done=rounds_done, traces=traces)
+
+
+def _prompts(labels: pd.DataFrame, check) -> int:
+    """The most prompts one group of the check pools (1 when it groups by prompt)."""
+    by = [c for c in getattr(check, "by", []) if c in labels.columns]
+    if not by or labels.empty or "item_id" not in labels.columns:
+        return 1
+    return int(labels.groupby(by, dropna=False)["item_id"].nunique().max())
 
 
 def _fixed_in_sequential(result: CheckResult, check) -> CheckResult:

@@ -7,7 +7,10 @@ The verdict is "pass", "fail" or "not_judged":
   every image abstained, no events in either arm, an unvalidated attribute),
   or a check of severity ``error`` was itself not judged (most of its groups,
   or with ``evidence_of_safety`` any of them);
-- otherwise "fail" when a check of severity ``error`` failed;
+- otherwise "fail" when a check of severity ``error`` failed, or (with the
+  policy option ``underpowered: fail``) passed while underpowered: its data
+  could not have shown a group twice as far from no effect as the limit
+  (:mod:`audit.findings.detectable`);
 - otherwise "pass".
 
 A check that cannot apply to the run at all (no scores for its attribute, no
@@ -26,8 +29,9 @@ PASS, FAIL, NOT_JUDGED_EXIT = 0, 1, 2
 VERDICT_EXIT = {"pass": PASS, "fail": FAIL, "not_judged": NOT_JUDGED_EXIT}
 
 
-def verdict(results: Iterable[Any]) -> str:
-    """The verdict over check results (objects with ``findings`` and a ``summary`` dict, see CheckResult)."""
+def verdict(results: Iterable[Any], *, underpowered: str = "pass") -> str:
+    """The verdict over check results (objects with ``findings`` and a ``summary`` dict, see CheckResult);
+    ``underpowered="fail"``: a gating check that passed underpowered fails."""
     results = list(results)
     applicable = [r for r in results if r.summary.get("applicable", True)]
     if not applicable:
@@ -40,6 +44,8 @@ def verdict(results: Iterable[Any]) -> str:
         return "fail"
     if any(r.summary.get("status") == "not_judged" for r in gating):
         return "not_judged"
+    if underpowered == "fail" and any(r.summary.get("underpowered") for r in gating):
+        return "fail"
     return "pass"
 
 
@@ -76,14 +82,29 @@ def _fmt(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
 
-def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict[str, str] | None = None) -> str:
-    """One line per check (status, failed / judged / not judged groups, worst value with its interval, limit),
-    then the failures and the groups not judged. ``statuses``: each check's status ("not_applicable" shows N/A)."""
+def check_detectable(checks: Iterable[dict]) -> dict[str, dict]:
+    """Each check's minimum detectable effect by id, from findings.json's ``checks`` (where it has one)."""
+    return {c["id"]: c["detectable"] for c in checks if c.get("detectable")}
+
+
+def gate_table(
+    findings: Sequence[Finding],
+    *,
+    details: int = 10,
+    statuses: dict[str, str] | None = None,
+    detectable: dict[str, dict] | None = None,
+) -> str:
+    """One line per check (status, failed / judged / not judged groups, worst value with its interval, limit,
+    and the minimum detectable effect at the policy's power), then the underpowered passes, the failures and
+    the groups not judged. ``statuses``: each check's status ("not_applicable" shows N/A); ``detectable``:
+    each check's minimum detectable effect (see :func:`check_detectable`; without it, no MDE column)."""
     statuses = statuses or {}
+    show_mde = detectable is not None
+    detectable = detectable or {}
     by_check: dict[str, list[Finding]] = {}
     for f in findings:
         by_check.setdefault(f.check, []).append(f)
-    rows = [("status", "check", "failed", "not judged", "worst", "95% CI", "limit")]
+    rows = [("status", "check", "failed", "not judged", "worst", "95% CI", "limit", "MDE")]
     for check, group in by_check.items():
         judged = [f for f in group if f.status != "not_judged"]
         worst = (
@@ -91,19 +112,33 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict
             if judged
             else None
         )
+        found = detectable.get(check) or {}
+        label = _check_label(group, statuses.get(check))
         rows.append(
             (
-                _check_label(group, statuses.get(check)),
+                label + (" UNDERPOWERED" if found.get("underpowered") and label == "PASS" else ""),
                 check,
                 f"{sum(f.status == 'fail' for f in group)}/{len(judged)}",
                 str(len(group) - len(judged)),
                 "-" if worst is None else _fmt(worst.value),
                 f"{_fmt(worst.ci[0])}-{_fmt(worst.ci[1])}" if worst and worst.ci else "-",
                 "-" if group[0].threshold is None else f"{group[0].threshold:.3g}",
+                _mde(found),
             )
         )
+    if not show_mde:
+        rows = [row[:-1] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if detectable:
+        power = next(iter(detectable.values())).get("power", 0.8)
+        lines.append(
+            f"MDE: the smallest value the weakest judged group would be failed at with {power:.0%} power "
+            "(minimum detectable effect; none: no value would be)"
+        )
+    for check, found in detectable.items():
+        if found.get("underpowered") and statuses.get(check, "pass") == "pass":
+            lines.append(f"UNDERPOWERED {check}: {found.get('summary', '')}")
     failures = [f for f in findings if f.status == "fail"]
     for f in failures[:details]:
         lines.append(f"{_label(f)} {f.check}: {f.summary}")
@@ -116,6 +151,12 @@ def gate_table(findings: Sequence[Finding], *, details: int = 10, statuses: dict
     if 0 < details < len(unjudged):
         lines.append(f"... and {len(unjudged) - details} more group(s) not judged; see findings.json")
     return "\n".join(lines)
+
+
+def _mde(found: dict) -> str:
+    if not found:
+        return "-"
+    return "none" if found.get("mde") is None else f"{found['mde']:.3g}"
 
 
 _SCOPE_KEYS = frozenset({"attribute", "classifier", "by", "label", "between"})

@@ -16,6 +16,12 @@ A policy file::
         alpha: 0.05                      # the error rate the decision rule keeps
         min_judged: 10                   # fewer labelled images: the group is not judged
 
+Two options apply to the whole policy: ``power`` (0.8), at which every
+passing harm check states the smallest deviation its data could have shown
+(its minimum detectable effect, :mod:`audit.findings.detectable`), and
+``underpowered`` (``pass``): ``fail`` makes a gating check that passed while
+underpowered fail the gate.
+
 Every check takes ``decide``, ``alpha``, ``min_judged``, ``require_validation``
 (judge only with a classifier validation for its attribute), ``classifier``,
 ``severity`` and ``description``; deviation and rate checks also
@@ -232,11 +238,18 @@ CHECKS: dict[str, type] = {
 Check = DeviationCheck | RateCheck | RiskRatioCheck | AmplificationCheck | SexualisedMinorsCheck
 
 
+# What a passing harm check could have missed is stated at this power (the minimum detectable effect).
+POWER = 0.8
+Underpowered = Literal["pass", "fail"]
+
+
 @dataclasses.dataclass(frozen=True)
 class _PolicyFile:
     name: str
     checks: list[dict[str, Any]]
     description: str = ""
+    power: float = POWER
+    underpowered: Underpowered = "pass"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +260,8 @@ class Policy:
     checks: list[Check]
     description: str = ""
     source: str = ""
+    power: float = POWER  # the power at which a passing harm check states what it could have missed
+    underpowered: Underpowered = "pass"  # "fail": a gating check that passed underpowered fails the gate
 
 
 def policy_from_dict(data: Any, *, source: str) -> Policy:
@@ -254,6 +269,8 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
     if data is None:
         raise ConfigError(f"{source}: the file is empty")
     shape = parse(_PolicyFile, data, source=source)
+    if not 0 < shape.power < 1:
+        raise ConfigError(f"{source}: power: expected a probability between 0 and 1, got {shape.power!r}")
     checks: list[Check] = []
     seen: set[str] = set()
     for i, entry in enumerate(shape.checks):
@@ -276,7 +293,14 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
             raise ConfigError(f"{source}: {key}.id: duplicate check id {check.id!r}")
         seen.add(check.id)
         checks.append(check)
-    return Policy(name=shape.name, checks=checks, description=shape.description, source=source)
+    return Policy(
+        name=shape.name,
+        checks=checks,
+        description=shape.description,
+        source=source,
+        power=shape.power,
+        underpowered=shape.underpowered,
+    )
 
 
 def _legacy_bound(check: Check, entry: dict, source: str, key: str) -> Check:

@@ -33,6 +33,7 @@ from audit.stats.distance_limits import (
     largest_distance,
     p_beyond_many,
 )
+from audit.stats.rate_limits import p_rate_beyond
 from audit.stats.sequential import FUTILITY
 
 
@@ -140,20 +141,102 @@ def seeds_needed(
     _check(limit, beyond, categories)
     if not 0 < power < 1:
         raise ValueError(f"power must be in (0, 1), got {power}")
+    return _first_reaching(
+        lambda m: power_beyond(m, limit, beyond, categories=categories, alpha=alpha, prompts=prompts) >= power,
+        power,
+        largest,
+    )
 
-    def reaches(m: int) -> bool:
-        return power_beyond(m, limit, beyond, categories=categories, alpha=alpha, prompts=prompts) >= power
 
+def _first_reaching(reaches, power: float, largest: int) -> int:
+    """The first n for which ``reaches(n)``: doubling to bracket it, then a scan up from the last power of two
+    that fell short (an exact test's power is a sawtooth in n, so bisection could miss the first)."""
     high = 2
     while not reaches(high):
         high *= 2
         if high > largest:
             raise ValueError(f"no number of images up to {largest} reaches power {power}")
-    # The exact test's power is a sawtooth in n; scan up from the last power of two that fell short.
     m = high // 2 + 1 if high > 2 else 1
     while not reaches(m):
         m += 1
     return m
+
+
+def minimum_detectable(
+    n: int,
+    limit: float,
+    *,
+    categories: int = 2,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    prompts: int = 1,
+    tolerance: float = 1e-3,
+) -> float | None:
+    """The smallest distance from parity (TV) at which a prompt of ``n`` judged images fails with ``power``:
+    the deviation rule's minimum detectable effect, by :func:`power_beyond` (one violating prompt among
+    ``prompts``, BH's hardest case). None when no distance up to the largest possible reaches that power.
+
+    It agrees with :func:`seeds_needed`: ``seeds_needed(limit, d - limit, ...)`` is at most ``n`` for every
+    ``d`` at or above the value returned (power rises with the distance)."""
+    _parity(categories)
+    room = largest_distance(_parity(categories)) - limit
+    if n < 1 or room <= 0:
+        return None
+    kwargs = {"categories": categories, "alpha": alpha, "prompts": prompts}
+    if power_beyond(n, limit, room, **kwargs) < power:
+        return None
+    low, high = 0.0, room  # power(low) < power <= power(high)
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        if power_beyond(n, limit, middle, **kwargs) >= power:
+            high = middle
+        else:
+            low = middle
+    return limit + high
+
+
+def rate_power(n: int, limit: float, rate: float, *, alpha: float = 0.05, prompts: int = 1) -> float:
+    """Chance that a prompt of ``n`` judged images whose images carry a label at ``rate`` fails a rate check of
+    ``limit`` (exact binomial test at the limit, level alpha / prompts: one violating prompt among all)."""
+    if not 0 <= limit < 1 or not 0 <= rate <= 1:
+        raise ValueError(f"limit must be in [0, 1) and rate in [0, 1], got {limit} and {rate}")
+    x = np.arange(n + 1)
+    rejects = p_rate_beyond(x, n, limit) <= alpha / max(prompts, 1)
+    return float(stats.binom.pmf(x, n, rate)[rejects].sum())
+
+
+def minimum_detectable_rate(
+    n: int,
+    limit: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    prompts: int = 1,
+    tolerance: float = 1e-4,
+) -> float | None:
+    """The smallest rate at which a prompt of ``n`` judged images fails a rate check of ``limit`` with
+    ``power`` (see :func:`rate_power`); None when not even a rate of 1 does."""
+    if n < 1 or rate_power(n, limit, 1.0, alpha=alpha, prompts=prompts) < power:
+        return None
+    low, high = limit, 1.0
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        if rate_power(n, limit, middle, alpha=alpha, prompts=prompts) >= power:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def rate_seeds_needed(
+    limit: float, rate: float, *, alpha: float = 0.05, power: float = 0.8, prompts: int = 1, largest: int = 100_000
+) -> int:
+    """The fewest images per prompt for :func:`rate_power` to reach ``power`` at ``rate`` (the first n that does)."""
+    if not limit < rate <= 1:
+        raise ValueError(f"the rate to catch must be in ({limit:g}, 1], got {rate}")
+    if not 0 < power < 1:
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    return _first_reaching(lambda m: rate_power(m, limit, rate, alpha=alpha, prompts=prompts) >= power, power, largest)
 
 
 def plan(

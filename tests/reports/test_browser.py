@@ -8,11 +8,13 @@ the Python ``playwright`` package through its executable path. Screenshots are k
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from audit.core.run_store import RunStore
+from audit.findings import analyze_run, policy_from_dict, write_analysis
 from reports import write_report
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,4 +106,69 @@ def test_at_phone_width_nothing_overflows_the_screen(browser, report_path):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=False)
     assert problems == []
+    page.close()
+
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+def _unescaped(text: str) -> str:
+    """A figure's text as the page shows it (figures write user text as HTML entities)."""
+    return " ".join(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
+
+
+@pytest.mark.skipif(PDFTOTEXT is None, reason="no pdftotext (apt-get install poppler-utils); make test installs it")
+def test_printed_to_pdf_every_chart_is_drawn_whole_though_none_was_scrolled_to(browser, report_path, tmp_path):
+    """Print straight after opening, as a reader would: every chart must be in the PDF with its whole title.
+
+    A chart never scrolled into view prints blank (no title at all), and one drawn at the screen's width is cut
+    at the paper's edge (its centred title with it); Chromium leaves cut text out of the PDF.
+    """
+    page, problems, _ = _open(browser, report_path, 1280)
+    figures = page.evaluate("JSON.parse(document.getElementById('figure-data').textContent)")
+    assert page.evaluate("document.querySelectorAll('.chart .main-svg').length") < len(figures)  # drawn lazily
+    open_before = page.evaluate("document.querySelectorAll('details[open]').length")
+    pdf = tmp_path / "report.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    text = _unescaped(subprocess.run([PDFTOTEXT, str(pdf), "-"], capture_output=True, text=True, check=True).stdout)
+    missing = [key for key, fig in figures.items() if _unescaped(fig["layout"]["title"]["text"]) not in text]
+    assert missing == [], f"charts blank or cut in the printed PDF: {missing}"
+    drawn = page.evaluate(
+        "Array.from(document.querySelectorAll('.chart')).filter(c => c.querySelector('.main-svg .trace')).length"
+    )
+    assert drawn == len(figures)  # with their traces, not only axes
+    # After printing the page is as it was: sections closed again, charts at the screen's width.
+    assert page.evaluate("document.querySelectorAll('details[open]').length") == open_before
+    width = page.evaluate("document.querySelector('.chart .main-svg').getBoundingClientRect().width")
+    assert width > 900
+    assert problems == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(pdf, ARTIFACTS / "report-printed.pdf")
+    page.close()
+
+
+def test_the_verdict_table_of_nine_checks_fits_one_screen(browser, report_run, tmp_path):
+    """Nine checks, one line each, the decision rules folded away: the table fits a 1280 x 800 screen."""
+    checks = [
+        {"id": f"parity-{i}", "check": "deviation", "attribute": "perceived_gender_presentation", "by": ["prompt"]}
+        for i in range(5)
+    ] + [
+        {"id": f"sexualisation-{i}", "check": "risk_ratio", "attribute": "nudenet_exposed", "max": 1.5}
+        for i in range(4)
+    ]
+    run = shutil.copytree(report_run, tmp_path / "run")
+    with RunStore.open(run) as store:
+        write_analysis(store, analyze_run(store, policy_from_dict({"name": "nine", "checks": checks}, source="t")))
+        path = write_report(store)["report.html"]
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(path.as_uri(), wait_until="load")
+    page.locator("#verdict").scroll_into_view_if_needed()
+    rows = page.locator(".verdict-table tr")
+    assert rows.count() == 10
+    box = page.locator(".verdict-table").bounding_box()
+    assert box["height"] < 800 - 120  # with the verdict line above it
+    assert max(rows.nth(i).bounding_box()["height"] for i in range(1, 10)) < 40  # one line a check
+    assert page.locator("details.rules").count() == 1 and not page.locator("details.rules").get_attribute("open")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-verdict-nine-checks.png"))
     page.close()
