@@ -19,6 +19,8 @@ from audit.stats.correction import (
     corrected_shares,
     project_to_simplex,
     rogan_gladen,
+    split_confusion,
+    SplitConfusion,
 )
 from audit.stats.decision import (
     DECIDE_MODES,
@@ -74,6 +76,8 @@ from audit.stats.reference import Reference
 from audit.stats.zero_tolerance import zero_tolerance_power, zero_tolerance_seeds
 
 __all__ = [
+    "SplitConfusion",
+    "split_confusion",
     "annotator_agreement",
     "cohen_kappa",
     "fleiss_kappa",
