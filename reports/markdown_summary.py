@@ -79,19 +79,11 @@ def render_markdown(digest: dict[str, Any]) -> str:
         failing = v["failing"][:MAX_FAILING]
         if failing:
             lines += ["", f"**Failing groups** ({by_status['fail']}; the largest {len(failing)}):", ""]
-            for f in failing:
-                lines.append(
-                    f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
-                    f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
-                )
+            lines += [_group_line(f) for f in failing]
         warnings = (v.get("warnings") or [])[:MAX_FAILING]
         if warnings:
             lines += ["", f"**Warnings** ({by_status.get('warn', len(warnings))}; they do not fail the run):", ""]
-            for f in warnings:
-                lines.append(
-                    f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
-                    f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
-                )
+            lines += [_group_line(f) for f in warnings]
     lines += _corrected_lines(digest)
     comparison = digest.get("comparison")
     if comparison:
@@ -138,6 +130,13 @@ def render_markdown(digest: dict[str, Any]) -> str:
         lines += ["", f"{counts['images_failed']} image(s) failed to generate and are not counted."]
     lines += ["", "Labels are perceived attributes estimated by classifiers, not identities; see report.html."]
     return "\n".join(lines) + "\n"
+
+
+def _group_line(f: dict[str, Any]) -> str:
+    return (
+        f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
+        f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
+    )
 
 
 def _corrected_lines(digest: dict[str, Any]) -> list[str]:
