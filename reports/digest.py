@@ -86,7 +86,9 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "references": _reference_sources(items),
         "verdict": _verdict(findings),
         "findings": list(findings.get("findings", [])) if findings else [],
-        "attributes": _attributes(tables, _validation_lines(root, info["config"]["name"])),
+        "attributes": _attributes(
+            tables, _validation_lines(root, info["config"]["name"]), store.out_of_domain()
+        ),
         "amplification": _amplification(tables, findings),
         "paired": _paired(tables, findings),
         "diversity": _rows(tables.get("diversity_prompt")),
@@ -342,9 +344,14 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def _attributes(tables: dict[str, Any], validated_on: dict[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
-    """Per (classifier, attribute): its labels, abstention, the shares per group of each grouping and, where a
-    validation corrected them, the corrected shares per prompt beside the raw ones."""
+def _attributes(
+    tables: dict[str, Any],
+    validated_on: dict[tuple[str, str], str] | None = None,
+    out_of_domain: dict[tuple[str, str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Per (classifier, attribute): its labels, abstention, the shares per group of each grouping, where a
+    validation corrected them the corrected shares per prompt beside the raw ones, and why it is out of its
+    classifier's domain (recorded, not judged) where it is."""
     corrected = _corrected(tables.get("corrected_prompt"), validated_on or {})
     distributions = {
         name.removeprefix("distributions_"): frame
@@ -404,6 +411,7 @@ def _attributes(tables: dict[str, Any], validated_on: dict[tuple[str, str], str]
                 "abstention": abstention,
                 "groupings": groupings,
                 "corrected": corrected.get((classifier, attribute)),
+                "out_of_domain": (out_of_domain or {}).get((classifier, attribute)),
             }
         )
     return out
@@ -659,7 +667,7 @@ def _validation(root: Path, run_name: str | None = None) -> list[dict[str, Any]]
     out = []
     for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
         summary = entry.get("summary") or {}
-        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source")}
+        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source", "domain")}
         if entry.get("validated"):
             row.update(
                 n_images=summary.get("n_images"),

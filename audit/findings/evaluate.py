@@ -325,6 +325,32 @@ def _not_applicable(check: Check, why: str) -> CheckResult:
     return CheckResult([finding], pd.DataFrame(), _check_summary(check, [finding], applicable=False, reason=why))
 
 
+def with_not_judged(check: Check, result: CheckResult, reasons: Sequence[tuple[str, str]]) -> CheckResult:
+    """``result`` with a not-judged finding added per (classifier, reason): classifiers whose attribute is
+    recorded but may not be judged (out of the classifier's domain). A result that could not apply at all
+    (every classifier of the attribute was left out) becomes those findings alone."""
+    extra = [
+        Finding(
+            check=check.id,
+            scope={"attribute": check.attribute, "classifier": classifier},
+            value=None,
+            ci=None,
+            threshold=check.max,
+            status=NOT_JUDGED,
+            severity=check.severity,
+            summary=f"classifier={classifier}: not judged: {reason}",
+            decide=check.decide,
+            rule=_rule(check, "", 0),
+            unit="",
+        )
+        for classifier, reason in reasons
+    ]
+    applicable = result.summary.get("applicable", True)
+    findings = [*(result.findings if applicable else []), *extra]
+    summary = {**result.summary, **_check_summary(check, findings, applicable=True)}
+    return CheckResult(findings, result.table, summary)
+
+
 # --- plain sentences ----------------------------------------------------------------------------------
 
 
