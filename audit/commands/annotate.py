@@ -87,6 +87,7 @@ def plan_sample(
     mine = mine[mine["classifier"] == classifier]
     records = {r.record_id: r for r in store.generations() if r.ok}
     mine = mine[mine["record_id"].isin(records)]
+    usable = labels_for_width(width, set_aside=0.0)
     wanted = labels_for_width(width, set_aside=set_aside)
     n = min(size if size is not None else wanted, len(mine))
     strata: dict[tuple[str, str], list[str]] = {}
@@ -109,6 +110,7 @@ def plan_sample(
         "labels": [lab for lab in label_sets.get((classifier, attribute), []) if lab != UNKNOWN],
         "width": width,
         "set_aside": set_aside,
+        "usable_for_width": usable,
         "size_for_width": wanted,
         "size": n,
         "seed": seed,
@@ -142,8 +144,8 @@ def describe_plan(plan: dict[str, Any], path: Path) -> list[str]:
     else:
         head = (
             f"sample: {plan['size']} images. A 95% interval at most {plan['width']:g} wide on each corrected share "
-            f"needs {plan['size_for_width']} labelled images in the worst case (share 1/2 within a classifier label), "
-            f"{plan['set_aside']:.0%} more for images set aside as not a person or unsure"
+            f"needs {plan['usable_for_width']} usable labels in the worst case (share 1/2 within a classifier label); "
+            f"{plan['size_for_width']} with {plan['set_aside']:.0%} more for images set aside as not a person or unsure"
         )
         if plan["size"] < plan["size_for_width"]:
             head += f"; {plan['size']} are taken (fewer images in the run, or --size)"
