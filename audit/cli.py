@@ -270,6 +270,9 @@ def annotate(
     set_aside: Annotated[
         float, typer.Option(help="Share of images expected to be set aside (not a person, unsure).")
     ] = 0.1,
+    accuracy: Annotated[
+        float, typer.Option(help="Share of decided images the classifier is assumed right on, to size the sample.")
+    ] = 0.8,
     seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free one).")] = 0,
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Print the sample and stop.")] = False,
@@ -288,6 +291,7 @@ def annotate(
         width=width,
         size=size,
         set_aside=set_aside,
+        accuracy=accuracy,
         seed=seed,
         port=port,
         plan_only=plan_only,

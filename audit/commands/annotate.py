@@ -57,6 +57,7 @@ def plan_sample(
     width: float = 0.2,
     size: int | None = None,
     set_aside: float = 0.1,
+    accuracy: float = 0.8,
     seed: int = 0,
 ) -> dict[str, Any]:
     """The sample to label: its size and why, the strata, and one entry per image (in labelling order).
@@ -87,14 +88,30 @@ def plan_sample(
     mine = mine[mine["classifier"] == classifier]
     records = {r.record_id: r for r in store.generations() if r.ok}
     mine = mine[mine["record_id"].isin(records)]
-    usable = labels_for_width(width, set_aside=0.0)
-    wanted = labels_for_width(width, set_aside=set_aside)
+    choices = [lab for lab in label_sets.get((classifier, attribute), []) if lab != UNKNOWN]
+    counts = mine["label"].astype(str).value_counts()
+    decided = [int(counts.get(lab, 0)) for lab in choices]
+    if len(choices) > _MAX_LABEL_KEYS:
+        raise ConfigError(f"{attribute} has {len(choices)} labels; the page has keys for at most {_MAX_LABEL_KEYS}")
+    try:
+        planned = labels_for_width(
+            width,
+            decided,
+            abstention=float(counts.get(UNKNOWN, 0)) / len(mine),
+            accuracy=accuracy,
+            set_aside=set_aside,
+            images=len(mine),
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{store.root}: {attribute}: cannot plan a sample: {exc}") from None
+    wanted = planned["size"]
     n = min(size if size is not None else wanted, len(mine))
     strata: dict[tuple[str, str], list[str]] = {}
     for row in mine.itertuples(index=False):
         strata.setdefault((str(row.label), str(row.item_id)), []).append(row.record_id)
     chosen = stratified_sample(strata, n, seed=seed)
-    decided = dict(zip(mine["record_id"], mine["label"].astype(str), strict=True))
+    decided_label = dict(zip(mine["record_id"], mine["label"].astype(str), strict=True))
     prompts = dict(zip(mine["item_id"], mine["prompt"].astype(str), strict=True)) if "prompt" in mine else {}
     by_label: dict[str, list[int]] = {}
     allocation = proportional_allocation({k: len(v) for k, v in strata.items()}, n)
@@ -107,11 +124,14 @@ def plan_sample(
         "run": store.config.get("name"),
         "attribute": attribute,
         "classifier": classifier,
-        "labels": [lab for lab in label_sets.get((classifier, attribute), []) if lab != UNKNOWN],
+        "labels": choices,
         "width": width,
         "set_aside": set_aside,
-        "usable_for_width": usable,
+        "usable_for_width": planned["usable"],
         "size_for_width": wanted,
+        "expected_width": planned["expected_width"],
+        "width_reached": planned["reached"],
+        "accuracy_assumed": accuracy,
         "size": n,
         "seed": seed,
         "strata": {"labels": {k: {"sample": v[0], "run": v[1]} for k, v in sorted(by_label.items())},
@@ -121,17 +141,13 @@ def plan_sample(
                 "record_id": rid,
                 "image_path": records[rid].image_path,
                 "sha256": records[rid].sha256,
-                "classifier_label": decided[rid],
+                "classifier_label": decided_label[rid],
                 "prompt": prompts.get(records[rid].item_id, ""),
             }
             for rid in chosen
         ],
         "resumed": False,
     }
-    if len(plan["labels"]) > _MAX_LABEL_KEYS:
-        raise ConfigError(
-            f"{attribute} has {len(plan['labels'])} labels; the page has keys for at most {_MAX_LABEL_KEYS}"
-        )
     saved.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
     return plan
@@ -142,10 +158,16 @@ def describe_plan(plan: dict[str, Any], path: Path) -> list[str]:
     if plan["resumed"]:
         head = f"resuming the sample of {plan['size']} images saved in {path.with_suffix('.sample.json')}"
     else:
+        reach = (
+            f"needs about {plan['usable_for_width']} usable labels"
+            if plan["width_reached"]
+            else f"is not reached even with {plan['usable_for_width']} labels (expected {plan['expected_width']:.2f})"
+        )
         head = (
             f"sample: {plan['size']} images. A 95% interval at most {plan['width']:g} wide on each corrected share "
-            f"needs {plan['usable_for_width']} usable labels in the worst case (share 1/2 within a classifier label); "
-            f"{plan['size_for_width']} with {plan['set_aside']:.0%} more for images set aside as not a person or unsure"
+            f"{reach}, if the classifier is right on {plan['accuracy_assumed']:.0%} of the images it decides "
+            f"(--accuracy; simulated with this run's shares and abstention); {plan['size_for_width']} with "
+            f"{plan['set_aside']:.0%} more for images set aside as not a person or unsure"
         )
         if plan["size"] < plan["size_for_width"]:
             head += f"; {plan['size']} are taken (fewer images in the run, or --size)"
@@ -371,6 +393,7 @@ def annotate_command(
     width: float = 0.2,
     size: int | None = None,
     set_aside: float = 0.1,
+    accuracy: float = 0.8,
     seed: int = 0,
     port: int = 0,
     plan_only: bool = False,
@@ -379,11 +402,22 @@ def annotate_command(
     """Print the sample, then serve the page until interrupted (or, with ``plan_only``, stop there)."""
     if width <= 0 or width > 1:
         raise ConfigError(f"--width: a width between 0 and 1, got {width}")
+    if not 0 < accuracy <= 1:
+        raise ConfigError(f"--accuracy: a share between 0 and 1, got {accuracy}")
+    if not 0 <= set_aside < 1:
+        raise ConfigError(f"--set-aside: a share in [0, 1), got {set_aside}")
     if size is not None and size < 1:
         raise ConfigError(f"--size: at least 1 image, got {size}")
     with RunStore.open(run_dir, lock=False) as store:
         plan = plan_sample(
-            store, attribute, classifier=classifier, width=width, size=size, set_aside=set_aside, seed=seed
+            store,
+            attribute,
+            classifier=classifier,
+            width=width,
+            size=size,
+            set_aside=set_aside,
+            accuracy=accuracy,
+            seed=seed,
         )
         made = classifier_file(store, plan)
     path = labels_path(run_dir, attribute)

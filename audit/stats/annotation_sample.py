@@ -6,36 +6,116 @@ proportional allocation: each stratum gets its share of the run's images
 the sample allows), so the labelled sample's confusion matrix estimates the
 run's own without weights, and every label and prompt is seen.
 
-Its size comes from the width of the 95% interval wanted on each corrected
-share. With labels drawn in proportion to the classifier's labels, the
-corrected share of a true label t is estimated by sum_i o_i q_it (o_i the
-run's share of classifier label i, q_it the share of true t among sampled
-images labelled i), of variance sum_i o_i q_it (1 - q_it) / n <= 1 / (4 n).
-A width w at confidence z therefore needs n = (z / w)^2 images in the worst
-case (q = 1/2); images a person sets aside (not a person, unsure) are added
-on top by the expected rate. The matrix correction the audit runs solves
-the same equations, so the same n holds for it to first order.
+Its size comes from the width wanted for the 95% interval of each corrected
+share, as the audit computes it: the confusion matrix over decided labels
+inverted, with a parametric bootstrap that resamples the matrix, the
+abstention rates and the run's counts (:mod:`audit.stats.correction`). That
+width depends on how well the classifier tells the labels apart, which is
+what the labelling will measure, so :func:`labels_for_width` plans under a
+stated assumption: true shares as the run's own shares of decided labels,
+its abstention rate, and a classifier right on ``accuracy`` of the images it
+decides (its errors spread evenly over the other labels). It simulates labelled samples of
+growing size and returns the smallest whose widest corrected interval is
+within the target on average; a correction the guard would refuse counts as
+width 1. (Were the labels used directly — each classifier label's images
+re-read by their true labels — n = (z / width)^2 would do in the worst case;
+the matrix correction, valid for validations from elsewhere too, needs more.)
+Images a person sets aside (not a person, unsure) are added on top.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from scipy import stats
 
 
-def labels_for_width(width: float, *, confidence: float = 0.95, set_aside: float = 0.1) -> int:
-    """Images to label for a corrected share's interval of at most ``width`` (worst case), with ``set_aside``
-    of them expected to be unusable (not a person, unsure)."""
+# Sample sizes tried when planning, smallest first.
+PLAN_SIZES = (20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000)
+
+
+def labels_for_width(
+    width: float,
+    decided_shares: Sequence[float],
+    *,
+    abstention: float = 0.0,
+    accuracy: float = 0.8,
+    confidence: float = 0.95,
+    set_aside: float = 0.1,
+    images: int = 2000,
+    runs: int = 60,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Labels to take so that each corrected share's interval is at most ``width`` wide, planned by simulation.
+
+    ``decided_shares``: the run's shares of the labels the classifier decided; ``abstention``: its share of
+    abstentions; ``images``: the run's size. Returns ``usable`` (labelled images that must count),
+    ``size`` (with ``set_aside`` on top), the mean widest interval at that size (``expected_width``) and
+    the assumption planned under; ``usable`` is the largest size tried when none reaches the width.
+    """
+    from audit.stats.correction import check_conditioning, corrected_intervals
+
     if not 0 < width <= 1:
         raise ValueError(f"width must be in (0, 1], got {width}")
     if not 0 <= set_aside < 1:
         raise ValueError(f"set_aside must be in [0, 1), got {set_aside}")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    usable = math.ceil((z / width) ** 2)
-    return math.ceil(usable / (1 - set_aside))
+    shares = np.asarray(decided_shares, float)
+    k = len(shares)
+    if k < 2 or shares.sum() <= 0:
+        raise ValueError("the classifier decides fewer than two labels on this run: nothing to correct")
+    shares = shares / shares.sum()
+    if not 1 / k < accuracy <= 1:
+        raise ValueError(f"accuracy must be above chance (1/{k}) and at most 1, got {accuracy}")
+    rng = np.random.default_rng(seed)
+    decide = np.full((k, k), (1 - accuracy) / (k - 1))
+    np.fill_diagonal(decide, accuracy)
+    # The true shares are taken to be the decided ones (what the run suggests before anyone looks); the true
+    # labels behind each decided label follow from them and the assumed accuracy.
+    true = shares
+    posterior = (true[:, None] * decide) / (true @ decide)[None, :]  # [true, decided]
+    columns = np.append(shares * (1 - abstention), abstention)
+    observed_n = np.maximum(1, np.round(images * shares * (1 - abstention))).astype(np.int64)
+    best = None
+    for n in PLAN_SIZES:
+        sizes = {j: max(1, int(round(images * c))) for j, c in enumerate(columns) if c > 0}
+        allocated = proportional_allocation(sizes, n)
+        per_column = np.array([allocated.get(j, 0) for j in range(k + 1)])
+        draws = np.zeros((runs, k, k + 1), dtype=np.int64)
+        for j in range(k):
+            draws[:, :, j] = rng.multinomial(per_column[j], posterior[:, j], size=runs)
+        # Abstained images: their true labels in proportion to the true shares (abstention even across labels).
+        draws[:, :, k] = rng.multinomial(per_column[k], true, size=runs)
+        widths = np.ones(runs)
+        usable = []
+        for r in range(runs):
+            try:
+                check_conditioning(draws[r, :, :k])
+                usable.append(r)
+            except ValueError:
+                pass
+        if usable:
+            _, low, high = corrected_intervals(
+                np.broadcast_to(observed_n, (len(usable), k)),
+                draws[usable, :, :k],
+                abstained=draws[usable, :, k],
+                samples=200,
+                confidence=confidence,
+                rng=rng,
+            )
+            widths[usable] = (high - low).max(axis=-1)
+        best = (n, float(widths.mean()))
+        if widths.mean() <= width:
+            break
+    usable_n, expected = best
+    return {
+        "usable": usable_n,
+        "size": int(math.ceil(usable_n / (1 - set_aside))),
+        "expected_width": expected,
+        "reached": expected <= width,
+        "assumption": {"accuracy": accuracy, "abstention": abstention, "decided_shares": shares.tolist()},
+    }
 
 
 def proportional_allocation(sizes: Mapping[Hashable, int], n: int) -> dict[Hashable, int]:
