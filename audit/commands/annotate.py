@@ -330,7 +330,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._json({"error": "not found"}, 404)
 
+    def _local(self) -> bool:
+        """Only the page itself may write: a JSON request (other sites cannot send one without a CORS
+        preflight, which this server never grants) addressed to the loopback name (no DNS rebinding)."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        return host in ("127.0.0.1", "localhost") and kind == "application/json"
+
     def do_POST(self) -> None:  # noqa: N802
+        if not self._local():
+            self._json({"error": "refused: not a request of the labelling page"}, 403)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self.rfile.read(length) or b"{}")

@@ -145,6 +145,23 @@ def test_key_presses_in_chromium_become_a_validation_and_corrected_shares(portra
         server.shutdown()
         server.server_close()
     assert sorted(shown) == list(range(30))
+    # Another site in the same browser cannot label: a form post (no JSON) or a foreign Host is refused.
+    import urllib.error
+    import urllib.request
+
+    server = make_server(session)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        for headers in ({"Content-Type": "text/plain"}, {"Content-Type": "application/json", "Host": "evil.example"}):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/undo", data=b"{}", headers=headers, method="POST"
+            )
+            with pytest.raises(urllib.error.HTTPError, match="403"):
+                urllib.request.urlopen(request, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
 
     labels = labels_path(root, ATTRIBUTE)
     with labels.open(newline="") as fh:
