@@ -346,7 +346,10 @@ def with_not_judged(check: Check, result: CheckResult, reasons: Sequence[tuple[s
         for classifier, reason in reasons
     ]
     applicable = result.summary.get("applicable", True)
-    findings = [*(result.findings if applicable else []), *extra]
+    # A finding of such a classifier judged elsewhere (a sequential run's own stop rule) gives way to these.
+    outside = {classifier for classifier, _ in reasons}
+    kept = [f for f in result.findings if f.scope.get("classifier") not in outside] if applicable else []
+    findings = [*kept, *extra]
     summary = {**result.summary, **_check_summary(check, findings, applicable=True)}
     return CheckResult(findings, result.table, summary)
 

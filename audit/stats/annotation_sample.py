@@ -73,7 +73,8 @@ def labels_for_width(
     np.fill_diagonal(decide, accuracy)
     # The true shares are taken to be the decided ones (what the run suggests before anyone looks); the true
     # labels behind each decided label follow from them and the assumed accuracy.
-    true = shares
+    true = np.maximum(shares, 1e-3)  # a label the run never decided: rare, not impossible
+    true /= true.sum()
     posterior = (true[:, None] * decide) / (true @ decide)[None, :]  # [true, decided]
     columns = np.append(shares * (1 - abstention), abstention)
     observed_n = np.maximum(1, np.round(images * shares * (1 - abstention))).astype(np.int64)
