@@ -62,17 +62,31 @@ def plan_sample(
 ) -> dict[str, Any]:
     """The sample to label: its size and why, the strata, and one entry per image (in labelling order).
 
-    A sample saved earlier for this attribute is reused as it is, so a session
-    (or a second annotator) labels the same images.
+    A sample saved earlier for this attribute is reused, so a session (or a
+    second annotator) labels the same images. A larger ``size`` adds images
+    to it (in proportion, the labelled ones kept, the new ones last); before
+    any label is given, another size plans it afresh.
     """
+    import numpy as np
+
     from audit.findings.analysis import run_labels
     from audit.stats import labels_for_width, proportional_allocation, stratified_sample
 
     saved = labels_path(store.root, attribute).with_suffix(".sample.json")
+    previous = None
     if saved.is_file():
         plan = json.loads(saved.read_text(encoding="utf-8"))
-        plan["resumed"] = True
-        return plan
+        if size is None or size == plan["size"]:
+            plan["resumed"] = True
+            return plan
+        given = labels_path(store.root, attribute)
+        if given.is_file() and len(given.read_text(encoding="utf-8").splitlines()) > 1:
+            if size < plan["size"]:
+                raise ConfigError(
+                    f"--size: the sample in {saved} has {plan['size']} images and labels were given; a larger size "
+                    f"adds images, or delete {saved} and {given} to start again"
+                )
+            previous = plan
     labels, label_sets = run_labels(store)
     mine = labels[labels["attribute"] == attribute]
     if mine.empty:
@@ -110,16 +124,27 @@ def plan_sample(
     strata: dict[tuple[str, str], list[str]] = {}
     for row in mine.itertuples(index=False):
         strata.setdefault((str(row.label), str(row.item_id)), []).append(row.record_id)
-    chosen = stratified_sample(strata, n, seed=seed)
+    if previous is None:
+        chosen = stratified_sample(strata, n, seed=seed)
+    else:
+        chosen = [image["record_id"] for image in previous["images"]]
+        taken = set(chosen)
+        allocation = proportional_allocation({k: len(v) for k, v in strata.items()}, n)
+        rest = {k: [r for r in v if r not in taken] for k, v in strata.items()}
+        need = {k: min(len(rest[k]), max(0, allocation[k] - (len(strata[k]) - len(rest[k])))) for k in strata}
+        rng = np.random.default_rng([seed, len(chosen)])
+        extra = [
+            rest[k][i] for k in sorted(strata, key=str) for i in sorted(rng.choice(len(rest[k]), need[k], replace=False))
+        ]
+        chosen += [extra[i] for i in rng.permutation(len(extra))][: n - len(chosen)]
     decided_label = dict(zip(mine["record_id"], mine["label"].astype(str), strict=True))
     prompts = dict(zip(mine["item_id"], mine["prompt"].astype(str), strict=True)) if "prompt" in mine else {}
     by_label: dict[str, list[int]] = {}
-    allocation = proportional_allocation({k: len(v) for k, v in strata.items()}, n)
-    for (label, _), count in allocation.items():
-        by_label.setdefault(label, [0, 0])
-        by_label[label][0] += count
     for (label, _), members in strata.items():
+        by_label.setdefault(label, [0, 0])
         by_label[label][1] += len(members)
+    for rid in chosen:
+        by_label[decided_label[rid]][0] += 1
     plan = {
         "run": store.config.get("name"),
         "attribute": attribute,

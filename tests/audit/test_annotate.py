@@ -24,6 +24,7 @@ from audit.classifiers.clip_zero_shot import ClipParams
 from audit.commands.analyze import analyze_command
 from audit.commands.annotate import AnnotationSession, classifier_file, labels_path, make_server, plan_sample
 from audit.commands.validate_classifier import validate_command
+from audit.core.errors import ConfigError
 from audit.core.records import GenerationRecord, ProbeItem
 from audit.core.run_store import RunStore
 from generators.sandbox import balanced_bias, render_dataset
@@ -86,7 +87,18 @@ def test_the_sample_is_sized_for_the_width_and_stratified_in_proportion(portrait
     with RunStore.open(root, lock=False) as store:
         again = plan_sample(store, ATTRIBUTE, width=0.1)
     assert again["resumed"] and [i["record_id"] for i in again["images"]] == [i["record_id"] for i in wide["images"]]
+    # Once labels are given, a larger --size adds images after the labelled ones, still in proportion.
+    AnnotationSession(root, wide, "ann").label(0, "light")
+    with RunStore.open(root, lock=False) as store:
+        grown = plan_sample(store, ATTRIBUTE, size=n + 12)
+        with pytest.raises(ConfigError, match="a larger size adds images"):
+            plan_sample(store, ATTRIBUTE, size=n - 1)
+    ids = [i["record_id"] for i in grown["images"]]
+    assert len(set(ids)) == n + 12 and ids[:n] == [i["record_id"] for i in wide["images"]]
+    for s in grown["strata"]["labels"].values():
+        assert abs(s["sample"] - (n + 12) * s["run"] / 60) <= 2.0
     labels_path(root, ATTRIBUTE).with_suffix(".sample.json").unlink()
+    labels_path(root, ATTRIBUTE).unlink()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
