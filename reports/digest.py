@@ -86,9 +86,7 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "references": _reference_sources(items),
         "verdict": _verdict(findings),
         "findings": list(findings.get("findings", [])) if findings else [],
-        "attributes": _attributes(
-            tables, _validation_lines(root, info["config"]["name"]), store.out_of_domain()
-        ),
+        "attributes": _attributes(tables, _validation_lines(root, info["config"]["name"]), store.out_of_domain()),
         "amplification": _amplification(tables, findings),
         "paired": _paired(tables, findings),
         "diversity": _rows(tables.get("diversity_prompt")),
@@ -336,7 +334,12 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
         "counts": findings.get("counts", {}),
         "counts_by_status": {
             name: sum(finding_status(f) in kinds for f in rows)
-            for name, kinds in (("pass", ("pass",)), ("fail", ("fail",)), ("warn", ("warn",)), ("not_judged", ("not_judged",)))
+            for name, kinds in (
+                ("pass", ("pass",)),
+                ("fail", ("fail",)),
+                ("warn", ("warn",)),
+                ("not_judged", ("not_judged",)),
+            )
         },
         "checks": checks,
         "failing": failing[:_FAILING_LISTED],

@@ -155,7 +155,9 @@ def _corrected_lines(digest: dict[str, Any]) -> list[str]:
             continue
         labels = c["labels"]
         lines += [
-            "| prompt | " + " | ".join(f"{escape_markdown(lab)} raw → corrected (95% interval)" for lab in labels) + " |",
+            "| prompt | "
+            + " | ".join(f"{escape_markdown(lab)} raw → corrected (95% interval)" for lab in labels)
+            + " |",
             "|---|" + "---|" * len(labels),
         ]
         for row in c["rows"][:MAX_FAILING]:

@@ -46,7 +46,13 @@ def attach_validation(store: RunStore, paths: list[Path]) -> list[tuple[Path, st
         scored = store.read_table(SCORES, columns=["classifier", "attribute"]).drop_duplicates()
         for key in zip(scored["classifier"], scored["attribute"], strict=True):
             if key not in entries:
-                entries[key] = {"classifier": key[0], "attribute": key[1], "validated": False, "source": None, "summary": None}
+                entries[key] = {
+                    "classifier": key[0],
+                    "attribute": key[1],
+                    "validated": False,
+                    "source": None,
+                    "summary": None,
+                }
                 data.setdefault("attributes", []).append(entries[key])
     done = []
     for path in paths:

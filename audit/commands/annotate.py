@@ -98,7 +98,9 @@ def plan_sample(
             raise ConfigError(f"--classifier: {attribute} is scored by {', '.join(classifiers)}; name one")
         classifier = classifiers[0]
     elif classifier not in classifiers:
-        raise ConfigError(f"--classifier: {classifier!r} does not score {attribute}; these do: {', '.join(classifiers)}")
+        raise ConfigError(
+            f"--classifier: {classifier!r} does not score {attribute}; these do: {', '.join(classifiers)}"
+        )
     mine = mine[mine["classifier"] == classifier]
     records = {r.record_id: r for r in store.generations() if r.ok}
     mine = mine[mine["record_id"].isin(records)]
@@ -134,7 +136,9 @@ def plan_sample(
         need = {k: min(len(rest[k]), max(0, allocation[k] - (len(strata[k]) - len(rest[k])))) for k in strata}
         rng = np.random.default_rng([seed, len(chosen)])
         extra = [
-            rest[k][i] for k in sorted(strata, key=str) for i in sorted(rng.choice(len(rest[k]), need[k], replace=False))
+            rest[k][i]
+            for k in sorted(strata, key=str)
+            for i in sorted(rng.choice(len(rest[k]), need[k], replace=False))
         ]
         chosen += [extra[i] for i in rng.permutation(len(extra))][: n - len(chosen)]
     decided_label = dict(zip(mine["record_id"], mine["label"].astype(str), strict=True))
@@ -159,8 +163,10 @@ def plan_sample(
         "accuracy_assumed": accuracy,
         "size": n,
         "seed": seed,
-        "strata": {"labels": {k: {"sample": v[0], "run": v[1]} for k, v in sorted(by_label.items())},
-                   "prompts": len({item for _, item in strata})},
+        "strata": {
+            "labels": {k: {"sample": v[0], "run": v[1]} for k, v in sorted(by_label.items())},
+            "prompts": len({item for _, item in strata}),
+        },
         "images": [
             {
                 "record_id": rid,
@@ -196,9 +202,7 @@ def describe_plan(plan: dict[str, Any], path: Path) -> list[str]:
         )
         if plan["size"] < plan["size_for_width"]:
             head += f"; {plan['size']} are taken (fewer images in the run, or --size)"
-    strata = ", ".join(
-        f"{label} {s['sample']} of {s['run']}" for label, s in plan["strata"]["labels"].items()
-    )
+    strata = ", ".join(f"{label} {s['sample']} of {s['run']}" for label, s in plan["strata"]["labels"].items())
     return [
         head,
         f"stratified by {plan['classifier']}'s label and by prompt ({plan['strata']['prompts']} prompt(s)), "
@@ -295,7 +299,9 @@ class AnnotationSession:
             reader = csv.DictReader(fh)
             missing = {"path", "label", "annotator", "record_id"} - set(reader.fieldnames or [])
             if missing:
-                raise ConfigError(f"{self.path}: not a labels file of diffaudit annotate (no {', '.join(sorted(missing))})")
+                raise ConfigError(
+                    f"{self.path}: not a labels file of diffaudit annotate (no {', '.join(sorted(missing))})"
+                )
             return list(reader)
 
     def _save(self) -> None:
@@ -331,7 +337,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
-        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self'")
+        self.send_header(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self'",
+        )
         self.end_headers()
         self.wfile.write(body)
 
@@ -475,4 +484,3 @@ def annotate_command(
     for line in next_steps(Path(run_dir), plan, made):
         echo(f"  {line}")
     return 0
-

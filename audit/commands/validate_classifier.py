@@ -189,7 +189,11 @@ def validate_command(
     people = result["data"].get("labelled_by")
     if people:
         agreement = people["agreement"]
-        kappa = f", {agreement['method']} {_fmt(agreement['kappa'])} on {agreement['images_compared']} images" if agreement["kappa"] is not None else ""
+        kappa = (
+            f", {agreement['method']} {_fmt(agreement['kappa'])} on {agreement['images_compared']} images"
+            if agreement["kappa"] is not None
+            else ""
+        )
         aside = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in people["set_aside"].items() if v)
         lines.append(
             f"labelled by {len(agreement['annotators'])} annotator(s){kappa}; {result['n_images']} images used"

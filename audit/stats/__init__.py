@@ -13,6 +13,7 @@ from audit.stats.annotation_sample import labels_for_width, proportional_allocat
 from audit.stats.comparison import two_sample_test
 from audit.stats.confusion import confusion_summary
 from audit.stats.correction import (
+    SplitConfusion,
     check_conditioning,
     corrected_distributions,
     corrected_intervals,
@@ -20,7 +21,6 @@ from audit.stats.correction import (
     project_to_simplex,
     rogan_gladen,
     split_confusion,
-    SplitConfusion,
 )
 from audit.stats.decision import (
     DECIDE_MODES,

@@ -67,5 +67,7 @@ def annotator_agreement(labels: Mapping[str, Mapping[str, str]]) -> dict[str, An
     if len(names) == 2:
         out.update(method="Cohen's kappa", kappa=cohen_kappa(*columns))
     else:
-        out.update(method="Fleiss' kappa", kappa=fleiss_kappa([Counter(col[i] for col in columns) for i in range(len(shared))]))
+        out.update(
+            method="Fleiss' kappa", kappa=fleiss_kappa([Counter(col[i] for col in columns) for i in range(len(shared))])
+        )
     return out

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-
 # Sample sizes tried when planning, smallest first.
 PLAN_SIZES = (20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 650, 800, 1000, 1300, 1600, 2000)
 

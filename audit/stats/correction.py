@@ -312,9 +312,7 @@ def corrected_distributions(
             split = None
             reason = str(exc)
         true_labels = split.labels if split is not None else [str(x) for x in summary["labels"]]
-        strange = [
-            lab for lab in gc.labels if lab not in true_labels and gc.counts[:, gc.labels.index(lab)].sum() > 0
-        ]
+        strange = [lab for lab in gc.labels if lab not in true_labels and gc.counts[:, gc.labels.index(lab)].sum() > 0]
         if strange and reason is None:
             reason = (
                 f"the run has images decided {', '.join(strange)}, a label no validation image is "

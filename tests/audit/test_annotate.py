@@ -213,4 +213,3 @@ def test_key_presses_in_chromium_become_a_validation_and_corrected_shares(portra
     for row in judged.itertuples():
         share = np.mean([t == row.label for t in truths_of[row.prompt]])
         assert row.ci_low - 1e-9 <= share <= row.ci_high + 1e-9, (row.label, share, row.ci_low, row.ci_high)
-

@@ -67,7 +67,9 @@ def test_out_of_domain_attributes_are_recorded_not_judged_and_shown_greyed(tmp_p
         write_analysis(store, analysis)
         written = write_report(store)
     (tone,) = analysis.results["tone-parity"].findings
-    assert tone.status == "not_judged" and "out of domain: clip:sandbox-clip was made for sandbox renders" in tone.summary
+    assert (
+        tone.status == "not_judged" and "out of domain: clip:sandbox-clip was made for sandbox renders" in tone.summary
+    )
     assert analysis.results["tone-parity"].status == "not_judged"
     (faces,) = analysis.results["faces"].findings
     assert faces.status in ("pass", "fail")  # the skin-tone classifier's face detection is in its domain

@@ -206,10 +206,15 @@ def test_an_annotated_manifest_takes_the_majority_sets_aside_and_checks_each_ima
         shutil.copy(grace_hopper, tmp_path / f"{name}.jpg")
     digest = hashlib.sha256((tmp_path / "a.jpg").read_bytes()).hexdigest()
     rows = [
-        ("a", "light", "ann"), ("a", "light", "bea"), ("a", "dark", "cai"),  # majority: light
-        ("b", "light", "ann"), ("b", "dark", "bea"),  # no majority: set aside
-        ("c", "not_a_person", "ann"), ("c", "not_a_person", "bea"),  # set aside, counted
-        ("d", "unsure", "ann"), ("d", "medium", "bea"),  # an unsure is no vote: medium
+        ("a", "light", "ann"),
+        ("a", "light", "bea"),
+        ("a", "dark", "cai"),  # majority: light
+        ("b", "light", "ann"),
+        ("b", "dark", "bea"),  # no majority: set aside
+        ("c", "not_a_person", "ann"),
+        ("c", "not_a_person", "bea"),  # set aside, counted
+        ("d", "unsure", "ann"),
+        ("d", "medium", "bea"),  # an unsure is no vote: medium
     ]
     manifest = tmp_path / "labels.csv"
     manifest.write_text(

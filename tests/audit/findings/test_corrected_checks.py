@@ -78,11 +78,17 @@ def test_a_well_conditioned_correction_from_too_few_labels_is_not_judged_as_too_
     labels, categories = _run_labels({"light": 700, "medium": 700, "dark": 700, "unknown": 100})
     check = DeviationCheck(id="parity", attribute=ATTRIBUTE, max=0.1, correct_for_classifier_error=True)
     (finding,) = evaluate_check(check, labels, categories, validation={(CLASSIFIER, ATTRIBUTE): _summary(few)}).findings
-    assert finding.status == "not_judged" and "too uncertain" in finding.summary and "> max_corrected_width 0.5" in finding.summary
+    assert (
+        finding.status == "not_judged"
+        and "too uncertain" in finding.summary
+        and "> max_corrected_width 0.5" in finding.summary
+    )
     lenient = DeviationCheck(
         id="parity", attribute=ATTRIBUTE, max=0.1, correct_for_classifier_error=True, max_corrected_width=1.0
     )
-    (judged,) = evaluate_check(lenient, labels, categories, validation={(CLASSIFIER, ATTRIBUTE): _summary(few)}).findings
+    (judged,) = evaluate_check(
+        lenient, labels, categories, validation={(CLASSIFIER, ATTRIBUTE): _summary(few)}
+    ).findings
     assert judged.status in ("pass", "fail")
 
 
@@ -113,7 +119,11 @@ def test_uneven_abstention_is_corrected_as_a_rate_per_true_label():
 
 
 def test_split_confusion_refuses_a_decided_label_no_validation_image_is():
-    summary = {"labels": ["a", "b"], "predicted_labels": ["a", "b", "c", "unknown"], "confusion_matrix": [[5, 1, 1, 0], [1, 5, 0, 2]]}
+    summary = {
+        "labels": ["a", "b"],
+        "predicted_labels": ["a", "b", "c", "unknown"],
+        "confusion_matrix": [[5, 1, 1, 0], [1, 5, 0, 2]],
+    }
     with pytest.raises(ValueError, match="decided c"):
         split_confusion(summary)
     fine = split_confusion({**summary, "confusion_matrix": [[5, 1, 0, 0], [1, 5, 0, 2]]})

@@ -16,8 +16,16 @@ def test_cohen_kappa_of_the_textbook_two_by_two_table():
 def test_fleiss_kappa_of_fleiss_1971_example():
     # The 10 subjects x 14 raters x 5 categories example (Fleiss 1971; kappa 0.210).
     rows = [
-        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
     ]
     ratings = [{str(j): c for j, c in enumerate(r) if c} for r in rows]
     assert fleiss_kappa(ratings) == pytest.approx(0.2099, abs=1e-4)
