@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.config import RunConfig, config_from_dict
-from audit.core.errors import ConfigError, RunStoreError
+from audit.core.errors import ConfigError, DiffauditError, RunStoreError
 from audit.core.records import ProbeItem
 from audit.core.run_store import PROBES, RUN_INFO, SCORES, SEQUENTIAL, VALIDATION, RunStore, seeds_for
 from audit.executors import Executor, LocalExecutor
@@ -299,7 +299,11 @@ def classifier_domains(config: RunConfig) -> dict[str, dict[str, Any]]:
 
     if getattr(config, "generator", None) is None:
         return {}  # no generator in the config (a run of images scored alone): nothing to match against
-    made = _generator(config).image_domain()
+    try:
+        made = _generator(config).image_domain()
+    except (DiffauditError, ValueError, ImportError) as exc:
+        log.warning("the generator's kind of images is unknown (%s): no classifier is held out of its domain", exc)
+        return {}
     if made is None:
         return {}  # images of a kind nobody declared (a folder made elsewhere): no classifier is held outside
     out = {}
