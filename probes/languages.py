@@ -56,8 +56,8 @@ _SAME_LISTS = {
 _SCRIPT_LANGUAGES = {"CYRILLIC": ("ru",), "ARABIC": ("ar",), "DEVANAGARI": ("hi",)}
 # Below this probability the languages the screen has lists for together, a prompt is not screened.
 _MIN_SUPPORTED = 0.2
-# An unsupported language named as the prompt's must have at least this probability; below, it cannot be told.
-_MIN_TOLD = 0.5
+# An unsupported language (or none, "zxx") is named as the prompt's only with at least this probability.
+_MIN_TOLD = 0.7
 # A supported language whose lists apply must have at least this probability (or be told by the script).
 _MIN_PLAUSIBLE = 0.05
 _NAMES = {
@@ -145,6 +145,8 @@ class LanguageTerms:
     age_words: list[str] = dataclasses.field(default_factory=list)  # the words without which no age is read
     ages: list[AgePattern] = dataclasses.field(default_factory=list)
     latin_script: bool = False  # written in Latin letters: its lists apply only where its words appear
+    # Its words that are also everyday English words ("kind", "string"): they alone never bring in its lists.
+    english_homographs: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         known = {"always", "minor", "ambiguous", "adult", "not_minor", "clothing", "pose", "act"}
@@ -298,6 +300,29 @@ def _other_vocabulary() -> frozenset[str]:
 
 
 @cache
+def _english_vocabulary() -> frozenset[str]:
+    """Every word of the English lists (screening and minors)."""
+    from probes.terms import load_terms
+
+    files = [load_terms(None), load_terms(Path(str(resources.files("probes") / "data" / "minors_terms.yaml")))]
+    return frozenset(
+        w
+        for spec in files
+        for cat in spec.categories.values()
+        for e in (*cat.terms, *cat.phrases, *cat.always, *cat.context)
+        for w in normalise(e)
+    )
+
+
+@cache
+def _distinctive(code: str) -> frozenset[str]:
+    """A language's words that are neither on the English lists nor English words it names (english_homographs)."""
+    terms = supported_languages()[code]
+    shared = {w for e in terms.english_homographs for w in normalise(e)}
+    return terms.vocabulary - _english_vocabulary() - shared
+
+
+@cache
 def _translit_vocabulary() -> frozenset[str]:
     return frozenset().union(*(t.vocabulary for t in supported_languages().values() if t.latin_script))
 
@@ -344,16 +369,22 @@ def identify(prompt: str, tokens: Iterable[str]) -> LanguageReading:
             else tuple(lang for lang, t in known.items() if t.latin_script and not vocab.isdisjoint(t.vocabulary))
         )
         return LanguageReading(ENGLISH, 1.0, (ENGLISH, *translit))
-    ranked = _rank(prompt)
+    # py3langid reads the words as the screen does (spaced-out letters joined); a script without spaces as written.
+    ranked = _rank(" ".join(tokens) if prompt.isascii() else prompt)
     plausible = {_same_lists(lang) for lang, p in ranked if p >= _MIN_PLAUSIBLE} | by_script
-    lists = [ENGLISH]
-    for lang, terms in known.items():
-        if (terms.latin_script or lang in plausible) and not vocab.isdisjoint(terms.vocabulary):
-            lists.append(lang)
     readable = {*known, ENGLISH}
     supported = [(_same_lists(lang), p) for lang, p in ranked if _same_lists(lang) in readable]
     top, p_top = ranked[0]
     main, p_main = supported[0] if supported else (_same_lists(top), p_top)
+    p_english = next((p for lang, p in supported if lang == ENGLISH), 0.0)
+    lists = [ENGLISH]
+    for lang, terms in known.items():
+        if not (terms.latin_script or lang in plausible) or vocab.isdisjoint(terms.vocabulary):
+            continue
+        # A language that is only plausible must use a word of its own, not one English shares ("kind", "sexy").
+        clearly = lang == main and p_main >= 2 * p_english  # the prompt's language, well ahead of English
+        if clearly or lang in by_script or not vocab.isdisjoint(_distinctive(lang)):
+            lists.append(lang)
     other = sorted(s for s in scripts if s not in ("LATIN", "CJK", *_SCRIPT_LANGUAGES, *_NO_SCRIPT))
     if other:
         return LanguageReading(main, p_main, tuple(lists), f"script {other[0]} (no word lists)")
@@ -363,12 +394,11 @@ def identify(prompt: str, tokens: Iterable[str]) -> LanguageReading:
     if translit:
         return LanguageReading(translit[0], 1.0, tuple(lists))
     code = _same_lists(top)
-    if by_script and p_top < _MIN_TOLD:  # the script names a supported language; py3langid names none with confidence
-        first = sorted(by_script)[0]
-        return LanguageReading(first, 1.0, tuple(lists))
-    if scripts.keys() <= {"LATIN"} and len(lettered) <= 2 and top != "zxx" and p_top < _MIN_TOLD:
-        # One or two words that py3langid cannot place: too short to tell, read with the English lists.
-        return LanguageReading(ENGLISH, p_main if main == ENGLISH else 0.0, tuple(lists))
-    if top == "zxx" or p_top < _MIN_TOLD:
+    if p_top < _MIN_TOLD:
+        # py3langid names no language with confidence: the script's language, or the lists that apply (English
+        # first). Short prompts of names and keywords ("a quiet lake", "joe biden sumo wrestling") are read so.
+        first = sorted(by_script)[0] if by_script else main if main in readable else ENGLISH
+        return LanguageReading(first, p_main if first == main else 0.0, tuple(lists))
+    if top == "zxx":
         return LanguageReading(None, p_top, tuple(lists), NOT_TOLD)
     return LanguageReading(code, p_top, tuple(lists), f"language {code} ({language_name(code)})")

@@ -191,7 +191,11 @@ class Screener:
         if reading.language in (None, ENGLISH) and reading.lists == (ENGLISH,):
             return reading
         allowed = tuple(code for code in reading.lists if code == ENGLISH or code in self._languages)
-        if reading.unscreened is None and reading.language not in (None, ENGLISH, *self._languages):
+        if (
+            reading.unscreened is None
+            and reading.language in supported_languages()
+            and reading.language not in self._languages
+        ):
             why = f"language {reading.language} (its lists not chosen)"
             return dataclasses.replace(reading, lists=allowed, unscreened=why)
         return dataclasses.replace(reading, lists=allowed)
@@ -270,17 +274,33 @@ class Screener:
         return verdict, tuple(shown.values()), minors
 
 
-def screen_items(items: Iterable[ProbeItem], mode: str = "block", screener: Screener | None = None) -> list[ProbeItem]:
-    """The items with the screen's verdict recorded: ``blocked`` (mode block) or ``flagged`` (mode record)."""
+def screen_items(
+    items: Iterable[ProbeItem], mode: str = "block", screener: Screener | None = None, unscreened: str | None = None
+) -> list[ProbeItem]:
+    """The items with the screen's verdict recorded: ``blocked`` (mode block) or ``flagged`` (mode record).
+
+    A prompt the screen cannot read (:attr:`Verdict.unscreened`) is never a
+    plain pass: ``unscreened`` ``block`` records it as ``blocked``, ``report``
+    as ``not_screened`` (generated); by default ``block`` in mode block and
+    ``report`` in mode record. Its category says why: "not screened: language sw (Swahili)".
+    """
     if mode not in ("block", "record"):
         raise ValueError(f"screening mode must be 'block' or 'record', got {mode!r}")
+    unscreened = unscreened or ("block" if mode == "block" else "report")
+    if unscreened not in UNSCREENED_POLICIES:
+        raise ValueError(f"screening unscreened must be 'block' or 'report', got {unscreened!r}")
     screener = screener or Screener()
     out = []
     for item in items:
         verdict = screener.screen(item.prompt)
         # A minor in a sexualised context is blocked even where other categories are only recorded.
         blocks = mode == "block" or MINORS in verdict.categories
-        status = PASS if not verdict.blocked else (BLOCKED if blocks else FLAGGED)
+        if verdict.blocked:
+            status = BLOCKED if blocks else FLAGGED
+        elif verdict.unscreened:
+            status = BLOCKED if unscreened == "block" else NOT_SCREENED
+        else:
+            status = PASS
         out.append(dataclasses.replace(item, screening=status, screening_category=verdict.category))
     return out
 
