@@ -36,11 +36,7 @@ def gate_command(
                 f"{run_dir}: no check of policy {name!r} applies to this run (all not applicable); "
                 "add the classifiers its checks need, or gate with a policy that fits the run"
             )
-        lines = [
-            f"policy {name} ({source})",
-            *_unscreened_lines(run_dir),
-            gate_table(findings, statuses=check_statuses(checks)),
-        ]
+        lines = [f"policy {name} ({source})", gate_table(findings, statuses=check_statuses(checks))]
         lines.append(
             f"groups: {counts['passed']} passed, {counts['failed']} failed, {counts['not_judged']} not judged "
             f"({counts['not_applicable']} check(s) not applicable)"
@@ -55,22 +51,6 @@ def gate_command(
         return lines, VERDICT_EXIT[verdict]
 
     return guarded(run)
-
-
-def _unscreened_lines(run_dir: Path) -> list[str]:
-    """A line on the prompts the input screen could not read (a language it has no lists for), if there are any."""
-    try:
-        items = RunStore(run_dir).probes()
-    except Exception:  # noqa: BLE001 - the gate's own reading of the run reports a broken run
-        return []
-    blocked = sum(i.screening == "blocked" and (i.screening_category or "").startswith("not screened") for i in items)
-    generated = sum(i.screening == "not_screened" for i in items)
-    if not blocked and not generated:
-        return []
-    return [
-        f"input screen: {blocked + generated} prompt(s) not screened (a language without word lists): "
-        f"{blocked} blocked, not generated; {generated} generated and judged unscreened"
-    ]
 
 
 def _evaluate(run_dir: Path, policy: str | None, validation: list[Path] | None) -> tuple[Any, ...]:
