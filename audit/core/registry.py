@@ -71,7 +71,9 @@ class Registry(Generic[T]):
         except Exception as exc:  # noqa: BLE001 — any import error of someone else's package is one line
             raise DiffauditError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
         if not isinstance(cls, type) or getattr(cls, "type_name", None) != name:
-            raise DiffauditError(f"{where} must name a {self.kind} class whose type_name is {name!r}, got {cls!r}")
+            raise DiffauditError(
+                f"{where} must name a {self.kind} class whose type_name is {name!r}, got {cls!r}"
+            )
         if self._classes.get(name) is not cls:  # importing the plugin may have registered it already
             self.register(cls)
         return cls
