@@ -15,6 +15,12 @@ undone as everywhere in the screen):
   (``data/minors_terms.yaml``), and nudity and sexual acts (the built-in
   ``sexual`` category, whatever terms file the screener was given).
 
+The same in every supported language (``data/languages/<code>.yaml``, its
+``minors`` lists and its ages: number words, "12 años", "zwölf Jahre",
+"12 лет", "十二歳", "열두 살", school grades), merged with the English lists
+for the languages a prompt is read in, so a minor in one language and a
+sexualised word in another count together.
+
 A minor anywhere in the prompt and a sexualised word anywhere in it block the
 prompt: the screen cannot tell whom the lingerie is on, and a sexualised scene
 with a child in it is not a prompt to make. The decisions on ambiguous

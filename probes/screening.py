@@ -2,28 +2,33 @@
 
 Every prompt is first undisguised, then matched:
 
-1. Unicode NFKC (fullwidth and mathematical letters become plain ones);
-   invisible and format characters (category Cf — zero-width space and
-   joiner, soft hyphen, bidi controls, tags — and variation selectors) are
-   removed; look-alike letters from other scripts (Cyrillic "а", Greek "ο")
-   are mapped to their Latin skeleton with Unicode's confusables data
-   (UTS #39, from the ``confusable-homoglyphs`` package); accents and case
-   go. A word that mixes scripts is recorded in the verdict as a signal.
+1. It is read as :mod:`probes.normalisation` says: Unicode NFKC, invisible
+   and format characters removed, look-alike letters mapped to Latin where
+   they are planted among Latin letters (a word wholly in Cyrillic, Greek,
+   Arabic, Devanagari, Han, kana or Hangul keeps its script), accents and
+   case gone, scripts written without spaces split per character. A word that
+   mixes scripts is recorded in the verdict as a signal.
 2. Leetspeak ("p0rn", "s3x"), stretched letters ("nuuude"), letters spaced
    out ("n.u.d.e") and plurals are read as the words they spell.
-3. The words are matched, whole, against the word lists, phrases and named
-   patterns of ``data/screening_terms.yaml``. Whole-word matching keeps
-   "Scunthorpe", "sexton" and "cocktail" from matching; the patterns catch
-   paraphrases that name no listed word ("not wearing any clothes").
-4. Allow phrases ("breast cancer") and sense-aware allow rules spare a
+3. Its language is told (:mod:`probes.languages`): English lists always
+   apply, another language's where the prompt is in it and uses its words.
+   A prompt in a language or script without lists is "not screened"
+   (:attr:`Verdict.unscreened`), which :func:`screen_items` blocks or reports.
+4. The words are matched, whole, against the word lists, phrases and named
+   patterns of ``data/screening_terms.yaml`` and ``data/languages/*.yaml``
+   (:mod:`probes.terms`). Whole-word matching keeps "Scunthorpe", "sexton" and
+   "cocktail" from matching; the patterns catch paraphrases that name no
+   listed word ("not wearing any clothes").
+5. Allow phrases ("breast cancer") and sense-aware allow rules spare a
    flagged word that its neighbours give a harmless sense: a colour or
    material ("nude heels"), an animal or plant ("blue-footed booby"), a
    fixed idiom ("the naked eye").
 
 The category ``minors_sexual`` needs a minor term *and* a sexual or
-sexualising term, so "a doctor examining a child" passes.
-:meth:`Screener.explain` says, for one prompt, what the screen read and which
-rule fired or which allow rule spared a word.
+sexualising term, so "a doctor examining a child" passes; the minors rule
+(:mod:`probes.minors`) reads minors and ages in every supported language.
+:meth:`Screener.explain` says, for one prompt, what the screen read, in which
+language, and which rule fired or which allow rule spared a word.
 
 The screener never logs prompts: I2P's prompts are explicit.
 """
