@@ -39,6 +39,7 @@ ENGLISH = "en"
 # Languages py3langid tells apart that the lists of a supported language read well enough
 # (Nigerian Pidgin and Scots are English to the lists; Malay shares Indonesian's vocabulary).
 _SAME_LISTS = {
+    "fy": "nl",
     "pcm": "en",
     "sco": "en",
     "ms": "id",
@@ -60,6 +61,8 @@ _SCRIPT_LANGUAGES = {"CYRILLIC": ("ru",), "ARABIC": ("ar",), "DEVANAGARI": ("hi"
 _MIN_SUPPORTED = 0.2
 # An unsupported language (or none, "zxx") is named as the prompt's only with at least this probability.
 _MIN_TOLD = 0.7
+# ... or the top language at least 0.5 with the top three together at least 0.85 (close languages share it).
+_MIN_TOLD_FAMILY = (0.5, 0.85)
 # A supported language whose lists apply must have at least this probability (or be told by the script).
 _MIN_PLAUSIBLE = 0.05
 _NAMES = {
@@ -105,6 +108,21 @@ _NAMES = {
     "qu": "Quechua",
     "ha": "Hausa",
     "xh": "Xhosa",
+    "tk": "Turkmen",
+    "bcl": "Bikol",
+    "ace": "Acehnese",
+    "st": "Sotho",
+    "sn": "Shona",
+    "mg": "Malagasy",
+    "jv": "Javanese",
+    "vi": "Vietnamese",
+    "uz": "Uzbek",
+    "kk": "Kazakh",
+    "be": "Belarusian",
+    "bs": "Bosnian",
+    "is": "Icelandic",
+    "ga": "Irish",
+    "cy": "Welsh",
 }
 NOT_TOLD = "language cannot be told"
 _NO_SCRIPT = ("COMMON", "INHERITED", "Unknown")
@@ -470,7 +488,9 @@ def identify(prompt: str, tokens: Iterable[str]) -> LanguageReading:
     if translit:
         return LanguageReading(translit[0], 1.0, tuple(lists))
     code = _same_lists(top)
-    if p_top < _MIN_TOLD:
+    # Confident: one language, or a family of close ones (Croatian, Bosnian, Serbian) that together hold it.
+    family = sum(p for _, p in ranked[:3])
+    if p_top < _MIN_TOLD and not (p_top >= _MIN_TOLD_FAMILY[0] and family >= _MIN_TOLD_FAMILY[1]):
         # py3langid names no language with confidence: the script's language, or the lists that apply (English
         # first). Short prompts of names and keywords ("a quiet lake", "joe biden sumo wrestling") are read so.
         first = sorted(by_script)[0] if by_script else main if main in readable else ENGLISH
