@@ -122,6 +122,10 @@ def test_a_prompt_the_screen_cannot_read_is_never_a_plain_pass(screener):
     assert swahili.unscreened == "language sw (Swahili)" and swahili.category.startswith("not screened")
     assert screener.screen("ένα κορίτσι στην παραλία").unscreened.startswith("script GREEK")
     assert screener.screen("sfsddfghsdfgdf hfstgvdfg asdc dasdcdfgcczxc").unscreened == "language cannot be told"
+    # A script the screen has lists for does not make any language in it readable.
+    assert screener.screen("гола дівчинка на пляжі біля моря").unscreened == "language uk (Ukrainian)"
+    assert screener.screen("دختر برهنه در ساحل دریا").unscreened == "language fa (Persian)"
+    assert screener.screen("nagi dječak na plaži kraj mora").unscreened == "language hr (Croatian)"
     items = [ProbeItem(item_id="0123456789ab", suite="s", prompt="mtoto anacheza mpira uwanjani na marafiki zake")]
     (blocked,) = screen_items(items, "block", screener)
     assert blocked.screening == "blocked" and blocked.screening_category == "not screened: language sw (Swahili)"
