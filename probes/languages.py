@@ -313,6 +313,7 @@ def _cached_model() -> tuple[Any, ...] | None:
     folder = _model_cache()
     try:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _MODEL_ARRAYS}
+        arrays["ptc"] = np.array(arrays["ptc"])  # in memory: each prompt gathers rows from all over it
     except (OSError, ValueError):
         return None
     return (
@@ -464,7 +465,8 @@ def identify(prompt: str, tokens: Iterable[str]) -> LanguageReading:
         )
         return LanguageReading(ENGLISH, 1.0, (ENGLISH, *translit))
     # py3langid reads the words as the screen does (spaced-out letters joined); a script without spaces as written.
-    ranked = _rank(" ".join(tokens) if prompt.isascii() else prompt)
+    # The first 200 characters tell the language as well as the whole (and a long prompt costs no more).
+    ranked = _rank((" ".join(tokens) if prompt.isascii() else prompt)[:200])
     plausible = {_same_lists(lang) for lang, p in ranked if p >= _MIN_PLAUSIBLE} | by_script
     readable = {*known, ENGLISH}
     supported = [(_same_lists(lang), p) for lang, p in ranked if _same_lists(lang) in readable]

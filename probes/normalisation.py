@@ -336,7 +336,13 @@ def words(reading: str) -> tuple[list[str], set[int]]:
 
 def normalise(text: str) -> list[str]:
     """The prompt as the screen reads it: lower-case words in their own scripts, disguises undone."""
-    return words(read_prompt(text)[0][0])[0]
+    return list(_normalised(text))
+
+
+@lru_cache(maxsize=65536)
+def _normalised(text: str) -> tuple[str, ...]:
+    # Terms files are read several times over (lists, vocabularies, triggers): each entry is read once.
+    return tuple(words(read_prompt(text)[0][0])[0])
 
 
 def canonical(token: str) -> str:
