@@ -260,8 +260,9 @@ class LanguageReading:
 
     @property
     def plain_english(self) -> bool:
-        """Read as English with the English lists alone, and screened: the common case, not worth a line."""
-        return self.language == ENGLISH and self.lists == (ENGLISH,) and self.unscreened is None
+        """Read with the English lists alone, screened, and no other language told with confidence: not worth a line."""
+        told = self.language not in (None, ENGLISH) and self.probability >= 0.5
+        return self.lists == (ENGLISH,) and self.unscreened is None and not told
 
     def describe(self) -> str:
         if self.language is None:
