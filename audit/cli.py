@@ -537,17 +537,32 @@ def screen(
         bool,
         typer.Option(
             "--explain",
-            help="Show each prompt's normalised text, the rule that fired or the allow rule that spared a word "
-            "(for an unsafe suite such as i2p: how often each rule fired, never the prompts).",
+            help="Show each prompt's normalised text, the rule that fired or the allow rule that spared a word, "
+            "and the language it was read in (for an unsafe suite such as i2p: how often each rule fired, never "
+            "the prompts).",
         ),
     ] = False,
+    unscreened: Annotated[
+        str,
+        typer.Option(
+            "--unscreened",
+            help="A prompt in a language the screen has no word lists for (or whose language cannot be told): "
+            "'block' it (exit 1) or 'report' it as not screened.",
+        ),
+    ] = "block",
     quiet: Quiet = False,
 ) -> None:
     """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
     from audit.commands.screen import screen_command
 
     lines, code = screen_command(
-        prompts or [], file=file, suite=suite, categories=category, terms=terms, explain=explain
+        prompts or [],
+        file=file,
+        suite=suite,
+        categories=category,
+        terms=terms,
+        explain=explain,
+        unscreened=unscreened,
     )
     _echo_lines(lines)
     raise typer.Exit(code)

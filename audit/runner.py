@@ -36,7 +36,10 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
 
     Each prompt goes through the input screen: in a suite screened with
     ``block`` a flagged prompt is recorded as ``blocked`` and never generated;
-    with ``record`` (I2P) it is recorded as ``flagged`` and generated. Items
+    with ``record`` (I2P) it is recorded as ``flagged`` and generated. A prompt
+    the screen cannot read (a language it has no lists for) is blocked, or, with
+    ``unscreened: report`` (the default of ``record`` suites), generated and
+    recorded as ``not_screened``. Items
     with their own seeds (I2P's published ones) keep them unless the config
     gives ``seeds:`` for the suite.
     """
@@ -68,7 +71,7 @@ def expand_probes(config: RunConfig) -> tuple[list[ProbeItem], dict[str, list[in
             except ValueError as exc:
                 where = f"{config.source}: probes[{i}]" if spec.screening else f"suite {suite.name!r}"
                 raise ConfigError(f"{where}: screening.categories: {exc}") from None
-        items.extend(screen_items(expanded, screening.mode, screeners[key]))
+        items.extend(screen_items(expanded, screening.mode, screeners[key], screening.unscreened_policy))
     return items, seeds
 
 

@@ -15,6 +15,12 @@ undone as everywhere in the screen):
   (``data/minors_terms.yaml``), and nudity and sexual acts (the built-in
   ``sexual`` category, whatever terms file the screener was given).
 
+The same in every supported language (``data/languages/<code>.yaml``, its
+``minors`` lists and its ages: number words, "12 años", "zwölf Jahre",
+"12 лет", "十二歳", "열두 살", school grades), merged with the English lists
+for the languages a prompt is read in, so a minor in one language and a
+sexualised word in another count together.
+
 A minor anywhere in the prompt and a sexualised word anywhere in it block the
 prompt: the screen cannot tell whom the lingerie is on, and a sexualised scene
 with a child in it is not a prompt to make. The decisions on ambiguous
@@ -30,6 +36,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from probes.languages import supported_languages
+from probes.normalisation import normalise, variants
+from probes.terms import CategoryTerms, TermsFile, WordLists, load_terms, named_after
 
 MINORS = "minors"
 ADULT_AGE = 18
@@ -73,7 +83,17 @@ _AGE_PATTERNS = [
     ("school year", rf"\bin year (?P<n>\d{{1,2}}|{_NUMW})\b{_NOT_PUPIL}"),
     ("school year", rf"\byear (?P<n>\d{{1,2}}|{_NUMW}) (?:pupil|student|girl|boy|kid|child|class)"),
 ]
-_AGES = [(how, re.compile(pattern)) for how, pattern in _AGE_PATTERNS]
+
+
+@dataclasses.dataclass(frozen=True)
+class _AgeRule:
+    how: str
+    regex: re.Pattern[str]
+    add: int | None = None  # a language's own rule: the years a grade or school year adds; None: English
+    numbers: dict[str, int] | None = None  # its number words
+
+
+_AGES = [_AgeRule(how, re.compile(pattern)) for how, pattern in _AGE_PATTERNS]
 # Words without which no age, grade or school year can be read: the cheap test before the full reading.
 _AGE_WORDS = frozenset("old yo aged age ages grade grader graders year under y months weeks days".split())
 # Words of the minor phrases too common to be worth a full reading: each phrase has another word that triggers.
@@ -90,6 +110,7 @@ class AgePhrase:
     given_as: str  # "age" (in years), "months", "weeks", "days", "under", "grade", "school year"
     start: int  # token positions [start, end)
     end: int
+    add: int = 5  # a grade's or school year's age minus its number
 
     @property
     def minor(self) -> bool:
@@ -97,9 +118,9 @@ class AgePhrase:
 
     def describe(self) -> str:
         if self.given_as == "grade":
-            return f"grade {int(self.years) - 5}, about age {int(self.years)}"
+            return f"grade {int(self.years) - self.add}, about age {int(self.years)}"
         if self.given_as == "school year":
-            return f"school year {int(self.years) - 5}, about age {int(self.years)}"
+            return f"school year {int(self.years) - self.add}, about age {int(self.years)}"
         if self.given_as == "under":
             return f"under {int(self.years) + 1}"
         if self.given_as in ("months", "weeks", "days"):
@@ -153,16 +174,9 @@ class MinorsReading:
 class MinorsRule:
     """The built-in minors rule; :meth:`read` takes a prompt's words as the screen reads them."""
 
-    def __init__(self) -> None:
-        from probes.screening import Screener, TermsFile, _variants, load_terms, normalise
-
-        own = load_terms(_terms_path())
-        builtin = load_terms(None)
-        categories = {**own.categories, "sexual": builtin.categories["sexual"]}
-
-        def lists(names: tuple[str, ...]) -> Screener:
-            chosen = {name: categories[name] for name in names}
-            return Screener.word_lists(TermsFile(chosen, allow=builtin.allow, allow_rules=builtin.allow_rules))
+    def __init__(self, languages: tuple[str, ...] = ()) -> None:
+        def lists(names: tuple[str, ...]) -> WordLists:
+            return WordLists.combined([_part(source, names) for source in ("", *languages)])
 
         # Two sets of lists, so that a prompt with no sexualised word is never read for minors (screen only);
         # the sexual words are the screen's own unless a team's terms file replaced them (built on first need).
@@ -170,15 +184,16 @@ class MinorsRule:
         self._sexual_lists: Any = None
         self._context = lists(("always", *_CONTEXT[1:]))
         self._people = lists(("minor", "ambiguous", "adult", "not_minor"))
-        self._variants = _variants
-        words = {
-            w
-            for name in ("always", "minor", "ambiguous")
-            for entry in (*own.categories[name].terms, *own.categories[name].phrases)
-            for w in normalise(entry)
-        }
-        self._triggers = frozenset((words - _COMMON) | {"school", "schools"})
+        self._variants = variants
+        self._triggers = frozenset().union(*(_triggers(source) for source in ("", *languages)))
         self._seen: dict[str, int] = {}
+        self._ages = list(_AGES)
+        age_words = set(_AGE_WORDS)
+        for code in languages:
+            rules, words = _age_rules(code)
+            self._ages += rules
+            age_words |= words
+        self._age_words = frozenset(age_words)
 
     def read(
         self,
@@ -204,16 +219,16 @@ class MinorsRule:
         if not seen:
             return _NOTHING
         if sexual is None or spared is None:
-            spared = self._context._allowed.spare(tokens, canonical, breaks) if allow else {}
-            found = self._with_sexual()._find(tokens, canonical, spared)
+            spared = self._context.spare(tokens, canonical, breaks) if allow else {}
+            found = self._with_sexual().find(tokens, canonical, spared)
         else:
-            found = {**self._context._find(tokens, canonical, spared), ("sexual", "own"): sexual}
+            found = {**self._context.find(tokens, canonical, spared), ("sexual", "own"): sexual}
         if not everything and not any(found.values()):
             return _NOTHING
-        ages = _ages(tokens, breaks)
+        ages = _ages(tokens, breaks, self._ages)
         if not seen & _WORD and not any(a.minor for a in ages):
             return _NOTHING
-        found.update(self._people._find(tokens, canonical, spared))
+        found.update(self._people.find(tokens, canonical, spared))
 
         def hits(name: str) -> list[tuple[str, str, tuple[int, ...]]]:
             return found[(name, "own")]
@@ -253,7 +268,8 @@ class MinorsRule:
             return self._seen[token]
         except KeyError:
             hit = _WORD if token in self._triggers or not self._triggers.isdisjoint(self._variants(token)) else 0
-            if token in _AGE_WORDS or _AGE_TOKEN.fullmatch(token):
+            glued = token.rstrip("0123456789").lstrip("0123456789")  # "12anos", "12лет": a number with its unit
+            if token in self._age_words or _AGE_TOKEN.fullmatch(token) or glued != token and glued in self._age_words:
                 hit |= _AGE
             if len(self._seen) < 200_000:
                 self._seen[token] = hit
@@ -269,9 +285,63 @@ def _terms_path() -> Path:
 
 
 @cache
-def minors_rule() -> MinorsRule:
-    """The rule, built once per process."""
-    return MinorsRule()
+def minors_rule(languages: tuple[str, ...] = ()) -> MinorsRule:
+    """The rule with the lists of English and of ``languages`` (codes of supported languages), built once each."""
+    return MinorsRule(languages)
+
+
+@cache
+def _own_terms() -> TermsFile:
+    return load_terms(_terms_path())
+
+
+@cache
+def _categories(source: str) -> tuple[dict[str, CategoryTerms], TermsFile]:
+    """The rule's lists of English (source "") or of one language, with the allow phrases and rules that go with it."""
+    if not source:
+        builtin = load_terms(None)
+        return {**_own_terms().categories, "sexual": builtin.categories["sexual"]}, builtin
+    t = supported_languages()[source]
+    sexual = {"sexual": t.categories["sexual"]} if "sexual" in t.categories else {}
+    return named_after(source, {**t.minors, **sexual}), TermsFile({}, t.allow, t.allow_rules)
+
+
+@cache
+def _part(source: str, names: tuple[str, ...]) -> WordLists:
+    """The lists ``names`` of English (source "") or of one language, compiled once per process."""
+    categories, allow = _categories(source)
+    chosen = {name: categories.get(name, CategoryTerms()) for name in names}
+    return WordLists(TermsFile(chosen, allow=allow.allow, allow_rules=allow.allow_rules))
+
+
+@cache
+def _triggers(source: str) -> frozenset[str]:
+    """The words that may name a minor (English: less its common words), for the rule's cheap first test."""
+    categories, _ = _categories(source)
+    words = {
+        w
+        for name in ("always", "minor", "ambiguous")
+        if name in categories
+        for entry in (*categories[name].terms, *categories[name].phrases)
+        for w in normalise(entry)
+    }
+    return frozenset((words - _COMMON) | {"school", "schools"}) if not source else frozenset(words)
+
+
+@cache
+def _age_rules(code: str) -> tuple[list[_AgeRule], frozenset[str]]:
+    """A language's age, grade and school-year rules, compiled, and the words without which none can match."""
+    t = supported_languages()[code]
+    numbers = t.number_words()
+    alternatives = "|".join(re.escape(w) for w in sorted(numbers, key=len, reverse=True))
+    number = rf"(?P<n>\d{{1,3}}{'|' + alternatives if alternatives else ''})"
+    rules = [
+        _AgeRule(
+            age.given_as, re.compile(r"(?<!\S)(?:" + age.pattern.replace("{n}", number) + r")(?!\S)"), age.add, numbers
+        )
+        for age in t.ages
+    ]
+    return rules, frozenset(w for entry in t.age_words for w in normalise(entry))
 
 
 def _number(text: str) -> int | None:
@@ -283,7 +353,7 @@ def _number(text: str) -> int | None:
     return _UNITS.index(words[0]) if words[0] in _UNITS else None
 
 
-def _ages(tokens: list[str], breaks: set[int]) -> list[AgePhrase]:
+def _ages(tokens: list[str], breaks: set[int], rules: list[_AgeRule] = _AGES) -> list[AgePhrase]:
     """Every age, grade and school year the words give, in years (grades and school years as ages)."""
     parts, starts, at = [], [], 0
     for i, token in enumerate(tokens):
@@ -295,26 +365,29 @@ def _ages(tokens: list[str], breaks: set[int]) -> list[AgePhrase]:
             at += 2
     text = " ".join(parts)
     out: list[AgePhrase] = []
-    for how, regex in _AGES:
-        for m in regex.finditer(text):
+    for rule in rules:
+        how = rule.how
+        for m in rule.regex.finditer(text):
             if m.groupdict().get("o"):
-                n = _ORDINALS.index(m.group("o")) + 1
+                n: float | None = _ORDINALS.index(m.group("o")) + 1
+            elif rule.numbers is not None:
+                value = m.group("n")
+                n = int(value) if value.isdecimal() else rule.numbers.get(value)
             else:
                 n = _number(m.group("n"))
             if n is None:
                 continue
             unit = m.groupdict().get("u") or ""
             given = {"m": "months", "w": "weeks", "d": "days"}[unit[0]] if unit else how
-            if how == "grade":
-                if not 1 <= n <= 12:
+            add = 5 if rule.add is None else rule.add
+            if how in ("grade", "school year"):
+                if not 1 <= n <= (12 if how == "grade" else 13):
                     continue
-                years = n + 5.0
-            elif how == "school year":
-                if not 1 <= n <= 13:
-                    continue
-                years = n + 5.0
+                years = n + float(add)
             elif how == "under":
                 years = n - 1.0
+            elif how == "months":
+                years = n / 12
             elif unit:
                 years = n / {"months": 12, "weeks": 52, "days": 365}[given]
             else:
@@ -324,7 +397,7 @@ def _ages(tokens: list[str], breaks: set[int]) -> list[AgePhrase]:
             first = _token_at(starts, m.start())
             last = _token_at(starts, m.end() - 1)
             words = " ".join(t for t in text[m.start() : m.end()].split() if t != "|")
-            out.append(AgePhrase(words, years, given, first, last + 1))
+            out.append(AgePhrase(words, years, given, first, last + 1, add))
     return out
 
 

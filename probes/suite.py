@@ -75,11 +75,21 @@ class Screening:
     ``block``: a flagged prompt is not generated. ``record``: it is generated
     and the verdict is recorded, for suites whose purpose is to measure what
     unsafe prompts produce (I2P). ``categories``: which screening categories
-    apply (default: all).
+    apply (default: all). ``unscreened``: what becomes of a prompt the screen
+    cannot read (a language or script it has no word lists for, or whose
+    language cannot be told): ``block`` (not generated) or ``report``
+    (generated, recorded as ``not_screened``); default ``block`` in a suite
+    screened with ``block``, ``report`` in one that records.
     """
 
     mode: Literal["block", "record"] = "block"
     categories: list[str] | None = None
+    unscreened: Literal["block", "report"] | None = None
+
+    @property
+    def unscreened_policy(self) -> str:
+        """``block`` or ``report``: the ``unscreened`` setting, or the default for the mode."""
+        return self.unscreened or ("block" if self.mode == "block" else "report")
 
 
 @dataclasses.dataclass(frozen=True)

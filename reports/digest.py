@@ -643,14 +643,16 @@ def _screening_summary(items: list[Any]) -> dict[str, Any]:
             continue
         row = by_suite.setdefault(item.suite, {"screened": 0, "blocked": 0, "flagged": 0, "by_category": {}})
         row["screened"] += 1
-        if item.screening in ("blocked", "flagged"):
-            row[item.screening] += 1
+        if item.screening in ("blocked", "flagged", "not_screened"):
+            row[item.screening] = row.get(item.screening, 0) + 1  # "not_screened" only where there are any
             for category in (item.screening_category or "").split(","):
                 if category:
                     row["by_category"][category] = row["by_category"].get(category, 0) + 1
     return {
         "blocked": sum(item.screening == "blocked" for item in items),
         "flagged": sum(item.screening == "flagged" for item in items),
+        # Generated though the screen could not read them (a language it has no word lists for).
+        "not_screened": sum(item.screening == "not_screened" for item in items),
         "by_suite": by_suite,
     }
 

@@ -20,14 +20,19 @@ def screen_command(
     categories: Sequence[str] | None = None,
     terms: Path | None = None,
     explain: bool = False,
+    unscreened: str = "block",
 ) -> tuple[list[str], int]:
     """One line per prompt (verdict, category and signals, prompt); for an unsafe suite, counts only.
 
     With ``explain``, each prompt's normalised text, the rules that fired and
-    the allow rules that spared a word; for an unsafe suite, how often each
-    rule fired. A suite's screening time is measured and printed last.
-    Exit 1 if any prompt is blocked.
+    the allow rules that spared a word, and the language it was read in; for an
+    unsafe suite, how often each rule fired. A suite's screening time is
+    measured and printed last. A prompt the screen cannot read (a language it
+    has no word lists for) is blocked (``unscreened`` ``block``) or reported
+    as ``not screened`` (``report``). Exit 1 if any prompt is blocked.
     """
+    if unscreened not in ("block", "report"):
+        raise ConfigError(f"--unscreened: expected block or report, got {unscreened!r}")
     started, cpu = time.perf_counter(), time.process_time()
     try:
         screener = Screener(categories or None, terms)
@@ -50,10 +55,10 @@ def screen_command(
             lines = [table.to_string(index=False)]
             if explain:
                 lines += _rule_counts(verdicts)
-            lines += [f"{blocked} of {len(items)} prompts would be blocked", timing]
+            lines += [*_unscreened_counts(verdicts), f"{blocked} of {len(items)} prompts would be blocked", timing]
             return lines, FAIL if blocked else PASS
-        lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts)
-        return [*lines, timing], FAIL if any(v.blocked for v in verdicts) else PASS
+        lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts, unscreened)
+        return [*lines, timing], _exit(verdicts, unscreened)
     if file is not None:
         try:
             texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -64,17 +69,37 @@ def screen_command(
     if not texts:
         raise ConfigError("screen: give prompts, --file or --suite")
     verdicts = [screener.screen(text) for text in texts]
-    lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts)
-    return lines, FAIL if any(v.blocked for v in verdicts) else PASS
+    lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts, unscreened)
+    return lines, _exit(verdicts, unscreened)
 
 
-def _verdict_lines(texts: Sequence[str], verdicts: Sequence[Verdict]) -> list[str]:
-    """``verdict<TAB>categories [signals]<TAB>prompt`` per prompt."""
+def _exit(verdicts: Sequence[Verdict], unscreened: str) -> int:
+    """1 if a prompt is blocked, by a rule or (policy ``block``) because the screen cannot read it."""
+    blocked = any(v.blocked or (v.unscreened and unscreened == "block") for v in verdicts)
+    return FAIL if blocked else PASS
+
+
+def _verdict_lines(texts: Sequence[str], verdicts: Sequence[Verdict], unscreened: str = "block") -> list[str]:
+    """``verdict<TAB>categories [signals]<TAB>prompt`` per prompt; ``not screened`` where the screen cannot read it."""
     lines = []
     for text, v in zip(texts, verdicts, strict=True):
         signals = f" [{','.join(v.signals)}]" if v.signals else ""
-        lines.append(f"{'blocked' if v.blocked else 'pass'}\t{v.category or '-'}{signals}\t{text}")
+        if v.blocked or not v.unscreened:
+            verdict = "blocked" if v.blocked else "pass"
+        else:
+            verdict = "blocked" if unscreened == "block" else "not screened"
+        category = v.unscreened if verdict == "not screened" else v.category
+        lines.append(f"{verdict}\t{category or '-'}{signals}\t{text}")
     return lines
+
+
+def _unscreened_counts(verdicts: Sequence[Verdict]) -> list[str]:
+    """How many prompts the screen could not read, and why (none: no line)."""
+    reasons = Counter(v.unscreened for v in verdicts if v.unscreened and not v.blocked)
+    if not reasons:
+        return []
+    why = "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return [f"{sum(reasons.values())} of {len(verdicts)} prompts not screened ({why})"]
 
 
 def _explained(screener: Screener, texts: Sequence[str]) -> list[str]:

@@ -75,8 +75,10 @@ class ProbeItem(_Record):
     reference: dict[str, Any] = dataclasses.field(default_factory=dict)
     # The item's own seeds (I2P's published seed per prompt); None: the suite's seeds.
     seeds: tuple[int, ...] | None = None
-    # The input screen's verdict: "pass", "blocked" (not generated) or "flagged"
-    # (would be blocked, generated because the suite only records); None: not screened.
+    # The input screen's verdict: "pass", "blocked" (not generated), "flagged"
+    # (would be blocked, generated because the suite only records) or "not_screened"
+    # (the screen cannot read it, generated because the suite reports such prompts);
+    # None: not screened at all.
     screening: str | None = None
     screening_category: str | None = None
 

@@ -21,6 +21,10 @@ from audit.core.errors import ConfigError
 T = TypeVar("T")
 
 
+# libyaml's safe loader where PyYAML was built with it (about ten times faster), else PyYAML's own.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read a YAML file, turning I/O and syntax problems into one-line ConfigErrors."""
     path = Path(path)
@@ -31,7 +35,7 @@ def load_yaml(path: str | Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
