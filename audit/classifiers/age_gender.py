@@ -226,8 +226,10 @@ class FaceNetworkClassifier(Classifier):
         differs = {"detector": self.detector if self.detector != "yunet" else None}
         differs["crop"] = self.crop if self.crop != fitted["crop"] else None
         differs["padding"] = self.padding if self.padding != float(fitted["padding"]) else None
-        differs["min_face_size"] = self.params.min_face_size if self.params.min_face_size != 24 else None
-        differs["min_score"] = self.params.min_score if self.params.min_score != 0.7 else None
+        defaults = FaceNetworkParams()
+        for key in ("min_face_size", "min_score"):
+            value = getattr(self.params, key)
+            differs[key] = value if value != getattr(defaults, key) else None
         return {k: v for k, v in differs.items() if v is not None}
 
     @property
