@@ -211,7 +211,6 @@ class FaceNetworkClassifier(Classifier):
 
     task: ClassVar[Literal["age", "gender"]]
     params: FaceNetworkParams
-    measurement_names: ClassVar[tuple[str, ...]] = ("face_count", "face_size", "eye_distance")
 
     def __init__(self, params: FaceNetworkParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
@@ -289,8 +288,11 @@ class FaceNetworkClassifier(Classifier):
         for face in prepared:
             probs = next(probabilities) if face.chip is not None else None
             result = ImageResult(
-                measurements={"face_count": float(face.face_count), "face_size": face.face_size}
-                | {"eye_distance": face.eye_distance}
+                measurements={
+                    "face_count": float(face.face_count),
+                    "face_size": face.face_size,
+                    "eye_distance": face.eye_distance,
+                }
             )
             self.describe(result, probs)
             results.append(result)

