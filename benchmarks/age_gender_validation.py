@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--fgnet", type=Path, required=True)
     parser.add_argument("--ppb", type=Path, required=True)
     parser.add_argument("--fit", action="store_true")
-    parser.add_argument("--target-recall", type=float, default=0.93)
+    parser.add_argument("--target-recall", type=float, default=0.95)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report", type=Path, help="write the figures as JSON here")
