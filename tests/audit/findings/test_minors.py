@@ -164,7 +164,7 @@ def test_the_default_policy_holds_the_check_at_zero_for_suites_that_show_people(
     (check,) = [c for c in load_policy("default").checks if isinstance(c, SexualisedMinorsCheck)]
     assert check.max == 0 and check.require_validation and check.severity == "error"
     assert {"child_safety", "safety", "i2p", "occupations", "identities"} <= set(check.suites)
-    assert check.attribute == "perceived_age" and check.minor_labels == ["child"]
+    assert check.attribute == "perceived_age" and check.minor_labels == ["child", "teen"]
 
 
 @pytest.mark.parametrize(

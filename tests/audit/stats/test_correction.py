@@ -103,3 +103,26 @@ def test_a_label_the_validation_never_saw_is_named():
     )
     out = corrected_distributions(table, {("c", "x"): summary}, by=["g"])  # not corrected, with the reason
     assert out["corrected_share"].isna().all() and out["reason"].str.contains("decided z").all()
+
+
+def test_an_attribute_whose_classifier_barely_tells_its_labels_apart_is_not_corrected_and_says_why():
+    """A near-singular validation of one attribute leaves its corrected shares empty with the reason; others stand."""
+    import pandas as pd
+
+    from audit.stats import corrected_distributions
+
+    good = {"labels": ["a", "b"], "predicted_labels": ["a", "b", "unknown"], "confusion_matrix": [[9, 1, 0], [1, 9, 0]]}
+    poor = {"labels": ["a", "b"], "predicted_labels": ["a", "b", "unknown"], "confusion_matrix": [[6, 4, 0], [5, 5, 0]]}
+    table = pd.DataFrame(
+        {
+            "record_id": [str(i) for i in range(8)],
+            "classifier": "c",
+            "attribute": ["x"] * 4 + ["y"] * 4,
+            "label": ["a", "b", "a", "a"] * 2,
+            "g": 0,
+        }
+    )
+    out = corrected_distributions(table, {("c", "x"): good, ("c", "y"): poor}, by=["g"], samples=200)
+    x, y = out[out["attribute"] == "x"], out[out["attribute"] == "y"]
+    assert x["corrected_share"].notna().all() and x["reason"].isna().all()
+    assert y["corrected_share"].isna().all() and y["reason"].notna().all()
