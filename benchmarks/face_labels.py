@@ -7,13 +7,22 @@ item id, seed and the PNG's sha256). Commands::
     python -m benchmarks.face_labels sample RUN_DIR --out DIR      # the stratified sample and two sets of sheets
     python -m benchmarks.face_labels agreement LABELS.json         # agreement of the two passes, the consensus
     python -m benchmarks.face_labels manifest LABELS.json RUN_DIR --out labels.csv [--split test]
+    python -m benchmarks.face_labels fit LABELS.json RUN_DIR         # the skin_tone 'render' calibration (fit half)
+    python -m benchmarks.face_labels evaluate LABELS.json RUN_DIR    # the reading against the eye (test half)
 
 ``sample`` draws, with a recorded seed, a sample stratified by the classifier's Monk group as the run holds it
 (so its dark readings are not all one sees), and writes numbered contact sheets (4 x 5 faces at 3x, no
 reading shown) twice, in two different orders, for two passes that do not see each other. ``manifest`` writes
-the CSV ``path,label,group`` that ``diffaudit validate-classifier`` reads (paths absolute; each image's
-sha256 checked against the one labelled; ``group`` is the fit/test split), from a run made with the same
-config, for the images a run of the shipped config regenerates bit for bit.
+the CSV ``path,label,group`` that ``diffaudit validate-classifier`` reads (paths absolute; each
+image's sha256 checked against the one labelled; ``group`` is the sample, 1 stratified or 2 random), from a run
+made with the same config, for the images a run of the shipped config regenerates bit for bit.
+
+``fit`` measures the skin index of the fit half's faces labelled light / medium / dark and fits an ordinal
+logistic regression of the eye's group on it; its two cut points become anchors (Monk 4.5 and 7.5) of the
+classifier's ``render`` calibration (with the index's 97.5th percentile at Monk 2) in
+``audit/classifiers/data/skin_tone_calibration.json``. ``evaluate`` reads the held-out half with a calibration
+and prints the agreement with the eye (raw, Cohen's kappa, which way the disagreements go), the confusion
+matrix and the abstentions.
 """
 
 from __future__ import annotations
@@ -152,8 +161,10 @@ def command_agreement(args: argparse.Namespace) -> None:
     items = data["items"]
     first, second = [i["pass1"] for i in items], [i["pass2"] for i in items]
     same = sum(a == b for a, b in zip(first, second, strict=True))
-    print(f"two passes over {len(items)} images: same label {same} ({same / len(items):.3f}), "
-          f"Cohen's kappa {cohen_kappa(first, second):.3f}")
+    print(
+        f"two passes over {len(items)} images: same label {same} ({same / len(items):.3f}), "
+        f"Cohen's kappa {cohen_kappa(first, second):.3f}"
+    )
     print("pass 1:", dict(Counter(first)))
     print("pass 2:", dict(Counter(second)))
     print("consensus:", dict(Counter(i["label"] for i in items)))
@@ -161,21 +172,190 @@ def command_agreement(args: argparse.Namespace) -> None:
     print(table.to_string())
 
 
-def command_manifest(args: argparse.Namespace) -> None:
-    data = json.loads(args.labels.read_text())
-    images = run_images(args.run).set_index("record_id")
-    rows, missing = [], 0
+def labelled_images(labels: Path, run: Path, split: str | None) -> list[dict[str, Any]]:
+    """The labelled items of ``split`` (all when None) whose image in ``run`` is the one labelled (same sha256)."""
+    data = json.loads(labels.read_text())
+    images = run_images(run).set_index("record_id")
+    found = []
     for item in data["items"]:
-        if args.split and item["split"] != args.split:
-            continue
         record = f"{item['item_id']}-{item['seed']}"
-        path = args.run / images.loc[record, "path"] if record in images.index else None
-        if path is None or not path.exists() or sha256_of(path) != item["sha256"]:
-            missing += 1
+        if (split and item["split"] != split) or record not in images.index:
             continue
-        rows.append({"path": str(path.resolve()), "label": item["label"], "group": item["split"]})
-    pd.DataFrame(rows).to_csv(args.out, index=False)
-    print(f"wrote {len(rows)} labels to {args.out}" + (f"; {missing} images absent or changed" if missing else ""))
+        path = run / images.loc[record, "path"]
+        if path.exists() and sha256_of(path) == item["sha256"]:
+            found.append({**item, "path": path})
+    return found
+
+
+def read_faces(items: Sequence[dict[str, Any]], calibration: str) -> list[dict[str, Any]]:
+    """The skin_tone classifier's Monk group, level and skin index for each labelled image."""
+    from PIL import Image
+
+    from audit.classifiers.skin_tone import SkinToneClassifier, SkinToneParams
+
+    classifier = SkinToneClassifier(SkinToneParams(calibration=calibration, monk_groups=True))
+    rows = []
+    for item in items:
+        with Image.open(item["path"]) as image:
+            result = classifier.measure(np.asarray(image.convert("RGB")))
+        decided = {name: label for name, label, _ in result.labels}
+        rows.append(
+            {
+                **item,
+                "reading": decided["monk_group"],
+                "level": decided["monk_skin_tone"],
+                "face": decided["face_detected"],
+                "skin_index": result.measurements["skin_index"],
+            }
+        )
+    return rows
+
+
+GROUPS = ("light", "medium", "dark")
+
+
+def ordinal_cut_points(index: Sequence[float], groups: Sequence[str]) -> tuple[float, float]:
+    """Cut points of the skin index between light|medium and medium|dark: maximum-likelihood ordinal logistic
+    regression of the group (light < medium < dark) on the index."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    x = np.asarray(index, dtype=float)
+    y = np.asarray([GROUPS.index(g) for g in groups])
+    scale = float(x.std())
+
+    def loss(v: np.ndarray) -> float:
+        slope, first, gap = v
+        second = first + np.exp(gap)
+        eta = slope * x / scale
+        p_light, p_dark = expit(first - eta), 1 - expit(second - eta)
+        p = np.choose(y, [p_light, 1 - p_light - p_dark, p_dark])
+        return float(-np.log(np.clip(p, 1e-12, 1)).sum())
+
+    fit = minimize(
+        loss, [-1.0, -1.0, 0.5], method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 10_000}
+    )
+    slope, first, gap = fit.x
+    return first * scale / slope, (first + np.exp(gap)) * scale / slope
+
+
+def command_fit(args: argparse.Namespace) -> None:
+    from benchmarks.photo_validation import write_calibration
+
+    items = [i for i in labelled_images(args.labels, args.run, "fit") if i["label"] in GROUPS]
+    rows = [r for r in read_faces(items, "render") if r["reading"] != "unknown"]
+    light_medium, medium_dark = ordinal_cut_points([r["skin_index"] for r in rows], [r["label"] for r in rows])
+    limit = json.loads(
+        (Path(__file__).parent.parent / "audit/classifiers/data/skin_tone_calibration.json").read_text()
+    )["calibrations"]["photo"]["detectors"]["yunet"]["max_cheek_difference"]
+    high = np.percentile([r["skin_index"] for r in rows], 97.5)
+    fitted = {
+        "detectors": {
+            "yunet": {
+                "anchors": [
+                    {"index": round(float(high), 3), "monk": 2, "percentile": 97.5},
+                    {"index": round(light_medium, 3), "monk": 4.5, "between": "light|medium"},
+                    {"index": round(medium_dark, 3), "monk": 7.5, "between": "medium|dark"},
+                ],
+                "max_cheek_difference": limit,
+                "n_measured": len(rows),
+            }
+        },
+        "fitted_on": {
+            "data": f"{args.labels.name}: the fit half of eye labels of dcgan-faces images (light / medium / dark; "
+            "the classifier's abstentions left out)",
+            "n_images": len(rows),
+            "labels": dict(Counter(r["label"] for r in rows)),
+            "anchor_rule": "maximum-likelihood ordinal logistic regression of the eye's group on the skin index; "
+            "its cut points go to Monk positions 4.5 and 7.5 (the group bounds), the 97.5th percentile of the "
+            "faces' index to Monk 2 (as the photo calibration's); below the medium|dark cut the medium segment's "
+            "slope goes on (the fit half's few dark faces, 16, cannot place a second dark anchor)",
+            "max_cheek_difference_rule": "the photo calibration's (YuNet)",
+            "script": "python -m benchmarks.face_labels fit LABELS RUN_DIR",
+        },
+    }
+    write_calibration("render", fitted)
+    print(
+        f"render calibration from {len(rows)} faces {dict(Counter(r['label'] for r in rows))}: "
+        f"light|medium at index {light_medium:.3f}, medium|dark at {medium_dark:.3f}"
+    )
+
+
+def agreement_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Agreement of the reading with the eye on faces both decided: raw (Wilson 95%), Cohen's kappa (bootstrap 95%),
+    and the share of disagreements that read darker than the eye."""
+    from audit.stats.intervals import wilson_interval
+
+    both = [r for r in rows if r["label"] in GROUPS and r["reading"] in GROUPS]
+    eye, reading = [r["label"] for r in both], [r["reading"] for r in both]
+    same = sum(a == b for a, b in zip(eye, reading, strict=True))
+    darker = sum(GROUPS.index(b) > GROUPS.index(a) for a, b in zip(eye, reading, strict=True))
+    rng = np.random.default_rng(0)
+    kappas = [
+        cohen_kappa([eye[i] for i in draw], [reading[i] for i in draw])
+        for draw in (rng.integers(0, len(both), len(both)) for _ in range(1000))
+    ]
+    low, high = wilson_interval(same, len(both))
+    return {
+        "n": len(both),
+        "agreement": same / len(both),
+        "agreement_ci": (float(low), float(high)),
+        "kappa": cohen_kappa(eye, reading),
+        "kappa_ci": tuple(float(v) for v in np.nanpercentile(kappas, [2.5, 97.5])),
+        "disagreements": len(both) - same,
+        "darker_share": darker / max(1, len(both) - same),
+        "confusion": pd.crosstab(pd.Series(eye, name="eye"), pd.Series(reading, name="reading")),
+    }
+
+
+def command_evaluate(args: argparse.Namespace) -> None:
+    items = labelled_images(args.labels, args.run, args.split)
+    rows = read_faces(items, args.calibration)
+    print(f"{len(items)} labelled images ({args.split or 'all'}), calibration {args.calibration}")
+    eye_decided = [r for r in rows if r["label"] in GROUPS]
+    print(
+        f"eye light/medium/dark: {len(eye_decided)}; of these the classifier found no face in "
+        f"{sum(r['face'] != 'yes' for r in eye_decided)} and abstained on "
+        f"{sum(r['face'] == 'yes' and r['reading'] == 'unknown' for r in eye_decided)}"
+    )
+    parts = [("all", rows)] + [(f"sample {k}", [r for r in rows if r.get("sample") == k]) for k in (1, 2)]
+    for name, part in parts:
+        if not part:
+            continue
+        f = agreement_figures(part)
+        print(
+            f"\n{name}: {f['n']} faces both decided; agreement {f['agreement']:.3f} "
+            f"(95% {f['agreement_ci'][0]:.3f}-{f['agreement_ci'][1]:.3f}), Cohen's kappa {f['kappa']:.3f} "
+            f"(95% {f['kappa_ci'][0]:.3f}-{f['kappa_ci'][1]:.3f}); {f['disagreements']} disagreements, "
+            f"{f['darker_share']:.2f} of them read darker than the eye"
+        )
+        print(f["confusion"].to_string())
+
+
+def command_manifest(args: argparse.Namespace) -> None:
+    """The CSV ``path,label,group,sha256,annotator`` of the labelled images found unchanged in ``run``: by default the
+    light / medium / dark ones (the labels of ``monk_group``); with ``--all`` also 'not a face' (as
+    ``not_a_person``) and ``unsure``, which ``validate-classifier`` sets aside and counts."""
+    data = json.loads(args.labels.read_text())
+    items = labelled_images(args.labels, args.run, args.split)
+    wanted = [i for i in items if args.all or i["label"] in GROUPS]
+    rows = [
+        {
+            "path": str(i["path"].resolve()),
+            "label": "not_a_person" if i["label"] == "not a face" else i["label"],
+            "group": f"sample {i['sample']}",
+            "sha256": i["sha256"],
+            "annotator": "consensus",
+        }
+        for i in wanted
+    ]
+    pd.DataFrame(rows, columns=["path", "label", "group", "sha256", "annotator"]).to_csv(args.out, index=False)
+    asked = [i for i in data["items"] if not args.split or i["split"] == args.split]
+    missing = len(asked) - len(items)
+    print(
+        f"wrote {len(rows)} labels to {args.out}"
+        + (f"; {missing} images absent or changed in {args.run}" if missing else "")
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -194,8 +374,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     manifest.add_argument("run", type=Path)
     manifest.add_argument("--out", type=Path, required=True)
     manifest.add_argument("--split", choices=["fit", "test"], default=None)
+    manifest.add_argument("--all", action="store_true", help="also the images labelled 'not a face' or 'unsure'")
+    fit = sub.add_parser("fit", help="fit the skin_tone render calibration on the fit half")
+    fit.add_argument("labels", type=Path)
+    fit.add_argument("run", type=Path)
+    evaluate = sub.add_parser("evaluate", help="the reading against the eye on the held-out half")
+    evaluate.add_argument("labels", type=Path)
+    evaluate.add_argument("run", type=Path)
+    evaluate.add_argument("--split", choices=["fit", "test"], default="test")
+    evaluate.add_argument("--calibration", choices=["render", "photo", "swatch"], default="render")
     args = parser.parse_args(argv)
-    {"sample": command_sample, "agreement": command_agreement, "manifest": command_manifest}[args.command](args)
+    commands = {
+        "sample": command_sample,
+        "agreement": command_agreement,
+        "manifest": command_manifest,
+        "fit": command_fit,
+        "evaluate": command_evaluate,
+    }
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
