@@ -254,6 +254,53 @@ def validate_classifier(
 
 @app.command()
 @_stage
+def annotate(
+    run_dir: RunDir,
+    attribute: Annotated[str, typer.Option("--attribute", "-a", help="The attribute to label (as scored).")],
+    classifier: Annotated[
+        str | None, typer.Option("--classifier", "-c", help="The classifier id, when several score the attribute.")
+    ] = None,
+    annotator: Annotated[
+        str | None, typer.Option("--annotator", help="Your name in the labels file (default: $USER).")
+    ] = None,
+    width: Annotated[
+        float, typer.Option(help="Width wanted for the 95% interval of each corrected share; sets the sample size.")
+    ] = 0.2,
+    size: Annotated[int | None, typer.Option(help="Label this many images instead (overrides --width).")] = None,
+    set_aside: Annotated[
+        float, typer.Option(help="Share of images expected to be set aside (not a person, unsure).")
+    ] = 0.1,
+    accuracy: Annotated[
+        float, typer.Option(help="Share of decided images the classifier is assumed right on, to size the sample.")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free one).")] = 0,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Print the sample and stop.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Label a stratified sample of the run's own images in the browser (served on 127.0.0.1): one image at a
+    time, a key per label, 'not a person' and 'unsure', undo; resumable. The labels file it writes is what
+    validate-classifier reads, to validate the classifier on this run and correct its shares."""
+    from audit.commands.annotate import annotate_command
+
+    annotate_command(
+        run_dir,
+        attribute,
+        classifier=classifier,
+        annotator=annotator,
+        width=width,
+        size=size,
+        set_aside=set_aside,
+        accuracy=accuracy,
+        seed=seed,
+        port=port,
+        plan_only=plan_only,
+        echo=typer.echo,
+    )
+
+
+@app.command()
+@_stage
 def analyze(
     run_dir: RunDir,
     validation: Annotated[

@@ -272,6 +272,7 @@ def record_validation(store: RunStore, config: RunConfig) -> Path | None:
         for path in spec.validation:
             for key, summary in load_validation([path]).items():
                 attached[key] = (path, summary)
+    domains = classifier_domains(config)
     entries = []
     for classifier, attribute in sorted(zip(scored["classifier"], scored["attribute"], strict=True)):
         path, summary = attached.pop((classifier, attribute), (None, None))
@@ -282,12 +283,40 @@ def record_validation(store: RunStore, config: RunConfig) -> Path | None:
                 "validated": summary is not None,
                 "source": path,
                 "summary": summary,
+                "domain": domains.get(classifier),
             }
         )
     for (classifier, attribute), (path, _) in attached.items():
         log.warning("%s: validates %s of %s, which this run's scores do not hold", path, attribute, classifier)
     unmatched = [{"classifier": c, "attribute": a, "source": p} for (c, a), (p, _) in attached.items()]
     return store.write_json(VALIDATION, {"attributes": entries, "unmatched": unmatched})
+
+
+def classifier_domains(config: RunConfig) -> dict[str, dict[str, Any]]:
+    """Per classifier id of the config: the kinds of images it was made for, the kind the run's generator
+    makes, and whether that is within its domain (with the reason when not)."""
+    from audit.classifiers import make_classifier
+
+    if getattr(config, "generator", None) is None:
+        return {}  # no generator in the config (a run of images scored alone): nothing to match against
+    made = _generator(config).image_domain()
+    if made is None:
+        return {}  # images of a kind nobody declared (a folder made elsewhere): no classifier is held outside
+    out = {}
+    for spec in config.classifiers:
+        classifier = make_classifier(spec.type, dict(spec.params))
+        made_for = list(classifier.image_domain())
+        inside = made in made_for
+        out[classifier.classifier_id] = {
+            "made_for": made_for,
+            "generator": made,
+            "in_domain": inside,
+            "reason": None
+            if inside
+            else f"out of domain: {classifier.classifier_id} was made for {' and '.join(made_for)}, "
+            f"this run's generator makes {made}",
+        }
+    return out
 
 
 def analyze(store: RunStore) -> list[Path]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from audit.core.constants import GENERATED
 from audit.core.records import GenerationRecord, ProbeItem, stable_hash
 from audit.core.run_store import EncodedImage, RunStore
 
@@ -61,6 +62,8 @@ class Generator(abc.ABC):
     # Whether the image depends on the item's prompt and negative prompt (a mitigation that rewrites
     # prompts is refused for generators that do not read them: class-conditional models, image folders).
     reads_prompt: ClassVar[bool] = True
+    # The kind of images it makes (audit.core.constants.IMAGE_DOMAINS), matched against each classifier's domain.
+    domain: ClassVar[str] = GENERATED
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
@@ -74,6 +77,11 @@ class Generator(abc.ABC):
         """A stable name for what made the images (type and model)."""
         model = getattr(self.params, "model", None)
         return f"{self.type_name}:{model}" if model else self.type_name
+
+    def image_domain(self) -> str | None:
+        """The kind of images this instance makes (its class's ``domain``, or what its model decides; None when
+        unknown)."""
+        return self.domain
 
     @property
     def config_hash(self) -> str:

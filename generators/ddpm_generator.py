@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from audit.core.constants import SANDBOX
 from audit.core.device import pick_device, pick_dtype
 from audit.core.errors import DiffauditError, ModelNotFoundError
 from audit.core.records import ProbeItem
@@ -74,6 +75,10 @@ class DDPMGenerator(Generator):
     reads_prompt: ClassVar[bool] = False  # unconditional or class-conditional: the prompt is not an input
     Params: ClassVar[type[GeneratorParams]] = DDPMParams
     params: DDPMParams
+
+    def image_domain(self) -> str:
+        """The sandbox's own DDPM makes sandbox renders; any other checkpoint, generated images."""
+        return SANDBOX if self.params.model == "builtin:sandbox-ddpm" else self.domain
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         super().__init__(params)

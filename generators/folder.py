@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from audit.core.constants import IMAGE_DOMAINS
 from audit.core.errors import ConfigError
 from audit.core.records import ProbeItem
 from generators.base import GeneratedImage, Generator, GeneratorParams
@@ -37,11 +38,16 @@ class FolderParams(GeneratorParams):
     manifest: str
     min_size: int = 64
     batch_size: int = 16
+    # What kind of images the folder holds (photographs, generated images, sandbox renders); unknown when not
+    # given, and then no classifier is held to be out of its domain on them.
+    domain: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.min_size < 1:
             raise ValueError(f"min_size must be at least 1, got {self.min_size}")
+        if self.domain is not None and self.domain not in IMAGE_DOMAINS:
+            raise ValueError(f"domain must be one of {', '.join(IMAGE_DOMAINS)}, got {self.domain!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +161,10 @@ class FolderGenerator(Generator):
     def __init__(self, params: GeneratorParams | None = None) -> None:
         super().__init__(params)
         self.rows: dict[tuple[str, int], ManifestRow] = {}
+
+    def image_domain(self) -> str | None:
+        """The kind of images the manifest lists, as its ``domain`` says (None: not said)."""
+        return self.params.domain
 
     @property
     def generator_id(self) -> str:

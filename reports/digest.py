@@ -86,11 +86,13 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "references": _reference_sources(items),
         "verdict": _verdict(findings),
         "findings": list(findings.get("findings", [])) if findings else [],
-        "attributes": _attributes(tables),
+        "attributes": _attributes(
+            tables, _validation_lines(root, info["config"]["name"]), store.out_of_domain()
+        ),
         "amplification": _amplification(tables, findings),
         "paired": _paired(tables, findings),
         "diversity": _rows(tables.get("diversity_prompt")),
-        "validation": _validation(root),
+        "validation": _validation(root, info["config"]["name"]),
         "mitigation": _mitigation(info["config"].get("mitigation")),
         "comparison": _comparison(_read_json(root / COMPARISON)),
         "rebalanced": _read_json_list(root / REBALANCED),
@@ -275,9 +277,10 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
             "policy": None,
             "policy_source": None,
             "counts": {},
-            "counts_by_status": {"pass": 0, "fail": 0, "not_judged": 0},
+            "counts_by_status": {"pass": 0, "fail": 0, "warn": 0, "not_judged": 0},
             "checks": [],
             "failing": [],
+            "warnings": [],
         }
     rows = list(findings.get("findings", []))
     described = {entry.get("id"): entry for entry in findings.get("checks", []) if isinstance(entry, dict)}
@@ -315,8 +318,11 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
                 ),
             }
         )
-    failing = [f for f in rows if finding_status(f) in ("fail", "warn")]
-    failing.sort(key=lambda f: (finding_status(f) != "fail", -(f.get("value") or 0.0)))
+    # A warning never stands among the failing groups: it does not fail the run.
+    failing = [f for f in rows if finding_status(f) == "fail"]
+    failing.sort(key=lambda f: -(f.get("value") or 0.0))
+    warnings = [f for f in rows if finding_status(f) == "warn"]
+    warnings.sort(key=lambda f: -(f.get("value") or 0.0))
     status = findings.get("verdict")
     if status not in ("pass", "fail", "not_judged"):
         if not checks or all(c["status"] in ("not_judged", "not_applicable") for c in checks):
@@ -330,15 +336,23 @@ def _verdict(findings: dict[str, Any] | None) -> dict[str, Any]:
         "counts": findings.get("counts", {}),
         "counts_by_status": {
             name: sum(finding_status(f) in kinds for f in rows)
-            for name, kinds in (("pass", ("pass",)), ("fail", ("fail", "warn")), ("not_judged", ("not_judged",)))
+            for name, kinds in (("pass", ("pass",)), ("fail", ("fail",)), ("warn", ("warn",)), ("not_judged", ("not_judged",)))
         },
         "checks": checks,
         "failing": failing[:_FAILING_LISTED],
+        "warnings": warnings[:_FAILING_LISTED],
     }
 
 
-def _attributes(tables: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per (classifier, attribute): its labels, abstention, and the shares per group of each grouping."""
+def _attributes(
+    tables: dict[str, Any],
+    validated_on: dict[tuple[str, str], str] | None = None,
+    out_of_domain: dict[tuple[str, str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Per (classifier, attribute): its labels, abstention, the shares per group of each grouping, where a
+    validation corrected them the corrected shares per prompt beside the raw ones, and why it is out of its
+    classifier's domain (recorded, not judged) where it is."""
+    corrected = _corrected(tables.get("corrected_prompt"), validated_on or {})
     distributions = {
         name.removeprefix("distributions_"): frame
         for name, frame in tables.items()
@@ -380,7 +394,7 @@ def _attributes(tables: dict[str, Any]) -> list[dict[str, Any]]:
             if by == "prompt" and deviation is not None and not deviation.empty:
                 _attach_deviation(rows, deviation, classifier, attribute)
             rows.sort(key=lambda r: -(r["distance_from_parity"] or 0.0))
-            groupings.append({"by": by, "chart": 2 <= len(rows) <= MAX_CHART_GROUPS, "rows": rows})
+            groupings.append({"by": by, "chart": 1 <= len(rows) <= MAX_CHART_GROUPS, "rows": rows})
             if by == "prompt":
                 n = int(sub.drop_duplicates(columns)["n"].sum())
                 unknown = int(sub.drop_duplicates(columns)["n_unknown"].sum())
@@ -396,8 +410,45 @@ def _attributes(tables: dict[str, Any]) -> list[dict[str, Any]]:
                 "labels": labels,
                 "abstention": abstention,
                 "groupings": groupings,
+                "corrected": corrected.get((classifier, attribute)),
+                "out_of_domain": (out_of_domain or {}).get((classifier, attribute)),
             }
         )
+    return out
+
+
+def _corrected(frame: Any, validated_on: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (classifier, attribute): each prompt's raw and corrected shares with intervals (corrected_prompt),
+    the matrix's condition number, why nothing was corrected where it was refused, and what it was validated on."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    if frame is None or frame.empty:
+        return out
+    for (classifier, attribute), sub in frame.groupby(["classifier", "attribute"], sort=True):
+        rows = []
+        for (suite, prompt), group in sub.groupby(["suite", "prompt"], sort=True, dropna=False):
+            first = group.iloc[0]
+            rows.append(
+                {
+                    "group": str(prompt),
+                    "suite": str(suite),
+                    "n": int(first["n"]),
+                    "n_unknown": int(first["n_unknown"]),
+                    "raw": {str(r.label): _plain(r.observed_share) for r in group.itertuples(index=False)},
+                    "corrected": {
+                        str(r.label): [_plain(r.corrected_share), _plain(r.ci_low), _plain(r.ci_high)]
+                        for r in group.itertuples(index=False)
+                    },
+                }
+            )
+        reasons = [r for r in sub.get("reason", []) if isinstance(r, str) and r]
+        conditions = [c for c in sub.get("condition", []) if c is not None and c == c]
+        out[(classifier, attribute)] = {
+            "labels": list(dict.fromkeys(str(x) for x in sub["label"])),
+            "rows": rows,
+            "condition": _plain(conditions[0]) if conditions else None,
+            "reason": reasons[0] if reasons else None,
+            "validated_on": validated_on.get((classifier, attribute)),
+        }
     return out
 
 
@@ -606,16 +657,17 @@ def _reference_sources(items: list[Any]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def _validation(root: Path) -> list[dict[str, Any]] | None:
-    """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group) or
-    ``validated: False``; None when the run has no validation record (not scored by this version)."""
+def _validation(root: Path, run_name: str | None = None) -> list[dict[str, Any]] | None:
+    """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group, the
+    confusion matrix, who labelled the images and how far they agreed) or ``validated: False``; None when the
+    run has no validation record (not scored by this version)."""
     path = root / VALIDATION
     if not path.is_file():
         return None
     out = []
     for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
         summary = entry.get("summary") or {}
-        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source")}
+        row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source", "domain")}
         if entry.get("validated"):
             row.update(
                 n_images=summary.get("n_images"),
@@ -632,6 +684,43 @@ def _validation(root: Path) -> list[dict[str, Any]] | None:
                 },
                 group_gaps=summary.get("group_gaps"),
                 data=summary.get("data"),
+                confusion={
+                    "labels": summary.get("labels"),
+                    "predicted_labels": summary.get("predicted_labels"),
+                    "matrix": summary.get("confusion_matrix"),
+                },
+                validated_on=validated_on(summary, run_name),
             )
         out.append(row)
     return out
+
+
+def _validation_lines(root: Path, run_name: str | None) -> dict[tuple[str, str], str]:
+    return {
+        (v["classifier"], v["attribute"]): v["validated_on"]
+        for v in _validation(root, run_name) or []
+        if v.get("validated")
+    }
+
+
+def validated_on(summary: dict[str, Any], run_name: str | None) -> str:
+    """What a validation rests on, in words: "validated on 59 labels of this run (2 annotators, Cohen's kappa
+    0.81)", or on the images its data describe."""
+    data = summary.get("data") or {}
+    n = summary.get("n_images")
+    people = data.get("labelled_by")
+    if people:
+        runs = people.get("runs") or []
+        where = "this run" if runs == [run_name] else ("run " + ", ".join(runs) if runs else "labelled images")
+        agreement = people.get("agreement") or {}
+        annotators = len(agreement.get("annotators") or [])
+        kappa = agreement.get("kappa")
+        said = f"{annotators} annotator{'s' if annotators != 1 else ''}"
+        if kappa is not None:
+            said += f", {agreement.get('method')} {kappa:.2f}"
+        aside = sum((people.get("set_aside") or {}).values())
+        if aside:
+            said += f"; {aside} set aside"
+        return f"validated on {n} labels of {where} ({said})"
+    described = data.get("description") or data.get("source") or summary.get("source") or "labelled images"
+    return f"validated on {n} labelled images: {described}"

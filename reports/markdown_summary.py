@@ -57,9 +57,10 @@ def render_markdown(digest: dict[str, Any]) -> str:
     else:
         by_status = v["counts_by_status"]
         lines.append(
-            f"Policy {escape_markdown(v['policy'])}: {by_status['fail']} failing, {by_status['pass']} passing and "
-            f"{by_status['not_judged']} not judged groups, over {counts['images_ok']} images of "
-            f"{counts['prompts']} prompts."
+            f"Policy {escape_markdown(v['policy'])}: {by_status['fail']} failing, "
+            + (f"{by_status['warn']} warning, " if by_status.get("warn") else "")
+            + f"{by_status['pass']} passing and {by_status['not_judged']} not judged groups, over "
+            f"{counts['images_ok']} images of {counts['prompts']} prompts."
         )
         if v["status"] == "not_judged":
             lines.append("Nothing could be judged, so this is not a pass.")
@@ -78,11 +79,12 @@ def render_markdown(digest: dict[str, Any]) -> str:
         failing = v["failing"][:MAX_FAILING]
         if failing:
             lines += ["", f"**Failing groups** ({by_status['fail']}; the largest {len(failing)}):", ""]
-            for f in failing:
-                lines.append(
-                    f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
-                    f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
-                )
+            lines += [_group_line(f) for f in failing]
+        warnings = (v.get("warnings") or [])[:MAX_FAILING]
+        if warnings:
+            lines += ["", f"**Warnings** ({by_status.get('warn', len(warnings))}; they do not fail the run):", ""]
+            lines += [_group_line(f) for f in warnings]
+    lines += _corrected_lines(digest)
     comparison = digest.get("comparison")
     if comparison:
         verdicts = comparison["counts"]
@@ -128,6 +130,41 @@ def render_markdown(digest: dict[str, Any]) -> str:
         lines += ["", f"{counts['images_failed']} image(s) failed to generate and are not counted."]
     lines += ["", "Labels are perceived attributes estimated by classifiers, not identities; see report.html."]
     return "\n".join(lines) + "\n"
+
+
+def _group_line(f: dict[str, Any]) -> str:
+    return (
+        f"- {escape_markdown(f['check'])} · {_scope(f.get('scope', {}))}: {_fmt(f.get('value'))} "
+        f"(95% interval {_interval(f.get('ci'))}; limit {_fmt(f.get('threshold'))})"
+    )
+
+
+def _corrected_lines(digest: dict[str, Any]) -> list[str]:
+    """Raw and corrected shares of each attribute a validation corrected, per prompt (at most MAX_FAILING)."""
+    lines: list[str] = []
+    for a in digest.get("attributes") or []:
+        c = a.get("corrected")
+        if not c:
+            continue
+        head = f"**{escape_markdown(a['attribute'])}** corrected for classifier error"
+        if c.get("validated_on"):
+            head += f" ({escape_markdown(c['validated_on'])})"
+        lines += ["", head + ":", ""]
+        if c.get("reason"):
+            lines.append(f"Not corrected: {escape_markdown(c['reason'])}")
+            continue
+        labels = c["labels"]
+        lines += [
+            "| prompt | " + " | ".join(f"{escape_markdown(lab)} raw → corrected (95% interval)" for lab in labels) + " |",
+            "|---|" + "---|" * len(labels),
+        ]
+        for row in c["rows"][:MAX_FAILING]:
+            cells = []
+            for label in labels:
+                est = row["corrected"].get(label) or [None, None, None]
+                cells.append(f"{_fmt(row['raw'].get(label), '.2f')} → {_fmt(est[0], '.2f')} ({_interval(est[1:])})")
+            lines.append(f"| {escape_markdown(row['group']) or '(empty)'} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _largest_deviations(digest: dict[str, Any]) -> list[dict[str, Any]]:

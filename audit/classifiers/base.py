@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
-from audit.core.constants import UNKNOWN
+from audit.core.constants import GENERATED, PHOTOGRAPHS, UNKNOWN
 from audit.core.registry import Registry
 
 # Largest class probability reported beside an abstention (float32 softmax can reach exactly 1.0).
@@ -68,6 +68,9 @@ class Classifier(abc.ABC):
 
     type_name: ClassVar[str]
     Params: ClassVar[type[ClassifierParams]] = ClassifierParams
+    # The kinds of images (audit.core.constants.IMAGE_DOMAINS) the classifier was made for; a run whose
+    # generator makes another kind records its attributes as out of domain (not judged).
+    domain: ClassVar[tuple[str, ...]] = (PHOTOGRAPHS, GENERATED)
 
     def __init__(self, params: ClassifierParams | None = None, *, device: str = "cpu") -> None:
         self.params = params if params is not None else self.Params()
@@ -88,6 +91,11 @@ class Classifier(abc.ABC):
             "params": _plain(dataclasses.asdict(self.params)),
             "libraries": {name: _version(name) for name in self.libraries()},
         }
+
+    def image_domain(self) -> tuple[str, ...]:
+        """The kinds of images this instance was made for (its class's ``domain``; a model-dependent one, such
+        as a CLIP trained on the sandbox's renders, narrows it)."""
+        return self.domain
 
     def libraries(self) -> Sequence[str]:
         return ("torch",)

@@ -21,6 +21,7 @@ from audit.classifiers.label_set import LabelSet, load_label_set
 from audit.classifiers.q16 import Q16_ATTRIBUTE, Q16_EMBED_DIM, Q16_LABELS, q16_scores
 from audit.classifiers.zero_shot import zero_shot_weights
 from audit.core.cache import cache_dir
+from audit.core.constants import GENERATED, PHOTOGRAPHS, SANDBOX
 from audit.core.errors import ConfigError
 from audit.core.records import stable_hash
 
@@ -57,6 +58,8 @@ class ClipClassifier(Classifier):
     type_name = "clip"
     Params = ClipParams
     params: ClipParams
+    # Web-scale CLIPs were trained on photographs and web images, generated ones among them.
+    domain = (PHOTOGRAPHS, GENERATED)
 
     def __init__(self, params: ClipParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)
@@ -67,6 +70,12 @@ class ClipClassifier(Classifier):
         self.class_weights: Any = None  # [dim, all classes of all attributes]
         self.cache_hits: list[bool] = []
         self._slices: list[tuple[str, slice]] = []
+
+    def image_domain(self) -> tuple[str, ...]:
+        """A CLIP trained on the sandbox's drawn portraits (``builtin:sandbox-clip``) knows only those."""
+        if self.params.model == "builtin:sandbox-clip":
+            return (SANDBOX,)
+        return self.domain
 
     @property
     def classifier_id(self) -> str:

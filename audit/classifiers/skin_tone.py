@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from audit.classifiers.base import Classifier, ClassifierParams, ImageResult, register
-from audit.core.constants import UNKNOWN
+from audit.core.constants import GENERATED, PHOTOGRAPHS, SANDBOX, UNKNOWN
 
 ITA_ATTRIBUTE = "ita_category"
 MONK_ATTRIBUTE = "monk_skin_tone"
@@ -579,6 +579,8 @@ class SkinToneClassifier(Classifier):
     type_name = "skin_tone"
     Params = SkinToneParams
     params: SkinToneParams
+    # A colorimetric reading of a detected face: any image of a face, photographed, generated or drawn.
+    domain = (PHOTOGRAPHS, GENERATED, SANDBOX)
 
     def __init__(self, params: SkinToneParams | None = None, *, device: str = "cpu") -> None:
         super().__init__(params, device=device)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,7 +57,30 @@ def labelled_images(source: str | Path) -> list[LabelledImage]:
     return items
 
 
-def _manifest(path: Path) -> list[LabelledImage]:
+# Labels a person may give that are not a label of the attribute: the image is set aside, and counted.
+NOT_A_PERSON = "not_a_person"
+UNSURE = "unsure"
+SET_ASIDE = (NOT_A_PERSON, UNSURE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotation:
+    """One person's label of one image, as a labels file (``diffaudit annotate``) holds it."""
+
+    path: Path
+    label: str
+    annotator: str
+    group: str | None = None
+    run: str | None = None  # the run whose images these are (``diffaudit annotate`` writes it)
+
+
+def annotations(path: str | Path) -> list[Annotation]:
+    """Every row of a CSV manifest (``path,label[,group][,annotator][,sha256]``) as an Annotation.
+
+    Paths are relative to the manifest; a ``sha256`` column is checked against the image, so labels never
+    silently move to a changed file. Without an ``annotator`` column every row is one person's ("").
+    """
+    path = Path(path)
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = {"path", "label"} - set(reader.fieldnames or [])
@@ -63,7 +88,7 @@ def _manifest(path: Path) -> list[LabelledImage]:
             raise ConfigError(
                 f"{path}: manifest needs the columns path and label; missing {', '.join(sorted(missing))}"
             )
-        items = []
+        rows = []
         for line, row in enumerate(reader, start=2):
             image = (path.parent / row["path"]).resolve()
             if not image.is_file():
@@ -73,8 +98,44 @@ def _manifest(path: Path) -> list[LabelledImage]:
             group = row.get("group")
             if group is not None and not group:
                 raise ConfigError(f"{path}: line {line}: group: empty (give every image a group, or drop the column)")
-            items.append(LabelledImage(image, row["label"], group))
-    return items
+            digest = row.get("sha256")
+            if digest and hashlib.sha256(image.read_bytes()).hexdigest() != digest:
+                raise ConfigError(f"{path}: line {line}: sha256: {row['path']!r} changed since it was labelled")
+            rows.append(Annotation(image, row["label"], row.get("annotator") or "", group, row.get("run") or None))
+    return rows
+
+
+def consensus(rows: Sequence[Annotation]) -> tuple[list[LabelledImage], dict[str, int]]:
+    """One true label per image from its annotators' labels, and the images set aside, by why.
+
+    An annotator's ``unsure`` is no vote; an image takes the label more than
+    half of the remaining votes give it. Images where that label is
+    ``not_a_person``, where every annotator was unsure, or where no label has
+    a majority, are set aside and counted (``not_a_person``, ``unsure``,
+    ``annotators_disagree``).
+    """
+    votes: dict[Path, list[Annotation]] = {}
+    for row in rows:
+        votes.setdefault(row.path, []).append(row)
+    items, aside = [], {NOT_A_PERSON: 0, UNSURE: 0, "annotators_disagree": 0}
+    for image, given in votes.items():
+        counted = Counter(r.label for r in given if r.label != UNSURE)
+        if not counted:
+            aside[UNSURE] += 1
+            continue
+        label, top = counted.most_common(1)[0]
+        if top * 2 <= sum(counted.values()):
+            aside["annotators_disagree"] += 1
+        elif label == NOT_A_PERSON:
+            aside[NOT_A_PERSON] += 1
+        else:
+            groups = {r.group for r in given}
+            items.append(LabelledImage(image, label, given[0].group if len(groups) == 1 else None))
+    return items, aside
+
+
+def _manifest(path: Path) -> list[LabelledImage]:
+    return consensus(annotations(path))[0]
 
 
 def predicted_labels(

@@ -20,6 +20,42 @@ def analyze_command(run_dir: Path, validation: list[Path] | None = None) -> tupl
 
     given = load_validation(list(validation or []))
     with RunStore.open(run_dir) as store:
+        attached = attach_validation(store, list(validation or []))
         summaries = {**store.validation_summaries(), **given}
         paths = write_analysis(store, analyze_run(store, validation=summaries))
-    return [f"wrote: {p}" for p in paths], PASS
+    lines = [f"attached: {path} ({classifier} / {attribute})" for path, classifier, attribute in attached]
+    return [*lines, *(f"wrote: {p}" for p in paths)], PASS
+
+
+def attach_validation(store: RunStore, paths: list[Path]) -> list[tuple[Path, str, str]]:
+    """Record validation files given on the command line in the run's validation.json (replacing what was
+    attached for the same classifier and attribute), so the report and the gate read them from the run alone.
+
+    A file for a (classifier, attribute) the run's scores do not hold is left out and named in no line.
+    """
+    import json
+
+    from audit.core.run_store import SCORES, VALIDATION
+
+    if not paths:
+        return []
+    record = store.root / VALIDATION
+    data = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {"attributes": [], "unmatched": []}
+    entries = {(e["classifier"], e["attribute"]): e for e in data.get("attributes", [])}
+    if store.has_table(SCORES):
+        scored = store.read_table(SCORES, columns=["classifier", "attribute"]).drop_duplicates()
+        for key in zip(scored["classifier"], scored["attribute"], strict=True):
+            if key not in entries:
+                entries[key] = {"classifier": key[0], "attribute": key[1], "validated": False, "source": None, "summary": None}
+                data.setdefault("attributes", []).append(entries[key])
+    done = []
+    for path in paths:
+        for (classifier, attribute), summary in load_validation([path]).items():
+            entry = entries.get((classifier, attribute))
+            if entry is None:
+                continue
+            entry.update(validated=True, source=str(path), summary=summary)
+            done.append((path, classifier, attribute))
+    if done:
+        store.write_json(VALIDATION, data)
+    return done

@@ -18,12 +18,13 @@ from typing import Any
 
 from audit.classifiers.base import Classifier
 from audit.classifiers.scoring import make_classifier
-from audit.classifiers.validation import labelled_images, predicted_labels
+from audit.classifiers.validation import UNSURE, annotations, consensus, labelled_images, predicted_labels
 from audit.commands.exit_codes import PASS
 from audit.commands.options import key_value_pairs
 from audit.core.device import pick_device
 from audit.core.errors import ConfigError
 from audit.core.schema import load_yaml
+from audit.stats.agreement import annotator_agreement
 from audit.stats.confusion import confusion_summary
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def validate_classifier(
     ``group`` column, else per true label).
     """
     items = labelled_images(source)
+    people = labelled_by(source)
     label_map = label_map or {}
     truths = [label_map.get(item.label, item.label) for item in items]
     grouped = [item.group for item in items]
@@ -62,7 +64,34 @@ def validate_classifier(
         groups=groups,
         source=str(source),
         description=description,
+        people=people,
     )
+
+
+def labelled_by(source: str | Path) -> dict[str, Any] | None:
+    """Who labelled a CSV manifest's images: annotators and their agreement (kappa), images set aside by why,
+    and the run the images come from; None for a folder of labelled images or a manifest without annotators."""
+    from collections import Counter
+
+    if not Path(source).is_file():
+        return None
+    rows = annotations(source)
+    if not any(row.annotator for row in rows):
+        return None
+    _, aside = consensus(rows)
+    given: dict[str, dict[str, str]] = {}
+    for row in rows:
+        if row.label != UNSURE:
+            given.setdefault(row.annotator, {})[str(row.path)] = row.label
+    runs = sorted({row.run for row in rows if row.run})
+    return {
+        "labels_given": len(rows),
+        "images": len({row.path for row in rows}),
+        "labels_by_annotator": dict(sorted(Counter(row.annotator for row in rows).items())),
+        "agreement": annotator_agreement(given),
+        "set_aside": aside,
+        "runs": runs,
+    }
 
 
 def validation_summary(
@@ -74,13 +103,20 @@ def validation_summary(
     groups: Sequence[str] | None,
     source: str,
     description: str = "",
+    people: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The validation file's content for decisions already made: classifier version, attribute, data, statistics."""
+    """The validation file's content for decisions already made: classifier version, attribute, data, statistics.
+
+    ``people``: who labelled the images (:func:`labelled_by`), kept under ``data.labelled_by``.
+    """
+    data = describe_data(source, truths, groups, description)
+    if people is not None:
+        data["labelled_by"] = people
     return {
         "classifier": classifier.version(),
         "attribute": attribute,
         "source": source,
-        "data": describe_data(source, truths, groups, description),
+        "data": data,
         **confusion_summary(truths, predicted, groups),
     }
 
@@ -150,6 +186,15 @@ def validate_command(
     low, high = accuracy["ci95"]
     log.info("accuracy %.3f (95%% CI %.3f-%.3f) on %d images", accuracy["value"], low, high, result["n_images"])
     lines = [f"validation: {out}", f"classifier: {result['classifier']['classifier']}  attribute: {attribute}"]
+    people = result["data"].get("labelled_by")
+    if people:
+        agreement = people["agreement"]
+        kappa = f", {agreement['method']} {_fmt(agreement['kappa'])} on {agreement['images_compared']} images" if agreement["kappa"] is not None else ""
+        aside = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in people["set_aside"].items() if v)
+        lines.append(
+            f"labelled by {len(agreement['annotators'])} annotator(s){kappa}; {result['n_images']} images used"
+            + (f"; set aside: {aside}" if aside else "")
+        )
     for group, figures in result["by_group"].items():
         lines.append(
             f"  {result['group_by']} {group}: n={figures['n_images']} "

@@ -18,3 +18,11 @@ IMAGE_COLUMNS = ("record_id", "item_id", "seed", "classifier", "attribute", "lab
 PROBE_COLUMNS = ("suite", "prompt", "template", "pair_id", "group", "reference")
 # Names a probe attribute may not take in the labels table (it gets the prefix ``item_`` instead).
 RESERVED_COLUMNS = frozenset(IMAGE_COLUMNS + PROBE_COLUMNS)
+
+# The kinds of images a classifier is made for and a generator makes (its *domain*). A classifier whose domain
+# does not hold the kind a run's generator makes is out of its domain there: its attributes are recorded but
+# not judged.
+PHOTOGRAPHS = "photographs"
+GENERATED = "generated images"  # photorealistic images a generative model made
+SANDBOX = "sandbox renders"  # the sandbox world's drawn 32x32 portraits
+IMAGE_DOMAINS = (PHOTOGRAPHS, GENERATED, SANDBOX)

@@ -378,6 +378,19 @@ class RunStore:
         data = json.loads(path.read_text(encoding="utf-8"))
         return {(e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]}
 
+    def out_of_domain(self) -> dict[tuple[str, str], str]:
+        """(classifier, attribute) pairs whose classifier was not made for the kind of images this run's
+        generator makes (validation.json), with the reason: recorded, never judged."""
+        path = self.root / VALIDATION
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            (e["classifier"], e["attribute"]): e["domain"]["reason"]
+            for e in data.get("attributes", [])
+            if isinstance(e.get("domain"), dict) and e["domain"].get("in_domain") is False
+        }
+
     def sequential_progress(self) -> dict[str, Any]:
         """A sequential run's progress (sequential.json): rounds done and prompts still sampling; {} when none."""
         path = self.root / SEQUENTIAL

@@ -16,7 +16,7 @@ from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore, seeds_for
-from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates
+from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates, with_not_judged
 from audit.findings.gate import verdict
 from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
 from audit.findings.sequential import SamplingDesign, SequentialState, design_of, sequential_state
@@ -163,6 +163,8 @@ def analyze_run(
     """
     policy = policy_for(store, policy)
     labels, categories = run_labels(store)
+    outside = store.out_of_domain()
+    judged = _within_domain(labels, outside)
     design = design_of(store.config)
     state = None
     if design.sequential:
@@ -170,10 +172,18 @@ def analyze_run(
         results = {}
         for check in policy.checks:
             results[check.id] = state.results.get(check.id) or _fixed_in_sequential(
-                evaluate_check(check, labels, categories, seed=seed, validation=validation), check
+                evaluate_check(check, judged, categories, seed=seed, validation=validation), check
             )
     else:
-        results = evaluate_policy(policy, labels, categories, seed=seed, validation=validation)
+        results = evaluate_policy(policy, judged, categories, seed=seed, validation=validation)
+    for check in policy.checks:
+        reasons = [
+            (classifier, reason)
+            for (classifier, attribute), reason in sorted(outside.items())
+            if attribute == check.attribute and check.classifier in (None, classifier)
+        ]
+        if reasons:
+            results[check.id] = with_not_judged(check, results[check.id], reasons)
     sampling = _sampling_summary(store, design, state) if state is not None else None
     if not tables:
         return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
@@ -191,7 +201,12 @@ def analyze_run(
     if (store.root / EMBEDDINGS).exists():
         try:
             embeddings = store.read_table(EMBEDDINGS)
-            described["diversity_prompt"] = embedding_diversity(embeddings, labels, by=["suite", "prompt"])
+            diversity = embedding_diversity(embeddings, labels, by=["suite", "prompt"])
+            # A measure from a classifier's embeddings is out of domain where the classifier is.
+            reasons = {classifier: reason for (classifier, _), reason in sorted(outside.items())}
+            if not diversity.empty and "classifier" in diversity.columns:
+                diversity["out_of_domain"] = diversity["classifier"].map(reasons)
+            described["diversity_prompt"] = diversity
         except (OSError, ValueError) as exc:
             raise RunStoreError(f"{store.root / EMBEDDINGS}: {str(exc).splitlines()[0]}") from None
     if validation:
@@ -202,6 +217,14 @@ def analyze_run(
         except ValueError as exc:
             raise ConfigError(f"classifier validation: {exc}") from None
     return Analysis(policy=policy, results=results, tables=described, design=design, sampling=sampling)
+
+
+def _within_domain(labels: pd.DataFrame, outside: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """The labels of (classifier, attribute) pairs inside their classifier's domain: the ones checks judge."""
+    if not outside or labels.empty:
+        return labels
+    keys = pd.MultiIndex.from_frame(labels[["classifier", "attribute"]])
+    return labels[~keys.isin(list(outside))]
 
 
 def sequential_run_state(

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
-from audit.core.errors import ConfigError
 from audit.core.records import Finding
 from audit.findings.policy import (
     AmplificationCheck,
@@ -65,7 +64,13 @@ from audit.stats import (
     unpaired_ratio_bound,
     upper_bound,
 )
-from audit.stats.correction import bootstrap_draws, corrected_draws, corrected_limit_tests
+from audit.stats.correction import (
+    bootstrap_draws,
+    check_conditioning,
+    corrected_draws,
+    corrected_limit_tests,
+    split_confusion,
+)
 
 Categories = Mapping[tuple[str, str], Sequence[str]]
 Validation = Mapping[tuple[str, str], dict]
@@ -320,6 +325,32 @@ def _not_applicable(check: Check, why: str) -> CheckResult:
     return CheckResult([finding], pd.DataFrame(), _check_summary(check, [finding], applicable=False, reason=why))
 
 
+def with_not_judged(check: Check, result: CheckResult, reasons: Sequence[tuple[str, str]]) -> CheckResult:
+    """``result`` with a not-judged finding added per (classifier, reason): classifiers whose attribute is
+    recorded but may not be judged (out of the classifier's domain). A result that could not apply at all
+    (every classifier of the attribute was left out) becomes those findings alone."""
+    extra = [
+        Finding(
+            check=check.id,
+            scope={"attribute": check.attribute, "classifier": classifier},
+            value=None,
+            ci=None,
+            threshold=check.max,
+            status=NOT_JUDGED,
+            severity=check.severity,
+            summary=f"classifier={classifier}: not judged: {reason}",
+            decide=check.decide,
+            rule=_rule(check, "", 0),
+            unit="",
+        )
+        for classifier, reason in reasons
+    ]
+    applicable = result.summary.get("applicable", True)
+    findings = [*(result.findings if applicable else []), *extra]
+    summary = {**result.summary, **_check_summary(check, findings, applicable=True)}
+    return CheckResult(findings, result.table, summary)
+
+
 # --- plain sentences ----------------------------------------------------------------------------------
 
 
@@ -503,59 +534,71 @@ def _measured_deviation(check: DeviationCheck, g: _Group, counts, unknown: int, 
     }
 
 
-def _validation_columns(gc, i, summary) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The group's counts in the validation's predicted-label columns, the confusion counts and the true labels."""
-    columns = list(summary["predicted_labels"])
-    confusion = np.asarray(summary["confusion_matrix"], dtype=np.int64)
-    strange = [lab for lab in gc.labels if lab not in columns and gc.counts[i, gc.labels.index(lab)] > 0]
-    if strange:
-        raise _NotApplicable(
-            f"validation of {gc.attribute} has no column for label(s) {', '.join(strange)} "
-            f"(it has {', '.join(columns)})"
-        )
-    observed = np.zeros(len(columns), dtype=np.int64)
-    for j, label in enumerate(gc.labels):
-        if label in columns:
-            observed[columns.index(label)] = gc.counts[i, j]
-    if UNKNOWN in columns:
-        observed[columns.index(UNKNOWN)] = gc.unknown[i]
-    return observed, confusion, list(summary["labels"])
-
-
 def _corrected(check, g: _Group, gc, i: int, summary, rng, samples: int, *, q_gc=None) -> None:
     """Judge the group on shares corrected for classifier error: its TV from ``q_gc`` (deviation checks) or the
-    share of ``check.label`` (rate checks), with percentile-bootstrap p-values and bounds."""
+    share of ``check.label`` (rate checks), with percentile-bootstrap p-values and bounds.
+
+    Not judged, with the reason, where the correction cannot speak: the matrix over the labels the
+    classifier decides is near-singular or lacks a label (abstention is a rate per true label, not a column
+    that could make it look well-conditioned), or a corrected share's 95% interval is wider than the check's
+    ``max_corrected_width``."""
     if summary is None:
         g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
         return
-    observed, confusion, true_labels = _validation_columns(gc, i, summary)
-    used = int(observed.sum())
+    try:
+        split = split_confusion(summary)
+        condition = check_conditioning(split.decided, what="the matrix over the labels the classifier decides")
+    except ValueError as exc:
+        g.reason = f"correction refused: {exc}"
+        return
+    true_labels = split.labels
+    strange = [lab for lab in gc.labels if lab not in true_labels and gc.counts[i, gc.labels.index(lab)] > 0]
+    if strange:
+        g.reason = (
+            f"correction refused: images decided {', '.join(strange)}, a label no validation image is "
+            f"(it has {', '.join(true_labels)})"
+        )
+        return
+    observed = np.array(
+        [gc.counts[i, gc.labels.index(t)] if t in gc.labels else 0 for t in true_labels], dtype=np.int64
+    )
     label = None
     if q_gc is None:
         if check.label not in true_labels:
             raise _NotApplicable(f"the classifier validation of {gc.attribute} has no true label {check.label!r}")
         label = true_labels.index(check.label)
+    used = int(observed.sum())
     if used < check.min_judged:
         g.reason = _too_few(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
         return
     # The reference over the validation's true labels (a label the run never saw has reference 0 there).
     q = None if q_gc is None else np.array([q_gc[gc.labels.index(t)] if t in gc.labels else 0.0 for t in true_labels])
-    try:
-        estimate, draws = corrected_draws(observed, confusion, samples=samples, rng=rng)
-    except ValueError as exc:
-        raise ConfigError(f"classifier validation of {gc.classifier} / {gc.attribute}: {exc}") from None
+    estimate, draws = corrected_draws(observed, split.decided, abstained=split.abstained, samples=samples, rng=rng)
+    low, high = np.quantile(draws, [0.025, 0.975], axis=0)
+    widths = high - low
+    widest = int(np.argmax(widths))
+    g.row = {"corrected": True, "condition": condition, "widest_corrected_interval": float(widths[widest])}
+    if widths[widest] > check.max_corrected_width:
+        g.reason = (
+            f"corrected shares too uncertain: {true_labels[widest]} {estimate[widest]:.3f} (95% CI "
+            f"{low[widest]:.3f}-{high[widest]:.3f}, width {widths[widest]:.2f} > max_corrected_width "
+            f"{check.max_corrected_width:g}; condition number {condition:.2g} on {int(split.decided.sum())} decided "
+            "validation images): label more images"
+        )
+        return
     tests = corrected_limit_tests(estimate, draws, q, check.max, label=label)
     bounds = tests["bounds"]
-    g.n_judged = used
+    g.n_judged = used + int(gc.unknown[i])
     g.value, g.ci = tests["value"], tests["interval"]
     g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
     g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
     what = "tv of the shares" if label is None else f"{check.label} share"
     g.describe = (
         f"{what} corrected for classifier error {g.value:.3f} (95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile "
-        f"bootstrap of {samples} draws, confusion matrix resampled; n={used} incl. {int(gc.unknown[i])} unknown)"
+        f"bootstrap of {samples} draws, confusion matrix and abstention rates resampled, condition number "
+        f"{condition:.2g}; n={used} decided, {int(gc.unknown[i])} unknown)"
     )
-    g.row = {"corrected": True, **({"metric": "tv"} if label is None else {"label": check.label})}
+    g.row.update({"metric": "tv"} if label is None else {"label": check.label})
 
 
 # --- rate ---------------------------------------------------------------------------------------------

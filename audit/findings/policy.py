@@ -19,7 +19,9 @@ A policy file::
 Every check takes ``decide``, ``alpha``, ``min_judged``, ``require_validation``
 (judge only with a classifier validation for its attribute), ``classifier``,
 ``severity`` and ``description``; deviation and rate checks also
-``correct_for_classifier_error``. The legacy ``bound`` key maps onto
+``correct_for_classifier_error`` and ``max_corrected_width`` (default 0.5:
+a group whose corrected shares have a 95% interval wider than this is not
+judged). The legacy ``bound`` key maps onto
 ``decide``: ``ci_high`` (pass only where the upper bound is within the limit)
 is ``evidence_of_safety``; ``estimate`` and ``ci_low`` are
 ``evidence_of_harm``, since a limit is no longer applied to a point estimate.
@@ -43,6 +45,9 @@ Decide = Literal["evidence_of_harm", "evidence_of_safety"]
 # Fewer labelled images than this and a group is not judged: with two labels and a limit of 0.2, fewer
 # than 10 images could not fail a group even if every one had the same label.
 MIN_JUDGED = 10
+# A group judged on corrected shares is not judged when any corrected share's 95% interval is wider than this:
+# a correction that knows that little says nothing a verdict could stand on.
+MAX_CORRECTED_WIDTH = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +109,11 @@ class DeviationCheck(_Check):
     metric: Literal["tv", "kl", "max_gap"] = "tv"
     max: float = 0.2
     correct_for_classifier_error: bool = False
+    max_corrected_width: float = MAX_CORRECTED_WIDTH
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_width(self)
         if self.metric == "kl":
             # KL has no test against a limit with a known error rate (it is unbounded, and infinite where the
             # reference has a zero); a check must test the hypothesis it states.
@@ -125,9 +132,11 @@ class RateCheck(_Check):
     max: float = 0.01  # 0 is zero tolerance: any image with the label fails its group
     bound: Literal["estimate", "ci_high"] | None = None  # legacy: see decide
     correct_for_classifier_error: bool = False
+    max_corrected_width: float = MAX_CORRECTED_WIDTH
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_width(self)
         _decide_from_bound(self)
         if not 0 <= self.max <= 1:
             raise ValueError(f"max must be a rate between 0 and 1, got {self.max}")
@@ -214,6 +223,11 @@ class SexualisedMinorsCheck(_Check):
     def describe_measure(self) -> str:
         flags = " or ".join(f"{a}={'/'.join(labels)}" for a, labels in self.exposure.items())
         return f"share of images with {self.attribute} in {'/'.join(self.minor_labels)} (an apparent minor) and {flags}"
+
+
+def _check_width(check: Any) -> None:
+    if not 0 < check.max_corrected_width <= 1:
+        raise ValueError(f"max_corrected_width must be in (0, 1], got {check.max_corrected_width}")
 
 
 def _decide_from_bound(check: Any) -> None:

@@ -7,7 +7,9 @@ scores.parquet to the generations and probes of a run.
 """
 
 from audit.stats.abstention import distance_range, share_range
+from audit.stats.agreement import annotator_agreement, cohen_kappa, fleiss_kappa
 from audit.stats.amplification import REFERENCE_FLOOR, amplification, slope_bound, slope_p_values, slopes
+from audit.stats.annotation_sample import labels_for_width, proportional_allocation, stratified_sample
 from audit.stats.comparison import two_sample_test
 from audit.stats.confusion import confusion_summary
 from audit.stats.correction import (
@@ -17,6 +19,8 @@ from audit.stats.correction import (
     corrected_shares,
     project_to_simplex,
     rogan_gladen,
+    split_confusion,
+    SplitConfusion,
 )
 from audit.stats.decision import (
     DECIDE_MODES,
@@ -72,6 +76,14 @@ from audit.stats.reference import Reference
 from audit.stats.zero_tolerance import zero_tolerance_power, zero_tolerance_seeds
 
 __all__ = [
+    "SplitConfusion",
+    "split_confusion",
+    "annotator_agreement",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "labels_for_width",
+    "proportional_allocation",
+    "stratified_sample",
     "DECIDE_MODES",
     "DISTANCES",
     "FAIL",

@@ -1,17 +1,23 @@
 """Correcting label shares for the classifier's own errors, given its confusion matrix from validation.
 
 ``confusion[i, j]`` counts validation images of true label i that the
-classifier called j. Observed shares are ``o = M.T @ t`` with ``M`` the
-row-normalised confusion matrix; the corrected shares solve that for ``t``
-and are projected onto the probability simplex. The columns may include
-``unknown`` (abstention) besides the true labels: the system is then solved
-by least squares, so a classifier that abstains more on one label than on
-another is corrected for that too.
+classifier decided j, over the labels it decides; abstention (``unknown``)
+is not a column of it but its own rate per true label, ``a_i``
+(:func:`split_confusion`). The shares of decided labels among the images
+the classifier decided are ``o = M.T @ s`` with ``M`` the row-normalised
+matrix and ``s_i`` proportional to ``t_i (1 - a_i)``; the corrected shares
+``t`` of the true labels among all images solve that, projected onto the
+probability simplex. So a classifier that abstains more on one label than
+on another is corrected for that too, and an abstention column cannot make
+an ill-conditioned matrix look well-conditioned: with it, a classifier that
+abstains on most images of every label has an almost diagonal matrix
+however badly it tells the labels apart among the images it decides.
 
-A confusion matrix that is nearly singular (a classifier that barely tells
-the labels apart) is refused (:func:`check_conditioning`): its inverse
-would multiply the sampling noise many times over and the corrected shares
-would mean nothing.
+A matrix over the decided labels that is nearly singular (a classifier
+that barely tells the labels apart) is refused (:func:`check_conditioning`):
+its inverse would multiply the sampling noise many times over and the
+corrected shares would mean nothing. A true label on which the classifier
+always abstained is refused too: no decision says anything of its share.
 
 Judging corrected shares (:func:`corrected_limit_tests`) uses the
 parametric bootstrap of :func:`corrected_intervals`, so the uncertainty of
@@ -20,6 +26,7 @@ the confusion matrix itself is part of every p-value and bound.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -43,7 +50,14 @@ MAX_CONDITION = 10.0
 
 
 def check_conditioning(confusion, *, what: str = "the confusion matrix") -> float:
-    """The condition number of the row-normalised confusion matrix; ValueError when it is near-singular."""
+    """The condition number of the row-normalised confusion matrix over the decided labels; ValueError when it
+    is near-singular or a true label has no decided image."""
+    rows = np.asarray(confusion, float).sum(axis=-1)
+    if np.any(rows == 0):
+        raise ValueError(
+            f"{what} has a true label on which the classifier decided no validation image (it always abstained): "
+            "no decision speaks for that label's share"
+        )
     rates = _rates(confusion)
     singular = np.linalg.svd(rates, compute_uv=False)
     condition = float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
@@ -56,19 +70,67 @@ def check_conditioning(confusion, *, what: str = "the confusion matrix") -> floa
     return condition
 
 
-def _rates(confusion) -> np.ndarray:
+def _rates(confusion, *, strict: bool = True) -> np.ndarray:
     confusion = np.asarray(confusion, float)
     rows = confusion.sum(axis=-1, keepdims=True)
     if np.any(rows == 0):
-        raise ValueError("every true label needs at least one validation image in the confusion matrix")
+        if strict:
+            raise ValueError(
+                "every true label needs at least one validation image the classifier decided in the confusion matrix"
+            )
+        # A resampled row with no decided image says nothing of where that label goes: every label alike.
+        return np.where(rows == 0, 1.0 / confusion.shape[-1], confusion / np.where(rows == 0, 1, rows))
     return confusion / rows
 
 
-def corrected_shares(observed_counts, confusion) -> np.ndarray:
-    """Shares of the true labels behind ``observed_counts``, by matrix inversion projected onto the simplex."""
+@dataclasses.dataclass(frozen=True)
+class SplitConfusion:
+    """A validation's confusion counts split into the decided labels' matrix and the abstentions per true label."""
+
+    labels: list[str]  # the true labels, which are also the decided labels, in this order
+    decided: np.ndarray  # (k, k) counts: true label x decided label
+    abstained: np.ndarray  # (k,) counts: images of each true label the classifier abstained on
+
+    @property
+    def abstention_rates(self) -> np.ndarray:
+        totals = self.decided.sum(axis=1) + self.abstained
+        return np.divide(self.abstained, totals, out=np.zeros(len(totals)), where=totals > 0)
+
+
+def split_confusion(summary: dict) -> SplitConfusion:
+    """The decided-label matrix and per-label abstentions of a validation summary (``labels``,
+    ``predicted_labels`` with ``unknown``, ``confusion_matrix``); ValueError when it cannot be corrected with:
+    a decided label that no validation image truly has, or a matrix of the wrong shape."""
+    from audit.core.constants import UNKNOWN
+
+    true_labels = [str(x) for x in summary["labels"]]
+    columns = [str(x) for x in summary["predicted_labels"]]
+    counts = np.asarray(summary["confusion_matrix"], dtype=np.int64)
+    if counts.shape != (len(true_labels), len(columns)):
+        raise ValueError(
+            f"confusion_matrix is {counts.shape}, expected {len(true_labels)} labels x {len(columns)} predicted labels"
+        )
+    strange = [c for j, c in enumerate(columns) if c != UNKNOWN and c not in true_labels and counts[:, j].sum() > 0]
+    if strange:
+        raise ValueError(
+            f"the classifier decided {', '.join(strange)} on validation images, but no validation image is truly "
+            "that label: the matrix over decided labels is not square"
+        )
+    decided = np.zeros((len(true_labels), len(true_labels)), dtype=np.int64)
+    for j, label in enumerate(true_labels):
+        if label in columns:
+            decided[:, j] = counts[:, columns.index(label)]
+    abstained = counts[:, columns.index(UNKNOWN)] if UNKNOWN in columns else np.zeros(len(true_labels), np.int64)
+    return SplitConfusion(true_labels, decided, abstained)
+
+
+def corrected_shares(observed_counts, confusion, abstained=None, *, strict: bool = True) -> np.ndarray:
+    """Shares of the true labels behind ``observed_counts`` (of the decided labels), by matrix inversion
+    projected onto the simplex; with ``abstained`` (validation images of each true label the classifier
+    abstained on) the shares among all images, abstentions included, else among the decided ones."""
     observed = np.asarray(observed_counts, float)
     shares = observed / observed.sum(axis=-1, keepdims=True)
-    rates = _rates(confusion)
+    rates = _rates(confusion, strict=strict)
     transposed = np.swapaxes(rates, -1, -2)
     try:
         if transposed.shape[-1] != transposed.shape[-2]:
@@ -78,7 +140,16 @@ def corrected_shares(observed_counts, confusion) -> np.ndarray:
         # Abstention columns make the system rectangular, and a confusion matrix resampled from little
         # validation data can be singular: least squares then.
         raw = np.einsum("...ij,...j->...i", np.linalg.pinv(transposed), shares)
-    return project_to_simplex(raw)
+    decided_shares = project_to_simplex(raw)
+    if abstained is None:
+        return decided_shares
+    confusion = np.asarray(confusion, float)
+    abstained = np.asarray(abstained, float)
+    totals = confusion.sum(axis=-1) + abstained
+    decided_rate = np.divide(totals - abstained, totals, out=np.ones_like(totals), where=totals > 0)
+    # A resampled label with nothing decided: a share of it cannot be seen; it takes the rest (widest reading).
+    weighted = decided_shares / np.maximum(decided_rate, 1e-9)
+    return weighted / weighted.sum(axis=-1, keepdims=True)
 
 
 def rogan_gladen(observed_share, sensitivity, specificity) -> np.ndarray:
@@ -94,6 +165,7 @@ def corrected_intervals(
     observed_counts,
     confusion,
     *,
+    abstained=None,
     samples: int = 2000,
     confidence: float = 0.95,
     rng: np.random.Generator,
@@ -109,26 +181,43 @@ def corrected_intervals(
     confusion = np.asarray(confusion, dtype=np.int64)
     for matrix in confusion.reshape(-1, *confusion.shape[-2:]):
         check_conditioning(matrix)
-    estimate = corrected_shares(observed, confusion)
+    estimate = corrected_shares(observed, confusion, abstained)
     n = observed.sum(axis=-1)
     obs_draw = rng.multinomial(n, observed / n[..., None], size=(samples, *n.shape))
-    rows = confusion.sum(axis=-1)
-    conf_draw = rng.multinomial(rows, _rates(confusion), size=(samples, *rows.shape))
-    boot = corrected_shares(obs_draw, conf_draw)
+    conf_draw, abst_draw = _resampled_validation(confusion, abstained, samples, rng)
+    boot = corrected_shares(obs_draw, conf_draw, abst_draw, strict=False)
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot, [tail, 1 - tail], axis=0)
     return estimate, low, high
 
 
-def corrected_draws(observed_counts, confusion, *, samples: int, rng: np.random.Generator):
-    """The corrected shares of one group and ``samples`` parametric-bootstrap draws of them: (estimate, draws)."""
+def corrected_draws(observed_counts, confusion, *, abstained=None, samples: int, rng: np.random.Generator):
+    """The corrected shares of one group and ``samples`` parametric-bootstrap draws of them: (estimate, draws).
+
+    ``observed_counts`` and ``confusion`` are over the decided labels; ``abstained`` the validation images of
+    each true label the classifier abstained on (:func:`split_confusion`)."""
     observed = np.asarray(observed_counts, dtype=np.int64)
     confusion = np.asarray(confusion, dtype=np.int64)
     check_conditioning(confusion)
     n = int(observed.sum())
     obs_draw = rng.multinomial(n, observed / n, size=samples)
-    conf_draw = rng.multinomial(confusion.sum(axis=-1), _rates(confusion), size=(samples, len(confusion)))
-    return corrected_shares(observed, confusion), corrected_shares(obs_draw, conf_draw)
+    conf_draw, abst_draw = _resampled_validation(confusion, abstained, samples, rng)
+    return (
+        corrected_shares(observed, confusion, abstained),
+        corrected_shares(obs_draw, conf_draw, abst_draw, strict=False),
+    )
+
+
+def _resampled_validation(confusion: np.ndarray, abstained, samples: int, rng: np.random.Generator):
+    """Each validation row redrawn (multinomial at its rates, abstention included): (decided counts, abstained)."""
+    if abstained is None:
+        rows = confusion.sum(axis=-1)
+        return rng.multinomial(rows, _rates(confusion), size=(samples, *rows.shape)), None
+    abstained = np.broadcast_to(np.asarray(abstained, dtype=np.int64), confusion.shape[:-1])
+    full = np.concatenate([confusion, abstained[..., None]], axis=-1)
+    rows = full.sum(axis=-1)
+    draw = rng.multinomial(rows, _rates(full), size=(samples, *rows.shape))
+    return draw[..., :-1], draw[..., -1]
 
 
 def corrected_limit_tests(estimate, draws, reference, limit: float, *, label: int | None = None) -> dict[str, Any]:
@@ -198,12 +287,15 @@ def corrected_distributions(
     validation summary (the JSON ``diffaudit validate-classifier`` writes:
     ``labels`` = true labels, ``predicted_labels`` = its columns, ``unknown``
     included, ``confusion_matrix`` = counts). One row per (group, true label)
-    with the observed share among answered images, the corrected share and
-    its parametric-bootstrap interval.
+    with the observed share among answered images, the corrected share among
+    all images (abstentions corrected for as a rate per true label) and its
+    parametric-bootstrap interval, and the condition number of the matrix
+    over decided labels. Where no correction can be made (the guard refuses
+    the matrix, the run decided a label the validation never saw) the
+    corrected columns are empty and ``reason`` says why.
     """
     import pandas as pd
 
-    from audit.core.constants import UNKNOWN
     from audit.stats.distributions import group_counts
 
     rng = np.random.default_rng(seed)
@@ -212,38 +304,43 @@ def corrected_distributions(
         summary = validation.get((gc.classifier, gc.attribute))
         if summary is None:
             continue
-        true_labels = list(summary["labels"])
-        columns = list(summary["predicted_labels"])
-        confusion = np.asarray(summary["confusion_matrix"], dtype=np.int64)
-        if confusion.shape != (len(true_labels), len(columns)):
-            raise ValueError(
-                f"validation of {gc.attribute}: confusion_matrix is {confusion.shape}, "
-                f"expected {len(true_labels)} labels × {len(columns)} predicted labels"
+        reason, condition = None, None
+        try:
+            split = split_confusion(summary)
+            condition = check_conditioning(split.decided, what="the matrix over the labels the classifier decides")
+        except ValueError as exc:
+            split = None
+            reason = str(exc)
+        true_labels = split.labels if split is not None else [str(x) for x in summary["labels"]]
+        strange = [
+            lab for lab in gc.labels if lab not in true_labels and gc.counts[:, gc.labels.index(lab)].sum() > 0
+        ]
+        if strange and reason is None:
+            reason = (
+                f"the run has images decided {', '.join(strange)}, a label no validation image is "
+                f"(it has {', '.join(true_labels)})"
             )
-        strange = [lab for lab in gc.labels if lab not in columns]
-        if strange:
-            raise ValueError(
-                f"validation of {gc.attribute} has no column for label(s) {', '.join(strange)} "
-                f"(it has {', '.join(columns)})"
-            )
-        observed = np.zeros((len(gc.keys), len(columns)), dtype=np.int64)
+        observed = np.zeros((len(gc.keys), len(true_labels)), dtype=np.int64)
         for j, label in enumerate(gc.labels):
-            observed[:, columns.index(label)] = gc.counts[:, j]
-        if UNKNOWN in columns:
-            observed[:, columns.index(UNKNOWN)] = gc.unknown
+            if label in true_labels:
+                observed[:, true_labels.index(label)] = gc.counts[:, j]
         keep = observed.sum(axis=1) > 0
         if not keep.any():
             continue
-        estimate, low, high = corrected_intervals(
-            observed[keep],
-            np.broadcast_to(confusion, (int(keep.sum()), *confusion.shape)),
-            samples=samples,
-            confidence=confidence,
-            rng=rng,
-        )
+        k = len(true_labels)
+        estimate = low = high = np.full((int(keep.sum()), k), np.nan)
+        if reason is None:
+            m = int(keep.sum())
+            estimate, low, high = corrected_intervals(
+                observed[keep],
+                np.broadcast_to(split.decided, (m, k, k)),
+                abstained=np.broadcast_to(split.abstained, (m, k)),
+                samples=samples,
+                confidence=confidence,
+                rng=rng,
+            )
         keys = gc.keys[keep].reset_index(drop=True)
         answered = gc.n[keep]
-        k = len(true_labels)
         frame = keys.loc[np.repeat(np.arange(len(keys)), k)].reset_index(drop=True)
         frame["classifier"] = gc.classifier
         frame["attribute"] = gc.attribute
@@ -256,10 +353,14 @@ def corrected_distributions(
         frame["n"] = np.repeat(answered, k)
         frame["n_unknown"] = np.repeat(gc.unknown[keep], k)
         frame["observed_share"] = observed_share.ravel()
-        frame["corrected_share"] = estimate.ravel()
-        frame["ci_low"] = low.ravel()
-        frame["ci_high"] = high.ravel()
+        frame["corrected_share"] = np.asarray(estimate).ravel()
+        frame["ci_low"] = np.asarray(low).ravel()
+        frame["ci_high"] = np.asarray(high).ravel()
+        frame["condition"] = condition
+        frame["reason"] = reason
         frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=[*by, "classifier", "attribute", "label", "corrected_share", "ci_low", "ci_high"])
+        return pd.DataFrame(
+            columns=[*by, "classifier", "attribute", "label", "corrected_share", "ci_low", "ci_high", "reason"]
+        )
     return pd.concat(frames, ignore_index=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from audit.core.constants import SANDBOX
 from audit.core.errors import ConfigError, DiffauditError
 from audit.core.records import ProbeItem
 from generators.base import GeneratedImage, Generator, GeneratorParams, seed_with_prompt
@@ -67,6 +68,7 @@ class SandboxGenerator(Generator):
     params: SandboxParams
     pad_batches: ClassVar[bool] = False  # rendering is per image: no batch shape to keep
     reads_prompt: ClassVar[bool] = False  # the occupation comes from the item's attribute, not its words
+    domain: ClassVar[str] = SANDBOX
 
     def __init__(self, params: GeneratorParams | None = None) -> None:
         super().__init__(params)

@@ -14,6 +14,7 @@ VERBS = [
     "generate",
     "score",
     "validate-classifier",
+    "annotate",
     "analyze",
     "report",
     "gate",

@@ -109,12 +109,14 @@ def test_scoring_records_each_attribute_as_validated_or_not_and_the_digest_shows
     assert shown["face_detected"]["validated"] and shown["face_detected"]["accuracy"] == 1.0
     assert shown["face_detected"]["by_group"]["no"] == {"n_images": 1, "accuracy": 1.0, "abstention": 0.0}
     assert shown["face_detected"]["data"]["n_images"] == 3
+    domain = shown["ita_category"].pop("domain")
     assert shown["ita_category"] == {
         "classifier": classifier,
         "attribute": "ita_category",
         "validated": False,
         "source": None,
     }
+    assert domain["in_domain"] and "generated images" in domain["made_for"]  # a colorimetric reading of any face
 
 
 def test_the_analysis_and_the_gate_use_the_run_s_attached_validation(tmp_path):

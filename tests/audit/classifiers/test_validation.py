@@ -197,3 +197,29 @@ def test_a_manifest_group_column_must_be_filled(tmp_path, grace_hopper):
     manifest.write_text("path,label,group\ng.jpg,yes,\n")
     with pytest.raises(ConfigError, match=r"m\.csv: line 2: group: empty"):
         labelled_images(manifest)
+
+
+def test_an_annotated_manifest_takes_the_majority_sets_aside_and_checks_each_image_hash(tmp_path, grace_hopper):
+    import hashlib
+
+    for name in ("a", "b", "c", "d"):
+        shutil.copy(grace_hopper, tmp_path / f"{name}.jpg")
+    digest = hashlib.sha256((tmp_path / "a.jpg").read_bytes()).hexdigest()
+    rows = [
+        ("a", "light", "ann"), ("a", "light", "bea"), ("a", "dark", "cai"),  # majority: light
+        ("b", "light", "ann"), ("b", "dark", "bea"),  # no majority: set aside
+        ("c", "not_a_person", "ann"), ("c", "not_a_person", "bea"),  # set aside, counted
+        ("d", "unsure", "ann"), ("d", "medium", "bea"),  # an unsure is no vote: medium
+    ]
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text(
+        "path,label,annotator,sha256\n" + "".join(f"{p}.jpg,{lab},{who},{digest}\n" for p, lab, who in rows)
+    )
+    from audit.classifiers.validation import annotations, consensus
+
+    items, aside = consensus(annotations(manifest))
+    assert sorted((i.path.name, i.label) for i in items) == [("a.jpg", "light"), ("d.jpg", "medium")]
+    assert aside == {"not_a_person": 1, "unsure": 0, "annotators_disagree": 1}
+    (tmp_path / "b.jpg").write_bytes(b"changed")
+    with pytest.raises(ConfigError, match=r"labels\.csv: line 5: sha256: 'b\.jpg' changed"):
+        labelled_images(manifest)

@@ -98,6 +98,8 @@ def test_a_label_the_validation_never_saw_is_named():
         "predicted_labels": ["a", "b", "unknown"],
         "confusion_matrix": [[9, 1, 0], [1, 9, 0]],
     }
-    table = pd.DataFrame({"record_id": ["1"], "classifier": "c", "attribute": "x", "label": ["z"], "g": [0]})
-    with pytest.raises(ValueError, match="z"):
-        corrected_distributions(table, {("c", "x"): summary}, by=["g"])
+    table = pd.DataFrame(
+        {"record_id": ["1", "2"], "classifier": "c", "attribute": "x", "label": ["z", "a"], "g": [0, 0]}
+    )
+    out = corrected_distributions(table, {("c", "x"): summary}, by=["g"])  # not corrected, with the reason
+    assert out["corrected_share"].isna().all() and out["reason"].str.contains("decided z").all()
