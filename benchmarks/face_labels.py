@@ -122,12 +122,11 @@ def contact_sheets(run: Path, paths: Sequence[str], out: Path, prefix: str) -> l
 
 
 def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
-    """Cohen's kappa of two raters over the same items (NaN when chance agreement is 1)."""
-    n = len(a)
-    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    ca, cb = Counter(a), Counter(b)
-    expected = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / n**2
-    return float("nan") if expected == 1 else (observed - expected) / (1 - expected)
+    """Cohen's kappa of two raters over the same items (:func:`audit.stats.cohen_kappa`; NaN where it is None)."""
+    from audit.stats import cohen_kappa as kappa
+
+    value = kappa(list(a), list(b))
+    return float("nan") if value is None else value
 
 
 def consensus(first: str, second: str, third: str | None = None) -> str:

@@ -378,7 +378,7 @@ def test_the_render_reading_agrees_with_the_eye_on_held_out_generated_faces(held
     """The issue-29 goal on the held-out half of 500 eye labels (benchmarks/RESULTS.md): agreement on the Monk group
     >= 0.75, Cohen's kappa >= 0.5, disagreements not one-sided; the photo calibration, like the ITA reading before
     it, reads these dim renders darker than the eye almost every time it disagrees."""
-    from benchmarks.face_labels import cohen_kappa
+    from audit.stats import cohen_kappa
 
     order = ["light", "medium", "dark"]
     render = SkinToneClassifier(SkinToneParams(calibration="render", monk_groups=True))
