@@ -120,7 +120,7 @@ def test_real_photographs_give_one_face_and_a_plausible_ita(grace_hopper, astron
             assert 10 < result.measurements["ita_deg"] < 70, path.name
             assert labels(result)["ita_category"] in {"tan", "intermediate", "light", "very light"}
             # Warm light adds chroma, which the skin index reads as darker skin: Grace Hopper's yellowed portrait
-            # reads Monk 6-7 (a known limit, docs/classifiers.md); neither reads dark.
+            # reads Monk 7 (a known limit, docs/classifiers.md); neither reads dark.
             assert labels(result)["monk_skin_tone"] in {"2", "3", "4", "5", "6", "7"}
             assert 40 < result.measurements["hue_deg"] < 80  # skin hues are orange-yellow
 
