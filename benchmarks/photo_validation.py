@@ -3,6 +3,11 @@
 Run as::
 
     python -m benchmarks.photo_validation --faces DIR --portraits DIR [--fit] [--out DIR]
+    python -m benchmarks.photo_validation --quick --fitzpatrick PPB.csv --monk MSTE.csv [--faces DIR]
+
+``--quick`` measures only the skin-tone reading with the package's constants (no detection-recall table, no Haar
+or swatch comparison, no NudeNet, no fit): the Spearman correlations on the labelled photographs' test split and,
+with ``--faces``, on UTKFace's race order; a few minutes on two cores instead of about fifteen.
 
 ``--faces``: a folder of UTKFace aligned-and-cropped face chips, named
 ``{age}_{gender}_{race}_{datetime}.jpg.chip.jpg`` (gender 0 man, 1 woman;
@@ -19,9 +24,11 @@ photographs with a per-image skin-tone label (Fitzpatrick type 1-6, Monk level
 1-10; paths relative to the CSV), e.g. PPB and the MST-E subset of
 PROVENANCE.md; split by a hash of the file name like the rest.
 
-``--fit`` fits the photo calibration of the skin-tone classifier and NudeNet's
+``--fit`` fits the photo calibration of the skin-tone classifier (the anchors of
+its skin index and the side-lighting limit, per detector) and NudeNet's
 threshold on the fit splits and writes them to
-``audit/classifiers/data/*_calibration.json``. Without it, everything is
+``audit/classifiers/data/*_calibration.json`` (the ``render`` calibration is
+fitted on eye labels of generated faces: ``python -m benchmarks.face_labels fit``). Without it, everything is
 measured with the package's constants on the test splits only, which were
 never used for fitting. ``--out`` writes validation files (the format of
 ``diffaudit validate-classifier``) for face detection per race group and for
@@ -34,12 +41,14 @@ Figures reported (the goals of issue 17 in brackets):
   padding, Haar with padding and YuNet with padding, with milliseconds per
   image [recall >= 0.95, no group more than 5 points below another];
 - Monk levels per group with the default (photo) and the flat-swatch
-  calibrations [darker groups reach 7-10, lighter ones 1-4], the Spearman
+  calibrations [darker groups reach 7-10, lighter ones 1-4], the share of
+  measured faces at each Monk level (no level may be a pile-up at the scale's
+  end), the Spearman
   correlation between Monk level and a group darkness order [>= 0.6]: the
   labelled Fitzpatrick type or Monk level, and the a-priori order White <
   Asian < Other < Indian < Black of UTKFace's race labels; abstention per
-  group, and the within-group correlation of ITA with the brightness of the
-  background;
+  group, and the within-group correlation of the skin index with the
+  brightness of the background;
 - NudeNet's exposed-part false-positive rate on clothed photographs, as
   NudeNet reports them (score >= 0.5) and after the calibrated threshold and
   face suppression [< 1%], and how often FACE_MALE outscores FACE_FEMALE on men.
@@ -65,7 +74,6 @@ from audit.classifiers.nudenet_detector import EXPLICIT_LABELS, NudeNetClassifie
 from audit.classifiers.skin_tone import (
     SkinToneClassifier,
     SkinToneParams,
-    skin_tone_reference,
     srgb_to_lab,
     yunet_available,
 )
@@ -79,8 +87,8 @@ DARKNESS = {"white": 0, "asian": 1, "other": 2, "indian": 3, "black": 4}
 FIT_SHARE = 4  # of 10 hash buckets
 PER_CELL = {"fit": 40, "test": 60}
 DATA = Path(__file__).resolve().parent.parent / "audit" / "classifiers" / "data"
-# Anchors of the ITA stretch: the pooled 2.5th and 97.5th percentiles of a race-balanced adult set
-# are taken to be Monk 9 and Monk 2 (the middle 95% of people spans the scale short of its ends).
+# Anchors of the photo calibration: the pooled 2.5th and 97.5th percentiles of the skin index on a race-balanced
+# adult set are taken to be Monk 9 and Monk 2 (the middle 95% of people spans the scale short of its ends).
 ANCHORS = ((2.5, 9), (97.5, 2))
 
 
@@ -191,34 +199,26 @@ def detection_recall(faces: list[dict[str, Any]], detector: str, pad: float) -> 
 
 
 def fit_skin_tone(faces: list[dict[str, Any]], detectors: list[str]) -> dict[str, Any]:
-    """Each detector's photo calibration (side-lighting limit, ITA stretch), fitted on the fit split."""
-    monk_ita = {e["mst"]: e["ita_deg_computed"] for e in skin_tone_reference()["monk_skin_tone_scale"]}
+    """Each detector's photo calibration (side-lighting limit, anchors of the skin index), fitted on the fit split."""
     (p_low, level_low), (p_high, level_high) = ANCHORS
     fitted: dict[str, Any] = {}
     for detector in detectors:
-        # The measured ITA (before any stretch) of the skin sample the photo calibration uses.
+        # The skin index (which no calibration constant changes) of the sample the photo calibration uses.
         params = SkinToneParams(detector=detector, calibration="photo", max_cheek_difference=1e9)
         rows = measure_faces(faces, SkinToneClassifier(params))
         difference = np.array([r["cheek_difference"] for r in rows if not math.isnan(r["cheek_difference"])])
         limit = math.ceil(2 * float(np.quantile(difference, 0.975))) / 2
-        ita = np.array(
-            [
-                r["ita_measured_deg"]
-                for r in rows
-                if not math.isnan(r["ita_measured_deg"]) and not r["cheek_difference"] > limit
-            ]
+        index = np.array(
+            [r["skin_index"] for r in rows if not math.isnan(r["skin_index"]) and not r["cheek_difference"] > limit]
         )
-        low, high = np.percentile(ita, [p_low, p_high])
-        scale = (monk_ita[level_high] - monk_ita[level_low]) / (high - low)
-        offset = monk_ita[level_low] - scale * low
+        low, high = np.percentile(index, [p_low, p_high])
         fitted[detector] = {
-            "ita": {"scale": round(float(scale), 4), "offset": round(float(offset), 3)},
+            "anchors": [
+                {"index": round(float(low), 3), "monk": level_low, "percentile": p_low},
+                {"index": round(float(high), 3), "monk": level_high, "percentile": p_high},
+            ],
             "max_cheek_difference": limit,
-            "anchors": {
-                f"p{p_low}": {"measured_ita": round(float(low), 2), "monk": level_low},
-                f"p{p_high}": {"measured_ita": round(float(high), 2), "monk": level_high},
-            },
-            "n_measured": int(len(ita)),
+            "n_measured": int(len(index)),
         }
     groups = Counter(f"{f['race']}/{f['gender']}" for f in faces)
     return {
@@ -228,12 +228,23 @@ def fit_skin_tone(faces: list[dict[str, Any]], detectors: list[str]) -> dict[str
             "fit split: sha256(file name) bucket < 4 of 10",
             "n_images": len(faces),
             "cells": dict(sorted(groups.items())),
-            "anchor_rule": "the pooled 2.5th and 97.5th percentiles of measured ITA go to the ITA of Monk 9 and 2",
+            "anchor_rule": "the pooled 2.5th and 97.5th percentiles of the skin index go to Monk positions 9 and 2",
             "max_cheek_difference_rule": "97.5th percentile of the fit split's cheek lightness difference (L*), "
             "rounded up to 0.5",
             "script": "python -m benchmarks.photo_validation --faces DIR --portraits DIR --fit",
         },
     }
+
+
+def write_calibration(name: str, fitted: dict[str, Any]) -> None:
+    """Replace one calibration (``photo`` or ``render``) in the skin-tone calibration file, keeping the others."""
+    from audit.classifiers import skin_tone
+
+    path = DATA / "skin_tone_calibration.json"
+    data = json.loads(path.read_text())
+    data["calibrations"][name] = fitted
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    skin_tone._calibrations.cache_clear()  # the classifier reads its constants once per process
 
 
 def nudenet_flags(paths: list[Path], classifier: NudeNetClassifier) -> list[dict[str, Any]]:
@@ -294,13 +305,13 @@ def monk_levels(group: list[dict[str, Any]]) -> tuple[list[int], int]:
 def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
     races = sorted({r["race"] for r in rows}, key=DARKNESS.get)
     print(f"\n## skin tone, {label} ({len(rows)} test faces)")
-    print("group   n  abstain  monk 1-10 counts                       median  in 1-4  in 7-10  median ITA")
+    print("group   n  abstain  monk 1-10 counts                       median  in 1-4  in 7-10  median index")
     summary: dict[str, Any] = {}
     for race in races:
         group = [r for r in rows if r["race"] == race]
         levels, abstain = monk_levels(group)
         counts = Counter(levels)
-        itas = [r["ita_deg"] for r in group if not math.isnan(r["ita_deg"])]
+        index = [r["skin_index"] for r in group if not math.isnan(r["skin_index"])]
         summary[race] = {
             "n": len(group),
             "abstained": abstain,
@@ -311,16 +322,16 @@ def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
         print(
             f"{race:7s} {len(group):3d}  {abstain:3d}      {[counts.get(i, 0) for i in range(1, 11)]}  "
             f"{summary[race]['median']}  {summary[race]['in_1_4']:3d}    {summary[race]['in_7_10']:3d}      "
-            f"{np.median(itas):.1f}"
+            f"{np.median(index):.1f}"
         )
     measured = [r for r in rows if r["monk"] != UNKNOWN]
     order = [DARKNESS[r["race"]] for r in measured]
     rho5 = spearmanr([int(r["monk"]) for r in measured], order)[0]
     four = [r for r in measured if r["race"] != "other"]
     rho4 = spearmanr([int(r["monk"]) for r in four], [DARKNESS[r["race"]] for r in four])[0]
-    rho_ita = spearmanr([-r["ita_deg"] for r in measured], order)[0]
+    rho_index = spearmanr([-r["skin_index"] for r in measured], order)[0]
     leak = [
-        spearmanr([r["ita_measured_deg"] for r in g], [r["background_l"] for r in g])[0]
+        spearmanr([r["skin_index"] for r in g], [r["background_l"] for r in g])[0]
         for race in races
         if len(g := [r for r in measured if r["race"] == race and not math.isnan(r["background_l"])]) > 5
     ]
@@ -332,10 +343,12 @@ def report_skin_tone(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
         + ", ".join(f"{race} {m:.2f}" for race, m in means.items())
         + f"; spearman(group mean, order) = {rho_groups:.3f}"
     )
-    print(f"spearman without 'other' (White<Asian<Indian<Black) = {rho4:.3f}; spearman(-ITA, order) = {rho_ita:.3f}")
     print(
-        f"within-group spearman(measured ITA, background L*): mean {np.mean(leak):.3f}, per group {np.round(leak, 3)}"
+        f"spearman without 'other' (White<Asian<Indian<Black) = {rho4:.3f}; "
+        f"spearman(-skin index, order) = {rho_index:.3f}"
     )
+    print(f"within-group spearman(skin index, background L*): mean {np.mean(leak):.3f}, per group {np.round(leak, 3)}")
+    print(level_shares(measured))
     return {
         "groups": summary,
         "spearman": rho5,
@@ -366,22 +379,73 @@ def report_labelled(rows: list[dict[str, Any]], scale: str, label: str) -> dict[
         measured = [r for r in rows if r["monk"] != UNKNOWN and part in ("all", r["split"])]
         if len(measured) < 3:
             continue
-        rho = spearmanr([int(r["monk"]) for r in measured], [r["label"] for r in measured])[0]
+        levels, truth = [int(r["monk"]) for r in measured], [r["label"] for r in measured]
+        rho = spearmanr(levels, truth)[0]
+        low, high = bootstrap_spearman(levels, truth)
         result[f"spearman_{part}"] = rho
-        line = f"spearman(monk, {scale}) on {part} = {rho:.3f} ({len(measured)} measured)"
+        line = (
+            f"spearman(monk, {scale}) on {part} = {rho:.3f} "
+            f"(95% bootstrap {low:.2f}-{high:.2f}; {len(measured)} measured)"
+        )
         if scale == "monk":
             off = [abs(int(r["monk"]) - r["label"]) for r in measured]
             line += (
                 f"; exact {np.mean([o == 0 for o in off]):.2f}, within one level {np.mean([o <= 1 for o in off]):.2f}"
             )
         print(line)
+    print(level_shares([r for r in rows if r["monk"] != UNKNOWN]))
     return result
+
+
+def bootstrap_spearman(x: list[int], y: list[int], draws: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of Spearman's rho over images."""
+    rng = np.random.default_rng(seed)
+    x_, y_ = np.asarray(x), np.asarray(y)
+    rhos = [spearmanr(x_[i], y_[i])[0] for i in (rng.integers(0, len(x_), len(x_)) for _ in range(draws))]
+    low, high = np.nanpercentile(rhos, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def level_shares(measured: list[dict[str, Any]]) -> str:
+    """The share of measured faces at each Monk level (a level holding a pile-up at the scale's end shows here)."""
+    counts = Counter(int(r["monk"]) for r in measured)
+    n = max(1, len(measured))
+    return "share at Monk 1-10: " + " ".join(f"{level}:{counts.get(level, 0) / n:.3f}" for level in range(1, 11))
+
+
+def write_face_validations(rows: list[dict[str, Any]], out: Path) -> None:
+    """Validation files of face detection on the UTKFace test split (and scikit-image's LFW non-face crops) for the
+    default (photo) and the render calibration: the same detector with the same settings, so the same decisions;
+    each file carries its classifier's id, so a config attaches the one of the calibration it uses."""
+    out.mkdir(parents=True, exist_ok=True)
+    non_faces = lfw_non_faces()  # negatives make it a two-sided validation (real photographs)
+    for name, params in (("skin_tone_face_detected", SkinToneParams()), ("skin_tone_render_face_detected", None)):
+        if params is None:
+            if not yunet_available():
+                continue
+            params = SkinToneParams(calibration="render")
+        classifier = SkinToneClassifier(params)
+        non_face_calls = [decided(classifier.measure(image), "face_detected") for image in non_faces]
+        print(f"{classifier.classifier_id}: face detected on LFW non-face crops {non_face_calls.count('yes')}/100")
+        summary = validation_summary(
+            classifier,
+            "face_detected",
+            truths=["yes"] * len(rows) + ["no"] * len(non_faces),
+            predicted=[r["face"] for r in rows] + non_face_calls,
+            groups=[r["race"] for r in rows] + ["non-face (LFW crops)"] * len(non_faces),
+            source="UTKFace face chips, test split (audit/classifiers/data/PROVENANCE.md)",
+            description="UTKFace aligned-and-cropped face chips, adults 18-70, test split (sha256 bucket >= 4 of 10), "
+            "balanced race x gender, each holding one face (UTKFace: non-commercial research use); and the 100 "
+            "non-face 25x25 crops of scikit-image's lfw_subset (BSD-3-Clause), which hold none. Face detection does "
+            "not depend on the calibration: the photo and render set-ups make the same decisions.",
+        )
+        (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=Path, required=True, help="UTKFace chips folder")
-    parser.add_argument("--portraits", type=Path, required=True, help="clothed portraits folder (recursive)")
+    parser.add_argument("--faces", type=Path, default=None, help="UTKFace chips folder")
+    parser.add_argument("--portraits", type=Path, default=None, help="clothed portraits folder (recursive)")
     parser.add_argument(
         "--fitzpatrick",
         type=Path,
@@ -392,57 +456,69 @@ def main() -> None:
         "--monk", type=Path, default=None, help="CSV of face photographs with Monk levels (path,label,subject)"
     )
     parser.add_argument("--fit", action="store_true", help="fit the calibrations on the fit splits and write them")
+    parser.add_argument("--quick", action="store_true", help="the skin-tone reading only, with the package's constants")
     parser.add_argument("--out", type=Path, default=None, help="write validation files here")
     args = parser.parse_args()
+    if args.fit and (args.quick or args.faces is None):
+        parser.error("--fit needs --faces and no --quick")
+    if args.out and (args.quick or args.faces is None):
+        parser.error("--out needs --faces and no --quick")
 
     if args.fit:
         faces_fit = utkface_faces(args.faces, "fit")
-        calibration = fit_skin_tone(faces_fit, ["yunet", "haar"] if yunet_available() else ["haar"])
-        (DATA / "skin_tone_photo_calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
-        print("skin tone calibration:", json.dumps(calibration["detectors"]))
-        nudenet = NudeNetClassifier(NudeNetParams(threshold=0.5))
-        nudenet.load()
-        fit_rows = nudenet_flags(portraits(args.portraits, "fit") + [f["path"] for f in faces_fit], nudenet)
-        nn = fit_nudenet(fit_rows)
-        (DATA / "nudenet_calibration.json").write_text(json.dumps(nn, indent=2) + "\n")
-        print("nudenet calibration:", nn["threshold"], nn["fitted_on"]["false_positive_rate_fit"])
-        # The classifiers read their constants once per process.
-        from audit.classifiers import nudenet_detector, skin_tone
+        fitted = fit_skin_tone(faces_fit, ["yunet", "haar"] if yunet_available() else ["haar"])
+        write_calibration("photo", fitted)
+        print("skin tone photo calibration:", json.dumps(fitted["detectors"]))
+        if args.portraits is not None:
+            nudenet = NudeNetClassifier(NudeNetParams(threshold=0.5))
+            nudenet.load()
+            fit_rows = nudenet_flags(portraits(args.portraits, "fit") + [f["path"] for f in faces_fit], nudenet)
+            nn = fit_nudenet(fit_rows)
+            (DATA / "nudenet_calibration.json").write_text(json.dumps(nn, indent=2) + "\n")
+            print("nudenet calibration:", nn["threshold"], nn["fitted_on"]["false_positive_rate_fit"])
+            from audit.classifiers import nudenet_detector
 
-        skin_tone._photo_calibrations.cache_clear()
-        nudenet_detector.nudenet_calibration.cache_clear()
-
-    faces = utkface_faces(args.faces, "test")
-    print(f"# test split: {len(faces)} UTKFace faces, {Counter(f['race'] for f in faces)}")
-
-    print("\n## face detection recall on tight crops (test split)")
-    detectors = [("haar", 0.0), ("haar", 0.25)] + ([("yunet", 0.0), ("yunet", 0.25)] if yunet_available() else [])
-    for detector, pad in detectors:
-        recall, ms = detection_recall(faces, detector, pad)
-        groups = {k: v for k, v in recall.items() if k != "all"}
-        gap = max(groups.values()) - min(groups.values())
-        print(
-            f"{detector:5s} pad {pad:.2f}: all {recall['all']:.3f}  "
-            + "  ".join(f"{k} {v:.3f}" for k, v in groups.items())
-            + f"  largest gap {100 * gap:.1f} points  {ms:.1f} ms/image"
-        )
+            nudenet_detector.nudenet_calibration.cache_clear()  # the classifier reads its constants once
 
     default = SkinToneClassifier()
-    rows = measure_faces(faces, default)
-    report_skin_tone(rows, f"default {default.classifier_id}")
-    if default.detector != "haar":
-        haar = SkinToneClassifier(SkinToneParams(detector="haar"))
-        report_skin_tone(measure_faces(faces, haar), f"fallback {haar.classifier_id}")
     swatch = SkinToneClassifier(SkinToneParams(calibration="swatch"))
-    report_skin_tone(measure_faces(faces, swatch), f"flat swatches {swatch.classifier_id} (before this calibration)")
+    faces: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    if args.faces is not None:
+        faces = utkface_faces(args.faces, "test")
+        print(f"# test split: {len(faces)} UTKFace faces, {Counter(f['race'] for f in faces)}")
+    if faces and not args.quick:
+        print("\n## face detection recall on tight crops (test split)")
+        detectors = [("haar", 0.0), ("haar", 0.25)] + ([("yunet", 0.0), ("yunet", 0.25)] if yunet_available() else [])
+        for detector, pad in detectors:
+            recall, ms = detection_recall(faces, detector, pad)
+            groups = {k: v for k, v in recall.items() if k != "all"}
+            gap = max(groups.values()) - min(groups.values())
+            print(
+                f"{detector:5s} pad {pad:.2f}: all {recall['all']:.3f}  "
+                + "  ".join(f"{k} {v:.3f}" for k, v in groups.items())
+                + f"  largest gap {100 * gap:.1f} points  {ms:.1f} ms/image"
+            )
+    if faces:
+        rows = measure_faces(faces, default)
+        report_skin_tone(rows, f"default {default.classifier_id}")
+    if faces and not args.quick:
+        if default.detector != "haar":
+            haar = SkinToneClassifier(SkinToneParams(detector="haar"))
+            report_skin_tone(measure_faces(faces, haar), f"fallback {haar.classifier_id}")
+        report_skin_tone(measure_faces(faces, swatch), f"flat swatches {swatch.classifier_id}")
 
     for scale, table in (("fitzpatrick", args.fitzpatrick), ("monk", args.monk)):
         if table is not None:
             labelled = labelled_faces(table)
             report_labelled(measure_faces(labelled, default), scale, f"default {default.classifier_id}")
-            if scale == "fitzpatrick":
-                report_labelled(measure_faces(labelled, swatch), scale, "flat swatches (before)")
+            if scale == "fitzpatrick" and not args.quick:
+                report_labelled(measure_faces(labelled, swatch), scale, "flat swatches")
 
+    if args.out:
+        write_face_validations(rows, args.out)
+    if args.quick or args.portraits is None or not faces:
+        return
     nudenet = NudeNetClassifier()
     nudenet.load()
     test_portraits = portraits(args.portraits, "test")
@@ -464,23 +540,6 @@ def main() -> None:
     print(f"FACE_MALE above FACE_FEMALE on men: {wilson(male_wins, len(men))}")
 
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        # Negatives make it a two-sided validation: scikit-image's 100 LFW non-face crops (real photographs).
-        non_faces = lfw_non_faces()
-        non_face_calls = [decided(default.measure(image), "face_detected") for image in non_faces]
-        print(f"face detected on LFW non-face crops: {non_face_calls.count('yes')}/{len(non_faces)}")
-        faces_validation = validation_summary(
-            default,
-            "face_detected",
-            truths=["yes"] * len(rows) + ["no"] * len(non_faces),
-            predicted=[r["face"] for r in rows] + non_face_calls,
-            groups=[r["race"] for r in rows] + ["non-face (LFW crops)"] * len(non_faces),
-            source="UTKFace face chips, test split (audit/classifiers/data/PROVENANCE.md)",
-            description="UTKFace aligned-and-cropped face chips, adults 18-70, test split (sha256 bucket >= 4 of 10), "
-            "balanced race x gender, each holding one face (UTKFace: non-commercial research use); and the 100 "
-            "non-face 25x25 crops of scikit-image's lfw_subset (BSD-3-Clause), which hold none.",
-        )
-        (args.out / "skin_tone_face_detected.json").write_text(json.dumps(faces_validation, indent=2) + "\n")
         sources = ["portrait" if r["path"].is_relative_to(args.portraits) else "face chip" for r in nn_rows]
         nudity_validation = validation_summary(
             nudenet,

