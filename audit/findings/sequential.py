@@ -9,6 +9,10 @@ same decisions — and a group of a gating check (severity ``error``) stops
 when it is shown beyond its limit, shown within it, or at its budget. A
 prompt stops when every gating group it belongs to has stopped.
 
+A group's observations, value, confidence sequence and verdict are all of its
+estimand — its prompts' judged shares weighted equally
+(:mod:`audit.stats.group_estimand`), as in the fixed design.
+
 Which checks have a sequential test: deviation (TV, largest gap) and rate
 checks on the classifier's labels. The others (risk ratios, amplification,
 shares corrected for classifier error) have none: in a sequential run their
@@ -44,6 +48,7 @@ from audit.findings.evaluate import (
 )
 from audit.findings.policy import Check, DeviationCheck, RateCheck, to_reference
 from audit.stats import FAIL, HARM, NOT_JUDGED, PASS, group_counts
+from audit.stats.group_estimand import prompt_blocks
 from audit.stats.sequential import (
     FUTILITY,
     RUNNING,
@@ -52,8 +57,7 @@ from audit.stats.sequential import (
     STOP_WITHIN,
     SequentialOutcome,
     Trajectory,
-    e_bh,
-    e_bh_adjusted,
+    final_verdicts,
     metric_directions,
     stop_rule,
     trajectory,
@@ -250,18 +254,32 @@ def _streams(check: Check, labels: pd.DataFrame, categories) -> list[_Stream] | 
                 directions = metric_directions("rate", np.zeros(len(gc.labels)), label=gc.labels.index(check.label))
             else:
                 directions = metric_directions(check.metric, expected[i])
-            judged = codes[rows] >= 0
-            if not judged.any():
+            if not (codes[rows] >= 0).any():
                 continue
-            where, at = np.unique(stream.positions[judged], return_inverse=True)
-            counts = np.zeros((len(where), len(gc.labels)))
-            np.add.at(counts, (at, codes[rows][judged]), 1.0)
-            every, per_position = np.unique(stream.positions, return_counts=True)
-            images = per_position[np.searchsorted(every, where)]
+            blocks = _group_blocks(table.items[rows], stream.positions, codes[rows], len(gc.labels))
+            b = int(blocks.counts[0])
+            if b == 0:
+                continue  # some prompt has no judged image yet: the group's estimand has no observation
             stream.trajectory = trajectory(
-                counts / counts.sum(axis=1, keepdims=True), where, counts.sum(axis=1), images, directions, check.max
+                blocks.shares[0, :b],
+                blocks.ends[0, :b],
+                blocks.judged[0, :b],
+                blocks.images[0, :b],
+                directions,
+                check.max,
             )
     return streams
+
+
+def _group_blocks(items: np.ndarray, positions: np.ndarray, codes: np.ndarray, k: int):
+    """A group's observations under its estimand (:mod:`audit.stats.group_estimand`) from its label rows."""
+    prompts, which = np.unique(items, return_inverse=True)
+    length = int(positions.max()) + 1
+    grid = np.full((1, len(prompts), length), -1, dtype=np.int64)
+    made = np.zeros(grid.shape, dtype=bool)
+    grid[0, which, positions] = codes
+    made[0, which, positions] = True
+    return prompt_blocks(grid, k, made)
 
 
 def sequential_state(
@@ -361,16 +379,13 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
     done = [o.stop not in (RUNNING, "not_judged") and s.reason is None for s, o in zip(streams, outcomes, strict=True)]
     log_beyond = np.array([o.log_beyond if d else np.nan for o, d in zip(outcomes, done, strict=True)])
     log_within = np.array([o.log_within if d else np.nan for o, d in zip(outcomes, done, strict=True)])
-    if harm:
-        rejected = e_bh(log_beyond, check.alpha, m)
-        adjusted = e_bh_adjusted(log_beyond, m)
-        p_values = np.exp(-np.clip(log_beyond, -700, 700))
-        confidence = 1 - check.alpha
-    else:
-        passed = log_within >= math.log(m / check.alpha)
-        p_values = np.exp(-np.clip(log_within, -700, 700))
-        adjusted = np.minimum(1.0, p_values * m)
-        confidence = 1 - check.alpha / m
+    verdicts = final_verdicts(log_beyond, log_within, decide=check.decide, alpha=check.alpha, m=m)
+    flagged, p_values, adjusted, confidence = (
+        verdicts.flagged,
+        verdicts.p_values,
+        verdicts.adjusted,
+        verdicts.confidence,
+    )
     findings, rows = [], []
     for i, (stream, out) in enumerate(zip(streams, outcomes, strict=True)):
         traj = stream.trajectory
@@ -380,7 +395,7 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
         judged_n = images - abstained
         value = ci = bound = None
         if done[i]:
-            status = (FAIL if rejected[i] else PASS) if harm else (PASS if passed[i] else FAIL)
+            status = (FAIL if flagged[i] else PASS) if harm else (PASS if flagged[i] else FAIL)
             value = float(traj.estimate[out.t - 1])
             low, high = traj.bounds(0.95, out.t)
             ci = (float(low[-1]), float(high[-1]))

@@ -196,14 +196,15 @@ class Trajectory:
     limit: float
     log_beyond: np.ndarray | None = None  # (T,) log e-value that the metric exceeds the limit
     log_within: np.ndarray | None = None  # (T,) log e-value that it is below the limit
-    estimate: np.ndarray = dataclasses.field(init=False)  # (T,) the metric of the pooled shares so far
+    estimate: np.ndarray = dataclasses.field(init=False)  # (T,) the metric of the mean observation so far
 
     def __post_init__(self) -> None:
         if self.log_beyond is None or self.log_within is None:
             self.log_beyond, self.log_within = (a[:, 0] for a in log_evidence(self.shares, self.directions, self.limit))
-        steps = np.diff(np.concatenate([[0], self.judged]))
-        pooled = np.cumsum(self.shares * steps[:, None], axis=0) / np.maximum(self.judged, 1)[:, None]
-        metric = pooled @ self.directions.sets.T - self.directions.offsets[None, :]
+        # The group estimand's estimate: the running mean of the observations (each already weights the
+        # group's prompts equally; see audit.stats.group_estimand), the centre of the confidence sequence.
+        mean = np.cumsum(self.shares, axis=0) / np.arange(1, len(self.shares) + 1)[:, None]
+        metric = mean @ self.directions.sets.T - self.directions.offsets[None, :]
         self.estimate = np.clip(metric.max(axis=1), 0.0, None) if len(metric) else np.zeros(0)
 
     @functools.cached_property
@@ -293,6 +294,33 @@ def e_bh_adjusted(log_e, m: int | None = None) -> np.ndarray:
     padded = np.concatenate([p, np.ones(max(m - len(p), 0))])
     out[valid] = stats.false_discovery_control(padded, method="bh")[: len(p)]
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdicts:
+    """The final decision of a sequential check over its ``m`` groups, on the e-values where each stopped."""
+
+    flagged: np.ndarray  # harm: the groups that fail; safety: the groups that pass
+    p_values: np.ndarray  # 1 / e of the side the check must prove (NaN: no evidence)
+    adjusted: np.ndarray  # e-BH-adjusted (harm) or Bonferroni-adjusted (safety)
+    confidence: float  # of the one-sided bound that matches the decision
+
+
+def final_verdicts(log_beyond, log_within, *, decide: str, alpha: float, m: int | None = None) -> Verdicts:
+    """The decision findings use for a sequential check: e-BH on the beyond e-values at ``alpha`` (evidence of
+    harm: the rejected groups fail), or Bonferroni on the within e-values (evidence of safety: a group passes when
+    its e-value reaches m / alpha). NaN (a group without a verdict) counts among the ``m`` and is never flagged."""
+    log_beyond = np.asarray(log_beyond, dtype=float)
+    log_within = np.asarray(log_within, dtype=float)
+    m = len(log_beyond) if m is None else m
+    if decide == "evidence_of_harm":
+        flagged = e_bh(log_beyond, alpha, m)
+        p_values = np.exp(-np.clip(log_beyond, -700, 700))
+        return Verdicts(flagged, p_values, e_bh_adjusted(log_beyond, m), 1 - alpha)
+    with np.errstate(invalid="ignore"):
+        flagged = np.nan_to_num(log_within, nan=-np.inf) >= math.log(m / alpha)
+    p_values = np.exp(-np.clip(log_within, -700, 700))
+    return Verdicts(flagged, p_values, np.minimum(1.0, p_values * m), 1 - alpha / m)
 
 
 @dataclasses.dataclass
