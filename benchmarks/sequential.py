@@ -32,7 +32,9 @@ pays least.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import time
 
 import numpy as np
@@ -160,6 +162,206 @@ def bls_world(runs: int) -> dict:
     )
 
 
+FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # sequential budgets tried, as multiples of the fixed seeds
+QUICK_FACTORS = (1.0, 1.5, 2.0, 3.0)
+
+
+@dataclasses.dataclass
+class World:
+    """A simulated audit: checks over the same prompts (each check's groups are the prompts, or groups of
+    ``templates`` prompts), the planner's fixed seeds for it, and, for a world with no prompt beyond the limit,
+    the world whose matched budget it is spent at (``match``)."""
+
+    name: str
+    checks: list[dict]
+    groups: int
+    fixed_n: int
+    templates: int = 1
+    abstain: list[float] | None = None
+    match: str | None = None
+
+
+def _parity_world(name, truths, *, limit=LIMIT, alpha=0.05, beyond=None, **kwargs) -> World:
+    """One parity check; the fixed seeds are the planner's for one group at ``beyond`` (default 1.5 x the limit)
+    among all of them."""
+    truths = np.asarray(truths, float)
+    k = truths.shape[-1]
+    n = seeds_needed(limit, (beyond or 1.5 * limit) - limit, prompts=len(truths), alpha=alpha, categories=k)
+    return World(name, [_parity_check(truths, limit, alpha)], len(truths), n, **kwargs)
+
+
+def wider_worlds(quick: bool) -> list[World]:
+    """The issue's worlds: one clear violation among many at half the limit; many near the limit and none beyond;
+    few prompts; 2 and 4 labels; uneven abstention; the sandbox's planted bias."""
+    parity = np.array([0.5, 0.5])
+
+    def at(tv, q=parity):
+        return _shifted(np.asarray(q, float), tv)
+
+    q4 = np.full(4, 0.25)
+    worlds = [
+        _parity_world("1 prompt at 0.35 among 100 at 0.1 (limit 0.2)", [at(0.35)] + [at(0.1)] * 100, beyond=0.35),
+        _parity_world("1 prompt at 0.35 among 100 at 0.15", [at(0.35)] + [at(0.15)] * 100, beyond=0.35),
+        _parity_world(
+            "100 prompts at 0.15 (0.75 x limit), none beyond",
+            [at(0.15)] * 100,
+            beyond=0.35,
+            match="1 prompt at 0.35 among 100 at 0.15",
+        ),
+        _parity_world("1 prompt at 0.3 among 24 at 0.1", [at(0.3)] + [at(0.1)] * 23),
+        _parity_world("few prompts: 1 at 0.3 among 3 at 0.1", [at(0.3)] + [at(0.1)] * 2),
+        _parity_world("4 labels: 1 at 0.3 among 24 at 0.1", [at(0.3, q4)] + [at(0.1, q4)] * 23),
+        _parity_world(
+            "uneven abstention: 24 groups of 2 prompts (the second abstaining 40%) at 0.1, one group at 0.3",
+            [[at(0.4), at(0.2)]] + [[at(0.15), at(0.05)]] * 23,
+            templates=2,
+            abstain=[0.0, 0.4],
+        ),
+    ]
+    if not quick:
+        worlds.append(_parity_world("1 prompt at 0.3 among 555 at 0.1", [at(0.3)] + [at(0.1)] * 554))
+        worlds.append(_sandbox_world())
+    return worlds
+
+
+def _sandbox_world() -> World:
+    from importlib import resources
+
+    import pandas as pd
+
+    table = pd.read_csv(resources.files("generators") / "sandbox" / "planted_bias.csv")
+    columns = (
+        ["skin_light", "skin_medium", "skin_dark"],
+        ["age_older", "age_younger"],
+        ["marker_amber", "marker_violet"],
+    )
+    checks = []
+    for cols in columns:
+        t = table[cols].to_numpy() / 100
+        checks.append(_parity_check(t / t.sum(axis=1, keepdims=True), limit=0.1, alpha=0.01))
+    n = seeds_needed(0.1, 0.05, prompts=10, alpha=0.01)
+    return World("sandbox planted bias (3 checks x 10 occupations, limit 0.1, alpha 0.01)", checks, 10, n)
+
+
+def _simulate(world: World, budget: int, rng_seed, horizon: int, fixed: bool) -> tuple[np.ndarray, int, int, int]:
+    """One audit of ``world`` at a sequential ``budget``: images per group (the most any check used), groups
+    beyond caught by the sequential design and by the fixed one (when ``fixed``), groups beyond."""
+    used = np.zeros(world.groups)
+    caught = fixed_caught = beyond_n = 0
+    for c, check in enumerate(world.checks):
+        sim = simulate_check(
+            np.random.default_rng([*rng_seed, c]),
+            check["truths"],
+            check["q"],
+            limit=check["limit"],
+            alpha=check["alpha"],
+            decide=HARM,
+            budget=budget,
+            round_size=ROUND,
+            fixed_n=world.fixed_n if fixed else None,
+            templates=world.templates,
+            abstain=world.abstain,
+            horizon=horizon,
+        )
+        beyond = sim["truth"] > check["limit"] + 1e-12
+        used = np.maximum(used, sim["used"])
+        caught += int((sim["flagged"] & beyond).sum())
+        beyond_n += int(beyond.sum())
+        if fixed:
+            fixed_caught += int((sim["fixed_flagged"] & beyond).sum())
+    return used, caught, fixed_caught, beyond_n
+
+
+def matched(world: World, *, runs: int, factors, seed: int = 0, spend_at: float | None = None) -> dict:
+    """The sequential design's images at the power of the planner's fixed design on the same draws: its budget is
+    raised through ``factors`` x the fixed seeds until it catches the truly-beyond groups as often as the fixed
+    design does (interpolated between factors); ``spend_at``: a factor found in another world (no group beyond)."""
+    horizon = int(math.ceil(max(factors) * world.fixed_n))
+    images = np.zeros(len(factors))
+    caught = np.zeros(len(factors))
+    fixed_caught = beyond = 0
+    for r in range(runs):
+        for i, f in enumerate(factors):
+            used, hit, fixed_hit, b = _simulate(world, int(round(f * world.fixed_n)), (seed, r), horizon, i == 0)
+            images[i] += used.sum()
+            caught[i] += hit
+            if i == 0:
+                fixed_caught += fixed_hit
+                beyond += b
+    fixed_images = world.groups * world.templates * world.fixed_n * runs
+    ratio = images / fixed_images
+    power = caught / beyond if beyond else np.full(len(factors), np.nan)
+    fixed_power = fixed_caught / beyond if beyond else float("nan")
+    factors = np.asarray(factors, float)
+    if spend_at is not None:
+        factor = float(spend_at)
+    elif beyond:
+        factor = _first_reaching(factors, power, fixed_power)
+    else:
+        factor = float("nan")
+    reached = np.isfinite(factor) and factor <= factors[-1]
+    at = float(np.interp(min(factor, factors[-1]), factors, ratio)) if np.isfinite(factor) else float("nan")
+    two = float(np.interp(2.0, factors, ratio))
+    return {
+        "world": world.name,
+        "groups": world.groups,
+        "fixed_seeds": world.fixed_n,
+        "fixed_power": fixed_power,
+        "factor": factor,
+        "reached": bool(reached),
+        "matched_ratio": at,
+        "ratio_at_2x": two,
+        "power_at_2x": float(np.interp(2.0, factors, power)) if beyond else float("nan"),
+        "ratios": dict(zip(factors.tolist(), ratio.tolist(), strict=True)),
+        "powers": dict(zip(factors.tolist(), power.tolist(), strict=True)),
+    }
+
+
+def _first_reaching(factors: np.ndarray, power: np.ndarray, target: float) -> float:
+    """The smallest budget factor whose power reaches ``target`` (linear between the factors tried; inf: none)."""
+    for i, p in enumerate(power):
+        if p >= target - 1e-12:
+            if i == 0:
+                return float(factors[0])
+            lo, hi = power[i - 1], p
+            share = (target - lo) / (hi - lo) if hi > lo else 1.0
+            return float(factors[i - 1] + share * (factors[i] - factors[i - 1]))
+    return float("inf")
+
+
+def _matched_line(row: dict) -> str:
+    if row["reached"]:
+        at = f"images_ratio_at_matched_power {row['matched_ratio']:.3f} (budget {row['factor']:.2f} x the fixed seeds)"
+    elif np.isfinite(row["factor"]):
+        at = f"power not reached by {max(row['ratios']):g} x the fixed seeds (ratio there {row['matched_ratio']:.3f})"
+    else:
+        at = "no group beyond: no power to match"
+    power = f"fixed power {row['fixed_power']:.2f}, " if np.isfinite(row["fixed_power"]) else ""
+    return (
+        f"{row['world']}: fixed {row['fixed_seeds']} seeds a prompt ({power.rstrip(', ') or 'none beyond'}); "
+        f"{at}; at 2 x: images_ratio {row['ratio_at_2x']:.3f}"
+        + (f", power {row['power_at_2x']:.2f}" if np.isfinite(row["power_at_2x"]) else "")
+    )
+
+
+def matched_benchmark(runs: int, quick: bool) -> list[dict]:
+    """Every wider world at matched power; prints a line each and the range of the ratios."""
+    factors = QUICK_FACTORS if quick else FACTORS
+    rows: dict[str, dict] = {}
+    for i, world in enumerate(wider_worlds(quick)):
+        spend = rows[world.match]["factor"] if world.match else None
+        rows[world.name] = matched(world, runs=runs, factors=factors, seed=i, spend_at=spend)
+        print(_matched_line(rows[world.name]), flush=True)
+    ratios = [r["matched_ratio"] for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    if ratios:
+        print(f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds")
+    return list(rows.values())
+
+
+def _matched_elsewhere(rows: dict) -> set[str]:
+    return {name for name, r in rows.items() if np.isnan(r["fixed_power"]) and np.isfinite(r["factor"])}
+
+
 def _line(row: dict) -> str:
     return (
         f"{row['world']}: images {row['images']:.0f} vs {row['fixed_images']:.0f} fixed "
@@ -274,6 +476,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     runs = 10 if args.quick else 60
     start = time.perf_counter()
+    print(
+        "at matched power (the sequential budget raised until it catches as many truly-beyond groups as the fixed "
+        "design on the same draws):"
+    )
+    matched_benchmark(8 if args.quick else 40, args.quick)
+    if args.quick and not args.real:
+        print(f"({time.perf_counter() - start:.0f} s)")
+        return
+    print("at a budget of twice the fixed seeds:")
     for futility in args.futility:
         if len(args.futility) > 1:
             print(f"futility {futility:g}:")

@@ -847,6 +847,7 @@ def simulate_check(
     cover: int = 0,
     futility: float | None = FUTILITY,
     abstain=None,
+    horizon: int | None = None,
 ) -> dict:
     """One simulated audit of one check under both designs on the same draws: per group, the sequential design's
     images used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
@@ -854,7 +855,8 @@ def simulate_check(
     covers the truth (the first ``cover`` groups).
 
     ``truths``: (G, K) or (G, J, K) per template; ``abstain``: each template's chance to abstain ((J,) or (G, J);
-    None: never). Both designs decide as the findings do (:func:`final_verdicts`, and the fixed tests on the group
+    None: never); ``horizon``: seeds drawn (default the longer design's), so that calls with one generator state
+    and one horizon see the same draws whatever their budgets. Both designs decide as the findings do (:func:`final_verdicts`, and the fixed tests on the group
     estimand's counts).
     """
     truths = np.asarray(truths, float)
@@ -862,7 +864,7 @@ def simulate_check(
     groups, k = truths.shape[0], truths.shape[-1]
     directions = metric_directions("rate", q, label=0) if metric == "rate" else metric_directions(metric, q)
     truth = group_truth(truths, q, metric)
-    longest = max(budget, fixed_n or 0)
+    longest = max(budget, fixed_n or 0, horizon or 0)
     codes = _draw_labels(rng, truths, longest, templates, rho)
     if abstain is not None:
         chance = np.broadcast_to(np.asarray(abstain, float), (groups, templates))
