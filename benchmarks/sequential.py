@@ -243,7 +243,9 @@ def _sandbox_world() -> World:
     return World("sandbox planted bias (3 checks x 10 occupations, limit 0.1, alpha 0.01)", checks, 10, n)
 
 
-def _simulate(world: World, budget: int, rng_seed, horizon: int, fixed: bool) -> tuple[np.ndarray, int, int, int]:
+def _simulate(
+    world: World, budget: int, rng_seed, horizon: int, fixed: bool, curtail: bool = False
+) -> tuple[np.ndarray, int, int, int]:
     """One audit of ``world`` at a sequential ``budget``: images per group (the most any check used), groups
     beyond caught by the sequential design and by the fixed one (when ``fixed``), groups beyond."""
     used = np.zeros(world.groups)
@@ -262,6 +264,7 @@ def _simulate(world: World, budget: int, rng_seed, horizon: int, fixed: bool) ->
             templates=world.templates,
             abstain=world.abstain,
             horizon=horizon,
+            curtail=curtail,
         )
         beyond = sim["truth"] > check["limit"] + 1e-12
         used = np.maximum(used, sim["used"])
@@ -272,7 +275,9 @@ def _simulate(world: World, budget: int, rng_seed, horizon: int, fixed: bool) ->
     return used, caught, fixed_caught, beyond_n
 
 
-def matched(world: World, *, runs: int, factors, seed: int = 0, spend_at: float | None = None) -> dict:
+def matched(
+    world: World, *, runs: int, factors, seed: int = 0, spend_at: float | None = None, curtail: bool = False
+) -> dict:
     """The sequential design's images at the power of the planner's fixed design on the same draws: its budget is
     raised through ``factors`` x the fixed seeds until it catches the truly-beyond groups as often as the fixed
     design does (interpolated between factors); ``spend_at``: a factor found in another world (no group beyond)."""
@@ -282,7 +287,8 @@ def matched(world: World, *, runs: int, factors, seed: int = 0, spend_at: float 
     fixed_caught = beyond = 0
     for r in range(runs):
         for i, f in enumerate(factors):
-            used, hit, fixed_hit, b = _simulate(world, int(round(f * world.fixed_n)), (seed, r), horizon, i == 0)
+            budget = int(round(f * world.fixed_n))
+            used, hit, fixed_hit, b = _simulate(world, budget, (seed, r), horizon, i == 0, curtail)
             images[i] += used.sum()
             caught[i] += hit
             if i == 0:
@@ -344,13 +350,13 @@ def _matched_line(row: dict) -> str:
     )
 
 
-def matched_benchmark(runs: int, quick: bool) -> list[dict]:
+def matched_benchmark(runs: int, quick: bool, curtail: bool = False) -> list[dict]:
     """Every wider world at matched power; prints a line each and the range of the ratios."""
     factors = QUICK_FACTORS if quick else FACTORS
     rows: dict[str, dict] = {}
     for i, world in enumerate(wider_worlds(quick)):
         spend = rows[world.match]["factor"] if world.match else None
-        rows[world.name] = matched(world, runs=runs, factors=factors, seed=i, spend_at=spend)
+        rows[world.name] = matched(world, runs=runs, factors=factors, seed=i, spend_at=spend, curtail=curtail)
         print(_matched_line(rows[world.name]), flush=True)
     ratios = [r["matched_ratio"] for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
     if ratios:
@@ -375,19 +381,17 @@ def _line(row: dict) -> str:
 def real_sandbox(seeds: int, workdir: str) -> dict:
     """Audit the sandbox DDPM with the fixed design and with the sequential one (same config, same seeds, budget
     = the fixed seeds); compare images made and verdicts per group."""
-    import dataclasses
     from pathlib import Path
 
     from audit import runner
     from audit.config import load_config
-    from audit.findings.sequential import SamplingDesign
 
     base = load_config("sandbox-sequential")
     probes = [dataclasses.replace(p, seeds=seeds) for p in base.probes]
     out = {}
     for mode in ("fixed", "sequential"):
         config = dataclasses.replace(
-            base, name=f"bench-{mode}", probes=probes, sampling=SamplingDesign(mode=mode, round=base.sampling.round)
+            base, name=f"bench-{mode}", probes=probes, sampling=dataclasses.replace(base.sampling, mode=mode)
         )
         start = time.perf_counter()
         with runner.prepare(config, Path(workdir) / mode, resume=True) as store:
@@ -418,12 +422,13 @@ def real_sandbox(seeds: int, workdir: str) -> dict:
     }
 
 
-def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -> dict:
+def replay(run_dir: str, policy: str | None, futility: float, round_size: int, curtail: bool = False) -> dict:
     """The sequential design replayed on a fixed run's images: the run is a prefix of it with the same seeds, so
     the rounds are re-enacted from its labels (each round sees only the seeds made so far of the prompts still
     sampling) and reach the decisions a sequential run would."""
     from audit.core.run_store import SCORES, RunStore, seeds_for
     from audit.findings.analysis import policy_for
+    from audit.findings.evaluate import evaluate_check
     from audit.findings.sequential import SamplingDesign, sequential_state
     from audit.stats.image_labels import image_labels, label_sets
 
@@ -433,7 +438,7 @@ def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -
     scores = store.read_table(SCORES)
     labels = image_labels(scores, store.generations(), store.probes())
     categories = label_sets(scores)
-    design = SamplingDesign(mode="sequential", round=round_size, futility=futility)
+    design = SamplingDesign(mode="sequential", round=round_size, futility=futility, curtail=curtail)
     seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
     made = dict.fromkeys(seeds_of, 0)
     running = set(seeds_of)
@@ -452,7 +457,23 @@ def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -
         if f.severity == "error" and f.status == "fail"
     }
     fixed = sum(len(s) for s in seeds_of.values())
-    return {"images": sum(made.values()), "fixed_images": fixed, "ratio": sum(made.values()) / fixed, "failed": failed}
+    verdicts = _gating_verdicts(f for result in state.results.values() for f in result.findings)
+    fixed_verdicts = _gating_verdicts(
+        f for check in checks if check.id in state.results for f in evaluate_check(check, labels, categories).findings
+    )
+    return {
+        "images": sum(made.values()),
+        "fixed_images": fixed,
+        "ratio": sum(made.values()) / fixed,
+        "failed": failed,
+        "same": sum(fixed_verdicts.get(k) == v for k, v in verdicts.items()),
+        "verdicts": len(fixed_verdicts),
+        "fixed_failed": sum(v == "fail" for v in fixed_verdicts.values()),
+    }
+
+
+def _gating_verdicts(findings) -> dict:
+    return {(f.check, json.dumps(f.scope, sort_keys=True)): f.status for f in findings if f.severity == "error"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -464,14 +485,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay", metavar="RUN_DIR", help="replay the sequential design on a fixed run's images")
     parser.add_argument("--policy", help="with --replay: the policy to judge by (default: the run's)")
     parser.add_argument("--futility", type=float, nargs="+", default=[FUTILITY], help="futility levels to try")
+    parser.add_argument(
+        "--curtail", action="store_true", help="also stop groups that cannot be shown beyond by their budget"
+    )
     args = parser.parse_args(argv)
     if args.replay:
         for futility in args.futility:
-            row = replay(args.replay, args.policy, futility, ROUND)
+            row = replay(args.replay, args.policy, futility, ROUND, args.curtail)
             print(
-                f"replay of {args.replay} (policy {args.policy or 'of the run'}, futility {futility:g}): images "
+                f"replay of {args.replay} (policy {args.policy or 'of the run'}, futility {futility:g}"
+                f"{', curtailed' if args.curtail else ''}): images "
                 f"{row['images']} of {row['fixed_images']} (images_ratio_vs_fixed {row['ratio']:.3f}); "
-                f"gating groups failed {len(row['failed'])}"
+                f"gating groups failed {len(row['failed'])} (the fixed design on all the images: "
+                f"{row['fixed_failed']}); {row['same']} of {row['verdicts']} gating verdicts the same as the fixed "
+                "design's"
             )
         return
     runs = 10 if args.quick else 60
@@ -480,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         "at matched power (the sequential budget raised until it catches as many truly-beyond groups as the fixed "
         "design on the same draws):"
     )
-    matched_benchmark(8 if args.quick else 40, args.quick)
+    matched_benchmark(8 if args.quick else 40, args.quick, args.curtail)
     if args.quick and not args.real:
         print(f"({time.perf_counter() - start:.0f} s)")
         return

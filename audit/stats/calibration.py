@@ -43,6 +43,7 @@ from audit.stats.planning import power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, p_rate_beyond, p_rate_within, pooled_rate
 from audit.stats.ratio_limits import paired_ratio, unpaired_ratio
 from audit.stats.sequential import FUTILITY, batch_evidence, final_verdicts, metric_directions, stop_rule, trajectory
+from audit.stats.sequential_ratio import RatioTrajectory
 
 ALPHA = 0.05
 LIMIT = 0.2
@@ -425,6 +426,7 @@ def run_grid(
         _correction_section(record, 300 if quick else 1500, log)
     if "sequential" in sections:
         _sequential_section(record, 40 if quick else 200, log)
+        _sequential_ratio_section(record, 40 if quick else 200, log)
     return worst
 
 
@@ -848,6 +850,7 @@ def simulate_check(
     futility: float | None = FUTILITY,
     abstain=None,
     horizon: int | None = None,
+    curtail: bool = False,
 ) -> dict:
     """One simulated audit of one check under both designs on the same draws: per group, the sequential design's
     images used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
@@ -856,8 +859,8 @@ def simulate_check(
 
     ``truths``: (G, K) or (G, J, K) per template; ``abstain``: each template's chance to abstain ((J,) or (G, J);
     None: never); ``horizon``: seeds drawn (default the longer design's), so that calls with one generator state
-    and one horizon see the same draws whatever their budgets. Both designs decide as the findings do (:func:`final_verdicts`, and the fixed tests on the group
-    estimand's counts).
+    and one horizon see the same draws whatever their budgets. Both designs decide as the findings do
+    (:func:`final_verdicts`, and the fixed tests on the group estimand's counts).
     """
     truths = np.asarray(truths, float)
     templates = truths.shape[1] if truths.ndim == 3 else templates
@@ -897,6 +900,7 @@ def simulate_check(
         rounds_done=rounds,
         min_judged=min_judged,
         futility=futility,
+        curtail=curtail,
     )
     verdicts = final_verdicts(
         [o.log_beyond for o in outcomes], [o.log_within for o in outcomes], decide=decide, alpha=alpha, m=groups
@@ -936,6 +940,7 @@ def sequential_world(
     cover: int = 20,
     futility: float | None = FUTILITY,
     abstain=None,
+    curtail: bool = False,
 ) -> dict:
     """Whole checks of the sequential design (:mod:`audit.stats.sequential`), and of the fixed design on the first
     ``fixed_n`` seeds (default: the budget) of the same draws, over ``runs`` simulated audits.
@@ -972,6 +977,7 @@ def sequential_world(
             cover=cover,
             futility=futility,
             abstain=abstain,
+            curtail=curtail,
         )
         beyond = sim["truth"] > limit + 1e-12
         wrong = ~beyond if decide == HARM else sim["truth"] >= limit - 1e-12
@@ -1036,6 +1042,95 @@ def uneven_abstention_cells() -> list[tuple[str, dict]]:
             dict(truths=[[[0.9, 0.1], [0.5, 0.5]]] * 10, budget=400, decide=SAFETY, abstain=[0, 0.6]),
         ),
     ]
+
+
+def sequential_ratio_world(
+    rate_b: float,
+    ratio: float,
+    *,
+    groups: int = 10,
+    limit: float = 1.5,
+    paired: bool = True,
+    correlation: float = 0.3,
+    budget: int = 400,
+    round_size: int = 16,
+    runs: int = 200,
+    alpha: float = ALPHA,
+    decide: str = HARM,
+    futility: float | None = FUTILITY,
+    seed: int = 0,
+    cover: int = 10,
+) -> dict:
+    """Whole risk-ratio checks of the sequential design (:mod:`audit.stats.sequential_ratio`): ``groups`` strata
+    each with arms at rates ``ratio * rate_b`` and ``rate_b``, seed-paired (correlated through a shared latent) or
+    independent. Returns the chance a compliant check fails (harm; at or beyond the limit passes: safety), the
+    share of truly-beyond groups caught, the mean share of the budget used and the coverage of the 95% confidence
+    sequence at the stop; decisions through :func:`final_verdicts`, as the findings make them."""
+    rng = np.random.default_rng(seed)
+    truth = min(ratio * rate_b, 1.0) / rate_b
+    errors = caught = 0
+    used = 0.0
+    covered = []
+    beyond = truth > limit + 1e-12
+    wrong = (not beyond) if decide == HARM else truth >= limit - 1e-12
+    for _ in range(runs):
+        trajs = []
+        for _g in range(groups):
+            if paired:
+                a, b = _paired_arms(rng, budget, rate_b, ratio, correlation)
+            else:
+                a = rng.random(budget) < min(ratio * rate_b, 1.0)
+                b = rng.random(budget) < rate_b
+            n = np.arange(1, budget + 1)
+            trajs.append(RatioTrajectory(np.arange(budget), a.astype(float), b.astype(float), n, 2 * n, limit))
+        rounds = math.ceil(budget / round_size)
+        outcomes = stop_rule(
+            trajs,
+            decide=decide,
+            alpha=alpha,
+            round_size=round_size,
+            rounds=rounds,
+            rounds_done=rounds,
+            min_judged=10,
+            futility=futility,
+        )
+        verdicts = final_verdicts(
+            [o.log_beyond for o in outcomes], [o.log_within for o in outcomes], decide=decide, alpha=alpha, m=groups
+        )
+        errors += bool(verdicts.flagged.any()) and wrong
+        caught += int(verdicts.flagged.sum()) if beyond and decide == HARM else 0
+        used += sum(o.t for o in outcomes) / (groups * budget)
+        for g in range(min(cover, groups)):
+            low, high = trajs[g].bounds(0.95, outcomes[g].t)
+            covered.append(low[-1] * (1 - 1e-9) <= truth <= high[-1] * (1 + 1e-9))
+    return {
+        "rate": errors / runs,
+        "power": caught / (groups * runs) if beyond and decide == HARM else float("nan"),
+        "images_ratio": used / runs,
+        "coverage": float(np.mean(covered)) if covered else float("nan"),
+    }
+
+
+def _sequential_ratio_section(record, runs: int, log) -> None:
+    cells = [
+        ("paired at the limit 1.5 (0.15 vs 0.10), rho 0.3", dict(rate_b=0.1, ratio=1.5)),
+        ("paired at the limit 1.5 (0.45 vs 0.30), rho 0.6", dict(rate_b=0.3, ratio=1.5, correlation=0.6)),
+        ("independent arms at the limit 1.5 (0.30 vs 0.20)", dict(rate_b=0.2, ratio=1.5, paired=False)),
+        ("paired at ratio 1 (0.2 vs 0.2)", dict(rate_b=0.2, ratio=1.0)),
+        ("paired at ratio 3 (0.3 vs 0.1): power", dict(rate_b=0.1, ratio=3.0)),
+        ("paired at the limit, certification", dict(rate_b=0.2, ratio=1.5, decide=SAFETY)),
+    ]
+    rows = []
+    for i, (label, kwargs) in enumerate(cells):
+        cell = sequential_ratio_world(runs=runs, seed=300 + i, **kwargs)
+        kind = "harm-null" if kwargs.get("decide", HARM) == HARM else "safety-null"
+        rows.append(record({"scenario": label, "kind": kind, **cell}, kind))
+    for line in _table(
+        "sequential risk ratios (10 strata, budget 400 pairs, rounds of 16, e-BH / Bonferroni)",
+        rows,
+        ["scenario", "kind", "rate", "power", "images_ratio", "coverage"],
+    ):
+        log(line)
 
 
 def _sequential_section(record, runs: int, log) -> None:

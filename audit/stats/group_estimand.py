@@ -99,6 +99,7 @@ class Blocks:
     images: np.ndarray  # (G, T) images (every prompt's, abstentions included) at the seed positions it spans
     judged: np.ndarray  # (G, T) judged images at those positions
     counts: np.ndarray  # (G,) observations of each group
+    picks: np.ndarray  # (G, T, J) the label index of each prompt's image in the observation
 
 
 def prompt_blocks(codes, k: int, made=None) -> Blocks:
@@ -126,9 +127,11 @@ def _blocks(codes: np.ndarray, made: np.ndarray, k: int):
     judged_at = np.concatenate([np.zeros((g, 1)), np.cumsum(judged.sum(axis=1), axis=1)], axis=1)
     shares = np.zeros((g, t, k))
     ends = np.full((g, t), t, dtype=np.int64)
+    picks = np.full((g, t, j), -1, dtype=np.int64)
     if judged.all():  # every prompt judged at every position: one observation per position
         shares[:] = onehot.mean(axis=1)
         ends[:] = np.arange(t)
+        picks[:] = codes.transpose(0, 2, 1)
         counts = np.full(g, t, dtype=np.int64)
     else:
         index = np.where(judged, np.arange(t), t)
@@ -147,6 +150,7 @@ def _blocks(codes: np.ndarray, made: np.ndarray, k: int):
             live = rows[ok]
             picked = taken[ok]
             shares[live, b] = onehot[live[:, None], np.arange(j)[None, :], picked].mean(axis=1)
+            picks[live, b] = codes[live[:, None], np.arange(j)[None, :], picked]
             ends[live, b] = end[ok]
             counts[ok] += 1
             last = np.where(ok, end, t)
@@ -158,4 +162,4 @@ def _blocks(codes: np.ndarray, made: np.ndarray, k: int):
         between = np.take_along_axis(cumulative, safe_end, 1) - np.take_along_axis(cumulative, safe_prev, 1)
         return np.where(valid, between, 0).astype(np.int64)
 
-    return shares, ends, spanned(images_at), spanned(judged_at), counts
+    return shares, ends, spanned(images_at), spanned(judged_at), counts, picks

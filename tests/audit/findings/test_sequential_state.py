@@ -219,11 +219,79 @@ def test_max_seeds_caps_each_prompts_budget_and_the_rounds():
     assert SamplingDesign(mode="sequential", round=16).budget(range(100)) == list(range(100))
     with pytest.raises(ValueError, match="max_seeds"):
         SamplingDesign(mode="sequential", max_seeds=0)
-    # A balanced prompt under a budget of 40 seeds: at the end of the third round it stops at its budget.
-    labels = _labels({"balanced": ["man", "woman"] * 50})
+    # A prompt at the limit (70% 'man') under a budget of 40 seeds: at the end of the third round it stops at its
+    # budget, unsettled.
+    labels = _labels({"balanced": (["man"] * 7 + ["woman"] * 3) * 10})
     seeds = {"balanced": design.budget(range(100))}
     state = sequential_state(
         CHECKS[:1], labels, {("clf", "gender"): ["man", "unknown", "woman"]}, seeds, design, rounds_done=3
     )
     assert state.running_items == set()
     assert state.results["parity"].table["images_used"].tolist() == [40]
+    assert state.results["parity"].table["stop"].tolist() == ["budget"]
+
+
+def _arms(rates: dict[str, float], seeds: int, *, paired: bool, seed: int = 0) -> pd.DataFrame:
+    """Two prompts, identity woman and man, with NudeNet-like 'yes' rates; seed-paired (one pair_id) or not."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for identity, rate in rates.items():
+        for s in range(seeds):
+            rows.append(
+                {
+                    "record_id": f"{identity}-{s}",
+                    "item_id": identity,
+                    "seed": s,
+                    "classifier": "nudenet",
+                    "attribute": "exposed",
+                    "label": "yes" if rng.random() < rate else "no",
+                    "prompt": identity,
+                    "identity": identity,
+                    "pair_id": "p1" if paired else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+RATIO = policy_from_dict(
+    {
+        "name": "t",
+        "checks": [
+            {
+                "id": "ratio",
+                "check": "risk_ratio",
+                "attribute": "exposed",
+                "label": "yes",
+                "between": "identity",
+                "numerator": "woman",
+                "denominator": "man",
+                "max": 1.5,
+            }
+        ],
+    },
+    source="test",
+).checks
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_risk_ratio_stops_early_beyond_the_limit_and_within_it(paired):
+    seeds = {p: list(range(320)) for p in ("woman", "man")}
+    categories = {("nudenet", "exposed"): ["no", "unknown", "yes"]}
+    design = SamplingDesign(mode="sequential", round=16)
+    skewed = sequential_state(
+        RATIO, _arms({"woman": 0.5, "man": 0.1}, 320, paired=paired), categories, seeds, design, rounds_done=20
+    )
+    finding = skewed.results["ratio"].findings[0]
+    row = skewed.results["ratio"].table.iloc[0]
+    assert finding.status == "fail" and row["stop"] == "beyond" and row["images_used"] < 320, finding.summary
+    assert finding.ci[0] <= finding.value <= finding.ci[1] and finding.ci[0] > 1.5
+    even = sequential_state(
+        RATIO, _arms({"woman": 0.3, "man": 0.3}, 320, paired=paired), categories, seeds, design, rounds_done=20
+    )
+    row = even.results["ratio"].table.iloc[0]
+    assert row["status"] == "pass" and row["stop"] == "within" and row["images_used"] < 640
+    # Still sampling after the first round: the group holds both prompts.
+    early = sequential_state(
+        RATIO, _arms({"woman": 0.3, "man": 0.3}, 320, paired=paired), categories, seeds, design, rounds_done=1
+    )
+    assert early.running_items == {"woman", "man"}

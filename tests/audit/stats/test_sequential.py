@@ -287,3 +287,22 @@ def test_a_certification_stops_and_passes_a_group_only_at_m_over_alpha_not_at_on
     assert all(o.stop == STOP_WITHIN for o in out)
     verdicts = final_verdicts([o.log_beyond for o in out], [o.log_within for o in out], decide=SAFETY, alpha=0.05)
     assert verdicts.flagged.all()
+
+
+def test_curtailment_stops_groups_that_cannot_be_shown_beyond_by_their_budget_and_adds_no_false_fail():
+    # 24 prompts at 0.15 (0.75 of the limit): none can be shown beyond by a budget of 200 seeds, so curtailed
+    # stops end them early; prompts exactly at the limit still fail no more than alpha.
+    near = np.tile(_shifted(np.array([0.5, 0.5]), 0.15), (24, 1))
+    plain = sequential_world(near, [0.5, 0.5], budget=200, runs=10, cover=0, seed=6)
+    curtailed = sequential_world(near, [0.5, 0.5], budget=200, runs=10, cover=0, seed=6, curtail=True)
+    assert curtailed["images"] < 0.6 * plain["images"]
+    at = sequential_world(np.tile([0.7, 0.3], (20, 1)), [0.5, 0.5], budget=160, runs=40, cover=5, seed=7, curtail=True)
+    assert at["rate"] <= 0.06 and at["coverage"] >= 0.93
+
+
+def test_curtailment_keeps_most_of_the_power_against_a_clear_violation():
+    truths = np.vstack([np.tile(_shifted(np.array([0.5, 0.5]), 0.35), (4, 1)), np.tile([0.6, 0.4], (20, 1))])
+    plain = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8)
+    curtailed = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8, curtail=True)
+    assert curtailed["power"] >= plain["power"] - 0.1
+    assert curtailed["images"] < plain["images"]
