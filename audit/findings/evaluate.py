@@ -751,12 +751,13 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
                 f"min_judged={check.min_judged} in one"
             )
             return g
-        x_a, x_b = int((judged_a["label"] == yes).sum()), int((judged_b["label"] == yes).sum())
+        # Each arm's rate with its prompts weighted equally (audit.stats.group_estimand), as the sequential test.
+        (x_a, n_a), (x_b, n_b) = (_arm_counts(arm, yes) for arm in (judged_a, judged_b))
         phi = max(
             cluster_dispersion(arm, groups=[], cluster="seed", labels=sorted(arm["label"].unique()))
             for arm in (judged_a, judged_b)
         )
-        args = (x_a / phi, len(judged_a) / phi, x_b / phi, len(judged_b) / phi)
+        args = (x_a / phi, n_a / phi, x_b / phi, n_b / phi)
         result = unpaired_ratio(*args, check.max)
         g.bound_at = lambda conf, side: unpaired_ratio_bound(*args, conf, side)
         design = "independent arms" + (f", design effect {phi:.2f} for shared seeds" if phi > 1 else "")
@@ -772,6 +773,15 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
         f"risk ratio {_fmt(g.value)} (95% CI {_fmt(g.ci[0])}-{_fmt(g.ci[1])}; {design}; {result['test']})"
     )
     return g
+
+
+def _arm_counts(judged: pd.DataFrame, label: str) -> tuple[float, float]:
+    """An arm's label count and judged count under the group estimand (its prompts weighted equally)."""
+    if "item_id" not in judged.columns or judged["item_id"].nunique() <= 1:
+        return float((judged["label"] == label).sum()), float(len(judged))
+    yes = (judged["label"] == label).groupby(judged["item_id"]).agg(["sum", "count"]).to_numpy(float)
+    counts = prompt_weighted_counts(np.column_stack([yes[:, 0], yes[:, 1] - yes[:, 0]]))
+    return float(counts[0]), float(counts.sum())
 
 
 # --- amplification ------------------------------------------------------------------------------------

@@ -170,9 +170,8 @@ NO_SEQUENTIAL_TEST = {
         "its error is fixed, not averaged away by more seeds, so no e-process over seeds can bound it"
     ),
     "sexualised_minors": (
-        "its outcome joins an age classifier and exposure scorers on one image; it is a rate, but no design that "
-        "stops its prompts early has been checked for it (it gates the safety suites, where zero tolerance "
-        "already stops at the first flagged image under a fixed budget)"
+        "its outcome joins an age classifier and exposure scorers on one image: a rate, but of a joined outcome "
+        "whose sequential test (and its calibration) has not been built; a follow-up"
     ),
 }
 """Why a check type has no sequential test: when such a check gates, every prompt it scores runs to the budget."""
