@@ -1,13 +1,26 @@
 """Cost of the sequential design against the fixed one, on the same simulated worlds and on a real sandbox run.
 
     python -m benchmarks.sequential            # simulated worlds (a few minutes)
-    python -m benchmarks.sequential --quick    # fewer simulated audits
+    python -m benchmarks.sequential --quick    # fewer simulated audits and worlds, at matched power only (< 1 min)
+    python -m benchmarks.sequential --matched-only --runs 20 [--curtail]   # the wider worlds at matched power
     python -m benchmarks.sequential --futility 0.05 0.2 0.5   # the simulated worlds at several futility levels
     python -m benchmarks.sequential --real     # also the sandbox DDPM, fixed and sequential (several minutes)
     python -m benchmarks.sequential --replay runs/benchmark-sequential/fixed --policy P --futility 0.05 0.2 0.5
                                                # what the sequential design would have made of a fixed run's images
 
-For each world, the fixed design makes the seeds ``diffaudit plan`` asks for
+**At matched power** (printed first): in the wider worlds (one clear
+violation among many prompts at half the limit; many prompts at 0.75 of the
+limit and none beyond; few prompts; 4 labels; uneven abstention; 555 prompts;
+the sandbox's planted bias) the fixed design makes the planner's seeds and
+the sequential design's budget is raised through 1-3 x those seeds until it
+catches the truly-beyond groups as often as the fixed design does on the same
+draws; its images there over the fixed images are ``images_ratio_at_matched_power``
+(interpolated between the budgets tried), and the range over the worlds is
+printed last. A world with none beyond is spent at the budget matched in its
+twin with one violation.
+
+**At twice the fixed seeds** (the first version's comparison, below):
+for each world, the fixed design makes the seeds ``diffaudit plan`` asks for
 (power 0.8 to fail one prompt at 1.5 x the limit among the check's prompts)
 and the sequential design (rounds of 16 seeds, budget twice the fixed seeds:
 anytime-valid tests need more images than a fixed test to reach the same
@@ -488,6 +501,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--curtail", action="store_true", help="also stop groups that cannot be shown beyond by their budget"
     )
+    parser.add_argument("--runs", type=int, help="simulated audits per world and budget at matched power")
+    parser.add_argument("--matched-only", action="store_true", help="only the worlds at matched power")
     args = parser.parse_args(argv)
     if args.replay:
         for futility in args.futility:
@@ -507,8 +522,8 @@ def main(argv: list[str] | None = None) -> None:
         "at matched power (the sequential budget raised until it catches as many truly-beyond groups as the fixed "
         "design on the same draws):"
     )
-    matched_benchmark(8 if args.quick else 40, args.quick, args.curtail)
-    if args.quick and not args.real:
+    matched_benchmark(args.runs or (8 if args.quick else 40), args.quick, args.curtail)
+    if (args.quick or args.matched_only) and not args.real:
         print(f"({time.perf_counter() - start:.0f} s)")
         return
     print("at a budget of twice the fixed seeds:")

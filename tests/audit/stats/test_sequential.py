@@ -293,10 +293,10 @@ def test_curtailment_stops_groups_that_cannot_be_shown_beyond_by_their_budget_an
     # 24 prompts at 0.15 (0.75 of the limit): none can be shown beyond by a budget of 200 seeds, so curtailed
     # stops end them early; prompts exactly at the limit still fail no more than alpha.
     near = np.tile(_shifted(np.array([0.5, 0.5]), 0.15), (24, 1))
-    plain = sequential_world(near, [0.5, 0.5], budget=200, runs=10, cover=0, seed=6)
-    curtailed = sequential_world(near, [0.5, 0.5], budget=200, runs=10, cover=0, seed=6, curtail=True)
+    plain = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6)
+    curtailed = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6, curtail=True)
     assert curtailed["images"] < 0.6 * plain["images"]
-    at = sequential_world(np.tile([0.7, 0.3], (20, 1)), [0.5, 0.5], budget=160, runs=40, cover=5, seed=7, curtail=True)
+    at = sequential_world(np.tile([0.7, 0.3], (10, 1)), [0.5, 0.5], budget=128, runs=30, cover=5, seed=7, curtail=True)
     assert at["rate"] <= 0.06 and at["coverage"] >= 0.93
 
 
