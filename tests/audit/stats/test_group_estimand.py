@@ -38,7 +38,7 @@ def test_a_group_at_the_limit_with_uneven_abstention_fails_at_most_alpha_and_one
 def test_the_estimand_weights_prompts_equally_and_is_the_pooled_count_when_their_judged_counts_are_equal():
     shares, n = prompt_weighted_shares([[380, 20], [8, 152]])
     assert np.allclose(shares, [0.5, 0.5])  # 0.95 and 0.05 "man": equal weights, whatever B's 60% abstention
-    assert np.isclose(n, 4 / (1 / 400 + 1 / 160))  # Kish: J^2 / sum(1 / n_j)
+    assert n == 2 * 160  # J times the smallest prompt's judged count: never understates the variance
     assert np.allclose(prompt_weighted_counts([[30, 10], [10, 30]]), [40, 40])
     assert np.isnan(prompt_weighted_shares([[3, 1], [0, 0]])[0]).all()  # a prompt with no judged image: no estimate
     counts, unknown = prompt_weighted_abstentions([[4, 0], [1, 1]], [0, 2])
