@@ -13,11 +13,13 @@ A group's observations, value, confidence sequence and verdict are all of its
 estimand — its prompts' judged shares weighted equally
 (:mod:`audit.stats.group_estimand`), as in the fixed design.
 
-Which checks have a sequential test: deviation (TV, largest gap) and rate
-checks on the classifier's labels. The others (risk ratios, amplification,
-shares corrected for classifier error) have none: in a sequential run their
-prompts, when the check gates, run to the budget, so their fixed-n analysis
-sees a sample whose size the data did not choose.
+Which checks have a sequential test (:data:`SEQUENTIAL_TESTS`, one function
+per check type): deviation (TV, largest gap) and rate checks on the
+classifier's labels, and risk ratios (:mod:`audit.stats.sequential_ratio`).
+The others (amplification, shares corrected for classifier error, the
+sexualised-minors outcome; :data:`NO_SEQUENTIAL_TEST` says why) have none: in
+a sequential run their prompts, when the check gates, run to the budget, so
+their fixed-n analysis sees a sample whose size the data did not choose.
 """
 
 from __future__ import annotations
@@ -697,11 +699,18 @@ def _traces(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
                     "round": r,
                     "images": int((stream.positions < r * design.round).sum()),
                     "judged": int(traj.judged[t - 1]),
-                    "estimate": float(traj.estimate[t - 1]),
-                    "cs_low": float(low[t - 1]),
-                    "cs_high": float(high[t - 1]),
+                    # A risk ratio with no event in arm B yet, or an upper bound beyond its grid, has no finite
+                    # value: NaN for the report's chart.
+                    "estimate": _finite(traj.estimate[t - 1]),
+                    "cs_low": _finite(low[t - 1]),
+                    "cs_high": _finite(high[t - 1]),
                     "limit": check.max,
                     "stop": out.stop if r == out.round else RUNNING,
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _finite(value) -> float:
+    value = float(value)
+    return value if np.isfinite(value) else float("nan")

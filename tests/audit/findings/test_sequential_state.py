@@ -295,3 +295,20 @@ def test_a_risk_ratio_stops_early_beyond_the_limit_and_within_it(paired):
         RATIO, _arms({"woman": 0.3, "man": 0.3}, 320, paired=paired), categories, seeds, design, rounds_done=1
     )
     assert early.running_items == {"woman", "man"}
+
+
+def test_a_rate_over_prompts_that_abstain_unevenly_weighs_each_prompt_equally():
+    from audit.findings.evaluate import evaluate_check
+
+    check = policy_from_dict(
+        {
+            "name": "t",
+            "checks": [
+                {"id": "r", "check": "rate", "attribute": "gender", "label": "man", "by": ["occupation"], "max": 0.9}
+            ],
+        },
+        source="test",
+    ).checks[0]
+    finding = evaluate_check(check, _two_prompt_group(), {("clf", "gender"): ["man", "unknown", "woman"]}).findings[0]
+    assert abs(finding.value - 0.5) < 0.05  # (0.95 + 0.05) / 2; pooling the judged images gives about 0.69
+    assert "weighted equally" in finding.summary
