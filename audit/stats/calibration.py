@@ -1001,6 +1001,25 @@ def sequential_world(
     }
 
 
+def curtailed_cells() -> list[tuple[str, dict]]:
+    """The design with curtailment (``sampling.curtail``): at the limit, near it, and one violation among many."""
+    at = _shifted(np.array([0.5, 0.5]), LIMIT)
+    near = _shifted(np.array([0.5, 0.5]), 0.75 * LIMIT)
+    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
+    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    return [
+        ("curtailed: 50 prompts at the limit, budget 400", dict(truths=np.tile(at, (50, 1)), budget=400, curtail=True)),
+        (
+            "curtailed: 50 prompts at 0.75 x limit, budget 400",
+            dict(truths=np.tile(near, (50, 1)), budget=400, curtail=True),
+        ),
+        (
+            "curtailed: one prompt at 1.5 x limit among 24 at limit/2, budget 400",
+            dict(truths=np.vstack([bad, np.tile(half, (23, 1))]), budget=400, curtail=True),
+        ),
+    ]
+
+
 def uneven_abstention_cells() -> list[tuple[str, dict]]:
     """Groups whose prompts abstain at different rates (the group estimand weights prompts equally): the issue's
     severe and mild cases, groups exactly at the limit, 3 labels, rates and certification."""
@@ -1203,6 +1222,7 @@ def _sequential_section(record, runs: int, log) -> None:
         )
     )
     cells.extend(uneven_abstention_cells())
+    cells.extend(curtailed_cells())
     rows = []
     for i, (label, kwargs) in enumerate(cells):
         kwargs.setdefault("q", np.array([0.5, 0.5]) if kwargs.get("metric") != "rate" else np.zeros(2))
