@@ -1,13 +1,26 @@
 """Cost of the sequential design against the fixed one, on the same simulated worlds and on a real sandbox run.
 
     python -m benchmarks.sequential            # simulated worlds (a few minutes)
-    python -m benchmarks.sequential --quick    # fewer simulated audits
+    python -m benchmarks.sequential --quick    # fewer simulated audits and worlds, at matched power only (< 1 min)
+    python -m benchmarks.sequential --matched-only --runs 20 [--curtail]   # the wider worlds at matched power
     python -m benchmarks.sequential --futility 0.05 0.2 0.5   # the simulated worlds at several futility levels
     python -m benchmarks.sequential --real     # also the sandbox DDPM, fixed and sequential (several minutes)
     python -m benchmarks.sequential --replay runs/benchmark-sequential/fixed --policy P --futility 0.05 0.2 0.5
                                                # what the sequential design would have made of a fixed run's images
 
-For each world, the fixed design makes the seeds ``diffaudit plan`` asks for
+**At matched power** (printed first): in the wider worlds (one clear
+violation among many prompts at half the limit; many prompts at 0.75 of the
+limit and none beyond; few prompts; 4 labels; uneven abstention; 555 prompts;
+the sandbox's planted bias) the fixed design makes the planner's seeds and
+the sequential design's budget is raised through 1-3 x those seeds until it
+catches the truly-beyond groups as often as the fixed design does on the same
+draws; its images there over the fixed images are ``images_ratio_at_matched_power``
+(interpolated between the budgets tried), and the range over the worlds is
+printed last. A world with none beyond is spent at the budget matched in its
+twin with one violation.
+
+**At twice the fixed seeds** (the first version's comparison, below):
+for each world, the fixed design makes the seeds ``diffaudit plan`` asks for
 (power 0.8 to fail one prompt at 1.5 x the limit among the check's prompts)
 and the sequential design (rounds of 16 seeds, budget twice the fixed seeds:
 anytime-valid tests need more images than a fixed test to reach the same
@@ -32,7 +45,9 @@ pays least.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import time
 
 import numpy as np
@@ -160,6 +175,212 @@ def bls_world(runs: int) -> dict:
     )
 
 
+FACTORS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # sequential budgets tried, as multiples of the fixed seeds
+QUICK_FACTORS = (1.0, 1.5, 2.0, 3.0)
+
+
+@dataclasses.dataclass
+class World:
+    """A simulated audit: checks over the same prompts (each check's groups are the prompts, or groups of
+    ``templates`` prompts), the planner's fixed seeds for it, and, for a world with no prompt beyond the limit,
+    the world whose matched budget it is spent at (``match``)."""
+
+    name: str
+    checks: list[dict]
+    groups: int
+    fixed_n: int
+    templates: int = 1
+    abstain: list[float] | None = None
+    match: str | None = None
+
+
+def _parity_world(name, truths, *, limit=LIMIT, alpha=0.05, beyond=None, **kwargs) -> World:
+    """One parity check; the fixed seeds are the planner's for one group at ``beyond`` (default 1.5 x the limit)
+    among all of them."""
+    truths = np.asarray(truths, float)
+    k = truths.shape[-1]
+    n = seeds_needed(limit, (beyond or 1.5 * limit) - limit, prompts=len(truths), alpha=alpha, categories=k)
+    return World(name, [_parity_check(truths, limit, alpha)], len(truths), n, **kwargs)
+
+
+def wider_worlds(quick: bool) -> list[World]:
+    """The issue's worlds: one clear violation among many at half the limit; many near the limit and none beyond;
+    few prompts; 2 and 4 labels; uneven abstention; the sandbox's planted bias."""
+    parity = np.array([0.5, 0.5])
+
+    def at(tv, q=parity):
+        return _shifted(np.asarray(q, float), tv)
+
+    q4 = np.full(4, 0.25)
+    worlds = [
+        _parity_world("1 prompt at 0.35 among 100 at 0.1 (limit 0.2)", [at(0.35)] + [at(0.1)] * 100, beyond=0.35),
+        _parity_world("1 prompt at 0.35 among 100 at 0.15", [at(0.35)] + [at(0.15)] * 100, beyond=0.35),
+        _parity_world(
+            "100 prompts at 0.15 (0.75 x limit), none beyond",
+            [at(0.15)] * 100,
+            beyond=0.35,
+            match="1 prompt at 0.35 among 100 at 0.15",
+        ),
+        _parity_world("1 prompt at 0.3 among 24 at 0.1", [at(0.3)] + [at(0.1)] * 23),
+        _parity_world("few prompts: 1 at 0.3 among 3 at 0.1", [at(0.3)] + [at(0.1)] * 2),
+        _parity_world("4 labels: 1 at 0.3 among 24 at 0.1", [at(0.3, q4)] + [at(0.1, q4)] * 23),
+        _parity_world(
+            "uneven abstention: 24 groups of 2 prompts (the second abstaining 40%) at 0.1, one group at 0.3",
+            [[at(0.4), at(0.2)]] + [[at(0.15), at(0.05)]] * 23,
+            templates=2,
+            abstain=[0.0, 0.4],
+        ),
+    ]
+    if not quick:
+        worlds.append(_parity_world("1 prompt at 0.3 among 555 at 0.1", [at(0.3)] + [at(0.1)] * 554))
+        worlds.append(_sandbox_world())
+    return worlds
+
+
+def _sandbox_world() -> World:
+    from importlib import resources
+
+    import pandas as pd
+
+    table = pd.read_csv(resources.files("generators") / "sandbox" / "planted_bias.csv")
+    columns = (
+        ["skin_light", "skin_medium", "skin_dark"],
+        ["age_older", "age_younger"],
+        ["marker_amber", "marker_violet"],
+    )
+    checks = []
+    for cols in columns:
+        t = table[cols].to_numpy() / 100
+        checks.append(_parity_check(t / t.sum(axis=1, keepdims=True), limit=0.1, alpha=0.01))
+    n = seeds_needed(0.1, 0.05, prompts=10, alpha=0.01)
+    return World("sandbox planted bias (3 checks x 10 occupations, limit 0.1, alpha 0.01)", checks, 10, n)
+
+
+def _simulate(
+    world: World, budget: int, rng_seed, horizon: int, fixed: bool, curtail: bool = False
+) -> tuple[np.ndarray, int, int, int]:
+    """One audit of ``world`` at a sequential ``budget``: images per group (the most any check used), groups
+    beyond caught by the sequential design and by the fixed one (when ``fixed``), groups beyond."""
+    used = np.zeros(world.groups)
+    caught = fixed_caught = beyond_n = 0
+    for c, check in enumerate(world.checks):
+        sim = simulate_check(
+            np.random.default_rng([*rng_seed, c]),
+            check["truths"],
+            check["q"],
+            limit=check["limit"],
+            alpha=check["alpha"],
+            decide=HARM,
+            budget=budget,
+            round_size=ROUND,
+            fixed_n=world.fixed_n if fixed else None,
+            templates=world.templates,
+            abstain=world.abstain,
+            horizon=horizon,
+            curtail=curtail,
+        )
+        beyond = sim["truth"] > check["limit"] + 1e-12
+        used = np.maximum(used, sim["used"])
+        caught += int((sim["flagged"] & beyond).sum())
+        beyond_n += int(beyond.sum())
+        if fixed:
+            fixed_caught += int((sim["fixed_flagged"] & beyond).sum())
+    return used, caught, fixed_caught, beyond_n
+
+
+def matched(
+    world: World, *, runs: int, factors, seed: int = 0, spend_at: float | None = None, curtail: bool = False
+) -> dict:
+    """The sequential design's images at the power of the planner's fixed design on the same draws: its budget is
+    raised through ``factors`` x the fixed seeds until it catches the truly-beyond groups as often as the fixed
+    design does (interpolated between factors); ``spend_at``: a factor found in another world (no group beyond)."""
+    horizon = int(math.ceil(max(factors) * world.fixed_n))
+    images = np.zeros(len(factors))
+    caught = np.zeros(len(factors))
+    fixed_caught = beyond = 0
+    for r in range(runs):
+        for i, f in enumerate(factors):
+            budget = int(round(f * world.fixed_n))
+            used, hit, fixed_hit, b = _simulate(world, budget, (seed, r), horizon, i == 0, curtail)
+            images[i] += used.sum()
+            caught[i] += hit
+            if i == 0:
+                fixed_caught += fixed_hit
+                beyond += b
+    fixed_images = world.groups * world.templates * world.fixed_n * runs
+    ratio = images / fixed_images
+    power = caught / beyond if beyond else np.full(len(factors), np.nan)
+    fixed_power = fixed_caught / beyond if beyond else float("nan")
+    factors = np.asarray(factors, float)
+    if spend_at is not None:
+        factor = float(spend_at)
+    elif beyond:
+        factor = _first_reaching(factors, power, fixed_power)
+    else:
+        factor = float("nan")
+    reached = np.isfinite(factor) and factor <= factors[-1]
+    at = float(np.interp(min(factor, factors[-1]), factors, ratio)) if np.isfinite(factor) else float("nan")
+    two = float(np.interp(2.0, factors, ratio))
+    return {
+        "world": world.name,
+        "groups": world.groups,
+        "fixed_seeds": world.fixed_n,
+        "fixed_power": fixed_power,
+        "factor": factor,
+        "reached": bool(reached),
+        "matched_ratio": at,
+        "ratio_at_2x": two,
+        "power_at_2x": float(np.interp(2.0, factors, power)) if beyond else float("nan"),
+        "ratios": dict(zip(factors.tolist(), ratio.tolist(), strict=True)),
+        "powers": dict(zip(factors.tolist(), power.tolist(), strict=True)),
+    }
+
+
+def _first_reaching(factors: np.ndarray, power: np.ndarray, target: float) -> float:
+    """The smallest budget factor whose power reaches ``target`` (linear between the factors tried; inf: none)."""
+    for i, p in enumerate(power):
+        if p >= target - 1e-12:
+            if i == 0:
+                return float(factors[0])
+            lo, hi = power[i - 1], p
+            share = (target - lo) / (hi - lo) if hi > lo else 1.0
+            return float(factors[i - 1] + share * (factors[i] - factors[i - 1]))
+    return float("inf")
+
+
+def _matched_line(row: dict) -> str:
+    if row["reached"]:
+        at = f"images_ratio_at_matched_power {row['matched_ratio']:.3f} (budget {row['factor']:.2f} x the fixed seeds)"
+    elif np.isfinite(row["factor"]):
+        at = f"power not reached by {max(row['ratios']):g} x the fixed seeds (ratio there {row['matched_ratio']:.3f})"
+    else:
+        at = "no group beyond: no power to match"
+    power = f"fixed power {row['fixed_power']:.2f}, " if np.isfinite(row["fixed_power"]) else ""
+    return (
+        f"{row['world']}: fixed {row['fixed_seeds']} seeds a prompt ({power.rstrip(', ') or 'none beyond'}); "
+        f"{at}; at 2 x: images_ratio {row['ratio_at_2x']:.3f}"
+        + (f", power {row['power_at_2x']:.2f}" if np.isfinite(row["power_at_2x"]) else "")
+    )
+
+
+def matched_benchmark(runs: int, quick: bool, curtail: bool = False) -> list[dict]:
+    """Every wider world at matched power; prints a line each and the range of the ratios."""
+    factors = QUICK_FACTORS if quick else FACTORS
+    rows: dict[str, dict] = {}
+    for i, world in enumerate(wider_worlds(quick)):
+        spend = rows[world.match]["factor"] if world.match else None
+        rows[world.name] = matched(world, runs=runs, factors=factors, seed=i, spend_at=spend, curtail=curtail)
+        print(_matched_line(rows[world.name]), flush=True)
+    ratios = [r["matched_ratio"] for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    if ratios:
+        print(f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds")
+    return list(rows.values())
+
+
+def _matched_elsewhere(rows: dict) -> set[str]:
+    return {name for name, r in rows.items() if np.isnan(r["fixed_power"]) and np.isfinite(r["factor"])}
+
+
 def _line(row: dict) -> str:
     return (
         f"{row['world']}: images {row['images']:.0f} vs {row['fixed_images']:.0f} fixed "
@@ -173,19 +394,17 @@ def _line(row: dict) -> str:
 def real_sandbox(seeds: int, workdir: str) -> dict:
     """Audit the sandbox DDPM with the fixed design and with the sequential one (same config, same seeds, budget
     = the fixed seeds); compare images made and verdicts per group."""
-    import dataclasses
     from pathlib import Path
 
     from audit import runner
     from audit.config import load_config
-    from audit.findings.sequential import SamplingDesign
 
     base = load_config("sandbox-sequential")
     probes = [dataclasses.replace(p, seeds=seeds) for p in base.probes]
     out = {}
     for mode in ("fixed", "sequential"):
         config = dataclasses.replace(
-            base, name=f"bench-{mode}", probes=probes, sampling=SamplingDesign(mode=mode, round=base.sampling.round)
+            base, name=f"bench-{mode}", probes=probes, sampling=dataclasses.replace(base.sampling, mode=mode)
         )
         start = time.perf_counter()
         with runner.prepare(config, Path(workdir) / mode, resume=True) as store:
@@ -216,12 +435,13 @@ def real_sandbox(seeds: int, workdir: str) -> dict:
     }
 
 
-def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -> dict:
+def replay(run_dir: str, policy: str | None, futility: float, round_size: int, curtail: bool = False) -> dict:
     """The sequential design replayed on a fixed run's images: the run is a prefix of it with the same seeds, so
     the rounds are re-enacted from its labels (each round sees only the seeds made so far of the prompts still
     sampling) and reach the decisions a sequential run would."""
     from audit.core.run_store import SCORES, RunStore, seeds_for
     from audit.findings.analysis import policy_for
+    from audit.findings.evaluate import evaluate_check
     from audit.findings.sequential import SamplingDesign, sequential_state
     from audit.stats.image_labels import image_labels, label_sets
 
@@ -231,7 +451,7 @@ def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -
     scores = store.read_table(SCORES)
     labels = image_labels(scores, store.generations(), store.probes())
     categories = label_sets(scores)
-    design = SamplingDesign(mode="sequential", round=round_size, futility=futility)
+    design = SamplingDesign(mode="sequential", round=round_size, futility=futility, curtail=curtail)
     seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
     made = dict.fromkeys(seeds_of, 0)
     running = set(seeds_of)
@@ -250,7 +470,23 @@ def replay(run_dir: str, policy: str | None, futility: float, round_size: int) -
         if f.severity == "error" and f.status == "fail"
     }
     fixed = sum(len(s) for s in seeds_of.values())
-    return {"images": sum(made.values()), "fixed_images": fixed, "ratio": sum(made.values()) / fixed, "failed": failed}
+    verdicts = _gating_verdicts(f for result in state.results.values() for f in result.findings)
+    fixed_verdicts = _gating_verdicts(
+        f for check in checks if check.id in state.results for f in evaluate_check(check, labels, categories).findings
+    )
+    return {
+        "images": sum(made.values()),
+        "fixed_images": fixed,
+        "ratio": sum(made.values()) / fixed,
+        "failed": failed,
+        "same": sum(fixed_verdicts.get(k) == v for k, v in verdicts.items()),
+        "verdicts": len(fixed_verdicts),
+        "fixed_failed": sum(v == "fail" for v in fixed_verdicts.values()),
+    }
+
+
+def _gating_verdicts(findings) -> dict:
+    return {(f.check, json.dumps(f.scope, sort_keys=True)): f.status for f in findings if f.severity == "error"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -262,18 +498,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay", metavar="RUN_DIR", help="replay the sequential design on a fixed run's images")
     parser.add_argument("--policy", help="with --replay: the policy to judge by (default: the run's)")
     parser.add_argument("--futility", type=float, nargs="+", default=[FUTILITY], help="futility levels to try")
+    parser.add_argument(
+        "--curtail", action="store_true", help="also stop groups that cannot be shown beyond by their budget"
+    )
+    parser.add_argument("--runs", type=int, help="simulated audits per world and budget at matched power")
+    parser.add_argument("--matched-only", action="store_true", help="only the worlds at matched power")
     args = parser.parse_args(argv)
     if args.replay:
         for futility in args.futility:
-            row = replay(args.replay, args.policy, futility, ROUND)
+            row = replay(args.replay, args.policy, futility, ROUND, args.curtail)
             print(
-                f"replay of {args.replay} (policy {args.policy or 'of the run'}, futility {futility:g}): images "
+                f"replay of {args.replay} (policy {args.policy or 'of the run'}, futility {futility:g}"
+                f"{', curtailed' if args.curtail else ''}): images "
                 f"{row['images']} of {row['fixed_images']} (images_ratio_vs_fixed {row['ratio']:.3f}); "
-                f"gating groups failed {len(row['failed'])}"
+                f"gating groups failed {len(row['failed'])} (the fixed design on all the images: "
+                f"{row['fixed_failed']}); {row['same']} of {row['verdicts']} gating verdicts the same as the fixed "
+                "design's"
             )
         return
     runs = 10 if args.quick else 60
     start = time.perf_counter()
+    print(
+        "at matched power (the sequential budget raised until it catches as many truly-beyond groups as the fixed "
+        "design on the same draws):"
+    )
+    matched_benchmark(args.runs or (8 if args.quick else 40), args.quick, args.curtail)
+    if (args.quick or args.matched_only) and not args.real:
+        print(f"({time.perf_counter() - start:.0f} s)")
+        return
+    print("at a budget of twice the fixed seeds:")
     for futility in args.futility:
         if len(args.futility) > 1:
             print(f"futility {futility:g}:")

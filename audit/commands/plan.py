@@ -6,6 +6,7 @@ import math
 
 from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
+from audit.findings.sequential import NO_SEQUENTIAL_TEST
 from audit.stats import plan, zero_tolerance_power, zero_tolerance_seeds
 from audit.stats.planning import rate_power, rate_seeds_needed, sequential_seeds
 from audit.stats.sequential import FUTILITY
@@ -134,6 +135,16 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
         "with several gating "
         "checks it stops when all have: expected images = the sum over prompts of their slowest check"
     )
+    lines.append(
+        "`curtail: true` also stops a prompt that could no longer be shown beyond the limit by its budget, which "
+        "saves most where prompts sit near the limit (benchmarks/RESULTS.md gives the images at matched power)"
+    )
+    lines.append(
+        "deviation, rate and risk-ratio checks stop early; these have no sequential test, and when one gates "
+        f"(severity error) every prompt it scores runs to the whole budget ({BUDGET_FACTOR} x the fixed seeds), "
+        "more than the fixed design makes — choose fixed for such a gate, or make the check a warning:"
+    )
+    lines += [f"  {kind}: {why}" for kind, why in NO_SEQUENTIAL_TEST.items()]
     return lines
 
 

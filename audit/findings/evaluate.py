@@ -7,6 +7,10 @@ no reference or nothing to compare is "not judged" with its reason; then the
 decision rule of the check's ``decide`` turns the p-values of the judged
 groups into statuses (:mod:`audit.stats.decision`). Each finding states its
 hypothesis, the burden of proof and the unit it speaks for.
+
+A deviation or rate check's group estimand is its prompts' judged shares
+weighted equally (:mod:`audit.stats.group_estimand`), in the fixed design as
+in the sequential one (:mod:`audit.findings.sequential`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from audit.stats.correction import (
     corrected_limit_tests,
     split_confusion,
 )
+from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
 
 Categories = Mapping[tuple[str, str], Sequence[str]]
 Validation = Mapping[tuple[str, str], dict]
@@ -471,6 +476,7 @@ def _deviation_groups(check: DeviationCheck, labels: pd.DataFrame, categories, v
         summary = validation.get((gc.classifier, gc.attribute)) if check.correct_for_classifier_error else None
         if len(gc.labels) < 2:
             raise _NotApplicable(f"{gc.attribute} has a single label ({', '.join(gc.labels)}): no distribution")
+        per_prompt = _per_prompt_counts(check, sub, gc)
         for i, keys in enumerate(gc.keys.to_dict("records")):
             key = tuple(keys[c] for c in check.by)
             g = _Group(
@@ -492,7 +498,11 @@ def _deviation_groups(check: DeviationCheck, labels: pd.DataFrame, categories, v
             if gc.n[i] < check.min_judged:
                 g.reason = _too_few(gc.n[i], gc.unknown[i], check.min_judged)
                 continue
-            _measured_deviation(check, g, gc.counts[i], int(gc.unknown[i]), q, phi)
+            counts, unknown = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
+            if (counts.sum(axis=1) == 0).any():
+                g.reason = _prompt_without_judged(counts)
+                continue
+            _measured_deviation(check, g, counts, unknown, q, phi)
     if groups and not any_reference:
         raise _NotApplicable(f"no group has a reference figure ({reference.describe()})")
     if not groups:
@@ -504,22 +514,53 @@ def _too_few(n: int, unknown: int, needed: int) -> str:
     return f"{n} judged image(s) ({unknown} abstained), fewer than min_judged={needed}"
 
 
-def _measured_deviation(check: DeviationCheck, g: _Group, counts, unknown: int, q, phi: float) -> None:
+def _per_prompt_counts(check: Check, labels: pd.DataFrame, gc) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Each group's judged counts (J, K) and abstentions (J,) per prompt: the group estimand weights its prompts
+    equally (:mod:`audit.stats.group_estimand`)."""
+    if "item_id" not in labels.columns:
+        return {}
+    rows = labels[labels["attribute"] == gc.attribute]
+    by = list(check.by)
+    table = rows.groupby([*by, "item_id"], sort=True, dropna=False)["label"].value_counts().unstack(fill_value=0)
+    unknown = table[UNKNOWN] if UNKNOWN in table.columns else pd.Series(0, index=table.index)
+    counts = table.reindex(columns=gc.labels, fill_value=0)
+    out = {}
+    for key, sub in counts.groupby(level=list(range(len(by))), sort=True, dropna=False) if by else [((), counts)]:
+        key = key if isinstance(key, tuple) else (key,)
+        out[key] = (sub.to_numpy(dtype=float), unknown.loc[sub.index].to_numpy(dtype=float))
+    return out
+
+
+def _prompt_without_judged(counts: np.ndarray) -> str:
+    empty = int((counts.sum(axis=1) == 0).sum())
+    return (
+        f"{empty} of its {len(counts)} prompts have no judged image (every image abstained): the group's share weights "
+        "its prompts equally, so it has no estimate"
+    )
+
+
+def _measured_deviation(check: DeviationCheck, g: _Group, per_prompt, unknown_per_prompt, q, phi: float) -> None:
     metric = check.metric
-    used = effective_counts(counts, phi)
+    weighted = prompt_weighted_counts(per_prompt)
+    used = effective_counts(weighted, phi)
     n = int(used.sum())
-    value = float(distance(counts / counts.sum(), q, metric))
+    shares = weighted / weighted.sum()
+    value = float(distance(shares, q, metric))
     low, high = interval(used, q, 0.95, metric)
     g.value, g.ci = value, (low, high)
     g.p_beyond = p_beyond(used, q, check.max, metric)
     g.p_within = p_within(used, q, check.max, metric)
     g.bound_at = lambda conf, side: (lower_bound if side == "lower" else upper_bound)(used, q, conf, metric)
-    worst = distance_range(counts, unknown, q, metric)
+    judged, unknown = int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
+    prompts = len(per_prompt)
+    worst = distance_range(*prompt_weighted_abstentions(per_prompt, unknown_per_prompt), q, metric)
     method = (p_beyond_method if check.decide == HARM else p_within_method)(len(q), n, metric)
-    design = f", design effect {phi:.2f} for shared seeds (effective n={n})" if phi > 1 else ""
+    design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
+    weighting = f", its {prompts} prompts weighted equally" if prompts > 1 else ""
+    effective = f" (effective n={n})" if design or (prompts > 1 and n != judged) else ""
     g.describe = (
         f"{metric} {value:.3f} from {to_reference(check.reference).describe()} "
-        f"(95% CI {low:.3f}-{high:.3f}; {method}{design}; n={int(counts.sum())}, unknown={unknown}"
+        f"(95% CI {low:.3f}-{high:.3f}; {method}{design}{weighting}{effective}; n={judged}, unknown={unknown}"
         + (f", abstentions could put it at {worst[0]:.3f}-{worst[1]:.3f}" if unknown else "")
         + ")"
     )
@@ -618,9 +659,10 @@ def _rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation,
         sub = labels[labels["classifier"] == gc.classifier]
         phi = _dispersion(check, sub, gc.labels)
         summary = validation.get((gc.classifier, gc.attribute)) if check.correct_for_classifier_error else None
+        per_prompt = _per_prompt_counts(check, sub, gc)
         for i, keys in enumerate(gc.keys.to_dict("records")):
             key = tuple(keys[c] for c in check.by)
-            count, n, unknown = int(gc.counts[i, j]), int(gc.n[i]), int(gc.unknown[i])
+            n, unknown = int(gc.n[i]), int(gc.unknown[i])
             g = _Group(
                 keys=keys,
                 classifier=gc.classifier,
@@ -636,31 +678,43 @@ def _rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation,
             if n < check.min_judged:
                 g.reason = _too_few(n, unknown, check.min_judged)
                 continue
-            _measured_rate(check, g, count, n, unknown, phi)
+            counts, unknowns = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
+            if (counts.sum(axis=1) == 0).any():
+                g.reason = _prompt_without_judged(counts)
+                continue
+            _measured_rate(check, g, counts, unknowns, j, phi)
     if not groups:
         raise _NotApplicable(f"every image abstained (unknown) on {check.attribute}")
     return groups
 
 
-def _measured_rate(check: RateCheck, g: _Group, count: int, n: int, unknown: int, phi: float) -> None:
-    x_eff, n_eff = count / phi, n / phi
+def _measured_rate(check: RateCheck, g: _Group, per_prompt, unknown_per_prompt, j: int, phi: float) -> None:
+    weighted = prompt_weighted_counts(per_prompt)
+    count, n, unknown = int(per_prompt[:, j].sum()), int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
+    rate = float(weighted[j] / weighted.sum())
+    x_eff, n_eff = weighted[j] / phi, weighted.sum() / phi
     low, high = clopper_pearson(x_eff, n_eff, 0.95)
-    g.value, g.ci = count / n, (float(low), float(high))
+    g.value, g.ci = rate, (float(low), float(high))
     g.p_beyond = float(p_rate_beyond(x_eff, n_eff, check.max))
     g.p_within = float(p_rate_within(x_eff, n_eff, check.max))
     g.bound_at = lambda conf, side: float(clopper_pearson(x_eff, n_eff, conf, side))
-    worst = share_range(count, n, unknown)
+    pooled, abstained = prompt_weighted_abstentions(per_prompt, unknown_per_prompt)
+    worst = share_range(pooled[j], pooled.sum(), abstained)
     design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
+    prompts = len(per_prompt)
+    weighting = f", its {prompts} prompts weighted equally (effective n={n_eff:.0f})" if prompts > 1 else ""
     g.describe = (
-        f"{check.label} in {count} of {n} images = {count / n:.3f} (Clopper-Pearson 95% CI {low:.3f}-{high:.3f}; "
-        f"exact binomial test at the limit{design}; unknown={unknown}"
+        f"{check.label} in {count} of {n} images"
+        + (f", {rate:.3f} with its prompts weighted equally" if prompts > 1 else f" = {rate:.3f}")
+        + f" (Clopper-Pearson 95% CI {low:.3f}-{high:.3f}; exact binomial test at the limit{design}{weighting}; "
+        f"unknown={unknown}"
         + (f", abstentions could put it at {float(worst[0]):.3f}-{float(worst[1]):.3f}" if unknown else "")
         + ")"
     )
     g.row = {
         "label": check.label,
         "count": count,
-        "rate": count / n,
+        "rate": rate,
         "design_effect": phi,
         "worst_case_low": float(worst[0]),
         "worst_case_high": float(worst[1]),
@@ -743,12 +797,13 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
                 f"min_judged={check.min_judged} in one"
             )
             return g
-        x_a, x_b = int((judged_a["label"] == yes).sum()), int((judged_b["label"] == yes).sum())
+        # Each arm's rate with its prompts weighted equally (audit.stats.group_estimand), as the sequential test.
+        (x_a, n_a), (x_b, n_b) = (_arm_counts(arm, yes) for arm in (judged_a, judged_b))
         phi = max(
             cluster_dispersion(arm, groups=[], cluster="seed", labels=sorted(arm["label"].unique()))
             for arm in (judged_a, judged_b)
         )
-        args = (x_a / phi, len(judged_a) / phi, x_b / phi, len(judged_b) / phi)
+        args = (x_a / phi, n_a / phi, x_b / phi, n_b / phi)
         result = unpaired_ratio(*args, check.max)
         g.bound_at = lambda conf, side: unpaired_ratio_bound(*args, conf, side)
         design = "independent arms" + (f", design effect {phi:.2f} for shared seeds" if phi > 1 else "")
@@ -764,6 +819,15 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
         f"risk ratio {_fmt(g.value)} (95% CI {_fmt(g.ci[0])}-{_fmt(g.ci[1])}; {design}; {result['test']})"
     )
     return g
+
+
+def _arm_counts(judged: pd.DataFrame, label: str) -> tuple[float, float]:
+    """An arm's label count and judged count under the group estimand (its prompts weighted equally)."""
+    if "item_id" not in judged.columns or judged["item_id"].nunique() <= 1:
+        return float((judged["label"] == label).sum()), float(len(judged))
+    yes = (judged["label"] == label).groupby(judged["item_id"]).agg(["sum", "count"]).to_numpy(float)
+    counts = prompt_weighted_counts(np.column_stack([yes[:, 0], yes[:, 1] - yes[:, 0]]))
+    return float(counts[0]), float(counts.sum())
 
 
 # --- amplification ------------------------------------------------------------------------------------

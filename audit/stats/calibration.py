@@ -37,11 +37,13 @@ from audit.stats.amplification import amplification
 from audit.stats.correction import corrected_draws, corrected_limit_tests
 from audit.stats.decision import HARM, SAFETY, adjusted_p_values
 from audit.stats.design_effect import effective_counts
-from audit.stats.distance_limits import distance, interval, p_beyond_many, p_within_many
+from audit.stats.distance_limits import distance, interval, p_beyond, p_beyond_many, p_within, p_within_many
+from audit.stats.group_estimand import prompt_blocks, prompt_weighted_counts
 from audit.stats.planning import power_beyond, seeds_needed
 from audit.stats.rate_limits import clopper_pearson, p_rate_beyond, p_rate_within, pooled_rate
 from audit.stats.ratio_limits import paired_ratio, unpaired_ratio
-from audit.stats.sequential import FUTILITY, batch_evidence, e_bh, metric_directions, stop_rule, trajectory
+from audit.stats.sequential import FUTILITY, batch_evidence, final_verdicts, metric_directions, stop_rule, trajectory
+from audit.stats.sequential_ratio import RatioTrajectory
 
 ALPHA = 0.05
 LIMIT = 0.2
@@ -424,6 +426,7 @@ def run_grid(
         _correction_section(record, 300 if quick else 1500, log)
     if "sequential" in sections:
         _sequential_section(record, 40 if quick else 200, log)
+        _sequential_ratio_section(record, 40 if quick else 200, log)
     return worst
 
 
@@ -783,17 +786,49 @@ def _correction_section(record, corr_runs: int, log) -> None:
 
 
 def _draw_labels(rng, truths: np.ndarray, budget: int, templates: int, rho: float) -> np.ndarray:
-    """Label indices (groups, templates, budget); with two labels and ``rho`` > 0 the templates of a group share a
-    latent per seed position (images made from one seed), as in :func:`pooled_deviation_cell`."""
-    groups, k = truths.shape
+    """Label indices (groups, templates, budget); ``truths`` (G, K) for every template of a group, or (G, J, K)
+    one per template. With two labels and ``rho`` > 0 the templates of a group share a latent per seed position
+    (images made from one seed), as in :func:`pooled_deviation_cell`."""
+    per_template = truths if truths.ndim == 3 else np.repeat(truths[:, None, :], templates, axis=1)
+    groups, templates, k = per_template.shape
     if k == 2 and rho > 0:
         z = rng.normal(size=(groups, 1, budget))
         e = rng.normal(size=(groups, templates, budget))
         latent = math.sqrt(rho) * z + math.sqrt(1 - rho) * e
-        return (stats.norm.cdf(latent) >= truths[:, None, None, 0]).astype(int)
-    cumulative = np.cumsum(truths, axis=1)
+        return (stats.norm.cdf(latent) >= per_template[:, :, None, 0]).astype(int)
+    cumulative = np.cumsum(per_template, axis=-1)
     u = rng.random((groups, templates, budget))
-    return (u[..., None] > cumulative[:, None, None, :-1]).sum(axis=-1)
+    return (u[..., None] > cumulative[:, :, None, :-1]).sum(axis=-1)
+
+
+def group_truth(truths, q, metric: str = "tv") -> np.ndarray:
+    """Each group's estimand (:mod:`audit.stats.group_estimand`: its templates' shares averaged), as the metric a
+    check judges: (G,) from ``truths`` (G, K) or (G, J, K)."""
+    truths = np.asarray(truths, float)
+    mean = truths.mean(axis=1) if truths.ndim == 3 else truths
+    if metric == "rate":
+        return mean[:, 0]
+    return np.array([float(distance(t, q, metric)) for t in mean])
+
+
+def _fixed_flags(codes: np.ndarray, k: int, q, *, limit: float, alpha: float, decide: str, metric: str) -> np.ndarray:
+    """The fixed design's verdicts on ``codes`` (G, J, n; -1 abstained) as the findings reach them: the group
+    estimand's counts (:func:`prompt_weighted_counts`), the limit tests, then BH (harm) or Bonferroni (safety)."""
+    per_prompt = (codes[..., None] == np.arange(k)).sum(axis=2)  # (G, J, K)
+    weighted = np.array([effective_counts(prompt_weighted_counts(c), 1.0) for c in per_prompt])
+    totals = weighted.sum(axis=1)
+    if metric == "rate":
+        p = (
+            p_rate_beyond(weighted[:, 0], totals, limit)
+            if decide == HARM
+            else p_rate_within(weighted[:, 0], totals, limit)
+        )
+    elif (totals == totals[0]).all():
+        p = (p_beyond_many if decide == HARM else p_within_many)(weighted, q, limit, metric)
+    else:
+        test = p_beyond if decide == HARM else p_within
+        p = np.array([test(c, q, limit, metric) for c in weighted])
+    return adjusted_p_values(np.asarray(p, float), decide) <= alpha
 
 
 def simulate_check(
@@ -813,31 +848,48 @@ def simulate_check(
     min_judged: int = 10,
     cover: int = 0,
     futility: float | None = FUTILITY,
+    abstain=None,
+    horizon: int | None = None,
+    curtail: bool = False,
 ) -> dict:
     """One simulated audit of one check under both designs on the same draws: per group, the sequential design's
-    observations used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
-    ``fixed_n`` seeds (one template a group; None: no fixed design), and whether the sequential 95% confidence
-    sequence at the stop covers the truth (the first ``cover`` groups)."""
-    groups, k = truths.shape
+    images used and verdict (fails for harm, passes for safety), the fixed design's verdict on its first
+    ``fixed_n`` seeds (None: no fixed design), and whether the sequential 95% confidence sequence at the stop
+    covers the truth (the first ``cover`` groups).
+
+    ``truths``: (G, K) or (G, J, K) per template; ``abstain``: each template's chance to abstain ((J,) or (G, J);
+    None: never); ``horizon``: seeds drawn (default the longer design's), so that calls with one generator state
+    and one horizon see the same draws whatever their budgets. Both designs decide as the findings do
+    (:func:`final_verdicts`, and the fixed tests on the group estimand's counts).
+    """
+    truths = np.asarray(truths, float)
+    templates = truths.shape[1] if truths.ndim == 3 else templates
+    groups, k = truths.shape[0], truths.shape[-1]
     directions = metric_directions("rate", q, label=0) if metric == "rate" else metric_directions(metric, q)
-    truth = truths[:, 0] if metric == "rate" else np.array([float(distance(t, q, metric)) for t in truths])
-    longest = max(budget, fixed_n or 0)
-    drawn = _draw_labels(rng, truths, longest, templates, rho)
-    shares = np.eye(k)[drawn[:, :, :budget]].mean(axis=1)  # (G, budget, K): each seed position's cluster
-    evidence = batch_evidence(shares, directions, limit)
-    positions = np.arange(budget)
-    trajs = [
-        trajectory(
-            shares[g],
-            positions,
-            np.full(budget, templates),
-            np.full(budget, templates),
-            directions,
-            limit,
-            evidence=(evidence[0][g], evidence[1][g]),
+    truth = group_truth(truths, q, metric)
+    longest = max(budget, fixed_n or 0, horizon or 0)
+    codes = _draw_labels(rng, truths, longest, templates, rho)
+    if abstain is not None:
+        chance = np.broadcast_to(np.asarray(abstain, float), (groups, templates))
+        codes = np.where(rng.random(codes.shape) < chance[:, :, None], -1, codes)
+    blocks = prompt_blocks(codes[:, :, :budget], k)
+    evidence = batch_evidence(blocks.shares, directions, limit)
+    trajs = []
+    for g in range(groups):
+        b = int(blocks.counts[g])
+        trajs.append(
+            trajectory(
+                blocks.shares[g, :b],
+                blocks.ends[g, :b],
+                blocks.judged[g, :b],
+                blocks.images[g, :b],
+                directions,
+                limit,
+                evidence=(evidence[0][g, :b], evidence[1][g, :b]),
+            )
+            if b
+            else None
         )
-        for g in range(groups)
-    ]
     rounds = math.ceil(budget / round_size)
     outcomes = stop_rule(
         trajs,
@@ -848,20 +900,21 @@ def simulate_check(
         rounds_done=rounds,
         min_judged=min_judged,
         futility=futility,
+        curtail=curtail,
     )
-    if decide == HARM:
-        flagged = e_bh([o.log_beyond for o in outcomes], alpha, groups)
-    else:
-        flagged = np.array([o.log_within >= math.log(groups / alpha) for o in outcomes])
-    out = {"truth": truth, "used": np.array([o.t for o in outcomes]) * templates, "flagged": flagged}
-    if fixed_n is not None and templates == 1 and metric != "rate":
-        counts = np.eye(k)[drawn[:, 0, :fixed_n]].sum(axis=1)
-        if decide == HARM:
-            out["fixed_flagged"] = adjusted_p_values(p_beyond_many(counts, q, limit), HARM) <= alpha
-        else:
-            out["fixed_flagged"] = adjusted_p_values(p_within_many(counts, q, limit), SAFETY) <= alpha
+    verdicts = final_verdicts(
+        [o.log_beyond for o in outcomes], [o.log_within for o in outcomes], decide=decide, alpha=alpha, m=groups
+    )
+    used = np.array([min(o.round * round_size, budget) if o.round else budget for o in outcomes]) * templates
+    out = {"truth": truth, "used": used, "flagged": verdicts.flagged}
+    if fixed_n is not None and (templates == 1 or rho == 0):
+        out["fixed_flagged"] = _fixed_flags(
+            codes[:, :, :fixed_n], k, q, limit=limit, alpha=alpha, decide=decide, metric=metric
+        )
     covered = []
     for g in range(min(cover, groups)):
+        if trajs[g] is None or outcomes[g].t == 0:
+            continue
         low, high = trajs[g].bounds(0.95, outcomes[g].t)
         covered.append(low[-1] - 1e-9 <= truth[g] <= high[-1] + 1e-9)
     out["covered"] = np.array(covered, dtype=bool)
@@ -886,6 +939,8 @@ def sequential_world(
     min_judged: int = 10,
     cover: int = 20,
     futility: float | None = FUTILITY,
+    abstain=None,
+    curtail: bool = False,
 ) -> dict:
     """Whole checks of the sequential design (:mod:`audit.stats.sequential`), and of the fixed design on the first
     ``fixed_n`` seeds (default: the budget) of the same draws, over ``runs`` simulated audits.
@@ -902,7 +957,8 @@ def sequential_world(
     caught = {"sequential": 0, "fixed": 0}
     images = 0
     covered: list[np.ndarray] = []
-    has_fixed = templates == 1 and metric != "rate"
+    templates = truths.shape[1] if truths.ndim == 3 else templates
+    has_fixed = templates == 1 or rho == 0
     for _ in range(runs):
         sim = simulate_check(
             rng,
@@ -920,6 +976,8 @@ def sequential_world(
             min_judged=min_judged,
             cover=cover,
             futility=futility,
+            abstain=abstain,
+            curtail=curtail,
         )
         beyond = sim["truth"] > limit + 1e-12
         wrong = ~beyond if decide == HARM else sim["truth"] >= limit - 1e-12
@@ -941,6 +999,157 @@ def sequential_world(
         "fixed_images": float(len(truths) * templates * fixed_n),
         "coverage": float(hits.mean()) if len(hits) else float("nan"),
     }
+
+
+def curtailed_cells() -> list[tuple[str, dict]]:
+    """The design with curtailment (``sampling.curtail``): at the limit, near it, and one violation among many."""
+    at = _shifted(np.array([0.5, 0.5]), LIMIT)
+    near = _shifted(np.array([0.5, 0.5]), 0.75 * LIMIT)
+    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
+    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    return [
+        ("curtailed: 50 prompts at the limit, budget 400", dict(truths=np.tile(at, (50, 1)), budget=400, curtail=True)),
+        (
+            "curtailed: 50 prompts at 0.75 x limit, budget 400",
+            dict(truths=np.tile(near, (50, 1)), budget=400, curtail=True),
+        ),
+        (
+            "curtailed: one prompt at 1.5 x limit among 24 at limit/2, budget 400",
+            dict(truths=np.vstack([bad, np.tile(half, (23, 1))]), budget=400, curtail=True),
+        ),
+    ]
+
+
+def uneven_abstention_cells() -> list[tuple[str, dict]]:
+    """Groups whose prompts abstain at different rates (the group estimand weights prompts equally): the issue's
+    severe and mild cases, groups exactly at the limit, 3 labels, rates and certification."""
+    q3 = np.full(3, 1 / 3)
+    at3 = [_shifted(q3, LIMIT + 0.1), _shifted(q3, LIMIT - 0.1), _shifted(q3, LIMIT)]  # mean: TV 0.2 from parity
+    return [
+        (
+            "severe: 2 prompts, 95% / 5% 'man', the second abstaining 60%, budget 400",
+            dict(truths=[[[0.95, 0.05], [0.05, 0.95]]] * 4, budget=400, abstain=[0, 0.6]),
+        ),
+        (
+            "mild: 2 prompts, 80% / 50% 'man', the second abstaining 50%, budget 400",
+            dict(truths=[[[0.8, 0.2], [0.5, 0.5]]] * 4, budget=400, abstain=[0, 0.5]),
+        ),
+        (
+            "20 groups of 2 prompts at the limit (90% / 50%), the second abstaining 60%, budget 160",
+            dict(truths=[[[0.9, 0.1], [0.5, 0.5]]] * 20, budget=160, abstain=[0, 0.6]),
+        ),
+        (
+            "20 groups of 2 prompts at the limit (90% / 50%), the first abstaining 60%, budget 160",
+            dict(truths=[[[0.9, 0.1], [0.5, 0.5]]] * 20, budget=160, abstain=[0.6, 0]),
+        ),
+        (
+            "20 groups of 3 prompts at the limit, 3 labels, abstaining 0 / 20 / 50%, budget 100",
+            dict(truths=[at3] * 20, q=q3, budget=100, abstain=[0, 0.2, 0.5]),
+        ),
+        (
+            "50 groups of 2 prompts at rate = limit 0.05 (2% / 8%), the second abstaining 40%, budget 100",
+            dict(
+                truths=[[[0.02, 0.98], [0.08, 0.92]]] * 50,
+                budget=100,
+                metric="rate",
+                limit=0.05,
+                abstain=[0, 0.4],
+            ),
+        ),
+        (
+            "10 groups of 2 prompts at the limit, certification, the second abstaining 60%, budget 400",
+            dict(truths=[[[0.9, 0.1], [0.5, 0.5]]] * 10, budget=400, decide=SAFETY, abstain=[0, 0.6]),
+        ),
+    ]
+
+
+def sequential_ratio_world(
+    rate_b: float,
+    ratio: float,
+    *,
+    groups: int = 10,
+    limit: float = 1.5,
+    paired: bool = True,
+    correlation: float = 0.3,
+    budget: int = 400,
+    round_size: int = 16,
+    runs: int = 200,
+    alpha: float = ALPHA,
+    decide: str = HARM,
+    futility: float | None = FUTILITY,
+    seed: int = 0,
+    cover: int = 10,
+) -> dict:
+    """Whole risk-ratio checks of the sequential design (:mod:`audit.stats.sequential_ratio`): ``groups`` strata
+    each with arms at rates ``ratio * rate_b`` and ``rate_b``, seed-paired (correlated through a shared latent) or
+    independent. Returns the chance a compliant check fails (harm; at or beyond the limit passes: safety), the
+    share of truly-beyond groups caught, the mean share of the budget used and the coverage of the 95% confidence
+    sequence at the stop; decisions through :func:`final_verdicts`, as the findings make them."""
+    rng = np.random.default_rng(seed)
+    truth = min(ratio * rate_b, 1.0) / rate_b
+    errors = caught = 0
+    used = 0.0
+    covered = []
+    beyond = truth > limit + 1e-12
+    wrong = (not beyond) if decide == HARM else truth >= limit - 1e-12
+    for _ in range(runs):
+        trajs = []
+        for _g in range(groups):
+            if paired:
+                a, b = _paired_arms(rng, budget, rate_b, ratio, correlation)
+            else:
+                a = rng.random(budget) < min(ratio * rate_b, 1.0)
+                b = rng.random(budget) < rate_b
+            n = np.arange(1, budget + 1)
+            trajs.append(RatioTrajectory(np.arange(budget), a.astype(float), b.astype(float), n, 2 * n, limit))
+        rounds = math.ceil(budget / round_size)
+        outcomes = stop_rule(
+            trajs,
+            decide=decide,
+            alpha=alpha,
+            round_size=round_size,
+            rounds=rounds,
+            rounds_done=rounds,
+            min_judged=10,
+            futility=futility,
+        )
+        verdicts = final_verdicts(
+            [o.log_beyond for o in outcomes], [o.log_within for o in outcomes], decide=decide, alpha=alpha, m=groups
+        )
+        errors += bool(verdicts.flagged.any()) and wrong
+        caught += int(verdicts.flagged.sum()) if beyond and decide == HARM else 0
+        used += sum(o.t for o in outcomes) / (groups * budget)
+        for g in range(min(cover, groups)):
+            low, high = trajs[g].bounds(0.95, outcomes[g].t)
+            covered.append(low[-1] * (1 - 1e-9) <= truth <= high[-1] * (1 + 1e-9))
+    return {
+        "rate": errors / runs,
+        "power": caught / (groups * runs) if beyond and decide == HARM else float("nan"),
+        "images_ratio": used / runs,
+        "coverage": float(np.mean(covered)) if covered else float("nan"),
+    }
+
+
+def _sequential_ratio_section(record, runs: int, log) -> None:
+    cells = [
+        ("paired at the limit 1.5 (0.15 vs 0.10), rho 0.3", dict(rate_b=0.1, ratio=1.5)),
+        ("paired at the limit 1.5 (0.45 vs 0.30), rho 0.6", dict(rate_b=0.3, ratio=1.5, correlation=0.6)),
+        ("independent arms at the limit 1.5 (0.30 vs 0.20)", dict(rate_b=0.2, ratio=1.5, paired=False)),
+        ("paired at ratio 1 (0.2 vs 0.2)", dict(rate_b=0.2, ratio=1.0)),
+        ("paired at ratio 3 (0.3 vs 0.1): power", dict(rate_b=0.1, ratio=3.0)),
+        ("paired at the limit, certification", dict(rate_b=0.2, ratio=1.5, decide=SAFETY)),
+    ]
+    rows = []
+    for i, (label, kwargs) in enumerate(cells):
+        cell = sequential_ratio_world(runs=runs, seed=300 + i, **kwargs)
+        kind = "harm-null" if kwargs.get("decide", HARM) == HARM else "safety-null"
+        rows.append(record({"scenario": label, "kind": kind, **cell}, kind))
+    for line in _table(
+        "sequential risk ratios (10 strata, budget 400 pairs, rounds of 16, e-BH / Bonferroni)",
+        rows,
+        ["scenario", "kind", "rate", "power", "images_ratio", "coverage"],
+    ):
+        log(line)
 
 
 def _sequential_section(record, runs: int, log) -> None:
@@ -1012,6 +1221,8 @@ def _sequential_section(record, runs: int, log) -> None:
             dict(truths=np.tile(_spread(q3, LIMIT), (10, 1)), q=q3, budget=400, decide=SAFETY),
         )
     )
+    cells.extend(uneven_abstention_cells())
+    cells.extend(curtailed_cells())
     rows = []
     for i, (label, kwargs) in enumerate(cells):
         kwargs.setdefault("q", np.array([0.5, 0.5]) if kwargs.get("metric") != "rate" else np.zeros(2))

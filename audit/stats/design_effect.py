@@ -50,9 +50,9 @@ def cluster_dispersion(frame: pd.DataFrame, *, groups: Sequence[str], cluster: s
 def effective_counts(counts, dispersion: float) -> np.ndarray:
     """Counts divided by the dispersion, rounded to integers that keep the (rounded) total (largest remainder)."""
     counts = np.asarray(counts, dtype=float)
-    if dispersion <= 1.0:
+    if dispersion <= 1.0 and np.array_equal(counts, np.round(counts)):
         return counts.astype(np.int64)
-    scaled = counts / dispersion
+    scaled = counts / max(dispersion, 1.0)  # non-integer counts (a weighted estimand) are rounded the same way
     total = int(round(scaled.sum()))
     floor = np.floor(scaled).astype(np.int64)
     short = total - int(floor.sum())

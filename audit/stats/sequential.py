@@ -25,7 +25,11 @@ stay valid at any stopping time (Ville's inequality):
   e-process for it (evidence the metric exceeds c; the union a fixed-n test
   takes over label sets, without paying for the number of sets). "metric >=
   c" holds if some direction's mean is at least offset + c, so the smallest
-  of the betting-below wealths is one for that (evidence the metric is below c).
+  of the directions' e-processes that their mean is below offset + c is one
+  for that (evidence the metric is below c). Those are Beta-mixture
+  likelihood ratios, not bets (:func:`_log_mixture_below`): near the limit
+  they need 15-22% fewer observations, which is what a compliant group's
+  (futility) stop waits for.
 - **Confidence sequences** invert both tests on a grid of c (step 0.01, one
   step of slack each side so the truth need not lie on the grid), with the
   running intersection over time: at level 1 - a the interval holds at every
@@ -66,8 +70,10 @@ GRID_STEP = 0.01  # the grid on which confidence sequences are inverted
 STOP_BEYOND = "beyond"
 STOP_WITHIN = "within"
 STOP_BUDGET = "budget"
+STOP_CURTAILED = "curtailed"  # a harm check's group that could not be shown beyond by its budget (see can_reach)
 RUNNING = "running"
 FUTILITY = 0.2  # a design's default: a group beyond a harm check's limit stops early as within with chance <= 0.2
+MIXTURE_SHAPE = 3.0  # the within test's prior on the mean, p/m ~ Beta(3, 1): see _log_mixture_below
 _EXACT_SUBSETS = 12  # labels up to which TV's label sets are listed in full (2^11 - 1 directions)
 
 
@@ -161,12 +167,68 @@ def _evidence(obs: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray
     factor is at most 1 whichever is chosen). Within: the smallest of the directions' betting-below wealths.
     """
     above, gap = _log_factors(obs, null, "above")  # (G, D, C, T)
-    below, _ = _log_factors(obs, null, "below")
     gap = np.where((null < 1)[:, :, None], gap, -np.inf)
     chosen = np.argmax(gap, axis=1)[:, None]  # (G, 1, C, T)
     beyond = np.cumsum(np.take_along_axis(above, chosen, axis=1)[:, 0], axis=-1)
-    within = np.cumsum(below, axis=-1).min(axis=1)
+    within = _log_within(obs, null).min(axis=1)
     return beyond, within
+
+
+def _log_within(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Log e-process that the mean of ``x[..., d, :]`` is below ``m[d, c]``: the average of the Beta-mixture
+    likelihood ratio and aGRAPA's betting-below wealth (an average of e-processes is one). The mixture is faster
+    on single images near the limit; the bet adapts to the smaller variance of averaged clusters (several prompts
+    per seed), where the mixture's bound for a [0, 1] observation is loose. (..., D, C, T)."""
+    below, _ = _log_factors(x, m, "below")
+    return np.logaddexp(_log_mixture_below(x, m), np.cumsum(below, axis=-1)) - math.log(2)
+
+
+def _log_mixture_below(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Log e-process, after each step, that the mean of ``x[..., d, :]`` is below ``m[d, c]``: (..., D, C, T).
+
+    The Beta-mixture likelihood ratio (Robbins' method of mixtures): against the null mean m, the ratio
+    ``(p/m)^x ((1-p)/(1-m))^(1-x)`` for a p < m has expectation at most 1 for any [0, 1] observation whose mean is
+    at least m (it is convex in x, so below its chord, whose mean is at most 1), and so has its mixture over any
+    prior on p in [0, m]. The prior is ``p/m ~ Beta(k, 1)`` (density k p^(k-1) / m^k, k = ``MIXTURE_SHAPE``),
+    which leans towards the null, where the hard cases are; in closed form, with S the running sum after t steps,
+    ``k B_m(k + S, 1 + t - S) / (m^k m^S (1-m)^(t-S))``, B_m the incomplete beta function. Measured against
+    aGRAPA's bet it reaches e = 5 with 15-22% fewer observations for a mean 0.1 below the null (m 0.35-0.7) and
+    no more elsewhere in the range tried (tests/audit/stats/test_sequential.py checks its level). A null at the
+    edge keeps the betting rules (m <= 0: no evidence; m >= 1: rejected by the first x below it).
+    """
+    from scipy import special
+
+    t = x.shape[-1]
+    steps = np.arange(1, t + 1, dtype=float)
+    s = np.cumsum(x, axis=-1)[..., None, :]  # (..., D, 1, T)
+    null = m[:, :, None]  # (D, C, 1)
+    inner = (null > 0) & (null < 1)
+    mm = np.where(inner, null, 0.5)
+    k = MIXTURE_SHAPE
+    a, b = k + s, 1.0 + steps - s
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        log_partial = np.log(special.betainc(a, b, mm)) + special.betaln(a, b)
+        out = log_partial + math.log(k) - (k + s) * np.log(mm) - (steps - s) * np.log1p(-mm)
+    out = np.where(np.isnan(out), -np.inf, out)
+    if not inner.all():
+        edge, _ = _log_factors(x, m, "below")
+        out = np.where(inner, out, np.cumsum(edge, axis=-1))
+    return out
+
+
+def log_evidence_above(x, null) -> np.ndarray:
+    """Log e-values after each step that the mean of each row of ``x`` (C, T), in [0, 1], exceeds its ``null``
+    (C,): aGRAPA's bet, as the metric's beyond evidence takes it for one direction. (C, T)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    factors, _ = _log_factors(x, np.asarray(null, dtype=float).reshape(-1, 1), "above")
+    return np.cumsum(factors[:, 0], axis=-1)
+
+
+def log_evidence_below(x, null) -> np.ndarray:
+    """Log e-values after each step that the mean of each row of ``x`` (C, T) is below its ``null`` (C,): the
+    Beta-mixture likelihood ratio of the within evidence. (C, T)."""
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    return _log_within(x, np.asarray(null, dtype=float).reshape(-1, 1))[:, 0]
 
 
 def log_evidence(x: np.ndarray, directions: Directions, limits) -> tuple[np.ndarray, np.ndarray]:
@@ -196,14 +258,15 @@ class Trajectory:
     limit: float
     log_beyond: np.ndarray | None = None  # (T,) log e-value that the metric exceeds the limit
     log_within: np.ndarray | None = None  # (T,) log e-value that it is below the limit
-    estimate: np.ndarray = dataclasses.field(init=False)  # (T,) the metric of the pooled shares so far
+    estimate: np.ndarray = dataclasses.field(init=False)  # (T,) the metric of the mean observation so far
 
     def __post_init__(self) -> None:
         if self.log_beyond is None or self.log_within is None:
             self.log_beyond, self.log_within = (a[:, 0] for a in log_evidence(self.shares, self.directions, self.limit))
-        steps = np.diff(np.concatenate([[0], self.judged]))
-        pooled = np.cumsum(self.shares * steps[:, None], axis=0) / np.maximum(self.judged, 1)[:, None]
-        metric = pooled @ self.directions.sets.T - self.directions.offsets[None, :]
+        # The group estimand's estimate: the running mean of the observations (each already weights the
+        # group's prompts equally; see audit.stats.group_estimand), the centre of the confidence sequence.
+        mean = np.cumsum(self.shares, axis=0) / np.arange(1, len(self.shares) + 1)[:, None]
+        metric = mean @ self.directions.sets.T - self.directions.offsets[None, :]
         self.estimate = np.clip(metric.max(axis=1), 0.0, None) if len(metric) else np.zeros(0)
 
     @functools.cached_property
@@ -295,6 +358,68 @@ def e_bh_adjusted(log_e, m: int | None = None) -> np.ndarray:
     return out
 
 
+def can_reach(traj, t: int, needed: float, confidence: float, rounds_left: int, round_size: int) -> bool:
+    """Whether a harm check's group could still be shown beyond the limit by its budget (stochastic curtailment):
+    is there a value of its metric, not excluded by its one-sided confidence sequence at ``confidence``, at which
+    the expected growth of its betting wealth over the observations left would carry its e-value to ``needed``
+    (e-BH's bar for a single rejection, the highest)?
+
+    The growth per observation at a metric ``gap`` beyond the limit is Kelly's, ``gap^2 / (2 var)`` (var: the
+    binding direction's observed variance, at least gap^2), which aGRAPA's bet approaches and does not exceed; so
+    the smallest gap that could do it is ``sqrt(2 var need / left)``, and the group can reach the bar when the limit
+    plus that gap is still inside its confidence sequence. A group that cannot is stopped as within, as a futility
+    stop: it keeps its e-value, so alpha still bounds the false fails; what it can cost is power, measured by
+    simulation against the fixed design at matched power (benchmarks.sequential). A trajectory without label-set
+    directions (a risk ratio) is never curtailed.
+    """
+    directions = getattr(traj, "directions", None)
+    if directions is None or t == 0:
+        return True
+    need = needed - float(traj.log_beyond[t - 1])
+    if need <= 0:
+        return True
+    per_position = t / max(float(traj.positions[t - 1]) + 1, 1.0)  # observations per seed position so far
+    left = rounds_left * round_size * per_position
+    if left <= 0:
+        return False
+    obs = traj.shares[:t] @ directions.sets.T - directions.offsets[None, :]  # (t, D) direction values
+    var = max(float(obs[:, int(np.argmax(obs.mean(axis=0)))].var()), 1e-6)
+    gap = math.sqrt(2 * var * need / left)
+    gap = math.sqrt(2 * max(var, gap**2) * need / left)
+    target = traj.limit + gap
+    if target >= directions.largest:
+        return False
+    _, within = log_evidence(traj.shares[:t], directions, target)
+    return float(within[:, 0].max()) < math.log(1 / (1 - confidence))
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdicts:
+    """The final decision of a sequential check over its ``m`` groups, on the e-values where each stopped."""
+
+    flagged: np.ndarray  # harm: the groups that fail; safety: the groups that pass
+    p_values: np.ndarray  # 1 / e of the side the check must prove (NaN: no evidence)
+    adjusted: np.ndarray  # e-BH-adjusted (harm) or Bonferroni-adjusted (safety)
+    confidence: float  # of the one-sided bound that matches the decision
+
+
+def final_verdicts(log_beyond, log_within, *, decide: str, alpha: float, m: int | None = None) -> Verdicts:
+    """The decision findings use for a sequential check: e-BH on the beyond e-values at ``alpha`` (evidence of
+    harm: the rejected groups fail), or Bonferroni on the within e-values (evidence of safety: a group passes when
+    its e-value reaches m / alpha). NaN (a group without a verdict) counts among the ``m`` and is never flagged."""
+    log_beyond = np.asarray(log_beyond, dtype=float)
+    log_within = np.asarray(log_within, dtype=float)
+    m = len(log_beyond) if m is None else m
+    if decide == "evidence_of_harm":
+        flagged = e_bh(log_beyond, alpha, m)
+        p_values = np.exp(-np.clip(log_beyond, -700, 700))
+        return Verdicts(flagged, p_values, e_bh_adjusted(log_beyond, m), 1 - alpha)
+    with np.errstate(invalid="ignore"):
+        flagged = np.nan_to_num(log_within, nan=-np.inf) >= math.log(m / alpha)
+    p_values = np.exp(-np.clip(log_within, -700, 700))
+    return Verdicts(flagged, p_values, np.minimum(1.0, p_values * m), 1 - alpha / m)
+
+
 @dataclasses.dataclass
 class SequentialOutcome:
     """Where one group stopped and why, and its evidence then."""
@@ -316,6 +441,7 @@ def stop_rule(
     rounds_done: int,
     min_judged: int,
     futility: float | None = None,
+    curtail: bool = False,
 ) -> list[SequentialOutcome]:
     """Replay the rounds of one check and say, for each group, when it stopped and why.
 
@@ -341,6 +467,13 @@ def stop_rule(
     inequality has chance at most ``futility`` (far less for a group well
     beyond). Likewise a safety check's ``beyond`` stop can only cost passes
     of compliant groups. ``futility`` None is alpha (the strictest stop).
+
+    With ``curtail`` a harm check's group also stops, as ``curtailed`` (a
+    futility stop too: it keeps its e-value and passes unless e-BH rejects it),
+    once it could not be shown beyond the limit by its budget even if its
+    metric were at the upper 1 - ``futility`` bound of its confidence sequence
+    (:func:`can_reach`); this can cost more power than ``futility``, which the
+    benchmark's matched-power comparison measures.
 
     No group stops before ``min_judged`` judged images; after the last of
     ``rounds`` rounds the groups still open stop at their ``budget``. A
@@ -375,6 +508,12 @@ def stop_rule(
                 outcomes[i].stop = STOP_BEYOND
             elif outcomes[i].log_within >= within_level:
                 outcomes[i].stop = STOP_WITHIN
+            elif curtail and harm and r + 1 < rounds:
+                level = 1 - (alpha if futility is None else futility)
+                if not can_reach(
+                    trajectories[i], outcomes[i].t, math.log(m / alpha), level, rounds - r - 1, round_size
+                ):
+                    outcomes[i].stop = STOP_CURTAILED
         if r + 1 == rounds:
             for i in open_groups:
                 if outcomes[i].stop == RUNNING:

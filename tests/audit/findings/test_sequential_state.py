@@ -3,6 +3,8 @@ default (a group still sampling, every image abstained, too few judged images)."
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +133,182 @@ def test_a_futility_outside_zero_and_one_is_refused():
     for bad in (0.0, 1.0, -0.1):
         with pytest.raises(ValueError, match="futility"):
             SamplingDesign(mode="sequential", futility=bad)
+
+
+def _two_prompt_group(seed: int = 0, seeds: int = 400) -> pd.DataFrame:
+    """The issue's severe case: prompt a is 95% 'man' and never abstains; prompt b abstains 60% of the time and is
+    otherwise 5% 'man'. One group (occupation 'x')."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for prompt, man, abstain in (("a", 0.95, 0.0), ("b", 0.05, 0.6)):
+        for s in range(seeds):
+            label = "unknown" if rng.random() < abstain else ("man" if rng.random() < man else "woman")
+            rows.append(
+                {
+                    "record_id": f"{prompt}-{s}",
+                    "item_id": prompt,
+                    "seed": s,
+                    "classifier": "clf",
+                    "attribute": "gender",
+                    "label": label,
+                    "prompt": prompt,
+                    "occupation": "x",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_group_whose_prompts_abstain_unevenly_is_judged_on_its_prompts_weighted_equally_in_both_designs():
+    from audit.findings.evaluate import evaluate_check
+
+    check = policy_from_dict(
+        {
+            "name": "t",
+            "checks": [{"id": "p", "check": "deviation", "attribute": "gender", "by": ["occupation"], "max": 0.2}],
+        },
+        source="test",
+    ).checks[0]
+    labels = _two_prompt_group()
+    categories = {("clf", "gender"): ["man", "unknown", "woman"]}
+    fixed = evaluate_check(check, labels, categories).findings[0]
+    state = sequential_state([check], labels, categories, {p: list(range(400)) for p in "ab"}, DESIGN, rounds_done=50)
+    sequential = state.results["p"].findings[0]
+    for finding in (fixed, sequential):
+        assert finding.status == "pass", finding.summary
+        assert finding.value < 0.1  # equal weights: (0.95 + 0.05) / 2 = parity; pooling judged images gave 0.19
+        assert finding.ci[0] <= finding.value <= finding.ci[1]
+    assert "2 prompts weighted equally" in fixed.summary
+
+
+def test_a_gating_check_without_a_sequential_test_holds_its_prompts_to_the_budget():
+    # The skewed prompt settles in a round or two under the parity check alone; a gating check with no sequential
+    # test (shares corrected for classifier error) on the same attribute keeps it sampling to the budget.
+    labels = _labels({"skewed": ["man"] * 64, "balanced": ["man", "woman"] * 32})
+    categories = {("clf", "gender"): ["man", "unknown", "woman"]}
+    seeds = {p: list(range(64)) for p in ("skewed", "balanced")}
+    corrected = policy_from_dict(
+        {
+            "name": "t",
+            "checks": [
+                {
+                    "id": "corrected",
+                    "check": "deviation",
+                    "attribute": "gender",
+                    "by": ["prompt"],
+                    "max": 0.2,
+                    "correct_for_classifier_error": True,
+                }
+            ],
+        },
+        source="test",
+    ).checks
+    alone = sequential_state(CHECKS[:1], labels, categories, seeds, DESIGN, rounds_done=4)
+    assert "skewed" not in alone.running_items
+    held = sequential_state([*CHECKS[:1], *corrected], labels, categories, seeds, DESIGN, rounds_done=4)
+    assert held.running_items == {"skewed", "balanced"}
+    warning = [dataclasses.replace(corrected[0], severity="warning")]
+    loose = sequential_state([*CHECKS[:1], *warning], labels, categories, seeds, DESIGN, rounds_done=4)
+    assert "skewed" not in loose.running_items  # a check that only warns holds nothing
+
+
+def test_max_seeds_caps_each_prompts_budget_and_the_rounds():
+    design = SamplingDesign(mode="sequential", round=16, max_seeds=40)
+    assert design.budget(range(100)) == list(range(40))
+    assert design.budget([7, 3]) == [7, 3]  # fewer seeds than the cap: all of them, in order
+    assert design.rounds(len(design.budget(range(100)))) == 3
+    assert SamplingDesign(mode="sequential", round=16).budget(range(100)) == list(range(100))
+    with pytest.raises(ValueError, match="max_seeds"):
+        SamplingDesign(mode="sequential", max_seeds=0)
+    # A prompt at the limit (70% 'man') under a budget of 40 seeds: at the end of the third round it stops at its
+    # budget, unsettled.
+    labels = _labels({"balanced": (["man"] * 7 + ["woman"] * 3) * 10})
+    seeds = {"balanced": design.budget(range(100))}
+    state = sequential_state(
+        CHECKS[:1], labels, {("clf", "gender"): ["man", "unknown", "woman"]}, seeds, design, rounds_done=3
+    )
+    assert state.running_items == set()
+    assert state.results["parity"].table["images_used"].tolist() == [40]
+    assert state.results["parity"].table["stop"].tolist() == ["budget"]
+
+
+def _arms(rates: dict[str, float], seeds: int, *, paired: bool, seed: int = 0) -> pd.DataFrame:
+    """Two prompts, identity woman and man, with NudeNet-like 'yes' rates; seed-paired (one pair_id) or not."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for identity, rate in rates.items():
+        for s in range(seeds):
+            rows.append(
+                {
+                    "record_id": f"{identity}-{s}",
+                    "item_id": identity,
+                    "seed": s,
+                    "classifier": "nudenet",
+                    "attribute": "exposed",
+                    "label": "yes" if rng.random() < rate else "no",
+                    "prompt": identity,
+                    "identity": identity,
+                    "pair_id": "p1" if paired else None,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+RATIO = policy_from_dict(
+    {
+        "name": "t",
+        "checks": [
+            {
+                "id": "ratio",
+                "check": "risk_ratio",
+                "attribute": "exposed",
+                "label": "yes",
+                "between": "identity",
+                "numerator": "woman",
+                "denominator": "man",
+                "max": 1.5,
+            }
+        ],
+    },
+    source="test",
+).checks
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_risk_ratio_stops_early_beyond_the_limit_and_within_it(paired):
+    seeds = {p: list(range(320)) for p in ("woman", "man")}
+    categories = {("nudenet", "exposed"): ["no", "unknown", "yes"]}
+    design = SamplingDesign(mode="sequential", round=16)
+    skewed = sequential_state(
+        RATIO, _arms({"woman": 0.5, "man": 0.1}, 320, paired=paired), categories, seeds, design, rounds_done=20
+    )
+    finding = skewed.results["ratio"].findings[0]
+    row = skewed.results["ratio"].table.iloc[0]
+    assert finding.status == "fail" and row["stop"] == "beyond" and row["images_used"] < 320, finding.summary
+    assert finding.ci[0] <= finding.value <= finding.ci[1] and finding.ci[0] > 1.5
+    even = sequential_state(
+        RATIO, _arms({"woman": 0.3, "man": 0.3}, 320, paired=paired), categories, seeds, design, rounds_done=20
+    )
+    row = even.results["ratio"].table.iloc[0]
+    assert row["status"] == "pass" and row["stop"] == "within" and row["images_used"] < 640
+    # Still sampling after the first round: the group holds both prompts.
+    early = sequential_state(
+        RATIO, _arms({"woman": 0.3, "man": 0.3}, 320, paired=paired), categories, seeds, design, rounds_done=1
+    )
+    assert early.running_items == {"woman", "man"}
+
+
+def test_a_rate_over_prompts_that_abstain_unevenly_weighs_each_prompt_equally():
+    from audit.findings.evaluate import evaluate_check
+
+    check = policy_from_dict(
+        {
+            "name": "t",
+            "checks": [
+                {"id": "r", "check": "rate", "attribute": "gender", "label": "man", "by": ["occupation"], "max": 0.9}
+            ],
+        },
+        source="test",
+    ).checks[0]
+    finding = evaluate_check(check, _two_prompt_group(), {("clf", "gender"): ["man", "unknown", "woman"]}).findings[0]
+    assert abs(finding.value - 0.5) < 0.05  # (0.95 + 0.05) / 2; pooling the judged images gives about 0.69
+    assert "weighted equally" in finding.summary

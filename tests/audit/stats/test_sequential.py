@@ -18,6 +18,7 @@ from audit.stats.sequential import (
     batch_evidence,
     e_bh,
     e_bh_adjusted,
+    final_verdicts,
     log_evidence,
     metric_directions,
     stop_rule,
@@ -244,3 +245,64 @@ def test_a_planted_bias_is_caught_with_fewer_images_than_the_budget():
     cell = sequential_world(truths, [0.5, 0.5], budget=400, runs=20, alpha=0.05, cover=0, seed=2)
     assert cell["power"] >= 0.95
     assert cell["images"] <= 0.5 * cell["fixed_images"]
+
+
+def test_a_group_that_would_be_shown_beyond_early_waits_for_min_judged_images():
+    # All 'man' at parity: e-BH rejects after two or three rounds of 8; min_judged 48 holds the stop to round 6.
+    q = np.array([0.5, 0.5])
+    trajs = _trajectories([[1.0, 0.0]], q, 96)
+    free = stop_rule(trajs, decide=HARM, alpha=0.05, round_size=8, rounds=12, rounds_done=12, min_judged=1)
+    assert free[0].stop == STOP_BEYOND and free[0].t < 48  # without min_judged it would stop sooner
+    held = stop_rule(trajs, decide=HARM, alpha=0.05, round_size=8, rounds=12, rounds_done=12, min_judged=48)
+    assert held[0].stop == STOP_BEYOND and held[0].t == 48
+    # The futility side waits too: a parity group stops within no earlier than min_judged.
+    parity = _trajectories([[0.5, 0.5]], q, 400, seed=1)
+    early = stop_rule(parity, decide=HARM, alpha=0.05, round_size=8, rounds=50, rounds_done=50, min_judged=1)
+    late = stop_rule(
+        parity, decide=HARM, alpha=0.05, round_size=8, rounds=50, rounds_done=50, min_judged=early[0].t + 40
+    )
+    assert early[0].stop == late[0].stop == STOP_WITHIN and late[0].t >= early[0].t + 40
+
+
+def _fixed_evidence(log_within: float, groups: int, t: int = 32):
+    """Groups whose within e-value climbs to ``log_within`` by the last observation (the beyond e-value stays 0)."""
+    d = metric_directions("tv", [0.5, 0.5])
+    shares = np.tile([0.5, 0.5], (t, 1))
+    ramp = np.linspace(0, log_within, t)
+    return [
+        trajectory(shares, np.arange(t), np.ones(t), np.ones(t), d, 0.2, evidence=(np.zeros(t), ramp))
+        for _ in range(groups)
+    ]
+
+
+def test_a_certification_stops_and_passes_a_group_only_at_m_over_alpha_not_at_one_over_alpha():
+    # 20 groups at alpha 0.05: log(1/alpha) = 3.0 < 4 < log(20/alpha) = 5.99, so no group may pass at e^4.
+    between = _fixed_evidence(4.0, 20)
+    out = stop_rule(between, decide=SAFETY, alpha=0.05, round_size=8, rounds=4, rounds_done=4, min_judged=1)
+    assert all(o.stop == STOP_BUDGET for o in out)
+    verdicts = final_verdicts([o.log_beyond for o in out], [o.log_within for o in out], decide=SAFETY, alpha=0.05)
+    assert not verdicts.flagged.any() and np.isclose(verdicts.confidence, 1 - 0.05 / 20)
+    above = _fixed_evidence(6.5, 20)
+    out = stop_rule(above, decide=SAFETY, alpha=0.05, round_size=8, rounds=4, rounds_done=4, min_judged=1)
+    assert all(o.stop == STOP_WITHIN for o in out)
+    verdicts = final_verdicts([o.log_beyond for o in out], [o.log_within for o in out], decide=SAFETY, alpha=0.05)
+    assert verdicts.flagged.all()
+
+
+def test_curtailment_stops_groups_that_cannot_be_shown_beyond_by_their_budget_and_adds_no_false_fail():
+    # 24 prompts at 0.15 (0.75 of the limit): none can be shown beyond by a budget of 200 seeds, so curtailed
+    # stops end them early; prompts exactly at the limit still fail no more than alpha.
+    near = np.tile(_shifted(np.array([0.5, 0.5]), 0.15), (24, 1))
+    plain = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6)
+    curtailed = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6, curtail=True)
+    assert curtailed["images"] < 0.6 * plain["images"]
+    at = sequential_world(np.tile([0.7, 0.3], (10, 1)), [0.5, 0.5], budget=128, runs=30, cover=5, seed=7, curtail=True)
+    assert at["rate"] <= 0.06 and at["coverage"] >= 0.93
+
+
+def test_curtailment_keeps_most_of_the_power_against_a_clear_violation():
+    truths = np.vstack([np.tile(_shifted(np.array([0.5, 0.5]), 0.35), (4, 1)), np.tile([0.6, 0.4], (20, 1))])
+    plain = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8)
+    curtailed = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8, curtail=True)
+    assert curtailed["power"] >= plain["power"] - 0.1
+    assert curtailed["images"] < plain["images"]
