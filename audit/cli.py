@@ -121,7 +121,7 @@ def run(
     from audit.config import load_config
 
     cfg = load_config(config)
-    with _executor(executor or cfg.executor, address, workers) as stages:
+    with _executor(executor or cfg.executor, address, workers, cfg) as stages:
         runner.check_stages_available(cfg)
         with runner.prepare(cfg, out, resume=resume) as store:
             log.info("run directory %s", store.root)
@@ -135,12 +135,20 @@ def run(
     _echo_lines(["", *verdict_lines(store)])
 
 
-def _executor(name: str, address: str | None, workers: int | None) -> Any:
-    """The executor the stages run on; models may be fetched, so the hub is probed first (see audit.core.hub)."""
-    from audit.core.hub import offline_unless_hub_reachable
+def _executor(name: str, address: str | None, workers: int | None, config: Any) -> Any:
+    """The executor the stages of ``config`` run on.
+
+    When a stage may fetch a model, the hub is probed first (see audit.core.hub); when none does, the run
+    works offline and sends nothing to the hub.
+    """
+    from audit import runner
+    from audit.core.hub import offline_unless_hub_reachable, work_offline
     from audit.executors import make_executor
 
-    offline_unless_hub_reachable()
+    if runner.from_hub(config):
+        offline_unless_hub_reachable()
+    else:
+        work_offline()
     return make_executor(name, address=address, workers=workers)
 
 
@@ -164,8 +172,10 @@ def generate(
         store = RunStore.open(target)
     else:
         store = runner.prepare(load_config(target), out, resume=resume)
-    with store, _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
-        counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
+    with store:
+        config = runner.load_run_config(store)
+        with _executor(executor or config.executor, address, workers, config) as stages:
+            counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
     log.info("%(made)d made, %(failed)d failed, %(total)d in the run", counts)
     typer.echo(f"run: {store.root}")
     if counts["failed"]:
@@ -192,7 +202,8 @@ def score(
     from audit.core.run_store import SCORES, RunStore
 
     with RunStore.open(run_dir) as store:
-        with _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+        config = runner.load_run_config(store)
+        with _executor(executor or config.executor, address, workers, config) as stages:
             counts = runner.score(
                 store,
                 batch_size=batch_size,

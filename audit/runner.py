@@ -104,6 +104,15 @@ def check_stages_available(config: RunConfig) -> None:
         classifier.check_available()
 
 
+def from_hub(config: RunConfig) -> bool:
+    """Whether any stage of the run may fetch a model from the hub (no model is loaded to say so)."""
+    from audit.classifiers import build_classifiers
+
+    if _generator(config).from_hub():
+        return True
+    return any(c.from_hub() for c in build_classifiers(config.classifiers, device="cpu", source=config.source))
+
+
 def prepare(config: RunConfig, out: str | Path | None = None, *, resume: bool = False) -> RunStore:
     """Create (or reopen with ``resume``) the run directory, with run.yaml and probes.parquet."""
     items, seeds = expand_probes(config)

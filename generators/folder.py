@@ -156,6 +156,9 @@ class FolderGenerator(Generator):
         super().__init__(params)
         self.rows: dict[tuple[str, int], ManifestRow] = {}
 
+    def from_hub(self) -> bool:
+        return False  # images on disk
+
     @property
     def generator_id(self) -> str:
         return f"folder:{self.params.manifest}"
