@@ -22,6 +22,7 @@ VERBS = [
     "rebalance",
     "screen",
     "suites",
+    "configs",
 ]
 
 
