@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import logging
 import shutil
@@ -173,7 +174,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"gate_s: {seconds:.2f}  (diffaudit gate on {prompts * large} images: {outcome})")
             for seeds in args.seeds:
                 shutil.rmtree(workdir / f"run-{seeds}")
-        if not args.no_ray:
+        if not args.no_ray and importlib.util.find_spec("ray") is None:
+            print("ray_images_per_s: skipped: Ray is not installed (pip install -e '.[ray]')")
+        elif not args.no_ray:
             import ray
 
             ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
