@@ -259,7 +259,7 @@ def load_config(path: str | Path | None = None) -> RunConfig:
         )
     if not Path(path).exists():
         raise ConfigError(
-            f"{path}: no such file, nor a built-in config of that name (built-in: {', '.join(builtin_configs())}; "
+            f"{path}: file not found, nor a built-in config of that name (built-in: {', '.join(builtin_configs())}; "
             "`diffaudit configs` describes them)"
         )
     data = load_yaml(path)

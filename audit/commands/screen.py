@@ -57,6 +57,8 @@ def screen_command(
         return [*lines, timing], FAIL if any(v.blocked for v in verdicts) else PASS
     if file is not None:
         texts = [line.strip() for line in read_text(file).splitlines() if line.strip()]
+        if not texts:
+            raise ConfigError(f"{file}: no prompts in the file (one prompt a line)")
     else:
         texts = list(prompts)
     if not texts:

@@ -41,7 +41,7 @@ def test_run_help_and_a_mistyped_config_name_list_the_built_in_configs(tmp_path)
     for name in builtin_configs():
         assert name in help_text.replace("│", "").replace(" ", ""), name
         assert name in mistyped.stderr
-    assert "sandbox-high-guidence: no such file, nor a built-in config" in mistyped.stderr
+    assert "sandbox-high-guidence: file not found, nor a built-in config" in mistyped.stderr
     assert not (tmp_path / "out").exists()
 
 
