@@ -154,7 +154,9 @@ def test_a_readme_command_names_what_exists(command):
 QUICK = ("configs", "--version", "suites")
 
 
-@pytest.mark.parametrize("command", [c for c in BLOCKS + PROSE if _words(c)[0] == "diffaudit" and _words(c)[1][0] in QUICK])
+@pytest.mark.parametrize(
+    "command", [c for c in BLOCKS + PROSE if _words(c)[0] == "diffaudit" and _words(c)[1][0] in QUICK]
+)
 def test_a_quick_readme_command_runs(command):
     _, args = _words(command)
     result = CliRunner().invoke(app, args)
