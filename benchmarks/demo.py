@@ -7,7 +7,7 @@ sampling (generate), scoring, analysis (statistics and findings) and report (HTM
 summary), then the total. CPU seconds count every thread of the process, so on a machine
 shared with other jobs they show what the run itself costs when wall time is inflated by
 waiting. With ``--cli`` it also times ``python -m audit run`` as a subprocess, from process
-start to exit — the figure `make demo` shows. ``--quick``: 5 seeds a prompt instead of the config's.
+start to exit — the figure `make demo` shows. ``--quick``: 2 seeds a prompt instead of the config's.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=None, help="a run config (default: the built-in default)")
     parser.add_argument("--out", default=None, help="run directory (default: a temporary one, removed after)")
     parser.add_argument("--cli", action="store_true", help="also time `python -m audit run` as a subprocess")
-    parser.add_argument("--quick", action="store_true", help="5 seeds a prompt: the whole run in seconds")
+    parser.add_argument("--quick", action="store_true", help="2 seeds a prompt: the whole run in seconds")
     args = parser.parse_args(argv)
 
     import torch
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         from benchmarks.quick import with_seeds
 
-        config = with_seeds(config, 5)  # 10 images an occupation: enough to judge it
+        config = with_seeds(config)
 
     def timed(name, func):
         wall, cpu = time.perf_counter(), time.process_time()

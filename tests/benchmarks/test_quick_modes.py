@@ -1,13 +1,15 @@
 """Benchmarks that cannot rot: every ``benchmarks.*`` module runs to the end in its ``--quick`` mode.
 
-Each runs as its own ``python -m benchmarks.NAME --quick`` process, as a user would start it; the test
-checks that it exits 0 and prints the lines that carry its figures, never the figures themselves (they
-vary from machine to machine, and a quick run's mean little).
+Each runs as ``python -m benchmarks.NAME --quick`` would run it (``runpy``, ``__main__``), one after the
+other in one child process, so that torch and pandas are imported once, not eight times; the test checks
+that each ends with exit status 0 and prints the lines that carry its figures, never the figures themselves
+(they vary from machine to machine, and a quick run's mean little).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 import subprocess
 import sys
@@ -77,24 +79,68 @@ def _stand_in_photographs(folder: Path) -> list[str]:
     return ["--faces", str(faces), "--portraits", str(portraits)]
 
 
+# Runs each benchmark as `python -m benchmarks.NAME ARGS...` would, in this one process; after each, a line
+# with its exit status. Arguments: NAME ARGS... groups separated by "--next".
+DRIVER = """
+import runpy, sys, traceback
+groups, group = [], []
+for arg in sys.argv[1:]:
+    if arg == "--next":
+        groups.append(group); group = []
+    else:
+        group.append(arg)
+groups.append(group)
+for name, *args in groups:
+    print(f"=== benchmark {name}", flush=True)
+    sys.argv = [f"benchmarks/{name}.py", *args]
+    code = 0
+    try:
+        runpy.run_module(f"benchmarks.{name}", run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    print(f"=== exit {name} {code}", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory) -> dict[str, tuple[int | None, str, str]]:
+    """Every benchmark's quick run: its exit status (None: it did not run), its output, and why it was skipped."""
+    runs: dict[str, tuple[int | None, str, str]] = {}
+    argv: list[str] = []
+    for name in sorted(FIGURE_LINES):
+        args = ["--quick"]
+        missing = []
+        if name in ("dcgan_faces", "photo_validation"):
+            missing += [m for m in ("nudenet",) if importlib.util.find_spec(m) is None]
+        if name == "dcgan_faces":
+            missing += [m for m in ("gan_face_generate",) if importlib.util.find_spec(m) is None]
+        if name == "photo_validation":
+            missing += [m for m in ("matplotlib", "skimage") if importlib.util.find_spec(m) is None]
+            if not missing:
+                args += _stand_in_photographs(tmp_path_factory.mktemp("photos"))
+        if missing:
+            runs[name] = (None, "", f"needs {', '.join(missing)} (the dev extra; make faces for gan_face_generate)")
+            continue
+        argv += [*(["--next"] if argv else []), name, *args]
+    done = subprocess.run([sys.executable, "-c", DRIVER, *argv], cwd=REPO, capture_output=True, text=True, timeout=900)
+    sections = re.split(r"^=== benchmark (\w+)\n", done.stdout, flags=re.MULTILINE)[1:]
+    for name, output in zip(sections[::2], sections[1::2], strict=True):
+        status = re.search(rf"^=== exit {name} (-?\d+)$", output, flags=re.MULTILINE)
+        runs[name] = (int(status.group(1)) if status else None, output, done.stderr[-4000:])
+    return runs
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FIGURE_LINES))
-def test_benchmark_runs_to_the_end_in_quick_mode(name, tmp_path):
-    args = ["--quick"]
-    if name == "dcgan_faces":
-        pytest.importorskip("gan_face_generate", reason="make faces installs the DCGAN face generator")
-        pytest.importorskip("nudenet", reason="the dcgan-faces audit's nudity check needs NudeNet (dev extra)")
-    if name == "photo_validation":
-        pytest.importorskip("nudenet", reason="the study measures NudeNet (dev extra)")
-        args += _stand_in_photographs(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{name}", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    lines = [line.strip() for line in done.stdout.splitlines()]
+def test_benchmark_runs_to_the_end_in_quick_mode(name, quick_runs):
+    code, output, stderr = quick_runs.get(name, (None, "", "the driver never reached it"))
+    if code is None and not output:
+        pytest.skip(stderr)
+    assert code == 0, f"exit {code}\n{output[-2000:]}\n{stderr}"
+    lines = [line.strip() for line in output.splitlines()]
     for pattern in FIGURE_LINES[name]:
-        assert any(re.search(pattern, line) for line in lines), f"no line like {pattern!r} in:\n{done.stdout[-3000:]}"
+        assert any(re.search(pattern, line) for line in lines), f"no line like {pattern!r} in:\n{output[-3000:]}"
