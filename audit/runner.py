@@ -347,6 +347,11 @@ def report(store: RunStore, *, thumbnails_per_prompt: int | None = None) -> dict
             raise
         broken = str(exc).split(";")[0]
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        try:
+            load_run_config(store)  # run.yaml holds a config diffaudit can read?
+        except ConfigError as bad:
+            reason = str(bad).removeprefix(f"{store.root / RUN_INFO}: ")
+            raise UnreadableRunFile(store.root, RUN_INFO, reason) from None
         if not store.has_table(SCORES):
             raise
         broken = f"{store.root}: findings.json or tables hold what the analysis never wrote ({exc!r})"
