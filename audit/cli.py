@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from contextlib import contextmanager
+import traceback
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
+from audit.builtin_configs import builtin_configs
 from audit.core.errors import ConfigError, DiffauditError
 
 app = typer.Typer(
@@ -31,6 +34,10 @@ app.add_typer(suites_app, name="suites")
 log = logging.getLogger("diffaudit")
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; warnings and errors only.")]
+Verbose = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Also the libraries' own log messages, and a traceback with an error."),
+]
 RunDir = Annotated[Path, typer.Argument(help="A run directory written by an earlier stage.")]
 Out = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: <output>/<name>).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in the run directory.")]
@@ -46,21 +53,53 @@ Workers = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"diffaudit {version('diffaudit')}")
+        except PackageNotFoundError:
+            typer.echo("diffaudit (version unknown: not installed, running from source)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Audit generative image models for social bias and safety."""
+
+
 def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True)
 
 
-def _setup(quiet: bool) -> None:
+# Loggers of diffaudit's own packages; every other logger (open_clip logs on the root one) is a library's.
+OWN_LOGGERS = ("diffaudit", "audit", "generators", "probes", "reports")
+
+
+def _own_or_error(record: logging.LogRecord) -> bool:
+    """Whether a log record is shown without --verbose: diffaudit's own, or a library's error."""
+    return record.name.split(".")[0] in OWN_LOGGERS or record.levelno >= logging.ERROR
+
+
+def _setup(quiet: bool, verbose: bool = False) -> None:
     from rich.logging import RichHandler
 
     level = logging.WARNING if quiet else logging.INFO
     handler = RichHandler(console=_stderr_console(), show_path=False, show_time=False)
+    if not verbose:
+        handler.addFilter(_own_or_error)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
-    # Libraries' own chatter: set here, and again by generators after they import them.
-    for name in ("diffusers", "transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    if not verbose:
+        # Libraries' own chatter: set here, and again by generators after they import them.
+        for name in ("diffusers", "transformers"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _progress_factory(quiet: bool) -> Any:
@@ -85,21 +124,43 @@ def _progress_factory(quiet: bool) -> Any:
 
 
 def _stage(func):
-    """Run a verb: one-line errors with exit code 2 instead of tracebacks."""
+    """Run a verb: one-line errors with exit code 2 instead of tracebacks.
+
+    An exception diffaudit has no message for (a bug) is one line too, saying so; ``--verbose`` adds its
+    traceback. The tests feed every verb random, truncated and mistyped files and require the first kind.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        _setup(kwargs.get("quiet", False))
+        verbose = kwargs.get("verbose", False)
+        _setup(kwargs.get("quiet", False), verbose)
         try:
             return func(*args, **kwargs)
         except DiffauditError as exc:
+            if verbose:
+                traceback.print_exc()
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: finished images are kept; continue with --resume", err=True)
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:
+            if verbose:
+                traceback.print_exc()
+            text = str(exc).strip().splitlines()
+            typer.echo(
+                f"error: {type(exc).__name__}{': ' + text[0] if text else ''} ({UNEXPECTED})",
+                err=True,
+            )
+            raise typer.Exit(2) from None
 
     return wrapper
+
+
+# What an error without a message of ours adds: it is a bug to report, and how to see more.
+UNEXPECTED = "diffaudit has no message for this error: please report it, with the output of --verbose"
 
 
 @app.command()
@@ -107,7 +168,11 @@ def _stage(func):
 def run(
     config: Annotated[
         Path | None,
-        typer.Argument(help="Run config YAML or a built-in config name (default: the built-in sandbox audit)."),
+        typer.Argument(
+            help="Run config YAML or a built-in config name: "
+            + ", ".join(builtin_configs())
+            + " (default: the built-in sandbox audit; `diffaudit configs` describes them)."
+        ),
     ] = None,
     out: Out = None,
     resume: Resume = False,
@@ -115,15 +180,16 @@ def run(
     address: Address = None,
     workers: Workers = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run every stage: generate, score, analyze, report; print the verdict table."""
     from audit import runner
     from audit.config import load_config
 
     cfg = load_config(config)
-    with _executor(executor or cfg.executor, address, workers) as stages:
+    with _executor(executor or cfg.executor, address, workers, cfg) as stages:
         runner.check_stages_available(cfg)
-        with runner.prepare(cfg, out, resume=resume) as store:
+        with runner.prepare(cfg, out, resume=resume) as store, runner.discarded_if_it_fails_unstarted(store):
             log.info("run directory %s", store.root)
             runner.sample(store, executor=stages, progress=_progress_factory(quiet))
             runner.analyze(store)
@@ -135,12 +201,20 @@ def run(
     _echo_lines(["", *verdict_lines(store)])
 
 
-def _executor(name: str, address: str | None, workers: int | None) -> Any:
-    """The executor the stages run on; models may be fetched, so the hub is probed first (see audit.core.hub)."""
-    from audit.core.hub import offline_unless_hub_reachable
+def _executor(name: str, address: str | None, workers: int | None, config: Any) -> Any:
+    """The executor the stages of ``config`` run on.
+
+    When a stage may fetch a model, the hub is probed first (see audit.core.hub); when none does, the run
+    works offline and sends nothing to the hub.
+    """
+    from audit import runner
+    from audit.core.hub import offline_unless_hub_reachable, work_offline
     from audit.executors import make_executor
 
-    offline_unless_hub_reachable()
+    if runner.from_hub(config):
+        offline_unless_hub_reachable()
+    else:
+        work_offline()
     return make_executor(name, address=address, workers=workers)
 
 
@@ -154,6 +228,7 @@ def generate(
     address: Address = None,
     workers: Workers = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Generate the images of a run (only those still missing)."""
     from audit import runner
@@ -162,10 +237,14 @@ def generate(
 
     if target.is_dir():
         store = RunStore.open(target)
+        started = nullcontext()
     else:
         store = runner.prepare(load_config(target), out, resume=resume)
-    with store, _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
-        counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
+        started = runner.discarded_if_it_fails_unstarted(store)
+    with store, started:
+        config = runner.load_run_config(store)
+        with _executor(executor or config.executor, address, workers, config) as stages:
+            counts = runner.generate(store, executor=stages, progress=_progress_factory(quiet))
     log.info("%(made)d made, %(failed)d failed, %(total)d in the run", counts)
     typer.echo(f"run: {store.root}")
     if counts["failed"]:
@@ -186,13 +265,15 @@ def score(
     address: Address = None,
     workers: Workers = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Score every image with the run's classifiers (writes scores.parquet)."""
     from audit import runner
     from audit.core.run_store import SCORES, RunStore
 
     with RunStore.open(run_dir) as store:
-        with _executor(executor or store.config.get("executor", "local"), address, workers) as stages:
+        config = runner.load_run_config(store)
+        with _executor(executor or config.executor, address, workers, config) as stages:
             counts = runner.score(
                 store,
                 batch_size=batch_size,
@@ -231,6 +312,7 @@ def validate_classifier(
     batch_size: Annotated[int, typer.Option(help="Images per classifier batch.")] = 32,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Check a classifier on labelled images and write a validation file: confusion matrix, accuracy and
     abstention with 95% intervals overall and per true group, and what the data were. Attach it to the
@@ -308,6 +390,7 @@ def analyze(
         typer.Option(help="Classifier validation JSON (repeatable): also correct shares for classifier error."),
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Compute statistics and findings from the scores (writes tables/ and findings.json)."""
     from audit.commands.analyze import analyze_command
@@ -324,6 +407,7 @@ def report(
         typer.Option(min=0, help="Images shown per prompt in the report (default 8); the statistics use all."),
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Render report.html, summary.json, summary.md and junit.xml from the run directory alone."""
     from audit import runner
@@ -344,6 +428,7 @@ def gate(
         typer.Option(help="Classifier validation JSON (repeatable), for checks that correct or require it."),
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Exit 0 if the policy passes, 1 if a check fails (or passes underpowered under `underpowered: fail`), 2 if most
     groups were not judged or on an error."""
@@ -371,6 +456,7 @@ def compare(
         ),
     ] = "auto",
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Did the candidate get worse than the baseline, or a mitigation help? Paired when the runs share seeds."""
     from audit.commands.compare import compare_command
@@ -411,6 +497,7 @@ def rebalance(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The dataset folder (new).")] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """A dataset of verified synthetic images that meets a target distribution of one attribute."""
     from audit.commands.rebalance import rebalance_command
@@ -460,6 +547,7 @@ def plan(
         ),
     ] = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Seeds per prompt for the gate to fail a prompt beyond the limit, and what each suite's seeds give now."""
     from audit.commands.plan import plan_command
@@ -502,7 +590,7 @@ def _echo_lines(lines) -> None:
 
 @suites_app.command("list")
 @_stage
-def suites_list(quiet: Quiet = False) -> None:
+def suites_list(quiet: Quiet = False, verbose: Verbose = False) -> None:
     """The built-in suites with their prompt counts."""
     from audit.commands.suites import list_lines
 
@@ -514,11 +602,21 @@ def suites_list(quiet: Quiet = False) -> None:
 def suites_show(
     name: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path; NAME?key=value selects.")],
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Print the expanded prompts of a suite, one per line: item id, prompt, pair group."""
     from audit.commands.suites import show_lines
 
     _echo_lines(show_lines(name))
+
+
+@app.command()
+@_stage
+def configs(quiet: Quiet = False, verbose: Verbose = False) -> None:
+    """The built-in run configs, one line each: name, generator, images, policy (`diffaudit run NAME`)."""
+    from audit.commands.configs import list_lines
+
+    _echo_lines(list_lines())
 
 
 @app.command()
@@ -551,6 +649,7 @@ def screen(
         ),
     ] = "block",
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Screen prompts with the input screen: exit 1 if any is blocked, 0 if all pass."""
     from audit.commands.screen import screen_command

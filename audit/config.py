@@ -12,13 +12,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from audit.builtin_configs import DEFAULT, builtin_config_text, builtin_configs
 from audit.core.errors import ConfigError
 from audit.core.schema import load_yaml, parse
 from audit.findings.sequential import SamplingDesign
 from generators.mitigation import Mitigation
 from probes.suite import Screening
-
-DEFAULT_CONFIG = "default.yaml"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +137,8 @@ def config_from_dict(data: Any, *, source: str) -> RunConfig:
     type_name = generator.pop("type", None)
     if type_name is None:
         raise ConfigError(f"{source}: missing required key 'generator.type'")
+    if not isinstance(type_name, str):
+        raise ConfigError(f"{source}: generator.type: expected a string, got {type_name!r}")
     try:
         cls = generator_class(type_name)
     except KeyError as exc:
@@ -189,12 +190,6 @@ def _check_mitigation(mitigation: Mitigation, generator_cls: Any, params: Any, s
         mitigation.apply_params(params)
     except ValueError as exc:
         raise ConfigError(f"{source}: mitigation.{exc}") from None
-
-
-def builtin_configs() -> list[str]:
-    """The names of the run configs that ship with diffaudit (``default``, ``sandbox-high-guidance``, ...)."""
-    folder = resources.files("audit") / "configs"
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
 BUILTIN_VALIDATION = "builtin:"
@@ -256,12 +251,17 @@ def _check_validation(cls: Any, params: Any, paths: tuple[str, ...], *, source: 
 def load_config(path: str | Path | None = None) -> RunConfig:
     """The config in ``path``, the built-in config of that name, or the built-in default when ``path`` is None."""
     if path is None or (not Path(path).exists() and str(path) in builtin_configs()):
-        name = DEFAULT_CONFIG if path is None else f"{path}.yaml"
-        text = (resources.files("audit") / "configs" / name).read_text(encoding="utf-8")
         import yaml
 
         source = "(built-in default)" if path is None else f"(built-in config {path})"
-        return config_from_dict(yaml.safe_load(text), source=source)
+        return config_from_dict(
+            yaml.safe_load(builtin_config_text(DEFAULT if path is None else str(path))), source=source
+        )
+    if not Path(path).exists():
+        raise ConfigError(
+            f"{path}: file not found, nor a built-in config of that name (built-in: {', '.join(builtin_configs())}; "
+            "`diffaudit configs` describes them)"
+        )
     data = load_yaml(path)
     if data is None:
         raise ConfigError(f"{path}: the file is empty")

@@ -9,15 +9,26 @@ process, or Ray workers).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from audit.config import RunConfig, config_from_dict
 from audit.core.errors import ConfigError, DiffauditError, RunStoreError
 from audit.core.records import ProbeItem
-from audit.core.run_store import PROBES, RUN_INFO, SCORES, SEQUENTIAL, VALIDATION, RunStore, seeds_for
+from audit.core.run_store import (
+    FINDINGS,
+    PROBES,
+    RUN_INFO,
+    SCORES,
+    SEQUENTIAL,
+    TABLES,
+    VALIDATION,
+    RunStore,
+    UnreadableRunFile,
+    seeds_for,
+)
 from audit.executors import Executor, LocalExecutor
 
 log = logging.getLogger(__name__)
@@ -107,6 +118,15 @@ def check_stages_available(config: RunConfig) -> None:
         classifier.check_available()
 
 
+def from_hub(config: RunConfig) -> bool:
+    """Whether any stage of the run may fetch a model from the hub (no model is loaded to say so)."""
+    from audit.classifiers import build_classifiers
+
+    if generator_for(config).from_hub():
+        return True
+    return any(c.from_hub() for c in build_classifiers(config.classifiers, device="cpu", source=config.source))
+
+
 def prepare(config: RunConfig, out: str | Path | None = None, *, resume: bool = False) -> RunStore:
     """Create (or reopen with ``resume``) the run directory, with run.yaml and probes.parquet."""
     items, seeds = expand_probes(config)
@@ -120,6 +140,17 @@ def prepare(config: RunConfig, out: str | Path | None = None, *, resume: bool = 
             "started; start a new run with --out"
         )
     return store
+
+
+@contextmanager
+def discarded_if_it_fails_unstarted(store: RunStore) -> Iterator[RunStore]:
+    """On an error before the run's first image, remove what the run wrote, so that a rerun is not blocked."""
+    try:
+        yield store
+    except BaseException:
+        if store.discard_if_unstarted():
+            log.info("%s: removed: the run stopped before its first image", store.root)
+        raise
 
 
 def load_run_config(store: RunStore) -> RunConfig:
@@ -148,7 +179,7 @@ def sample(
     from audit.findings.analysis import sequential_run_state
 
     executor = executor or LocalExecutor()  # one for all rounds: its classifiers stay loaded
-    generator = _generator(config)  # loaded at the first round's images, kept for the rest
+    generator = generator_for(config)  # loaded at the first round's images, kept for the rest
     items = [item for item in store.probes() if item.screening != "blocked"]
     seeds_of = {item.item_id: design.budget(seeds_for(item, store.seeds)) for item in items}
     rounds = design.rounds(max((len(s) for s in seeds_of.values()), default=0))
@@ -190,7 +221,7 @@ def generate(
     ``generator`` (the config's, made here unless given).
     """
     config = load_run_config(store)
-    generator = generator or _generator(config)
+    generator = generator or generator_for(config)
     # A prompt the input screen blocked is never generated.
     everything = store.probes()
     items = [item for item in everything if item.screening != "blocked"]
@@ -218,7 +249,7 @@ def generate(
     return {"made": made, "failed": failed, "total": len(pairs)}
 
 
-def _generator(config: RunConfig) -> Any:
+def generator_for(config: RunConfig) -> Any:
     """The config's generator, not loaded yet."""
     from generators import generator_class
 
@@ -303,7 +334,7 @@ def classifier_domains(config: RunConfig) -> dict[str, dict[str, Any]]:
     if getattr(config, "generator", None) is None:
         return {}  # no generator in the config (a run of images scored alone): nothing to match against
     try:
-        made = _generator(config).image_domain()
+        made = generator_for(config).image_domain()
     except (DiffauditError, ValueError, ImportError) as exc:
         log.warning("the generator's kind of images is unknown (%s): no classifier is held out of its domain", exc)
         return {}
@@ -345,4 +376,22 @@ def report(store: RunStore, *, thumbnails_per_prompt: int | None = None) -> dict
     from reports import THUMBNAILS_PER_PROMPT, write_report
 
     cap = THUMBNAILS_PER_PROMPT if thumbnails_per_prompt is None else thumbnails_per_prompt
+    try:
+        return write_report(store, thumbnails_per_prompt=cap)
+    except UnreadableRunFile as exc:
+        if not (exc.name == FINDINGS or exc.name.startswith(f"{TABLES}/")) or not store.has_table(SCORES):
+            raise
+        broken = str(exc).split(";")[0]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        try:
+            load_run_config(store)  # run.yaml holds a config diffaudit can read?
+        except ConfigError as bad:
+            reason = str(bad).removeprefix(f"{store.root / RUN_INFO}: ")
+            raise UnreadableRunFile(store.root, RUN_INFO, reason) from None
+        if not store.has_table(SCORES):
+            raise
+        broken = f"{store.root}: findings.json or tables hold what the analysis never wrote ({exc!r})"
+    # Findings and tables are the analysis's output: made again from the scores, as `diffaudit gate` does.
+    log.warning("%s: analysing the run again", broken)
+    analyze(store)
     return write_report(store, thumbnails_per_prompt=cap)

@@ -1,13 +1,13 @@
 """Where the time of the default run (`make demo`, `diffaudit run` with no config) goes.
 
-Run as ``python -m benchmarks.demo [--out DIR] [--config NAME_OR_PATH] [--cli]``. In one
+Run as ``python -m benchmarks.demo [--out DIR] [--config NAME_OR_PATH] [--cli] [--quick]``. In one
 process it does what ``diffaudit run`` does, stage by stage, into a fresh run directory, and
 prints wall-clock and CPU seconds for each: imports, prepare (suites → probes.parquet),
 sampling (generate), scoring, analysis (statistics and findings) and report (HTML and
 summary), then the total. CPU seconds count every thread of the process, so on a machine
 shared with other jobs they show what the run itself costs when wall time is inflated by
 waiting. With ``--cli`` it also times ``python -m audit run`` as a subprocess, from process
-start to exit — the figure `make demo` shows.
+start to exit — the figure `make demo` shows. ``--quick``: 2 seeds a prompt instead of the config's.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", default=None, help="a run config (default: the built-in default)")
     parser.add_argument("--out", default=None, help="run directory (default: a temporary one, removed after)")
     parser.add_argument("--cli", action="store_true", help="also time `python -m audit run` as a subprocess")
+    parser.add_argument("--quick", action="store_true", help="2 seeds a prompt: the whole run in seconds")
     args = parser.parse_args(argv)
 
     import torch
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = [("imports", time.perf_counter() - _START_WALL, time.process_time() - _START_CPU)]
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="diffaudit-demo-")) / "run"
     config = load_config(args.config)
+    if args.quick:
+        from benchmarks.quick import with_seeds
+
+        config = with_seeds(config)
 
     def timed(name, func):
         wall, cpu = time.perf_counter(), time.process_time()

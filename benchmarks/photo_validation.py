@@ -442,7 +442,7 @@ def write_face_validations(rows: list[dict[str, Any]], out: Path) -> None:
         (out / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=None, help="UTKFace chips folder")
     parser.add_argument("--portraits", type=Path, default=None, help="clothed portraits folder (recursive)")
@@ -456,13 +456,19 @@ def main() -> None:
         "--monk", type=Path, default=None, help="CSV of face photographs with Monk levels (path,label,subject)"
     )
     parser.add_argument("--fit", action="store_true", help="fit the calibrations on the fit splits and write them")
-    parser.add_argument("--quick", action="store_true", help="the skin-tone reading only, with the package's constants")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 UTKFace faces per race x gender cell, the default reading only (no fallback, no swatches): seconds",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write validation files here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.fit and (args.quick or args.faces is None):
         parser.error("--fit needs --faces and no --quick")
     if args.out and (args.quick or args.faces is None):
         parser.error("--out needs --faces and no --quick")
+    if args.quick:
+        PER_CELL.update(fit=2, test=3)
 
     if args.fit:
         faces_fit = utkface_faces(args.faces, "fit")
@@ -487,7 +493,7 @@ def main() -> None:
     if args.faces is not None:
         faces = utkface_faces(args.faces, "test")
         print(f"# test split: {len(faces)} UTKFace faces, {Counter(f['race'] for f in faces)}")
-    if faces and not args.quick:
+    if faces:
         print("\n## face detection recall on tight crops (test split)")
         detectors = [("haar", 0.0), ("haar", 0.25)] + ([("yunet", 0.0), ("yunet", 0.25)] if yunet_available() else [])
         for detector, pad in detectors:
@@ -517,7 +523,7 @@ def main() -> None:
 
     if args.out:
         write_face_validations(rows, args.out)
-    if args.quick or args.portraits is None or not faces:
+    if args.portraits is None or not faces:
         return
     nudenet = NudeNetClassifier()
     nudenet.load()

@@ -1,6 +1,6 @@
 """Report size and speed on a large run: 30,000 images over the 555 occupation prompts.
 
-    python -m benchmarks.report [--images-per-prompt 54] [--side 64] [--keep DIR]
+    python -m benchmarks.report [--images-per-prompt 54] [--side 64] [--keep DIR] [--quick]
 
 Builds a synthetic finished run — the built-in occupations suite, 64×64 PNG images, scores of a CLIP-like
 perceived-gender classifier and a skin-tone-like Monk classifier, analysed under the default policy —
@@ -11,6 +11,7 @@ then times ``write_report`` (digest, report.html, summary.json, summary.md, juni
 
 Building the run is not timed. The images are written straight into the run directory (with their
 records) rather than through the run store's per-image fsyncs, which the report does not depend on.
+``--quick``: one 16×16 image a prompt (555 images; seconds).
 """
 
 from __future__ import annotations
@@ -89,12 +90,15 @@ def build_run(root: Path, images_per_prompt: int, side: int, seed: int = 0) -> i
     return len(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images-per-prompt", type=int, default=54, help="555 prompts × 54 = 29,970 images")
     parser.add_argument("--side", type=int, default=64, help="image side in pixels")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run in this folder")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="one 16x16 image a prompt: seconds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images_per_prompt, args.side = 1, 16
     work = Path(tempfile.mkdtemp(prefix="diffaudit-report-bench-"))
     root = (args.keep or work) / "run"
     try:

@@ -12,6 +12,8 @@ With a CUDA GPU, ``--gpu-throughput`` also reports images per second at 1000/50/
 bf16 autocast and torch.compile.
 
     python -m benchmarks.sampling [--batch 16] [--steps 4] [--rounds 3] [--threads N] [--channels-last] [--compile]
+
+``--quick``: batch 2, 1 step, 1 round (seconds; the figures mean little).
 """
 
 from __future__ import annotations
@@ -172,7 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true", help="torch.compile our side (diffusers stays eager)")
     parser.add_argument("--gpu-throughput", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="batch 2, 1 step, 1 round: the whole benchmark in seconds")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.steps, args.rounds = 2, 1, 1
     if args.threads:
         torch.set_num_threads(args.threads)
 

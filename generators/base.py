@@ -87,6 +87,14 @@ class Generator(abc.ABC):
     def config_hash(self) -> str:
         return stable_hash({"type": self.type_name, **dataclasses.asdict(self.params)})
 
+    def from_hub(self) -> bool:
+        """Whether loading may fetch a model from the model hub; False only when it is on disk or built in.
+
+        The CLI probes the hub only for runs where some stage may fetch (see audit.core.hub); a generator
+        that does not say is assumed to fetch.
+        """
+        return True
+
     # -- the public call -------------------------------------------------------
     def pending_pairs(self, pairs: Sequence[tuple[ProbeItem, int]], store: RunStore) -> list[tuple[ProbeItem, int]]:
         """The given (item, seed) pairs that have no image in ``store`` yet, in their order."""

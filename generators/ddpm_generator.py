@@ -101,6 +101,11 @@ class DDPMGenerator(Generator):
         trainer.save(folder)
         return DDPMParams(model=str(folder), steps=2, batch_size=2, device="cpu")
 
+    def from_hub(self) -> bool:
+        """A diffusers id is fetched; a built-in model or a folder on disk is not."""
+        model = self.params.model
+        return not (model.startswith("builtin:") or not model or Path(model).is_dir())
+
     def _load(self) -> None:
         from generators import ddpm
 

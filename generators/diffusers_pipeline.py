@@ -91,6 +91,9 @@ class DiffusersGenerator(Generator):
     def example_params(cls, workdir: Path, items: Any = (), seeds: Any = ()) -> DiffusersParams:
         return DiffusersParams(model=str(build_tiny_sd(workdir / "tiny-sd")), steps=2, batch_size=2)
 
+    def from_hub(self) -> bool:
+        return not (self.params.model == BUILTIN_NAME or Path(self.params.model).is_dir())
+
     def _resolved_model(self) -> str:
         if self.params.model == BUILTIN_NAME:
             return str(builtin_tiny_sd_path())

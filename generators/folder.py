@@ -166,6 +166,9 @@ class FolderGenerator(Generator):
         """The kind of images the manifest lists, as its ``domain`` says (None: not said)."""
         return self.params.domain
 
+    def from_hub(self) -> bool:
+        return False  # images on disk
+
     @property
     def generator_id(self) -> str:
         return f"folder:{self.params.manifest}"

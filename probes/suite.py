@@ -280,11 +280,18 @@ def _selected(item: ProbeItem, select: dict[str, list[Any]]) -> bool:
     return True
 
 
+# Seeds per prompt beyond any audit (the largest suite default is a few hundred): a typo, refused before the
+# list of seeds fills the memory.
+MAX_SEEDS = 1_000_000
+
+
 def resolve_seeds(seeds: int | list[int]) -> list[int]:
     """``n`` means seeds 0..n-1; a list is taken as given."""
     if isinstance(seeds, int):
         if seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
+        if seeds > MAX_SEEDS:
+            raise ValueError(f"seeds must be at most {MAX_SEEDS:,} per prompt, got {seeds:,}")
         return list(range(seeds))
     if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds}")

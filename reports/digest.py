@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from audit.core.records import stable_hash
-from audit.core.run_store import COMPARISON, FINDINGS, REBALANCED, SCORING_INFO, TABLES, VALIDATION, RunStore
+from audit.core.run_store import (
+    COMPARISON,
+    FINDINGS,
+    REBALANCED,
+    SCORING_INFO,
+    TABLES,
+    VALIDATION,
+    RunStore,
+    UnreadableRunFile,
+    read_run_json,
+)
 
 SCHEMA_VERSION = 1
 # Images per prompt that the report shows as thumbnails (and the digest lists); the rest are counted.
@@ -48,8 +58,8 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
     records = store.generations()
     tables = _tables(root)
     labels_by_record = _image_labels(tables.get("image_labels"))
-    findings = _read_json(root / FINDINGS)
-    scoring = _read_json(root / SCORING_INFO) or {"classifiers": {}}
+    findings = _read_json(root, FINDINGS)
+    scoring = _read_json(root, SCORING_INFO) or {"classifiers": {}}
     ok = [r for r in records if r.ok]
     failed = [r for r in records if not r.ok]
     by_item: dict[str, list[Any]] = {}
@@ -94,8 +104,8 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         "diversity": _rows(tables.get("diversity_prompt")),
         "validation": _validation(root, info["config"]["name"]),
         "mitigation": _mitigation(info["config"].get("mitigation")),
-        "comparison": _comparison(_read_json(root / COMPARISON)),
-        "rebalanced": _read_json_list(root / REBALANCED),
+        "comparison": _comparison(_read_json(root, COMPARISON)),
+        "rebalanced": _read_json_list(root, REBALANCED),
         "design": _design(info["config"], findings),
         "sequential": _sequential(tables, findings),
         "thumbnails_per_prompt": thumbnails_per_prompt,
@@ -161,8 +171,11 @@ def _comparison(data: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _read_json_list(path: Path) -> list[Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+def _read_json_list(root: Path, name: str) -> list[Any]:
+    data = read_run_json(root, name)
+    if data is not None and not isinstance(data, list):
+        raise UnreadableRunFile(root, name, f"expected a JSON list, got {type(data).__name__}")
+    return data or []
 
 
 def _reason(error: str | None) -> str:
@@ -171,8 +184,11 @@ def _reason(error: str | None) -> str:
     return text[:80] or "unknown"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+def _read_json(root: Path, name: str) -> dict[str, Any] | None:
+    data = read_run_json(root, name)
+    if data is not None and not isinstance(data, dict):
+        raise UnreadableRunFile(root, name, f"expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _tables(root: Path) -> dict[str, Any]:
@@ -182,7 +198,13 @@ def _tables(root: Path) -> dict[str, Any]:
         return {}
     import pandas as pd
 
-    return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+    tables = {}
+    for path in sorted(folder.glob("*.parquet")):
+        try:
+            tables[path.stem] = pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UnreadableRunFile(root, f"{TABLES}/{path.name}", f"not a parquet table: {exc}") from None
+    return tables
 
 
 def _plain(value: Any) -> Any:
@@ -672,11 +694,11 @@ def _validation(root: Path, run_name: str | None = None) -> list[dict[str, Any]]
     """Each scored attribute's classifier validation (accuracy and abstention, overall and per true group, the
     confusion matrix, who labelled the images and how far they agreed) or ``validated: False``; None when the
     run has no validation record (not scored by this version)."""
-    path = root / VALIDATION
-    if not path.is_file():
+    data = _read_json(root, VALIDATION)
+    if data is None:
         return None
     out = []
-    for entry in json.loads(path.read_text(encoding="utf-8")).get("attributes", []):
+    for entry in data.get("attributes", []):
         summary = entry.get("summary") or {}
         row = {k: entry.get(k) for k in ("classifier", "attribute", "validated", "source", "domain")}
         if entry.get("validated"):

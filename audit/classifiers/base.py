@@ -114,6 +114,14 @@ class Classifier(abc.ABC):
         with torch.inference_mode():
             return self.predict(self.prepare(images))
 
+    def from_hub(self) -> bool:
+        """Whether loading may fetch weights from the model hub; False only when everything is on disk or built in.
+
+        The CLI probes the hub only for runs where some stage may fetch (see audit.core.hub); a classifier
+        that does not say is assumed to fetch.
+        """
+        return True
+
     def check_available(self) -> None:  # noqa: B027 — weight-free classifiers need nothing
         """Raise ModelNotFoundError now if the weights cannot be had (fetching them if allowed), without loading."""
 

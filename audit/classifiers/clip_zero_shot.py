@@ -103,6 +103,13 @@ class ClipClassifier(Classifier):
         return ClipParams(model=_tiny_clip_config(workdir, embed_dim=32), pretrained=None, cache=False)
 
     # -- loading ---------------------------------------------------------------
+    def from_hub(self) -> bool:
+        """A pretrained tag (or an ``hf-hub:`` model) is fetched; built-in models, folders and files are not."""
+        model, pretrained = self.params.model, self.params.pretrained
+        if model.startswith("builtin:") or model.startswith("local-dir:") or Path(model).is_dir():
+            return False
+        return model.startswith("hf-hub:") or not (pretrained is None or Path(pretrained).is_file())
+
     def check_available(self) -> None:
         ensure_weights(self.params.model, self.params.pretrained)
 

@@ -114,6 +114,9 @@ class NudeNetClassifier(Classifier):
     def libraries(self) -> Sequence[str]:
         return ("nudenet", "onnxruntime")
 
+    def from_hub(self) -> bool:
+        return False  # the detector ships inside the nudenet package
+
     def check_available(self) -> None:
         self._import()
 

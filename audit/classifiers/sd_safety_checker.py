@@ -87,6 +87,9 @@ class SafetyCheckerClassifier(Classifier):
         CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
         return SafetyCheckerParams(model=str(folder))
 
+    def from_hub(self) -> bool:
+        return not Path(self.params.model).is_dir()
+
     def check_available(self) -> None:
         from transformers import CLIPImageProcessor
 

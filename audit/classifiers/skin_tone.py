@@ -621,6 +621,9 @@ class SkinToneClassifier(Classifier):
             info["calibration"] = {k: fit[k] for k in ("anchors", "max_cheek_difference", "reading", "fitted_on")}
         return info
 
+    def from_hub(self) -> bool:
+        return False  # OpenCV's and YuNet's detectors ship inside their packages
+
     def libraries(self) -> Sequence[str]:
         return ("opencv-python-headless", "numpy") + (("yuface",) if self.detector == "yunet" else ())
 

@@ -57,8 +57,8 @@ def saved_findings(run_dir: Path, policy: str | None = None) -> SavedFindings | 
             return None  # written before verdicts were saved: evaluate afresh
         findings = [Finding.from_dict(f) for f in data["findings"]]
         return SavedFindings(data["policy"], source, findings, data["checks"], data["verdict"], data["counts"])
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError, yaml.YAMLError):
+        return None  # evaluated afresh, where a file that cannot be read is named
 
 
 def _policy_source(policy: str) -> tuple[str, Path | None]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from audit.commands.exit_codes import FAIL, PASS
 from audit.core.errors import ConfigError
+from audit.core.text_files import read_text
 from probes import Screener, Verdict, catch_rates, load_suite
 
 
@@ -60,10 +61,9 @@ def screen_command(
         lines = _explained(screener, texts) if explain else _verdict_lines(texts, verdicts, unscreened)
         return [*lines, timing], _exit(verdicts, unscreened)
     if file is not None:
-        try:
-            texts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+        texts = [line.strip() for line in read_text(file).splitlines() if line.strip()]
+        if not texts:
+            raise ConfigError(f"{file}: no prompts in the file (one prompt a line)")
     else:
         texts = list(prompts)
     if not texts:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import json
-
 from audit.core.records import Finding
-from audit.core.run_store import FINDINGS, RunStore
+from audit.core.run_store import FINDINGS, RunStore, UnreadableRunFile, read_run_json
 from audit.findings.gate import check_detectable, check_statuses, gate_table, group_verdicts
 
 
 def verdict_lines(store: RunStore) -> list[str]:
     """The verdict table of the run's findings.json (nothing when the run has none: no scores, no policy)."""
-    path = store.root / FINDINGS
-    if not path.exists():
+    data = read_run_json(store.root, FINDINGS)
+    if data is None:
         return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    findings = [Finding.from_dict(entry) for entry in data["findings"]]
-    statuses = check_statuses(data["checks"])
+    try:
+        findings = [Finding.from_dict(entry) for entry in data["findings"]]
+        statuses = check_statuses(data["checks"])
+        status = str(data["verdict"])  # written with the findings by the analysis that just ran
+        policy = f"policy {data['policy']} ({data['policy_source']})"
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise UnreadableRunFile(store.root, FINDINGS, f"not a findings record: {exc!r}") from None
     table = gate_table(findings, details=0, statuses=statuses, detectable=check_detectable(data["checks"]))
-    lines = [f"policy {data['policy']} ({data['policy_source']})", table]
+    lines = [policy, table]
     lines += not_judged_reasons(findings, statuses)
     lines += ["", group_verdicts(findings), ""]
-    status = data["verdict"]  # written with the findings by the analysis that just ran
     failed = sum(f.status == "fail" and f.severity == "error" for f in findings)
     judged = sum(f.status != "not_judged" for f in findings)
     if status == "not_judged" and judged == 0:

@@ -5,7 +5,10 @@ about half a minute in the hub client's retries (with a warning per try)
 before saying a model is missing. One short connection attempt decides
 instead: unreachable means offline mode (``HF_HUB_OFFLINE=1``), in which a
 model that is neither on disk nor in the cache fails at once with our
-one-line message. Nothing is probed when offline mode is already set.
+one-line message. Nothing is probed when offline mode is already set, nor
+when no stage of the run takes a model from the hub (:func:`work_offline`:
+built-in models, files on disk): such a run sends nothing to the hub and
+says nothing about it.
 """
 
 from __future__ import annotations
@@ -45,10 +48,15 @@ def offline_unless_hub_reachable(*, timeout: float = 3.0) -> bool:
     endpoint = hub_endpoint()
     if hub_reachable(endpoint, timeout=timeout):
         return False
+    work_offline()
+    log.warning("%s cannot be reached: working offline, with the models on disk and in the cache", endpoint)
+    return True
+
+
+def work_offline() -> None:
+    """Put the hub libraries in offline mode, in this process and the workers it starts (``HF_HUB_OFFLINE=1``)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     # Libraries imported already read the setting when they were imported.
     for module in ("huggingface_hub.constants", "diffusers.utils.constants"):
         if module in sys.modules and hasattr(sys.modules[module], "HF_HUB_OFFLINE"):
             sys.modules[module].HF_HUB_OFFLINE = True
-    log.warning("%s cannot be reached: working offline, with the models on disk and in the cache", endpoint)
-    return True

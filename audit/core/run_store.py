@@ -138,6 +138,46 @@ class StorageFullError(RunStoreError):
     """The disk (or a quota, or a file-size limit) refused a write; the run directory stays consistent."""
 
 
+class UnreadableRunFile(RunStoreError):
+    """A file of the run cannot be read (cut short, overwritten, holding what diffaudit never wrote).
+
+    The message names the file and what writes it again; ``name`` is the file's name inside the run.
+    """
+
+    def __init__(self, root: str | Path, name: str, reason: str) -> None:
+        self.name = name
+        reason = " ".join(str(reason).split())[:200]
+        super().__init__(f"{Path(root) / name}: unreadable ({reason}); {rewrite_hint(root, name)}")
+
+
+def rewrite_hint(root: str | Path, name: str) -> str:
+    """How to get a run's file ``name`` written again, for an error about it."""
+    if name == FINDINGS or name.startswith(f"{TABLES}/"):
+        return f"`diffaudit analyze {root}` writes it again"
+    if name in (SCORING_INFO, VALIDATION):
+        return f"`diffaudit score {root}` writes it again"
+    if name in APPENDABLE:
+        return (
+            f"delete {', '.join(APPENDABLE)} and {SCORING_INFO}, then `diffaudit score {root}` scores the images again"
+        )
+    if name in (REPORT, SUMMARY):
+        return f"`diffaudit report {root}` writes it again"
+    if name in (RUN_INFO, PROBES):
+        return "it is written once, when the run starts: restore it, or start the run again with --out"
+    return "restore it, or start the run again with --out"
+
+
+def read_run_json(root: str | Path, name: str) -> Any:
+    """A JSON file of the run (None when it is missing); anything unreadable is an :class:`UnreadableRunFile`."""
+    path = Path(root) / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise UnreadableRunFile(root, name, str(exc) or type(exc).__name__) from None
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodedImage:
     """An image already encoded as PNG (where it was made: a Ray worker, say), with its size."""
@@ -332,6 +372,24 @@ class RunStore:
             if not self._dirty:
                 with contextlib.suppress(OSError):  # no room for the mark: the next writer repairs
                     atomic_write_bytes(self.root / CLEAN_CLOSE, b"")
+            self._release()
+
+    def discard_if_unstarted(self) -> bool:
+        """Remove the run if it recorded no image yet, and close the store; returns whether it was removed.
+
+        A run that stops before its first image (a model that would not load) holds nothing to keep, and
+        left in place it would stand in the way of a rerun with a corrected config.
+        """
+        if self._lock_fh is None or not _never_started(self.root):
+            return False
+        _remove_unstarted(self.root)
+        self._release()
+        (self.root / _LOCK).unlink(missing_ok=True)
+        return True
+
+    def _release(self) -> None:
+        """Let go of the lock (without the clean-close mark)."""
+        if self._lock_fh is not None:
             fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
             self._lock_fh.close()
             self._lock_fh = None
@@ -363,7 +421,15 @@ class RunStore:
     def run_info(self) -> dict[str, Any]:
         """run.yaml as a mapping (written once, so read once per store)."""
         if self._info is None:
-            self._info = yaml.safe_load((self.root / RUN_INFO).read_text(encoding="utf-8"))
+            try:
+                info = yaml.safe_load((self.root / RUN_INFO).read_bytes().decode("utf-8"))
+            except (ValueError, yaml.YAMLError, RecursionError) as exc:
+                raise UnreadableRunFile(self.root, RUN_INFO, str(exc).splitlines()[0] if str(exc) else exc) from None
+            if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+                raise UnreadableRunFile(self.root, RUN_INFO, "no 'config' mapping")
+            if not isinstance(info.get("seeds") or {}, dict):
+                raise UnreadableRunFile(self.root, RUN_INFO, "'seeds' is not a mapping of suite to seeds")
+            self._info = info
         return self._info
 
     @property
@@ -372,11 +438,15 @@ class RunStore:
 
     def validation_summaries(self) -> dict[tuple[str, str], dict[str, Any]]:
         """The classifier validations attached to the run (validation.json), keyed by (classifier, attribute)."""
-        path = self.root / VALIDATION
-        if not path.is_file():
+        data = read_run_json(self.root, VALIDATION)
+        if data is None:
             return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {(e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]}
+        try:
+            return {
+                (e["classifier"], e["attribute"]): e["summary"] for e in data.get("attributes", []) if e["validated"]
+            }
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise UnreadableRunFile(self.root, VALIDATION, f"not a validation record: {exc!r}") from None
 
     def out_of_domain(self) -> dict[tuple[str, str], str]:
         """(classifier, attribute) pairs whose classifier was not made for the kind of images this run's
@@ -472,11 +542,14 @@ class RunStore:
         df = self.read_table(PROBES)
         items = []
         for row in df.to_dict("records"):
-            row["attributes"] = json.loads(row["attributes"])
-            row["reference"] = json.loads(row["reference"])
-            if "seeds" in row:
-                row["seeds"] = None if _isna(row["seeds"]) else json.loads(row["seeds"])
-            items.append(ProbeItem.from_dict({k: (None if _isna(v) else v) for k, v in row.items()}))
+            try:
+                row["attributes"] = json.loads(row["attributes"])
+                row["reference"] = json.loads(row["reference"])
+                if "seeds" in row:
+                    row["seeds"] = None if _isna(row["seeds"]) else json.loads(row["seeds"])
+                items.append(ProbeItem.from_dict({k: (None if _isna(v) else v) for k, v in row.items()}))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UnreadableRunFile(self.root, PROBES, f"not a table of prompts: {exc!r}") from None
         return items
 
     # -- images and generation records ----------------------------------------
@@ -747,17 +820,21 @@ class RunStore:
         import pandas as pd
 
         path = self._checked(name)
-        if name not in APPENDABLE or not self._live_parts(name):
-            if not path.exists():
-                raise RunStoreError(f"{self.root}: {name} is missing; run the stage that writes it first")
-            return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        sources = ([path] if path.exists() else []) + self._live_parts(name)
-        tables = [pq.read_table(s, columns=list(columns) if columns is not None else None) for s in sources]
-        schema = _common_schema([t.schema for t in tables])
-        return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables]).to_pandas()
+        try:
+            if name not in APPENDABLE or not self._live_parts(name):
+                if not path.exists():
+                    raise RunStoreError(f"{self.root}: {name} is missing; run the stage that writes it first")
+                return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+            import pyarrow.parquet as pq
+
+            sources = ([path] if path.exists() else []) + self._live_parts(name)
+            tables = [pq.read_table(s, columns=list(columns) if columns is not None else None) for s in sources]
+            schema = _common_schema([t.schema for t in tables])
+            return pa.concat_tables([t.select(schema.names).cast(schema) for t in tables]).to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:  # not parquet, cut short, columns missing
+            raise UnreadableRunFile(self.root, name, f"not a parquet table: {exc}") from None
 
     def write_text(self, name: str, text: str) -> Path:
         path = self._checked(name)
@@ -767,6 +844,36 @@ class RunStore:
 
     def write_json(self, name: str, obj: Any) -> Path:
         return self.write_text(name, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# What a run holds before its first image is recorded: run.yaml and probes.parquet, and the marks of the store.
+_UNSTARTED = frozenset({RUN_INFO, PROBES, GENERATIONS, IMAGES, PARTS, _LOCK, CLEAN_CLOSE})
+
+
+def _never_started(root: Path) -> bool:
+    """Whether the run in ``root`` recorded no image yet: nothing in it but what every run starts with."""
+    try:
+        entries = list(root.iterdir())
+        return all(
+            entry.name in _UNSTARTED
+            and (
+                (entry.is_file() and (entry.name != GENERATIONS or entry.stat().st_size == 0))
+                or (entry.is_dir() and not any(p.is_file() for p in entry.rglob("*")))
+            )
+            for entry in entries
+        )
+    except OSError:
+        return False
+
+
+def _remove_unstarted(root: Path) -> None:
+    for name in (RUN_INFO, PROBES, GENERATIONS, CLEAN_CLOSE):
+        (root / name).unlink(missing_ok=True)
+    for name in (IMAGES, PARTS):
+        if (root / name).is_dir():
+            import shutil
+
+            shutil.rmtree(root / name)
 
 
 def _identity(config: Any) -> Any:
@@ -820,9 +927,15 @@ def _parse_records(raw: bytes, path: Path) -> Iterator[GenerationRecord]:
         if not line.strip():
             continue
         try:
-            yield GenerationRecord.from_dict(json.loads(line))
-        except (ValueError, TypeError) as exc:
-            raise RunStoreError(f"{path}: line {lineno} is not a generation record ({exc})") from None
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            yield GenerationRecord.from_dict(data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise RunStoreError(
+                f"{path}: line {lineno} is not a generation record ({exc}); delete that line and "
+                f"`diffaudit generate {path.parent}` makes its image again"
+            ) from None
 
 
 def _record_line(record: GenerationRecord) -> bytes:

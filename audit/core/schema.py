@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 import yaml
 
 from audit.core.errors import ConfigError
+from audit.core.text_files import read_text
 
 T = TypeVar("T")
 
@@ -28,14 +29,16 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(path: str | Path) -> Any:
     """Read a YAML file, turning I/O and syntax problems into one-line ConfigErrors."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_yaml(read_text(path), path)
+
+
+def parse_yaml(text: str, source: str | Path) -> Any:
+    """YAML text as data; a syntax error, or nesting too deep to read, is a one-line ConfigError naming ``source``."""
+    path = source
     try:
         return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -294,7 +294,7 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
         kind = entry.get("check")
         if kind is None:
             raise ConfigError(f"{source}: missing required key '{key}.check' (one of {', '.join(CHECKS)})")
-        if kind not in CHECKS:
+        if not isinstance(kind, str) or kind not in CHECKS:
             raise ConfigError(f"{source}: {key}.check: unknown check {kind!r}; known checks: {', '.join(CHECKS)}")
         check = parse(CHECKS[kind], entry, source=source, key=key)
         check = _legacy_bound(check, entry, source, key)

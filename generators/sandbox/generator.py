@@ -74,6 +74,9 @@ class SandboxGenerator(Generator):
         super().__init__(params)
         self.table: dict[str, Shares] | None = None
 
+    def from_hub(self) -> bool:
+        return False  # a renderer: no model
+
     @property
     def generator_id(self) -> str:
         bias = self.params.bias

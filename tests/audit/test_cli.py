@@ -23,6 +23,7 @@ VERBS = [
     "rebalance",
     "screen",
     "suites",
+    "configs",
 ]
 
 
