@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 LABELS = ("light", "medium", "dark", "not a face", "unsure")
+# The eye labels of the dcgan-faces run that ship with the package (audit/classifiers/data/PROVENANCE.md).
+SHIPPED_LABELS = Path(__file__).resolve().parents[1] / "audit/classifiers/data/labels/dcgan_faces_skin_tone.json"
 # Keys typed while labelling a sheet (one character per face, in sheet order).
 KEYS = {"l": "light", "m": "medium", "d": "dark", "n": "not a face", "u": "unsure"}
 STRATA = {"light": 40, "medium": 60, "dark": 80, "unknown": 40, "no face": 20}
@@ -359,7 +361,12 @@ def command_manifest(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="without a command: the agreement of the two passes of the shipped labels (no run or image needed)",
+    )
+    sub = parser.add_subparsers(dest="command", required=False)
     sample = sub.add_parser("sample", help="draw the stratified sample and make two sets of blind sheets")
     sample.add_argument("run", type=Path)
     sample.add_argument("--out", type=Path, required=True)
@@ -383,6 +390,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     evaluate.add_argument("--split", choices=["fit", "test"], default="test")
     evaluate.add_argument("--calibration", choices=["render", "photo", "swatch"], default="render")
     args = parser.parse_args(argv)
+    if args.command is None:
+        if not args.quick:
+            parser.error("a command is needed (or --quick)")
+        args.labels = SHIPPED_LABELS
+        args.command = "agreement"
     commands = {
         "sample": command_sample,
         "agreement": command_agreement,

