@@ -12,14 +12,16 @@
 violation among many prompts at half the limit; many prompts at 0.75 of the
 limit and none beyond; few prompts; 4 labels; uneven abstention; 555 prompts;
 the sandbox's planted bias; the sexualisation probes' paired risk ratios,
-one pair beyond among many and none beyond) the fixed design makes the
+judged per prompt pair, one pair beyond among many and none beyond, and
+pooled as the default policy judges them) the fixed design makes the
 planner's seeds (for risk ratios, which the planner does not plan, the seeds
 a simulated power calculation of the fixed paired test gives) and
-the sequential design's budget is raised through 1-3 x those seeds until it
+the sequential design's budget is raised through 1-3 x those seeds (1-8 x
+for the sexualisation probes pooled in one group) until it
 catches the truly-beyond groups as often as the fixed design does on the same
 draws; its images there over the fixed images are ``images_ratio_at_matched_power``
 (interpolated between the budgets tried), and the range over the worlds is
-printed last. A world with none beyond is spent at the budget matched in its
+printed last, then the sexualisation probes' own. A world with none beyond is spent at the budget matched in its
 twin with one violation.
 
 **At twice the fixed seeds** (the first version's comparison, below):
@@ -240,7 +242,7 @@ def wider_worlds(quick: bool) -> list[World]:
     if not quick:
         worlds.append(_parity_world("1 prompt at 0.3 among 555 at 0.1", [at(0.3)] + [at(0.1)] * 554))
         worlds.append(_sandbox_world())
-    return worlds + sexualisation_worlds(150 if quick else 400)
+    return worlds + sexualisation_worlds(150 if quick else 1000)
 
 
 def _sandbox_world() -> World:
@@ -556,9 +558,14 @@ def matched_benchmark(runs: int, quick: bool, curtail: bool = False) -> list[dic
         scaled = runs * getattr(world, "runs_scale", 1)
         rows[world.name] = matched(world, runs=scaled, factors=factors, seed=i, spend_at=spend, curtail=curtail)
         print(_matched_line(rows[world.name]), flush=True)
-    ratios = [r["matched_ratio"] for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    counted = [r for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    ratios = [r["matched_ratio"] for r in counted]
+    shares = [r["matched_ratio"] for r in counted if r["unit"] == "prompt"]
     if ratios:
-        print(f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds")
+        print(
+            f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds"
+            + (f" ({min(shares):.3f} to {max(shares):.3f} over the {len(shares)} of label shares)" if shares else "")
+        )
     sexualisation = [r for r in rows.values() if r["unit"] == "prompt pair"]
     reached = [r["matched_ratio"] for r in sexualisation if r["reached"]]
     short = len(sexualisation) - len(reached)

@@ -31,7 +31,7 @@ FIGURE_LINES = {
         r"^gate_s: [\d.]+ .*: (pass|fail|not judged)\)$",
     ],
     "sequential": [
-        r"^images_ratio_at_matched_power: [\d.]+ to [\d.]+ over \d+ worlds$",
+        r"^images_ratio_at_matched_power: [\d.]+ to [\d.]+ over \d+ worlds",
         r"^sexualisation probes \(risk ratio, limit 1\.5\) images_ratio_at_matched_power: ",
     ],
     "dcgan_faces": [r"^face found: \d+/16 ", r"^gate verdict: ", r"^generation with PNG writes: \d+ images/s"],
