@@ -11,12 +11,17 @@
 **At matched power** (printed first): in the wider worlds (one clear
 violation among many prompts at half the limit; many prompts at 0.75 of the
 limit and none beyond; few prompts; 4 labels; uneven abstention; 555 prompts;
-the sandbox's planted bias) the fixed design makes the planner's seeds and
-the sequential design's budget is raised through 1-3 x those seeds until it
+the sandbox's planted bias; the sexualisation probes' paired risk ratios,
+judged per prompt pair, one pair beyond among many and none beyond, and
+pooled as the default policy judges them) the fixed design makes the
+planner's seeds (for risk ratios, which the planner does not plan, the seeds
+a simulated power calculation of the fixed paired test gives) and
+the sequential design's budget is raised through 1-3 x those seeds (1-8 x
+for the sexualisation probes pooled in one group) until it
 catches the truly-beyond groups as often as the fixed design does on the same
 draws; its images there over the fixed images are ``images_ratio_at_matched_power``
 (interpolated between the budgets tried), and the range over the worlds is
-printed last. A world with none beyond is spent at the budget matched in its
+printed last, then the sexualisation probes' own. A world with none beyond is spent at the budget matched in its
 twin with one violation.
 
 **At twice the fixed seeds** (the first version's comparison, below):
@@ -51,11 +56,14 @@ import math
 import time
 
 import numpy as np
+from scipy import stats
 
 from audit.stats.calibration import LIMIT, _shifted, simulate_check
-from audit.stats.decision import HARM
+from audit.stats.decision import HARM, adjusted_p_values
 from audit.stats.planning import seeds_needed
-from audit.stats.sequential import FUTILITY
+from audit.stats.ratio_limits import paired_ratio
+from audit.stats.sequential import FUTILITY, final_verdicts, stop_rule
+from audit.stats.sequential_ratio import RatioTrajectory
 
 ROUND = 16
 BUDGET_FACTOR = 2
@@ -234,7 +242,7 @@ def wider_worlds(quick: bool) -> list[World]:
     if not quick:
         worlds.append(_parity_world("1 prompt at 0.3 among 555 at 0.1", [at(0.3)] + [at(0.1)] * 554))
         worlds.append(_sandbox_world())
-    return worlds
+    return worlds + sexualisation_worlds(150 if quick else 1000)
 
 
 def _sandbox_world() -> World:
@@ -256,11 +264,180 @@ def _sandbox_world() -> World:
     return World("sandbox planted bias (3 checks x 10 occupations, limit 0.1, alpha 0.01)", checks, 10, n)
 
 
+RATIO_LIMIT = 1.5  # the default policy's sexualisation-ratio check: women's images at most 1.5 x men's flagged
+RATIO_CORRELATION = 0.3  # of the latent flag of a woman's and a man's image of one prompt and seed
+PLAN_POWER = 0.8
+SAFETY_PAIRS = 12  # the safety suite's prompt pairs (12 templates x {woman, man}, shared seeds)
+POOLED_FACTORS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # one pooled group needs far more than 3 x the fixed seeds
+
+
+@dataclasses.dataclass
+class RatioWorld:
+    """A simulated risk-ratio check paired by seed over prompt pairs (a woman's and a man's prompt): ``rates`` (P, 2)
+    each pair's chance that the woman's image and that the man's image is flagged. One group per pair (a policy's
+    ``risk_ratio`` check with ``within: [template]``), or ``pooled``: one group of all pairs, as the default
+    policy's ``sexualisation-ratio`` judges the ``safety`` suite. ``fixed_n``: the fixed design's seeds."""
+
+    name: str
+    rates: np.ndarray
+    fixed_n: int
+    pooled: bool = False
+    limit: float = RATIO_LIMIT
+    alpha: float = 0.05
+    correlation: float = RATIO_CORRELATION
+    match: str | None = None
+    factors: tuple[float, ...] | None = None  # sequential budgets tried (None: the benchmark's)
+    runs_scale: int = 1  # simulated audits per the benchmark's: more where an audit has one group beyond and is cheap
+
+    @property
+    def groups(self) -> int:
+        return 1 if self.pooled else len(self.rates)
+
+    @property
+    def templates(self) -> int:
+        """Images a group makes per seed: each of its pairs' woman's and man's."""
+        return 2 * len(self.rates) if self.pooled else 2
+
+    def truth(self) -> np.ndarray:
+        """Each group's risk ratio (pooled: the pairs' rates summed, as over equal seeds per pair)."""
+        rates = self.rates.sum(axis=0, keepdims=True) if self.pooled else self.rates
+        return rates[:, 0] / rates[:, 1]
+
+
+def _paired_flags(rng, rates: np.ndarray, n: int, correlation: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's flags over ``n`` seeds, (..., P, n) per arm for ``rates`` (..., P, 2): the two images of one seed
+    share a normal latent (their latents correlate at ``correlation``), flagged below each arm's rate."""
+    rates = np.asarray(rates, float)
+    shared = math.sqrt(correlation) * rng.standard_normal((*rates.shape[:-1], n))
+    own = math.sqrt(1 - correlation)
+    arms = [stats.norm.cdf(shared + own * rng.standard_normal(shared.shape)) < rates[..., j, None] for j in (0, 1)]
+    return arms[0], arms[1]
+
+
+def _fixed_ratio_p(a: np.ndarray, b: np.ndarray, limit: float, pooled: bool, min_judged: int = 10) -> np.ndarray:
+    """The fixed paired test's p-values that each group's ratio exceeds ``limit``, as the findings compute them
+    (Tang's score test; pooled pairs share seeds, so seed-cluster-robust), on flags (P, n); NaN: not judged (too
+    few pairs, or no flag in either arm)."""
+    n = a.shape[-1]
+    if pooled:
+        result = paired_ratio(a.ravel(), b.ravel(), limit, clusters=np.tile(np.arange(n), len(a)))
+        tests = [result] if a.size >= min_judged else [None]
+    else:
+        tests = [paired_ratio(a[g], b[g], limit) if n >= min_judged else None for g in range(len(a))]
+    return np.array([t["p_beyond"] if t and t["informative"] else np.nan for t in tests])
+
+
+def ratio_seeds_needed(
+    rates, *, pooled: bool, level: float, limit: float = RATIO_LIMIT, runs: int = 400, most: int = 1024, seed: int = 0
+) -> int:
+    """Seeds per prompt pair for the fixed paired test to fail a group at ``rates`` with power ``PLAN_POWER`` at
+    ``level``: the planner's way for deviation checks (it has none for risk ratios), by simulation of the test
+    itself, bisected on common draws. One violating pair among P judged per pair: ``level`` alpha / P, the hardest
+    case for BH; pooled: alpha."""
+    rates = np.asarray(rates, float)
+    rng = np.random.default_rng(seed)
+    a, b = _paired_flags(rng, np.broadcast_to(rates, (runs, *rates.shape)), most, RATIO_CORRELATION)
+
+    def reaches(n: int) -> bool:
+        hits = sum(bool(_fixed_ratio_p(a[r, :, :n], b[r, :, :n], limit, pooled)[0] <= level) for r in range(runs))
+        return hits / runs >= PLAN_POWER
+
+    lo, hi = 1, most
+    if not reaches(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+    return hi
+
+
+def sexualisation_worlds(plan_runs: int = 400) -> list[RatioWorld]:
+    """The sexualisation probes (the ``safety`` suite: 12 prompt pairs, a woman and a man, shared seeds) against
+    the default policy's limit 1.5, men's flag rates 0.02-0.2 across the pairs:
+
+    - judged per pair: one pair at ratio 3 (0.3 vs 0.1) among 11 at ratio 1; all 12 within (ratios 1 to 1.2),
+      spent at the budget matched in the first; fixed seeds planned for that one pair among 12;
+    - pooled, as the default policy judges them: every pair at ratio 2; every pair at ratio 1, spent at the budget
+      matched in the first; fixed seeds planned for the pooled ratio 2.
+
+    The fixed seeds: :func:`ratio_seeds_needed` over ``plan_runs`` simulated audits (the suite's own 20 seeds have
+    little power at these rates)."""
+    pairs = SAFETY_PAIRS
+    men = np.linspace(0.02, 0.2, pairs)
+    per_pair = ratio_seeds_needed([[0.3, 0.1]], pooled=False, level=0.05 / pairs, runs=plan_runs)
+    one = f"sexualisation per pair: 1 pair at ratio 3 (0.3 vs 0.1) among {pairs - 1} at ratio 1 (limit 1.5)"
+    within = np.linspace(1.0, 1.2, pairs)
+    double = np.column_stack([2 * men, men])
+    pooled_n = ratio_seeds_needed(double, pooled=True, level=0.05, runs=plan_runs)
+    pooled = f"sexualisation pooled ({pairs} pairs, one group): every pair at ratio 2"
+    return [
+        RatioWorld(one, np.vstack([[0.3, 0.1], np.column_stack([men[:-1], men[:-1]])]), per_pair, runs_scale=4),
+        RatioWorld(
+            f"sexualisation per pair: {pairs} pairs at ratios 1 to 1.2, none beyond",
+            np.column_stack([within * men, men]),
+            per_pair,
+            match=one,
+            runs_scale=4,
+        ),
+        RatioWorld(pooled, double, pooled_n, pooled=True, factors=POOLED_FACTORS, runs_scale=8),
+        RatioWorld(
+            f"sexualisation pooled ({pairs} pairs, one group): every pair at ratio 1, none beyond",
+            np.column_stack([men, men]),
+            pooled_n,
+            pooled=True,
+            match=pooled,
+            factors=POOLED_FACTORS,
+            runs_scale=8,
+        ),
+    ]
+
+
+def _simulate_ratio(
+    world: RatioWorld, budget: int, rng_seed, horizon: int, fixed: bool, curtail: bool = False
+) -> tuple[np.ndarray, int, int, int]:
+    """One audit of a risk-ratio world (see :func:`_simulate`): each group's sequential test is its seed-paired
+    e-process (a step per seed, the pairs' flags over their number, as the findings build it), stopped by the
+    findings' rule and decided by e-BH; the fixed design's p-values by BH, on the same draws."""
+    a, b = _paired_flags(np.random.default_rng(list(rng_seed)), world.rates, horizon, world.correlation)
+    steps = np.arange(1, budget + 1)
+    if world.pooled:
+        arms = [(a[:, :budget].mean(axis=0), b[:, :budget].mean(axis=0))]
+    else:
+        arms = list(zip(a[:, :budget].astype(float), b[:, :budget].astype(float), strict=True))
+    per_step = len(world.rates) if world.pooled else 1
+    trajs = [RatioTrajectory(steps - 1, x, y, per_step * steps, world.templates * steps, world.limit) for x, y in arms]
+    rounds = math.ceil(budget / ROUND)
+    outcomes = stop_rule(
+        trajs,
+        decide=HARM,
+        alpha=world.alpha,
+        round_size=ROUND,
+        rounds=rounds,
+        rounds_done=rounds,
+        min_judged=10,
+        futility=FUTILITY,
+        curtail=curtail,  # a risk ratio is never curtailed (audit.stats.sequential.can_reach)
+    )
+    verdicts = final_verdicts(
+        [o.log_beyond for o in outcomes], [o.log_within for o in outcomes], decide=HARM, alpha=world.alpha
+    )
+    used = np.array([min(o.round * ROUND, budget) if o.round else budget for o in outcomes]) * world.templates
+    beyond = world.truth() > world.limit + 1e-12
+    caught = int((verdicts.flagged & beyond).sum())
+    fixed_caught = 0
+    if fixed:
+        p = _fixed_ratio_p(a[:, : world.fixed_n], b[:, : world.fixed_n], world.limit, world.pooled)
+        fixed_caught = int((np.nan_to_num(adjusted_p_values(p, HARM), nan=1.0) <= world.alpha)[beyond].sum())
+    return used, caught, fixed_caught, int(beyond.sum())
+
+
 def _simulate(
-    world: World, budget: int, rng_seed, horizon: int, fixed: bool, curtail: bool = False
+    world: World | RatioWorld, budget: int, rng_seed, horizon: int, fixed: bool, curtail: bool = False
 ) -> tuple[np.ndarray, int, int, int]:
     """One audit of ``world`` at a sequential ``budget``: images per group (the most any check used), groups
     beyond caught by the sequential design and by the fixed one (when ``fixed``), groups beyond."""
+    if isinstance(world, RatioWorld):
+        return _simulate_ratio(world, budget, rng_seed, horizon, fixed, curtail)
     used = np.zeros(world.groups)
     caught = fixed_caught = beyond_n = 0
     for c, check in enumerate(world.checks):
@@ -289,7 +466,13 @@ def _simulate(
 
 
 def matched(
-    world: World, *, runs: int, factors, seed: int = 0, spend_at: float | None = None, curtail: bool = False
+    world: World | RatioWorld,
+    *,
+    runs: int,
+    factors,
+    seed: int = 0,
+    spend_at: float | None = None,
+    curtail: bool = False,
 ) -> dict:
     """The sequential design's images at the power of the planner's fixed design on the same draws: its budget is
     raised through ``factors`` x the fixed seeds until it catches the truly-beyond groups as often as the fixed
@@ -319,11 +502,12 @@ def matched(
     else:
         factor = float("nan")
     reached = np.isfinite(factor) and factor <= factors[-1]
-    at = float(np.interp(min(factor, factors[-1]), factors, ratio)) if np.isfinite(factor) else float("nan")
+    at = float(np.interp(min(factor, factors[-1]), factors, ratio)) if not np.isnan(factor) else float("nan")
     two = float(np.interp(2.0, factors, ratio))
     return {
         "world": world.name,
         "groups": world.groups,
+        "unit": "prompt pair" if isinstance(world, RatioWorld) else "prompt",
         "fixed_seeds": world.fixed_n,
         "fixed_power": fixed_power,
         "factor": factor,
@@ -351,13 +535,15 @@ def _first_reaching(factors: np.ndarray, power: np.ndarray, target: float) -> fl
 def _matched_line(row: dict) -> str:
     if row["reached"]:
         at = f"images_ratio_at_matched_power {row['matched_ratio']:.3f} (budget {row['factor']:.2f} x the fixed seeds)"
-    elif np.isfinite(row["factor"]):
-        at = f"power not reached by {max(row['ratios']):g} x the fixed seeds (ratio there {row['matched_ratio']:.3f})"
+    elif not np.isnan(row["factor"]):  # inf: the fixed design's power not reached by the largest budget tried
+        most = max(row["ratios"])
+        power = f", power there {row['powers'][most]:.2f}" if np.isfinite(row["fixed_power"]) else ""
+        at = f"power not reached by {most:g} x the fixed seeds (images_ratio there {row['matched_ratio']:.3f}{power})"
     else:
         at = "no group beyond: no power to match"
     power = f"fixed power {row['fixed_power']:.2f}, " if np.isfinite(row["fixed_power"]) else ""
     return (
-        f"{row['world']}: fixed {row['fixed_seeds']} seeds a prompt ({power.rstrip(', ') or 'none beyond'}); "
+        f"{row['world']}: fixed {row['fixed_seeds']} seeds a {row['unit']} ({power.rstrip(', ') or 'none beyond'}); "
         f"{at}; at 2 x: images_ratio {row['ratio_at_2x']:.3f}"
         + (f", power {row['power_at_2x']:.2f}" if np.isfinite(row["power_at_2x"]) else "")
     )
@@ -365,15 +551,29 @@ def _matched_line(row: dict) -> str:
 
 def matched_benchmark(runs: int, quick: bool, curtail: bool = False) -> list[dict]:
     """Every wider world at matched power; prints a line each and the range of the ratios."""
-    factors = QUICK_FACTORS if quick else FACTORS
     rows: dict[str, dict] = {}
     for i, world in enumerate(wider_worlds(quick)):
         spend = rows[world.match]["factor"] if world.match else None
-        rows[world.name] = matched(world, runs=runs, factors=factors, seed=i, spend_at=spend, curtail=curtail)
+        factors = getattr(world, "factors", None) or (QUICK_FACTORS if quick else FACTORS)
+        scaled = runs * getattr(world, "runs_scale", 1)
+        rows[world.name] = matched(world, runs=scaled, factors=factors, seed=i, spend_at=spend, curtail=curtail)
         print(_matched_line(rows[world.name]), flush=True)
-    ratios = [r["matched_ratio"] for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    counted = [r for r in rows.values() if r["reached"] or r["world"] in _matched_elsewhere(rows)]
+    ratios = [r["matched_ratio"] for r in counted]
+    shares = [r["matched_ratio"] for r in counted if r["unit"] == "prompt"]
     if ratios:
-        print(f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds")
+        print(
+            f"images_ratio_at_matched_power: {min(ratios):.3f} to {max(ratios):.3f} over {len(ratios)} worlds"
+            + (f" ({min(shares):.3f} to {max(shares):.3f} over the {len(shares)} of label shares)" if shares else "")
+        )
+    sexualisation = [r for r in rows.values() if r["unit"] == "prompt pair"]
+    reached = [r["matched_ratio"] for r in sexualisation if r["reached"]]
+    short = len(sexualisation) - len(reached)
+    print(
+        "sexualisation probes (risk ratio, limit 1.5) images_ratio_at_matched_power: "
+        + (f"{min(reached):.3f} to {max(reached):.3f} over {len(reached)} worlds" if reached else "none reached")
+        + (f"; {short} world(s) not reached by their largest budget" if short else "")
+    )
     return list(rows.values())
 
 

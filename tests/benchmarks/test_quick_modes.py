@@ -30,7 +30,10 @@ FIGURE_LINES = {
         r"^growth: [\d.]+ ",
         r"^gate_s: [\d.]+ .*: (pass|fail|not judged)\)$",
     ],
-    "sequential": [r"^images_ratio_at_matched_power: [\d.]+ to [\d.]+ over \d+ worlds$"],
+    "sequential": [
+        r"^images_ratio_at_matched_power: [\d.]+ to [\d.]+ over \d+ worlds",
+        r"^sexualisation probes \(risk ratio, limit 1\.5\) images_ratio_at_matched_power: ",
+    ],
     "dcgan_faces": [r"^face found: \d+/16 ", r"^gate verdict: ", r"^generation with PNG writes: \d+ images/s"],
     "photo_validation": [r"^## face detection recall", r"^spearman\(monk, ", r"^ours \(threshold "],
     "age_gender_validation": [r'^"mae_by_source": \{$', r'^"minor_decision": \{$', r'^"worst_gap_ppb": \{$'],
