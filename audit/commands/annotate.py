@@ -59,13 +59,15 @@ def plan_sample(
     set_aside: float = 0.1,
     accuracy: float = 0.8,
     seed: int = 0,
+    save: bool = True,
 ) -> dict[str, Any]:
     """The sample to label: its size and why, the strata, and one entry per image (in labelling order).
 
     A sample saved earlier for this attribute is reused, so a session (or a
     second annotator) labels the same images. A larger ``size`` adds images
     to it (in proportion, the labelled ones kept, the new ones last); before
-    any label is given, another size plans it afresh.
+    any label is given, another size plans it afresh. With ``save=False``
+    (``--plan-only``) a new plan is only shown, so trying widths fixes nothing.
     """
     import numpy as np
 
@@ -179,15 +181,19 @@ def plan_sample(
         ],
         "resumed": False,
     }
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
+    if save:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
     return plan
 
 
 def describe_plan(plan: dict[str, Any], path: Path) -> list[str]:
     """What the sample is, in lines printed before labelling."""
     if plan["resumed"]:
-        head = f"resuming the sample of {plan['size']} images saved in {path.with_suffix('.sample.json')}"
+        head = (
+            f"resuming the sample of {plan['size']} images saved in {path.with_suffix('.sample.json')} "
+            "(--size N with a larger N adds images to it; delete the file, before any label, to plan afresh)"
+        )
     else:
         reach = (
             f"needs about {plan['usable_for_width']} usable labels"
@@ -462,13 +468,14 @@ def annotate_command(
             set_aside=set_aside,
             accuracy=accuracy,
             seed=seed,
+            save=not plan_only,
         )
-        made = classifier_file(store, plan)
+        made = None if plan_only else classifier_file(store, plan)
     path = labels_path(run_dir, attribute)
     for line in describe_plan(plan, path):
         echo(line)
     echo(f"labels file: {path}")
-    if plan_only:
+    if plan_only or made is None:
         return 0
     session = AnnotationSession(run_dir, plan, annotator or os.environ.get("USER") or "")
     server = make_server(session, port=port)
