@@ -60,20 +60,25 @@ def test_every_benchmark_has_a_quick_mode_and_is_run_here():
         assert "--quick" in (REPO / "benchmarks" / f"{name}.py").read_text(encoding="utf-8"), name
 
 
+def _two_photographs() -> list:
+    """The photographs that ship in installed packages: matplotlib's Grace Hopper, scikit-image's astronaut."""
+    matplotlib = pytest.importorskip("matplotlib")
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    return [
+        Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"),
+        Image.fromarray(skimage_data.astronaut()),
+    ]
+
+
 def _stand_in_photographs(folder: Path) -> list[str]:
     """UTKFace-style chips and a portraits folder made of the photographs that ship in installed packages.
 
     Two photographs (matplotlib's Grace Hopper, scikit-image's astronaut) under every race and gender label:
     the study's code runs end to end on them; its figures mean nothing.
     """
-    matplotlib = pytest.importorskip("matplotlib")
-    skimage_data = pytest.importorskip("skimage.data")
-    from PIL import Image
-
-    photos = [
-        Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"),
-        Image.fromarray(skimage_data.astronaut()),
-    ]
+    photos = _two_photographs()
     faces, portraits = folder / "faces", folder / "portraits"
     faces.mkdir()
     portraits.mkdir()
@@ -89,14 +94,7 @@ def _stand_in_photographs(folder: Path) -> list[str]:
 def _stand_in_age_sources(folder: Path) -> list[str]:
     """UTKFace, FG-NET and PPB folders in their own layouts, made of the same two photographs (true ages from 4
     to 60, both genders, every race and Fitzpatrick type): the study runs end to end; its figures mean nothing."""
-    matplotlib = pytest.importorskip("matplotlib")
-    skimage_data = pytest.importorskip("skimage.data")
-    from PIL import Image
-
-    photos = [
-        Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB"),
-        Image.fromarray(skimage_data.astronaut()),
-    ]
+    photos = _two_photographs()
     utk, fgnet, ppb = folder / "utkface", folder / "fgnet", folder / "ppb"
     for path in (utk, fgnet / "images", ppb / "imgs"):
         path.mkdir(parents=True)
