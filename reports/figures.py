@@ -14,17 +14,23 @@ from typing import Any
 MAX_BARS = 30
 _PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
 _FONT = {"family": "system-ui, sans-serif", "size": 12}
+_LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
+_LEGEND_ROOM = 30  # pixels of the bottom margin (80) beyond the axis title's 50
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "font": _FONT,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
-        "legend": {"orientation": "h", "y": -0.15},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 80},
+        # At the foot of the figure, in pixels: placed as a share of the plot (-0.15) it fell on the axis's
+        # tick labels in a chart of one or two groups.
+        "legend": _LEGEND,
         "autosize": True,
     }
     layout.update(extra)
+    if "height" in layout:  # the room the legend takes at the foot, beyond the plot's own
+        layout["height"] += _LEGEND_ROOM
     return layout
 
 
@@ -186,7 +192,7 @@ def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: lis
 
 def _stacked(traces: list[dict[str, Any]], title: str, groups: int, attribute: str) -> dict[str, Any]:
     """Stacked horizontal share bars, one a group, the legend in the traces' order and titled with the scale."""
-    legend = {"orientation": "h", "y": -0.15, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
+    legend = {**_LEGEND, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
     return {
         "data": traces,
         "layout": _layout(
