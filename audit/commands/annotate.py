@@ -77,7 +77,7 @@ def plan_sample(
     saved = labels_path(store.root, attribute).with_suffix(".sample.json")
     previous = None
     if saved.is_file():
-        plan = json.loads(saved.read_text(encoding="utf-8"))
+        plan = read_saved_sample(saved)
         if size is None or size == plan["size"]:
             plan["resumed"] = True
             return plan
@@ -184,6 +184,38 @@ def plan_sample(
     if save:
         saved.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
+    return plan
+
+
+# What a saved sample must hold to be resumed (and to be described before it is).
+_SAMPLE_KEYS = {"attribute": str, "classifier": str, "labels": list, "size": int, "strata": dict, "images": list}
+
+
+def read_saved_sample(path: Path) -> dict[str, Any]:
+    """A sample saved by an earlier session; a file cut short, edited or of another kind is one line naming it."""
+    from audit.core.text_files import read_text
+
+    remedy = "delete it to plan the sample afresh (labels given stay in the labels file)"
+    try:
+        plan = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not a saved sample (not JSON: {exc.msg}, line {exc.lineno}); {remedy}") from None
+    if not isinstance(plan, dict):
+        raise ConfigError(f"{path}: not a saved sample (a JSON {type(plan).__name__}, not an object); {remedy}")
+    for key, kind in _SAMPLE_KEYS.items():
+        if not isinstance(plan.get(key), kind):
+            raise ConfigError(f"{path}: not a saved sample ({key}: {plan.get(key)!r}); {remedy}")
+    images, strata = plan["images"], plan["strata"]
+    if not images or not all(isinstance(i, dict) and isinstance(i.get("record_id"), str) for i in images):
+        raise ConfigError(f"{path}: not a saved sample (images: each needs a record_id); {remedy}")
+    counts = strata.get("labels")
+    if not isinstance(strata.get("prompts"), int) or not isinstance(counts, dict):
+        raise ConfigError(f"{path}: not a saved sample (strata: {strata!r:.80}); {remedy}")
+    if not all(
+        isinstance(c, dict) and isinstance(c.get("sample"), int) and isinstance(c.get("run"), int)
+        for c in counts.values()
+    ):
+        raise ConfigError(f"{path}: not a saved sample (strata.labels: {counts!r:.80}); {remedy}")
     return plan
 
 
@@ -301,7 +333,9 @@ class AnnotationSession:
     def _read_rows(self) -> list[dict[str, str]]:
         if not self.path.is_file():
             return []
-        with self.path.open(newline="", encoding="utf-8") as fh:
+        from audit.core.text_files import read_text
+
+        with io.StringIO(read_text(self.path), newline="") as fh:
             reader = csv.DictReader(fh)
             missing = {"path", "label", "annotator", "record_id"} - set(reader.fieldnames or [])
             if missing:
