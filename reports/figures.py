@@ -18,6 +18,11 @@ _LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
 _LEGEND_ROOM = 30  # pixels of the bottom margin (80) beyond the axis title's 50
 
 
+def _groups(count: int | str) -> str:
+    """The count of groups in words: 1 group, 20 groups, 30 of 40 groups."""
+    return f"{count} group" if str(count) == "1" else f"{count} groups"
+
+
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     layout = {
         "title": {"text": title, "font": {"size": 14}},
@@ -61,7 +66,7 @@ def share_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict[str,
             }
         )
     shown = f"{len(rows)} of {len(grouping['rows'])}" if len(grouping["rows"]) > len(rows) else str(len(rows))
-    title = _text(f"{attribute['attribute']} by {grouping['by']} ({shown} groups, most deviating first)")
+    title = _text(f"{attribute['attribute']} by {grouping['by']} ({_groups(shown)}, most deviating first)")
     height = 120 + 22 * len(rows) * max(1, len(attribute["labels"]) // 2)
     return {
         "data": traces,
@@ -157,7 +162,7 @@ def many_label_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict
     )
     title = _text(
         f"{attribute['attribute']} by {grouping['by']}: its {len(top)} most common of {len(labels)} labels "
-        f"({len(shown)} groups; intervals in the table)"
+        f"({_groups(len(shown))}; intervals in the table)"
     )
     return _stacked(traces, title, len(shown), attribute["attribute"])
 
@@ -184,7 +189,7 @@ def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: lis
         for i, level in enumerate(levels)
     ]
     title = _text(
-        f"{attribute['attribute']} by {grouping['by']}: share at each level ({len(shown)} groups; intervals in the "
+        f"{attribute['attribute']} by {grouping['by']}: share at each level ({_groups(len(shown))}; intervals in the "
         "table)"
     )
     return _stacked(traces, title, len(shown), attribute["attribute"])
