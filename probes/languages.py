@@ -267,6 +267,8 @@ class LanguageReading:
     def describe(self) -> str:
         if self.language is None:
             head = "none (no letters)" if self.unscreened is None else "not told"
+        elif self.probability < _MIN_PLAUSIBLE:  # py3langid's best guess, but a guess it gives no weight
+            head = f"not told (at best {self.language}, {language_name(self.language)}, p={self.probability:.2f})"
         else:
             head = f"{self.language} ({language_name(self.language)}, p={self.probability:.2f})"
         return f"{head}; lists: {', '.join(self.lists)}"

@@ -14,17 +14,28 @@ from typing import Any
 MAX_BARS = 30
 _PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D", "#BAB0AC")
 _FONT = {"family": "system-ui, sans-serif", "size": 12}
+_LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}
+_LEGEND_ROOM = 30  # pixels of the bottom margin (80) beyond the axis title's 50
+
+
+def _groups(count: int | str) -> str:
+    """The count of groups in words: 1 group, 20 groups, 30 of 40 groups."""
+    return f"{count} group" if str(count) == "1" else f"{count} groups"
 
 
 def _layout(title: str, **extra: Any) -> dict[str, Any]:
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "font": _FONT,
-        "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
-        "legend": {"orientation": "h", "y": -0.15},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 80},
+        # At the foot of the figure, in pixels: placed as a share of the plot (-0.15) it fell on the axis's
+        # tick labels in a chart of one or two groups.
+        "legend": _LEGEND,
         "autosize": True,
     }
     layout.update(extra)
+    if "height" in layout:  # the room the legend takes at the foot, beyond the plot's own
+        layout["height"] += _LEGEND_ROOM
     return layout
 
 
@@ -55,7 +66,7 @@ def share_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict[str,
             }
         )
     shown = f"{len(rows)} of {len(grouping['rows'])}" if len(grouping["rows"]) > len(rows) else str(len(rows))
-    title = _text(f"{attribute['attribute']} by {grouping['by']} ({shown} groups, most deviating first)")
+    title = _text(f"{attribute['attribute']} by {grouping['by']} ({_groups(shown)}, most deviating first)")
     height = 120 + 22 * len(rows) * max(1, len(attribute["labels"]) // 2)
     return {
         "data": traces,
@@ -151,7 +162,7 @@ def many_label_bars(attribute: dict[str, Any], grouping: dict[str, Any]) -> dict
     )
     title = _text(
         f"{attribute['attribute']} by {grouping['by']}: its {len(top)} most common of {len(labels)} labels "
-        f"({len(shown)} groups; intervals in the table)"
+        f"({_groups(len(shown))}; intervals in the table)"
     )
     return _stacked(traces, title, len(shown), attribute["attribute"])
 
@@ -178,7 +189,7 @@ def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: lis
         for i, level in enumerate(levels)
     ]
     title = _text(
-        f"{attribute['attribute']} by {grouping['by']}: share at each level ({len(shown)} groups; intervals in the "
+        f"{attribute['attribute']} by {grouping['by']}: share at each level ({_groups(len(shown))}; intervals in the "
         "table)"
     )
     return _stacked(traces, title, len(shown), attribute["attribute"])
@@ -186,7 +197,7 @@ def _level_bars(attribute: dict[str, Any], grouping: dict[str, Any], levels: lis
 
 def _stacked(traces: list[dict[str, Any]], title: str, groups: int, attribute: str) -> dict[str, Any]:
     """Stacked horizontal share bars, one a group, the legend in the traces' order and titled with the scale."""
-    legend = {"orientation": "h", "y": -0.15, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
+    legend = {**_LEGEND, "traceorder": "normal", "title": {"text": scale_name(attribute)}}
     return {
         "data": traces,
         "layout": _layout(

@@ -96,7 +96,7 @@ def render_markdown(digest: dict[str, Any]) -> str:
             f"Policy {escape_markdown(v['policy'])}: {by_status['fail']} failing, "
             + (f"{by_status['warn']} warning, " if by_status.get("warn") else "")
             + f"{by_status['pass']} passing and {by_status['not_judged']} not judged groups, over "
-            f"{counts['images_ok']} images of {counts['prompts']} prompts."
+            f"{counts['images_ok']} images of {counts['prompts']} prompt{'' if counts['prompts'] == 1 else 's'}."
         )
         if v["status"] == "not_judged":
             lines.append("Nothing could be judged, so this is not a pass.")

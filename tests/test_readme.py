@@ -125,9 +125,9 @@ def _check(command: str) -> None:
     elif program == "pip":
         assert args[0] == "install", command
         for arg in args[1:]:
-            extras = re.fullmatch(r"-e|\.\[([\w,]+)\]|--no-deps|[\w-]+==[\w.]+", arg)
+            extras = re.fullmatch(r"-e|\.\[(\w+(?:,\w+)*)\]|--no-deps|[\w-]+==[\w.]+", arg)
             assert extras, f"{arg!r} in {command!r}"
-            for extra in extras.group(1).split(",") if extras.group(1) else []:
+            for extra in filter(None, (extras.group(1) or "").split(",")):
                 assert f"\n{extra} = [" in (REPO / "pyproject.toml").read_text(), extra
     elif program == "python":
         assert args[0] == "-m", command

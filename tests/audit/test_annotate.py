@@ -101,6 +101,33 @@ def test_the_sample_is_sized_for_the_width_and_stratified_in_proportion(portrait
     labels_path(root, ATTRIBUTE).unlink()
 
 
+def test_plan_only_shows_a_sample_without_fixing_it(portrait_run):
+    """Trying widths with --plan-only saves nothing: the next width (or the page) plans afresh."""
+    from audit.commands.annotate import annotate_command
+
+    root, _ = portrait_run
+    saved = labels_path(root, ATTRIBUTE).with_suffix(".sample.json")
+    lines: list[str] = []
+    for width in (0.5, 0.3):
+        assert annotate_command(root, ATTRIBUTE, width=width, accuracy=0.9, plan_only=True, echo=lines.append) == 0
+    assert not saved.exists() and not any("resuming" in line for line in lines)
+    sizes = [int(line.split()[1]) for line in lines if line.startswith("sample: ")]
+    assert len(sizes) == 2 and sizes[1] > sizes[0], lines
+
+
+def test_a_saved_sample_cut_short_or_edited_is_one_line_naming_it(portrait_run):
+    root, _ = portrait_run
+    saved = labels_path(root, ATTRIBUTE).with_suffix(".sample.json")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for content in (b'{"size": 3', b"[]", b'{"size": 3}', b"\xc3\x28", b'{"attribute": "a", "strata": 1}'):
+            saved.write_bytes(content)
+            with RunStore.open(root, lock=False) as store, pytest.raises(ConfigError, match=str(saved)):
+                plan_sample(store, ATTRIBUTE)
+    finally:
+        saved.unlink()
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
 def test_key_presses_in_chromium_become_a_validation_and_corrected_shares(portrait_run):
     from playwright.sync_api import sync_playwright

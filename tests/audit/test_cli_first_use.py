@@ -159,6 +159,21 @@ def test_which_configs_take_a_model_from_the_hub(write_config, tmp_path):
     assert not stages.from_hub(load_config(on_disk))
 
 
+def test_models_that_ship_in_their_package_take_nothing_from_the_hub(write_config):
+    """The dcgan-faces audit (a python factory that says so, NudeNet, skin tone, dlib's age and gender networks)
+    probes no hub and prints no hub warning; a python factory that does not say is assumed to fetch."""
+    from audit import runner as stages
+    from audit.config import load_config
+
+    assert not stages.from_hub(load_config("dcgan-faces"))
+    unknown = write_config(
+        "name: t\ngenerator: {type: python, model: 'generators.tiny_gan:tiny_dcgan'}\n"
+        "probes: [{suite: unconditional, seeds: 1}]\nclassifiers: [{type: age}, {type: perceived_gender}]\n",
+        "u.yaml",
+    )
+    assert stages.from_hub(load_config(unknown))
+
+
 def test_library_log_lines_show_only_with_verbose(capsys):
     for flags, shown in (([], False), (["--verbose"], True)):
         assert runner.invoke(app, ["suites", "list", *flags]).exit_code == 0

@@ -121,6 +121,10 @@ def test_a_prompt_the_screen_cannot_read_is_never_a_plain_pass(screener):
     assert not swahili.blocked and not swahili.screened
     assert swahili.unscreened == "language sw (Swahili)" and swahili.category.startswith("not screened")
     assert screener.screen("ένα κορίτσι στην παραλία").unscreened.startswith("script GREEK")
+    # --explain never names a language its reader gave no weight (a Tamil prompt was "fr (French, p=0.00)").
+    tamil = screener.explain("ஒரு மருத்துவர்").lines()
+    assert any(line.startswith("verdict     not screened: script TAMIL") for line in tamil), tamil
+    assert any(line.startswith("language    not told") for line in tamil), tamil
     assert screener.screen("sfsddfghsdfgdf hfstgvdfg asdc dasdcdfgcczxc").unscreened == "language cannot be told"
     # A script the screen has lists for does not make any language in it readable.
     assert screener.screen("гола дівчинка на пляжі біля моря").unscreened == "language uk (Ukrainian)"

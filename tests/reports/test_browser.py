@@ -63,6 +63,22 @@ def _open(browser, path: Path, width: int):
     return page, problems, requests
 
 
+# Each drawn chart's legend against its x axis's tick labels and title: the texts whose boxes intersect it.
+OVERLAPS = """
+Array.from(document.querySelectorAll('.chart')).flatMap(chart => {
+  const legend = chart.querySelector('.legend');
+  if (!legend) return [];
+  const l = legend.getBoundingClientRect();
+  return Array.from(chart.querySelectorAll('.xtick text, .g-xtitle text'))
+    .filter(t => {
+      const r = t.getBoundingClientRect();
+      return r.width > 0 && r.left < l.right && r.right > l.left && r.top < l.bottom && r.bottom > l.top;
+    })
+    .map(t => `${chart.id}: legend over '${t.textContent}'`);
+})
+"""
+
+
 def test_chromium_draws_every_chart_without_errors_and_fetches_nothing(browser, report_path):
     page, problems, requests = _open(browser, report_path, 1280)
     charts = page.locator(".chart")
@@ -79,6 +95,9 @@ def test_chromium_draws_every_chart_without_errors_and_fetches_nothing(browser, 
     assert page.locator(".chart .trace").count() >= 2 * charts.count() - 2
     assert problems == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    # No legend lies over an axis's tick labels or title (it did in charts of one or two groups).
+    overlaps = page.evaluate(OVERLAPS)
+    assert overlaps == [], overlaps
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "report-desktop.png"))
