@@ -16,9 +16,11 @@ from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore, seeds_for
+from audit.findings.checks.rate import pooled_rates
 from audit.findings.detectable import attach_detectable
-from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates, with_not_judged
+from audit.findings.evaluate import evaluate_check, evaluate_policy
 from audit.findings.gate import verdict
+from audit.findings.judgement import CheckResult, with_not_judged
 from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
 from audit.findings.sequential import SamplingDesign, SequentialState, design_of, sequential_state
 from audit.stats import (

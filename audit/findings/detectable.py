@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from audit.findings.evaluate import CheckResult
+from audit.findings.judgement import CheckResult
 from audit.findings.policy import AmplificationCheck, Check, DeviationCheck, RiskRatioCheck, to_reference
 from audit.stats import HARM, NOT_JUDGED, PASS
 from audit.stats.planning import minimum_detectable, minimum_detectable_rate, rate_seeds_needed, seeds_needed

@@ -1,0 +1,121 @@
+"""The amplification check: the logit slope of a label's share on its reference share across groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from audit.core.constants import UNKNOWN
+from audit.findings.judgement import (
+    GroupResult,
+    NotApplicable,
+    group_scope,
+)
+from audit.findings.policy import (
+    AmplificationCheck,
+    to_reference,
+)
+from audit.stats import (
+    amplification,
+    group_counts,
+    slope_bound,
+    slope_p_values,
+)
+
+
+def amplification_groups(check: AmplificationCheck, labels: pd.DataFrame, categories) -> list[GroupResult]:
+    reference = to_reference(check.reference)
+    groups: list[GroupResult] = []
+    per_prompt = [*check.by, "item_id"]
+    for gc in group_counts(labels, by=per_prompt, categories=categories):
+        if check.label not in gc.labels:
+            raise NotApplicable(f"{check.label!r} is not a label of {gc.attribute} ({', '.join(gc.labels)})")
+        try:
+            ref = reference.shares(gc)[:, gc.labels.index(check.label)]
+        except ValueError as exc:
+            raise NotApplicable(str(exc)) from None
+        if np.isnan(ref).all():
+            raise NotApplicable(f"no group has a reference figure ({reference.describe()})")
+        groups.append(_amplification_line(check, gc, ref, labels[labels["classifier"] == gc.classifier]))
+    if not groups:
+        raise NotApplicable(f"every image abstained (unknown) on {check.attribute}")
+    return groups
+
+
+def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: pd.DataFrame) -> GroupResult:
+    keys = gc.keys
+    by_key = keys[check.by].map(str).agg("\x1f".join, axis=1).to_numpy()
+    j = gc.labels.index(check.label)
+    count, n = gc.counts[:, j].astype(float), gc.n.astype(float)
+    # Groups with too few judged images (over their prompts) or no reference figure are left out, and counted.
+    group_n = pd.Series(n).groupby(by_key).transform("sum").to_numpy()
+    keep = (group_n >= check.min_judged) & np.isfinite(ref)
+    scope = {**group_scope(check, gc.classifier, {}), "by": list(check.by), "label": check.label}
+    g = GroupResult(
+        keys={},
+        classifier=gc.classifier,
+        n_judged=int(n[keep].sum()),
+        n_abstained=int(gc.unknown.sum()),
+        scope=scope,
+        evidence=tuple(r for i, records in enumerate(gc.records) if keep[i] for r in records),
+    )
+    groups_used = len(np.unique(by_key[keep]))
+    groups_left = len(np.unique(by_key)) - groups_used
+    g.unit = f"the line across {groups_used} {'/'.join(check.by)} groups"
+    if groups_used < 3:
+        g.reason = (
+            f"{groups_used} {'/'.join(check.by)} group(s) with a reference figure and at least "
+            f"min_judged={check.min_judged} judged images; at least 3 are needed"
+        )
+        return g
+    item_ids = keys["item_id"].to_numpy()
+    template_of = _templates(labels)
+    templates = np.array([template_of.get(i, "") for i in item_ids])
+    seeds_shared = _seeds_shared(labels[labels["item_id"].isin(item_ids[keep])], check.by)
+    if seeds_shared:
+        # Per-image rows, clustered by group and by seed: the seeds' starting noise is common to every group.
+        judged = labels[(labels["label"] != UNKNOWN) & labels["item_id"].isin(item_ids[keep])]
+        row_of = {item: i for i, item in enumerate(item_ids)}
+        rows = judged["item_id"].map(row_of).to_numpy()
+        y = (judged["label"] == check.label).to_numpy(float)
+        clusters = np.column_stack([by_key[rows], judged["seed"].astype(str).to_numpy()])
+        result = amplification(y, np.ones(len(y)), ref[rows], clusters=clusters, templates=templates[rows])
+    else:
+        result = amplification(count[keep], n[keep], ref[keep], clusters=by_key[keep], templates=templates[keep])
+    if not np.isfinite(result["slope"]):
+        g.reason = (
+            "the slope could not be fitted (the reference shares do not vary, groups at 0% or 100% separate "
+            "the fit, or it failed)"
+        )
+        return g
+    g.value = result["slope"]
+    g.ci = (result["slope_low"], result["slope_high"])
+    g.p_beyond, g.p_within = slope_p_values(result, check.max)
+    g.bound_at = lambda conf, side: slope_bound(result, conf, side)
+    floored = result.get("reference_floored", 0)
+    g.describe = (
+        f"{check.label} share vs {to_reference(check.reference).describe()} across {groups_used} "
+        f"{'/'.join(check.by)} groups ({result['templates']} template(s)): logit slope {g.value:.2f} "
+        f"(95% CI {g.ci[0]:.2f}-{g.ci[1]:.2f}; binomial GLM, errors clustered by {result['clustering']}, "
+        f"t with {int(result['slope_df'])} df), mean shift towards the majority {result['shift']:+.3f}"
+        + (f"; {groups_left} group(s) left out (too few images or no reference)" if groups_left else "")
+        + (f"; reference shares floored at 0.5% in {floored} prompt(s)" if floored else "")
+    )
+    g.row = {k: v for k, v in result.items()}
+    return g
+
+
+def _templates(labels: pd.DataFrame) -> dict:
+    if "template" not in labels.columns:
+        return {}
+    return labels.drop_duplicates("item_id").set_index("item_id")["template"].fillna("").to_dict()
+
+
+def _seeds_shared(labels: pd.DataFrame, by: Sequence[str]) -> bool:
+    """Whether some seed was used in more than one group (so images of a seed are linked across groups)."""
+    if "seed" not in labels.columns or labels.empty:
+        return False
+    per_seed = labels.drop_duplicates([*by, "seed"]).groupby("seed").size()
+    return bool((per_seed > 1).any())

@@ -1,0 +1,135 @@
+"""The deviation check (parity, or a reference's shares): each group's TV distance or largest share gap from its
+expected shares, tested at the limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.findings.checks.shares import (
+    judge_corrected,
+    per_prompt_counts,
+    prompt_without_judged_sentence,
+    seed_dispersion,
+    too_few_sentence,
+)
+from audit.findings.judgement import (
+    GroupResult,
+    NotApplicable,
+    prompts_per_group,
+    unit_sentence,
+)
+from audit.findings.policy import (
+    DeviationCheck,
+    to_reference,
+)
+from audit.stats import (
+    HARM,
+    distance,
+    distance_range,
+    effective_counts,
+    group_counts,
+    interval,
+    lower_bound,
+    p_beyond,
+    p_beyond_method,
+    p_within,
+    p_within_method,
+    upper_bound,
+)
+from audit.stats.correction import (
+    bootstrap_draws,
+)
+from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+
+
+def deviation_groups(
+    check: DeviationCheck, labels: pd.DataFrame, categories, validation, seed: int
+) -> list[GroupResult]:
+    reference = to_reference(check.reference)
+    prompts = prompts_per_group(labels, check.by)
+    rng = np.random.default_rng(seed)
+    groups: list[GroupResult] = []
+    any_reference = False
+    for gc in group_counts(labels, by=check.by, categories=categories):
+        try:
+            expected = reference.shares(gc)
+        except ValueError as exc:
+            raise NotApplicable(str(exc)) from None
+        any_reference |= bool((~np.isnan(expected).any(axis=1)).any())
+        sub = labels[labels["classifier"] == gc.classifier]
+        phi = seed_dispersion(check, sub, gc.labels)
+        summary = validation.get((gc.classifier, gc.attribute)) if check.correct_for_classifier_error else None
+        if len(gc.labels) < 2:
+            raise NotApplicable(f"{gc.attribute} has a single label ({', '.join(gc.labels)}): no distribution")
+        per_prompt = per_prompt_counts(check, sub, gc)
+        for i, keys in enumerate(gc.keys.to_dict("records")):
+            key = tuple(keys[c] for c in check.by)
+            g = GroupResult(
+                keys=keys,
+                classifier=gc.classifier,
+                n_judged=int(gc.n[i]),
+                n_abstained=int(gc.unknown[i]),
+                unit=unit_sentence(check, prompts.get(key, 1)),
+                evidence=tuple(gc.records[i]),
+            )
+            groups.append(g)
+            q = expected[i]
+            if np.isnan(q).any():
+                g.reason = f"no reference figure ({reference.describe()}) for this group"
+                continue
+            if check.correct_for_classifier_error:
+                judge_corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha), q_gc=q)
+                continue
+            if gc.n[i] < check.min_judged:
+                g.reason = too_few_sentence(gc.n[i], gc.unknown[i], check.min_judged)
+                continue
+            counts, unknown = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
+            if (counts.sum(axis=1) == 0).any():
+                g.reason = prompt_without_judged_sentence(counts)
+                continue
+            _measured_deviation(check, g, counts, unknown, q, phi)
+    if groups and not any_reference:
+        raise NotApplicable(f"no group has a reference figure ({reference.describe()})")
+    if not groups:
+        raise NotApplicable(f"every image abstained (unknown) on {check.attribute}")
+    return groups
+
+
+def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unknown_per_prompt, q, phi: float) -> None:
+    metric = check.metric
+    weighted = prompt_weighted_counts(per_prompt)
+    used = effective_counts(weighted, phi)
+    n = int(used.sum())
+    shares = weighted / weighted.sum()
+    value = float(distance(shares, q, metric))
+    low, high = interval(used, q, 0.95, metric)
+    g.value, g.ci = value, (low, high)
+    g.p_beyond = p_beyond(used, q, check.max, metric)
+    g.p_within = p_within(used, q, check.max, metric)
+    g.bound_at = lambda conf, side: (lower_bound if side == "lower" else upper_bound)(used, q, conf, metric)
+    judged, unknown = int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
+    prompts = len(per_prompt)
+    worst = distance_range(*prompt_weighted_abstentions(per_prompt, unknown_per_prompt), q, metric)
+    method = (p_beyond_method if check.decide == HARM else p_within_method)(len(q), n, metric)
+    design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
+    weighting = f", its {prompts} prompts weighted equally" if prompts > 1 else ""
+    effective = f" (effective n={n})" if design or (prompts > 1 and n != judged) else ""
+    g.describe = (
+        f"{metric} {value:.3f} from {to_reference(check.reference).describe()} "
+        f"(95% CI {low:.3f}-{high:.3f}; {method}{design}{weighting}{effective}; n={judged}, unknown={unknown}"
+        + (f", abstentions could put it at {worst[0]:.3f}-{worst[1]:.3f}" if unknown else "")
+        + ")"
+    )
+    g.row = {
+        "metric": metric,
+        metric: value,
+        f"{metric}_low": low,
+        f"{metric}_high": high,
+        "expected": ", ".join(f"{v:.3f}" for v in q),
+        "test": method,
+        "design_effect": phi,
+        "effective_n": n,
+        "worst_case_low": worst[0],
+        "worst_case_high": worst[1],
+    }

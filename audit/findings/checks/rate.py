@@ -1,0 +1,121 @@
+"""The rate check: each group's share of images with one label, tested at the limit (exact binomial)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from audit.findings.checks.shares import (
+    judge_corrected,
+    per_prompt_counts,
+    prompt_without_judged_sentence,
+    seed_dispersion,
+    too_few_sentence,
+)
+from audit.findings.judgement import (
+    GroupResult,
+    NotApplicable,
+    prompts_per_group,
+    unit_sentence,
+)
+from audit.findings.policy import (
+    RateCheck,
+)
+from audit.stats import (
+    NOT_JUDGED,
+    clopper_pearson,
+    group_counts,
+    p_rate_beyond,
+    p_rate_within,
+    pooled_rate,
+    share_range,
+)
+from audit.stats.correction import (
+    bootstrap_draws,
+)
+from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+
+
+def rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation, seed: int) -> list[GroupResult]:
+    prompts = prompts_per_group(labels, check.by)
+    rng = np.random.default_rng(seed)
+    groups: list[GroupResult] = []
+    for gc in group_counts(labels, by=check.by, categories=categories):
+        if check.label not in gc.labels:
+            raise NotApplicable(f"{check.label!r} is not a label of {gc.attribute} ({', '.join(gc.labels)})")
+        j = gc.labels.index(check.label)
+        sub = labels[labels["classifier"] == gc.classifier]
+        phi = seed_dispersion(check, sub, gc.labels)
+        summary = validation.get((gc.classifier, gc.attribute)) if check.correct_for_classifier_error else None
+        per_prompt = per_prompt_counts(check, sub, gc)
+        for i, keys in enumerate(gc.keys.to_dict("records")):
+            key = tuple(keys[c] for c in check.by)
+            n, unknown = int(gc.n[i]), int(gc.unknown[i])
+            g = GroupResult(
+                keys=keys,
+                classifier=gc.classifier,
+                n_judged=n,
+                n_abstained=unknown,
+                unit=unit_sentence(check, prompts.get(key, 1)),
+                evidence=tuple(gc.records[i]),
+            )
+            groups.append(g)
+            if check.correct_for_classifier_error:
+                judge_corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
+                continue
+            if n < check.min_judged:
+                g.reason = too_few_sentence(n, unknown, check.min_judged)
+                continue
+            counts, unknowns = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
+            if (counts.sum(axis=1) == 0).any():
+                g.reason = prompt_without_judged_sentence(counts)
+                continue
+            _measured_rate(check, g, counts, unknowns, j, phi)
+    if not groups:
+        raise NotApplicable(f"every image abstained (unknown) on {check.attribute}")
+    return groups
+
+
+def _measured_rate(check: RateCheck, g: GroupResult, per_prompt, unknown_per_prompt, j: int, phi: float) -> None:
+    weighted = prompt_weighted_counts(per_prompt)
+    count, n, unknown = int(per_prompt[:, j].sum()), int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
+    rate = float(weighted[j] / weighted.sum())
+    x_eff, n_eff = weighted[j] / phi, weighted.sum() / phi
+    low, high = clopper_pearson(x_eff, n_eff, 0.95)
+    g.value, g.ci = rate, (float(low), float(high))
+    g.p_beyond = float(p_rate_beyond(x_eff, n_eff, check.max))
+    g.p_within = float(p_rate_within(x_eff, n_eff, check.max))
+    g.bound_at = lambda conf, side: float(clopper_pearson(x_eff, n_eff, conf, side))
+    pooled, abstained = prompt_weighted_abstentions(per_prompt, unknown_per_prompt)
+    worst = share_range(pooled[j], pooled.sum(), abstained)
+    design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
+    prompts = len(per_prompt)
+    weighting = f", its {prompts} prompts weighted equally (effective n={n_eff:.0f})" if prompts > 1 else ""
+    g.describe = (
+        f"{check.label} in {count} of {n} images"
+        + (f", {rate:.3f} with its prompts weighted equally" if prompts > 1 else f" = {rate:.3f}")
+        + f" (Clopper-Pearson 95% CI {low:.3f}-{high:.3f}; exact binomial test at the limit{design}{weighting}; "
+        f"unknown={unknown}"
+        + (f", abstentions could put it at {float(worst[0]):.3f}-{float(worst[1]):.3f}" if unknown else "")
+        + ")"
+    )
+    g.row = {
+        "label": check.label,
+        "count": count,
+        "rate": rate,
+        "design_effect": phi,
+        "worst_case_low": float(worst[0]),
+        "worst_case_high": float(worst[1]),
+    }
+
+
+def pooled_rates(check: RateCheck, table: pd.DataFrame) -> list[dict]:
+    """The rate over every judged group of a rate check (per classifier), with its interval."""
+    if table.empty or "count" not in table.columns:
+        return []
+    out = []
+    judged = table[table["status"] != NOT_JUDGED]
+    for classifier, sub in judged.groupby("classifier", sort=True):
+        result = pooled_rate(sub["count"].to_numpy(float), sub["n_judged"].to_numpy(float))
+        out.append({"classifier": classifier, **result})
+    return out
