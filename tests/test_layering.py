@@ -132,3 +132,110 @@ def test_the_bottom_layer_and_light_stages_import_no_torch():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+# --- names and circles between files ---------------------------------------------------------------------------
+
+SHAPED = (*PROJECT, "benchmarks")  # every package whose files import each other (tests excluded)
+
+
+def _all_modules() -> dict[str, Path]:
+    return {_module_name(p): p for package in SHAPED for p in sorted((REPO / package).rglob("*.py"))}
+
+
+def _file_of(name: str, modules: dict[str, Path]) -> str | None:
+    """The module file an imported name lives in (``audit.stats.p_beyond`` -> ``audit.stats``)."""
+    while name not in modules and "." in name:
+        name = name.rsplit(".", 1)[0]
+    return name if name in modules else None
+
+
+def _edges(modules: dict[str, Path]) -> tuple[dict[str, set[str]], list[str]]:
+    """Each module's imported module files (imports anywhere in the file), and every underscore name imported from
+    another module, as 'importer:line imports _name from module'."""
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    private = []
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [(_file_of(alias.name, modules), None) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    source = f"{base}.{node.module}" if node.module else base
+                else:
+                    source = node.module or ""
+                targets = [(_file_of(f"{source}.{alias.name}", modules), alias.name) for alias in node.names]
+            else:
+                continue
+            for target, name in targets:
+                if target is None or target == module:
+                    continue
+                edges[module].add(target)
+                if name and name.startswith("_") and not name.startswith("__"):
+                    private.append(f"{module}:{node.lineno} imports {name} from {target}")
+    return edges, private
+
+
+def _circles(edges: dict[str, set[str]], modules: dict[str, Path]) -> list[list[str]]:
+    """Strongly connected groups of more than one file; a package's __init__ re-exporting its own children is no
+    circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if modules[w].name == "__init__.py" and v.startswith(w + "."):
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in modules:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_underscore_name_is_imported_across_modules():
+    """What two modules share has a public name (the findings checks share audit.findings.judgement)."""
+    modules = _all_modules()
+    _, private = _edges(modules)
+    assert private == []
+    assert len(modules) > 100  # the walk saw the whole project
+
+
+def test_no_circle_of_imports_between_files():
+    """Not even through an import inside a function: a circle of files is one concept split in two."""
+    modules = _all_modules()
+    edges, _ = _edges(modules)
+    assert _circles(edges, modules) == []
+
+
+def test_the_shape_checks_catch_a_private_import_and_a_circle(tmp_path):
+    """The two checks above on a constructed pair of modules that import each other's private names."""
+    (tmp_path / "a.py").write_text("from b import _helper\n", encoding="utf-8")
+    (tmp_path / "b.py").write_text("def f():\n    from a import _other\n", encoding="utf-8")
+    modules = {"a": tmp_path / "a.py", "b": tmp_path / "b.py"}
+    edges, private = _edges(modules)
+    assert private == ["a:1 imports _helper from b", "b:2 imports _other from a"]
+    assert _circles(edges, modules) == [["a", "b"]]
