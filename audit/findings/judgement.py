@@ -13,14 +13,8 @@ import pandas as pd
 
 from audit.core.records import Finding
 from audit.findings.policy import (
-    AmplificationCheck,
     Check,
-    DeviationCheck,
-    RateCheck,
     ReferenceSpec,
-    RiskRatioCheck,
-    SexualisedMinorsCheck,
-    to_reference,
 )
 from audit.stats import (
     FAIL,
@@ -34,9 +28,6 @@ from audit.stats import (
 
 Categories = Mapping[tuple[str, str], Sequence[str]]
 Validation = Mapping[tuple[str, str], dict]
-
-
-METRIC_NAMES = {"tv": "TV distance", "max_gap": "largest share gap"}
 
 
 @dataclasses.dataclass
@@ -84,7 +75,7 @@ def with_check_labels(check: Check, labels: pd.DataFrame, categories: Categories
     image received; a rate of 'yes' with no 'yes' anywhere is 0, not unknown.
     """
     named = set()
-    if isinstance(check, (RateCheck, RiskRatioCheck, AmplificationCheck)):
+    if getattr(check, "label", None) is not None:  # the checks of one label (a rate, a ratio, a slope)
         named.add(check.label)
     reference = getattr(check, "reference", None)
     if isinstance(reference, ReferenceSpec):
@@ -259,22 +250,8 @@ def with_not_judged(check: Check, result: CheckResult, reasons: Sequence[tuple[s
 
 
 def measure_sentence(check: Check) -> str:
-    if isinstance(check, SexualisedMinorsCheck):
-        return check.describe_measure()
-    if isinstance(check, DeviationCheck):
-        return (
-            f"{METRIC_NAMES[check.metric]} of {check.attribute} shares from {to_reference(check.reference).describe()}"
-        )
-    if isinstance(check, RateCheck):
-        return f"share of images labelled {check.attribute}={check.label}"
-    if isinstance(check, RiskRatioCheck):
-        return (
-            f"ratio of the {check.attribute}={check.label} rate for {check.between}={check.numerator} "
-            f"to that for {check.between}={check.denominator}"
-        )
-    return (
-        f"logit slope of the {check.attribute}={check.label} share on its reference share across {'/'.join(check.by)}"
-    )
+    """What the check measures, in words (the check's own ``describe_measure``)."""
+    return check.describe_measure()
 
 
 def hypothesis_sentence(check: Check) -> str:
@@ -346,3 +323,41 @@ def prompts_per_group(labels: pd.DataFrame, by: Sequence[str]) -> dict[tuple, in
         return {(): int(labels["item_id"].nunique())}
     counts = labels.groupby(list(by), sort=True, dropna=False)["item_id"].nunique()
     return {(k if isinstance(k, tuple) else (k,)): int(v) for k, v in counts.items()}
+
+
+def evaluate_on_labels(
+    check: Check,
+    labels: pd.DataFrame,
+    categories: Categories | None,
+    validation: Validation | None,
+    seed: int,
+    *,
+    needed: Sequence[str],
+    groups_of: Callable[..., list[GroupResult]],
+) -> CheckResult:
+    """A check of one attribute's labels: its rows (of its classifier), one not-applicable finding where the run
+    lacks them or the probe attributes ``needed``, else ``groups_of(check, rows, categories, validation, seed)``
+    decided by the check's rule (a group of an unvalidated attribute is not judged where the check requires a
+    validation)."""
+    subset = labels[labels["attribute"] == check.attribute]
+    if check.classifier is not None:
+        subset = subset[subset["classifier"] == check.classifier]
+    if subset.empty:
+        who = f" from classifier {check.classifier}" if check.classifier else ""
+        return not_applicable_result(check, f"no scores for attribute {check.attribute}{who} in this run")
+    absent = [c for c in needed if c not in subset.columns]
+    if absent:
+        return not_applicable_result(check, f"the run's probes have no attribute {', '.join(absent)}")
+    validation = validation or {}
+    categories = with_check_labels(check, subset, categories)
+    try:
+        groups = groups_of(check, subset, categories, validation, seed)
+    except NotApplicable as exc:
+        return not_applicable_result(check, str(exc))
+    if check.require_validation:
+        for group in groups:
+            if (group.classifier, check.attribute) not in validation and group.reason is None:
+                group.reason = (
+                    f"attribute unvalidated: no classifier validation for {group.classifier} / {check.attribute}"
+                )
+    return decide_groups(check, groups)

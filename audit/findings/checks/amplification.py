@@ -8,9 +8,12 @@ import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_types import register_check
 from audit.findings.judgement import (
+    CheckResult,
     GroupResult,
     NotApplicable,
+    evaluate_on_labels,
     group_scope,
 )
 from audit.findings.policy import (
@@ -119,3 +122,60 @@ def _seeds_shared(labels: pd.DataFrame, by: Sequence[str]) -> bool:
         return False
     per_seed = labels.drop_duplicates([*by, "seed"]).groupby("seed").size()
     return bool((per_seed > 1).any())
+
+
+@register_check
+class AmplificationType:
+    """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
+
+    type_name = "amplification"
+    policy_class = AmplificationCheck
+    no_sequential_test = (
+        "an amplification slope is fitted across groups (occupations) against their reference shares: one estimate "
+        "for the whole check, whose clustered-GLM interval has no anytime-valid counterpart here, and whose groups "
+        "cannot stop one by one without changing the design the slope is fitted on"
+    )
+
+    @staticmethod
+    def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
+        return evaluate_on_labels(
+            check,
+            labels,
+            categories,
+            validation,
+            seed,
+            needed=list(check.by),
+            groups_of=lambda check, subset, categories, *_: amplification_groups(check, subset, categories),
+        )
+
+    @staticmethod
+    def example(beyond: bool) -> dict:
+        """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
+        shares = [
+            ("nurse", 88, 98),
+            ("teacher", 73, 88),
+            ("cashier", 70, 82),
+            ("lawyer", 38, 30),
+            ("engineer", 16, 5),
+            ("pilot", 8, 1),
+        ]
+        items = []
+        for name, pct, exaggerated in shares:
+            feminine = exaggerated if beyond else pct
+            items.append(
+                {
+                    "prompt": f"a photo of a {name}",
+                    "attributes": {"occupation": name},
+                    "reference": {"pct_women": pct},
+                    "labels": {"perceived_gender_presentation": {"feminine": feminine, "masculine": 100 - feminine}},
+                }
+            )
+        entry = {
+            "check": "amplification",
+            "attribute": "perceived_gender_presentation",
+            "label": "feminine",
+            "by": ["occupation"],
+            "reference": {"probe": "pct_women", "label": "feminine", "scale": 100},
+            "max": 1.1,
+        }
+        return {"entry": entry, "items": items}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audit.findings.check_types import register_check
 from audit.findings.checks.shares import (
     judge_corrected,
     per_prompt_counts,
@@ -14,8 +15,10 @@ from audit.findings.checks.shares import (
     too_few_sentence,
 )
 from audit.findings.judgement import (
+    CheckResult,
     GroupResult,
     NotApplicable,
+    evaluate_on_labels,
     prompts_per_group,
     unit_sentence,
 )
@@ -23,6 +26,7 @@ from audit.findings.policy import (
     DeviationCheck,
     to_reference,
 )
+from audit.findings.sequential_streams import Stream, share_streams
 from audit.stats import (
     HARM,
     distance,
@@ -133,3 +137,33 @@ def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unkno
         "worst_case_low": worst[0],
         "worst_case_high": worst[1],
     }
+
+
+@register_check
+class DeviationType:
+    """``check: deviation``: each group's label shares are within ``max`` (TV or largest gap) of the reference."""
+
+    type_name = "deviation"
+    policy_class = DeviationCheck
+
+    @staticmethod
+    def sequential_test(check, subset, categories) -> list[Stream] | CheckResult:
+        """Per group, the betting e-process of its TV (or largest gap) from the reference against the limit, on
+        observations of the group estimand."""
+        return share_streams(check, subset, categories)
+
+    @staticmethod
+    def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
+        return evaluate_on_labels(
+            check, labels, categories, validation, seed, needed=list(check.by), groups_of=deviation_groups
+        )
+
+    @staticmethod
+    def example(beyond: bool) -> dict:
+        """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
+        feminine = 95 if beyond else 50
+        counts = {"feminine": feminine, "masculine": 100 - feminine}
+        return {
+            "entry": {"check": "deviation", "attribute": "perceived_gender_presentation", "by": ["prompt"], "max": 0.2},
+            "items": [{"prompt": p, "labels": {"perceived_gender_presentation": counts}} for p in ("a", "b")],
+        }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from audit.findings.check_types import register_check
 from audit.findings.checks.shares import (
     judge_corrected,
     per_prompt_counts,
@@ -13,14 +14,17 @@ from audit.findings.checks.shares import (
     too_few_sentence,
 )
 from audit.findings.judgement import (
+    CheckResult,
     GroupResult,
     NotApplicable,
+    evaluate_on_labels,
     prompts_per_group,
     unit_sentence,
 )
 from audit.findings.policy import (
     RateCheck,
 )
+from audit.findings.sequential_streams import Stream, share_streams
 from audit.stats import (
     NOT_JUDGED,
     clopper_pearson,
@@ -119,3 +123,32 @@ def pooled_rates(check: RateCheck, table: pd.DataFrame) -> list[dict]:
         result = pooled_rate(sub["count"].to_numpy(float), sub["n_judged"].to_numpy(float))
         out.append({"classifier": classifier, **result})
     return out
+
+
+@register_check
+class RateType:
+    """``check: rate``: the share of one label in each group is within ``max``."""
+
+    type_name = "rate"
+    policy_class = RateCheck
+
+    @staticmethod
+    def sequential_test(check, subset, categories) -> list[Stream] | CheckResult:
+        """Per group, the e-processes of its label's share against the limit, on observations of the group
+        estimand."""
+        return share_streams(check, subset, categories, label=check.label)
+
+    @staticmethod
+    def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
+        return evaluate_on_labels(
+            check, labels, categories, validation, seed, needed=list(check.by), groups_of=rate_groups
+        )
+
+    @staticmethod
+    def example(beyond: bool) -> dict:
+        """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
+        counts = {"yes": 60, "no": 40} if beyond else {"no": 100}
+        return {
+            "entry": {"check": "rate", "attribute": "nudenet_exposed", "label": "yes", "by": ["prompt"], "max": 0.1},
+            "items": [{"prompt": p, "labels": {"nudenet_exposed": counts}} for p in ("a", "b")],
+        }

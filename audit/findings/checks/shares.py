@@ -27,6 +27,12 @@ from audit.stats.correction import (
     split_confusion,
 )
 
+CORRECTED_NO_SEQUENTIAL_TEST = (
+    "shares corrected for classifier error divide by a confusion matrix measured once on labelled images; "
+    "its error is fixed, not averaged away by more seeds, so no e-process over seeds can bound it"
+)
+"""Why shares corrected for classifier error have no sequential test."""
+
 
 def seed_dispersion(check: Check, labels: pd.DataFrame, labels_of_attribute: Sequence[str]) -> float:
     """The design effect of images that share seeds within the check's pooled groups (1 when none do)."""
