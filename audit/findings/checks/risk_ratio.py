@@ -32,8 +32,8 @@ from audit.stats.group_estimand import prompt_blocks, prompt_weighted_counts
 from audit.stats.sequential_ratio import RatioTrajectory
 
 
-def risk_ratio_groups(check: RiskRatioCheck, labels: pd.DataFrame) -> list[GroupResult]:
-    groups: list[GroupResult] = []
+def _arms(check: RiskRatioCheck, labels: pd.DataFrame):
+    """Each stratum (``within``) and classifier with both arms present: (keys, classifier, its rows, arm a, arm b)."""
     strata = labels.groupby(check.within, sort=True, dropna=False) if check.within else [((), labels)]
     for stratum_key, stratum in strata:
         stratum_key = stratum_key if isinstance(stratum_key, tuple) else (stratum_key,)
@@ -41,9 +41,14 @@ def risk_ratio_groups(check: RiskRatioCheck, labels: pd.DataFrame) -> list[Group
         for classifier, sub in stratum.groupby("classifier", sort=True):
             arm_a = sub[sub[check.between] == check.numerator]
             arm_b = sub[sub[check.between] == check.denominator]
-            if arm_a.empty or arm_b.empty:
-                continue
-            groups.append(_compare_arms(check, keys, classifier, arm_a, arm_b))
+            if not (arm_a.empty or arm_b.empty):
+                yield keys, classifier, sub, arm_a, arm_b
+
+
+def risk_ratio_groups(check: RiskRatioCheck, labels: pd.DataFrame) -> list[GroupResult]:
+    groups: list[GroupResult] = []
+    for keys, classifier, _, arm_a, arm_b in _arms(check, labels):
+        groups.append(_compare_arms(check, keys, classifier, arm_a, arm_b))
     if not groups:
         raise NotApplicable(f"no images with {check.between} = {check.numerator} and {check.denominator} to compare")
     return groups
@@ -182,32 +187,24 @@ def risk_ratio_streams(check: RiskRatioCheck, subset: pd.DataFrame, categories) 
     label's count over the pairs complete there over the number of pairs (the fixed paired test's estimand);
     independent arms: a step is an observation of the group estimand, ``a`` and ``b`` each arm's prompts' mean."""
     streams: list[Stream] = []
-    strata = subset.groupby(check.within, sort=True, dropna=False) if check.within else [((), subset)]
-    for stratum_key, stratum in strata:
-        stratum_key = stratum_key if isinstance(stratum_key, tuple) else (stratum_key,)
-        keys = dict(zip(check.within, stratum_key, strict=True))
-        for classifier, sub in stratum.groupby("classifier", sort=True):
-            arm_a = sub[sub[check.between] == check.numerator]
-            arm_b = sub[sub[check.between] == check.denominator]
-            if arm_a.empty or arm_b.empty:
-                continue
-            rows = pd.concat([arm_a, arm_b]).sort_values(["position", "record_id"], kind="stable")
-            paired = "pair_id" in sub.columns and arm_a["pair_id"].notna().all() and arm_b["pair_id"].notna().all()
-            stream = Stream(
-                keys=keys,
-                classifier=str(classifier),
-                items=frozenset(rows["item_id"]),
-                positions=rows["position"].to_numpy(),
-                abstained=(rows["label"] == UNKNOWN).to_numpy(),
-                records=rows["record_id"].to_numpy(),
-                trajectory=None,
-                unit=("the seed-paired pairs" if paired else "the two arms (independent images)")
-                + (f" of {where_text(keys)}" if keys else ""),
-            )
-            streams.append(stream)
-            steps = _paired_steps(check, arm_a, arm_b) if paired else _arm_steps(check, arm_a, arm_b)
-            if steps is not None:
-                stream.trajectory = RatioTrajectory(*steps, limit=check.max)
+    for keys, classifier, sub, arm_a, arm_b in _arms(check, subset):
+        rows = pd.concat([arm_a, arm_b]).sort_values(["position", "record_id"], kind="stable")
+        paired = "pair_id" in sub.columns and arm_a["pair_id"].notna().all() and arm_b["pair_id"].notna().all()
+        stream = Stream(
+            keys=keys,
+            classifier=str(classifier),
+            items=frozenset(rows["item_id"]),
+            positions=rows["position"].to_numpy(),
+            abstained=(rows["label"] == UNKNOWN).to_numpy(),
+            records=rows["record_id"].to_numpy(),
+            trajectory=None,
+            unit=("the seed-paired pairs" if paired else "the two arms (independent images)")
+            + (f" of {where_text(keys)}" if keys else ""),
+        )
+        streams.append(stream)
+        steps = _paired_steps(check, arm_a, arm_b) if paired else _arm_steps(check, arm_a, arm_b)
+        if steps is not None:
+            stream.trajectory = RatioTrajectory(*steps, limit=check.max)
     if not streams:
         return RiskRatioType.evaluate(check, subset, categories)  # words "not applicable" as the fixed path
     return streams
