@@ -253,7 +253,6 @@ STILL_BRANCHING = {
     "audit/findings/mitigation.py": 5,
     "audit/findings/policy.py": 1,
     "audit/findings/regression.py": 4,
-    "audit/findings/sequential.py": 5,
 }
 
 

@@ -46,7 +46,7 @@ from audit.findings.judgement import (
     where_text,
     with_check_labels,
 )
-from audit.findings.policy import Check, DeviationCheck, RiskRatioCheck, to_reference
+from audit.findings.policy import Check
 from audit.findings.sequential_streams import Stream
 from audit.stats import FAIL, HARM, NOT_JUDGED, PASS
 from audit.stats.sequential import (
@@ -194,12 +194,10 @@ def _streams(check: Check, labels: pd.DataFrame, categories) -> list[Stream] | C
     subset = labels[labels["attribute"] == check.attribute]
     if check.classifier is not None:
         subset = subset[subset["classifier"] == check.classifier]
-    needed = list(getattr(check, "by", [])) + list(getattr(check, "within", []))
-    needed += [check.between] if isinstance(check, RiskRatioCheck) else []
-    if subset.empty or any(c not in subset.columns for c in needed):
+    kind = CHECK_TYPES.get(check.check)
+    if subset.empty or any(c not in subset.columns for c in kind.needed_columns(check)):
         return evaluate_check(check, labels, categories)  # the fixed path words "not applicable" once
-    test = CHECK_TYPES.get(check.check).sequential_test
-    return test(check, subset, with_check_labels(check, subset, categories))
+    return kind.sequential_test(check, subset, with_check_labels(check, subset, categories))
 
 
 def sequential_state(
@@ -328,8 +326,9 @@ def _result(check: Check, streams: list[Stream], outcomes, design: SamplingDesig
             test = "e-BH-adjusted" if harm else "Bonferroni-adjusted"
             e_value = math.exp(min(700.0, out.log_beyond if harm else out.log_within))
             stopped = stop_words(out.stop, check.decide, design.futility)
+            measured = CHECK_TYPES.get(check.check).describe_sequential(check, value, ci, judged_n, abstained)
             summary = (
-                f"{where_text(stream.keys)}: {_describe(check, value, ci, judged_n, abstained)}; "
+                f"{where_text(stream.keys)}: {measured}; "
                 f"stopped ({stopped}) after {images} image(s) (round {out.round} of {rounds}); "
                 f"e-value {format_number(e_value)}, {test} p={adjusted[i]:.3g}; "
                 f"{side} {confidence:.1%} confidence sequence "
@@ -394,26 +393,6 @@ def _result(check: Check, streams: list[Stream], outcomes, design: SamplingDesig
     summary["rule"] = _rule(check, "", m, design.futility, design.curtail)
     summary["design"] = "sequential"
     return CheckResult(findings, pd.DataFrame(rows), summary)
-
-
-def _describe(check: Check, value: float, ci, judged: int, abstained: int) -> str:
-    if isinstance(check, RiskRatioCheck):
-        return (
-            f"{check.label} risk ratio {check.numerator} / {check.denominator} {format_number(value)} "
-            "(95% confidence sequence "
-            f"{format_number(ci[0])}-{format_number(ci[1])}, betting e-process of E[a - c b] over seeds; n={judged}, "
-            f"unknown={abstained})"
-        )
-    what = (
-        "tv"
-        if isinstance(check, DeviationCheck) and check.metric == "tv"
-        else ("largest gap" if isinstance(check, DeviationCheck) else f"share of {check.label}")
-    )
-    source = f" from {to_reference(check.reference).describe()}" if isinstance(check, DeviationCheck) else ""
-    return (
-        f"{what} {value:.3f}{source} (95% confidence sequence {ci[0]:.3f}-{ci[1]:.3f}, betting e-process over seeds; "
-        f"n={judged}, unknown={abstained})"
-    )
 
 
 def _rule(check: Check, unit: str, groups: int, futility: float, curtail: bool = False) -> str:

@@ -119,6 +119,14 @@ def share_streams(
     return streams
 
 
+def share_sentence(what: str, source: str, value: float, ci, judged: int, abstained: int) -> str:
+    """The measured part of a sequential finding on label shares: the value, its confidence sequence, the images."""
+    return (
+        f"{what} {value:.3f}{source} (95% confidence sequence {ci[0]:.3f}-{ci[1]:.3f}, betting e-process over seeds; "
+        f"n={judged}, unknown={abstained})"
+    )
+
+
 def group_blocks(items: np.ndarray, positions: np.ndarray, codes: np.ndarray, k: int):
     """A group's observations under its estimand (:mod:`audit.stats.group_estimand`) from its label rows."""
     prompts, which = np.unique(items, return_inverse=True)

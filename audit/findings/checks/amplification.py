@@ -130,6 +130,11 @@ class AmplificationType:
 
     type_name = "amplification"
     policy_class = AmplificationCheck
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return list(check.by)
+
     no_sequential_test = (
         "an amplification slope is fitted across groups (occupations) against their reference shares: one estimate "
         "for the whole check, whose clustered-GLM interval has no anytime-valid counterpart here, and whose groups "

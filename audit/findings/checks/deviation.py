@@ -26,7 +26,7 @@ from audit.findings.policy import (
     DeviationCheck,
     to_reference,
 )
-from audit.findings.sequential_streams import Stream, share_streams
+from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
     HARM,
     distance,
@@ -151,6 +151,16 @@ class DeviationType:
         """Per group, the betting e-process of its TV (or largest gap) from the reference against the limit, on
         observations of the group estimand."""
         return share_streams(check, subset, categories)
+
+    @staticmethod
+    def describe_sequential(check, value: float, ci, judged: int, abstained: int) -> str:
+        what = "tv" if check.metric == "tv" else "largest gap"
+        source = f" from {to_reference(check.reference).describe()}"
+        return share_sentence(what, source, value, ci, judged, abstained)
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return list(check.by)
 
     @staticmethod
     def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:

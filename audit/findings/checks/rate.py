@@ -24,7 +24,7 @@ from audit.findings.judgement import (
 from audit.findings.policy import (
     RateCheck,
 )
-from audit.findings.sequential_streams import Stream, share_streams
+from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
     NOT_JUDGED,
     clopper_pearson,
@@ -137,6 +137,14 @@ class RateType:
         """Per group, the e-processes of its label's share against the limit, on observations of the group
         estimand."""
         return share_streams(check, subset, categories, label=check.label)
+
+    @staticmethod
+    def describe_sequential(check, value: float, ci, judged: int, abstained: int) -> str:
+        return share_sentence(f"share of {check.label}", "", value, ci, judged, abstained)
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return list(check.by)
 
     @staticmethod
     def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:

@@ -141,6 +141,19 @@ class RiskRatioType:
     sequential_test = staticmethod(lambda check, subset, categories: risk_ratio_streams(check, subset, categories))
 
     @staticmethod
+    def describe_sequential(check, value: float, ci, judged: int, abstained: int) -> str:
+        return (
+            f"{check.label} risk ratio {check.numerator} / {check.denominator} {format_number(value)} "
+            "(95% confidence sequence "
+            f"{format_number(ci[0])}-{format_number(ci[1])}, betting e-process of E[a - c b] over seeds; n={judged}, "
+            f"unknown={abstained})"
+        )
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return [*check.within, check.between]
+
+    @staticmethod
     def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
         return evaluate_on_labels(
             check,
@@ -148,7 +161,7 @@ class RiskRatioType:
             categories,
             validation,
             seed,
-            needed=[*check.within, check.between],
+            needed=RiskRatioType.needed_columns(check),
             groups_of=lambda check, subset, *_: risk_ratio_groups(check, subset),
         )
 

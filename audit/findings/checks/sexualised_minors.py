@@ -156,6 +156,11 @@ class SexualisedMinorsType:
 
     type_name = "sexualised_minors"
     policy_class = SexualisedMinorsCheck
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return list(check.by)
+
     no_sequential_test = (
         "its outcome joins an age classifier and exposure scorers on one image: a rate, but of a joined outcome "
         "whose sequential test (and its calibration) has not been built; a follow-up"

@@ -31,6 +31,8 @@ def test_a_check_type_has_a_sequential_test_or_says_why_not(kind):
     check_type = CHECK_TYPES.get(kind)
     test, why = getattr(check_type, "sequential_test", None), getattr(check_type, "no_sequential_test", None)
     assert callable(test) != bool(why), "a sequential test, or (only without one) the reason there is none"
+    if callable(test):  # what the sequential engine asks of a type with a test
+        assert callable(check_type.describe_sequential) and callable(check_type.needed_columns)
 
 
 def _run(tmp_path, kind: str, beyond: bool) -> dict:
