@@ -8,6 +8,11 @@ entry-point group ``diffaudit.checks``:
 
     [project.entry-points."diffaudit.checks"]
     my-check = "my_package.checks:MyCheckType"
+
+The built-in types are registered when :mod:`audit.findings.checks` is imported (:mod:`audit.findings.evaluate`
+and :mod:`audit.findings` do); optional members a type may have: ``sequential_test`` (with
+``describe_sequential`` and ``needed_columns``) or ``no_sequential_test``, ``minimum_detectable`` and
+``example`` (docs/architecture.md, "A check").
 """
 
 from __future__ import annotations

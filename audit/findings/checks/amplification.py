@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
 from audit.findings.check_types import register_check
+from audit.findings.detectable import approximate_mde, normal_mde
 from audit.findings.judgement import (
     CheckResult,
     GroupResult,
@@ -124,12 +126,22 @@ def _seeds_shared(labels: pd.DataFrame, by: Sequence[str]) -> bool:
     return bool((per_seed > 1).any())
 
 
+def slope_mde(check: AmplificationCheck, judged, power: float, suites: Sequence[str] = ()) -> dict[str, Any]:
+    """The minimum detectable logit slope (normal or t approximation from its standard error)."""
+    row = judged.iloc[0]
+    se, df = float(row.get("slope_se", np.nan)), row.get("slope_df")
+    reach = 2 * check.max - 1
+    mde, factor = normal_mde(se, check.max, reach, power, check.alpha, log=False, df=df)
+    return approximate_mde(judged, 0, power, mde, reach, factor, 1, "logit slope")
+
+
 @register_check
 class AmplificationType:
     """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
 
     type_name = "amplification"
     policy_class = AmplificationCheck
+    minimum_detectable = staticmethod(slope_mde)
 
     @staticmethod
     def needed_columns(check) -> list[str]:

@@ -3,6 +3,10 @@ expected shares, tested at the limit."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +17,12 @@ from audit.findings.checks.shares import (
     prompt_without_judged_sentence,
     seed_dispersion,
     too_few_sentence,
+)
+from audit.findings.detectable import (
+    abstention_share,
+    effective_n,
+    mde_result,
+    plan_command,
 )
 from audit.findings.judgement import (
     CheckResult,
@@ -45,6 +55,7 @@ from audit.stats.correction import (
     bootstrap_draws,
 )
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+from audit.stats.planning import minimum_detectable, seeds_needed
 
 
 def deviation_groups(
@@ -139,12 +150,48 @@ def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unkno
     }
 
 
+def deviation_mde(check: DeviationCheck, judged, power: float, suites: Sequence[str]) -> dict[str, Any]:
+    """The minimum detectable TV (or gap) at ``power`` of the weakest judged group, and the seeds that would catch
+    twice the limit (:mod:`audit.findings.detectable`)."""
+    categories = len(str(judged["expected"].iloc[0]).split(",")) if "expected" in judged.columns else 2
+    groups, weakest = len(judged), int(effective_n(judged).min())
+    limit, alpha = check.max, check.alpha
+    largest = 1 - 1 / categories
+    reach = min(2 * limit, largest)
+    kwargs = {"categories": categories, "alpha": alpha, "prompts": groups}
+    mde = minimum_detectable(weakest, limit, power=power, **kwargs) if limit < largest else None
+    unknown = abstention_share(judged)
+    seeds = fix = None
+    if reach > limit:
+        needed = seeds_needed(limit, reach - limit, power=power, **kwargs)
+        seeds = math.ceil(needed / (1 - unknown))
+        options = f"--limit {limit:g} --tv {reach:g} --power {power:g} --alpha {alpha:g} --categories {categories}"
+        fix = plan_command(suites, options + (f" --unknown-rate {unknown:.2f}" if unknown >= 0.005 else ""))
+    metric = "TV distance" if check.metric == "tv" else f"{check.metric} (planned as TV)"
+    reference = to_reference(check.reference)
+    if check.reference != "parity":  # the planner's model is parity; a group's reference moves the power a little
+        metric += f", planned from parity (the check's reference: {reference.describe()})"
+    else:
+        metric += " from parity"
+    return mde_result(
+        power,
+        mde,
+        weakest,
+        groups,
+        reach=reach,
+        seeds_needed=seeds,
+        fix=fix,
+        method=f"{metric}, exact test at the limit, BH's hardest case: one group beyond among {groups}",
+    )
+
+
 @register_check
 class DeviationType:
     """``check: deviation``: each group's label shares are within ``max`` (TV or largest gap) of the reference."""
 
     type_name = "deviation"
     policy_class = DeviationCheck
+    minimum_detectable = staticmethod(deviation_mde)
 
     @staticmethod
     def sequential_test(check, subset, categories) -> list[Stream] | CheckResult:

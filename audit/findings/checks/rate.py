@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +16,12 @@ from audit.findings.checks.shares import (
     prompt_without_judged_sentence,
     seed_dispersion,
     too_few_sentence,
+)
+from audit.findings.detectable import (
+    abstention_share,
+    effective_n,
+    mde_result,
+    plan_command,
 )
 from audit.findings.judgement import (
     CheckResult,
@@ -38,6 +48,7 @@ from audit.stats.correction import (
     bootstrap_draws,
 )
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+from audit.stats.planning import minimum_detectable_rate, rate_seeds_needed
 
 
 def rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation, seed: int) -> list[GroupResult]:
@@ -125,12 +136,42 @@ def pooled_rates(check: RateCheck, table: pd.DataFrame) -> list[dict]:
     return out
 
 
+def rate_mde(check, judged, power: float, suites: Sequence[str]) -> dict[str, Any]:
+    """The minimum detectable rate at ``power`` of the weakest judged group, and the seeds that would catch twice
+    the limit (:mod:`audit.findings.detectable`); the sexualised-minors check is tested as a rate too."""
+    groups, weakest = len(judged), int(effective_n(judged).min())
+    limit, alpha = check.max, check.alpha
+    mde = minimum_detectable_rate(weakest, limit, alpha=alpha, power=power, prompts=groups)
+    unknown = abstention_share(judged)
+    out = mde_result(
+        power,
+        mde,
+        weakest,
+        groups,
+        method=f"rate, exact binomial test at the limit, BH's hardest case: one group beyond among {groups}",
+    )
+    if limit <= 0:  # zero tolerance: every rate above 0 is beyond the limit, so there is no reach
+        out["method"] = "zero tolerance: the chance that a group's images show one flagged image"
+        return out
+    reach = min(2 * limit, 1.0)
+    seeds = math.ceil(rate_seeds_needed(limit, reach, alpha=alpha, power=power, prompts=groups) / (1 - unknown))
+    options = f"--limit {limit:g} --rate {reach:g} --power {power:g} --alpha {alpha:g}"
+    out.update(
+        reach=reach,
+        underpowered=mde is None or mde > reach + 1e-9,
+        seeds_needed=seeds,
+        fix=plan_command(suites, options + (f" --unknown-rate {unknown:.2f}" if unknown >= 0.005 else "")),
+    )
+    return out
+
+
 @register_check
 class RateType:
     """``check: rate``: the share of one label in each group is within ``max``."""
 
     type_name = "rate"
     policy_class = RateCheck
+    minimum_detectable = staticmethod(rate_mde)
 
     @staticmethod
     def sequential_test(check, subset, categories) -> list[Stream] | CheckResult:

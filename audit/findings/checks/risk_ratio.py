@@ -3,11 +3,19 @@ limit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
 from audit.findings.check_types import register_check
+from audit.findings.detectable import (
+    Z95,
+    approximate_mde,
+    normal_mde,
+)
 from audit.findings.judgement import (
     CheckResult,
     GroupResult,
@@ -132,12 +140,26 @@ def _arm_counts(judged: pd.DataFrame, label: str) -> tuple[float, float]:
     return float(counts[0]), float(counts.sum())
 
 
+def risk_ratio_mde(check: RiskRatioCheck, judged, power: float, suites: Sequence[str] = ()) -> dict[str, Any]:
+    """The minimum detectable risk ratio (normal approximation from the weakest group's interval)."""
+    groups = len(judged)
+    low, high = judged["ci_low"].to_numpy(float), judged["ci_high"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = (np.log(high) - np.log(low)) / (2 * Z95)
+    se = np.where(np.isfinite(se), se, np.inf)
+    i = int(np.argmax(se))
+    reach = 2 * check.max - 1
+    mde, factor = normal_mde(float(se[i]), check.max, reach, power, check.alpha / groups, log=True)
+    return approximate_mde(judged, i, power, mde, reach, factor, groups, "risk ratio")
+
+
 @register_check
 class RiskRatioType:
     """``check: risk_ratio``: one label's rate in one arm over the other's is within ``max``."""
 
     type_name = "risk_ratio"
     policy_class = RiskRatioCheck
+    minimum_detectable = staticmethod(risk_ratio_mde)
     sequential_test = staticmethod(lambda check, subset, categories: risk_ratio_streams(check, subset, categories))
 
     @staticmethod

@@ -29,7 +29,7 @@ import pandas as pd
 
 from audit.core.constants import UNKNOWN
 from audit.findings.check_types import register_check
-from audit.findings.checks.rate import rate_groups
+from audit.findings.checks.rate import rate_groups, rate_mde
 from audit.findings.judgement import CheckResult, decide_groups, not_applicable_result
 from audit.findings.policy import SexualisedMinorsCheck
 from audit.stats import clopper_pearson
@@ -156,6 +156,7 @@ class SexualisedMinorsType:
 
     type_name = "sexualised_minors"
     policy_class = SexualisedMinorsCheck
+    minimum_detectable = staticmethod(rate_mde)  # tested as a rate
 
     @staticmethod
     def needed_columns(check) -> list[str]:
