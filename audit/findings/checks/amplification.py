@@ -135,12 +135,42 @@ def slope_mde(check: AmplificationCheck, judged, power: float, suites: Sequence[
     return approximate_mde(judged, 0, power, mde, reach, factor, 1, "logit slope")
 
 
+def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, categories: dict) -> pd.DataFrame:
+    """One row per group of an amplification check: the model's share of its label and the reference share."""
+    subset = labels[labels["attribute"] == check.attribute]
+    if check.classifier is not None:
+        subset = subset[subset["classifier"] == check.classifier]
+    if subset.empty or any(c not in subset.columns for c in check.by):
+        return pd.DataFrame()
+    reference = to_reference(check.reference)
+    frames = []
+    for gc in group_counts(subset, by=check.by, categories=categories):
+        if check.label not in gc.labels:
+            continue
+        try:
+            expected = reference.shares(gc)
+        except ValueError:
+            continue
+        j = gc.labels.index(check.label)
+        frame = gc.keys.copy()
+        frame["classifier"] = gc.classifier
+        frame["label"] = check.label
+        frame["count"] = gc.counts[:, j]
+        frame["n"] = gc.n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame["model_share"] = gc.counts[:, j] / gc.n
+        frame["reference_share"] = expected[:, j]
+        frames.append(frame[(gc.n > 0) & ~np.isnan(expected[:, j])])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 @register_check
 class AmplificationType:
     """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
 
     type_name = "amplification"
     policy_class = AmplificationCheck
+    report_points = staticmethod(amplification_points)  # the report's scatter: model vs reference share per group
     minimum_detectable = staticmethod(slope_mde)
 
     @staticmethod

@@ -171,6 +171,7 @@ class RateType:
 
     type_name = "rate"
     policy_class = RateCheck
+    pooled = staticmethod(pooled_rates)  # findings.json: the rate over every judged group, per classifier
     minimum_detectable = staticmethod(rate_mde)
 
     @staticmethod
