@@ -250,7 +250,6 @@ CHECK_CLASSES = {"DeviationCheck", "RateCheck", "RiskRatioCheck", "Amplification
 STILL_BRANCHING = {
     "audit/findings/mitigation.py": 5,
     "audit/findings/policy.py": 1,
-    "audit/findings/regression.py": 4,
 }
 
 

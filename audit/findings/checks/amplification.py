@@ -22,6 +22,7 @@ from audit.findings.policy import (
     AmplificationCheck,
     to_reference,
 )
+from audit.findings.run_changes import estimate_change_rows
 from audit.stats import (
     amplification,
     group_counts,
@@ -164,12 +165,28 @@ def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, catego
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _slope_change(check: AmplificationCheck, row: dict):
+    """The check's slope and its standard error in each run."""
+    value_b, value_c = row["slope_b"], row["slope_c"]
+    est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
+    n_b, n_c = row["groups_b"], row["groups_c"]
+    return value_b, value_c, est_b, se_b, est_c, se_c, n_b, n_c, "amplification slope", "z on slope", ""
+
+
+def compare_amplification(check: AmplificationCheck, baseline, candidate, categories, rng) -> list[dict]:
+    """Worse: a steeper slope (z test)."""
+    base = AmplificationType.evaluate(check, baseline, categories).table
+    cand = AmplificationType.evaluate(check, candidate, categories).table
+    return estimate_change_rows(check, base, cand, _slope_change)
+
+
 @register_check
 class AmplificationType:
     """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
 
     type_name = "amplification"
     policy_class = AmplificationCheck
+    compare_unpaired = staticmethod(lambda *args: compare_amplification(*args))
     report_points = staticmethod(amplification_points)  # the report's scatter: model vs reference share per group
     minimum_detectable = staticmethod(slope_mde)
 

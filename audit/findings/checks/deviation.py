@@ -36,9 +36,11 @@ from audit.findings.policy import (
     DeviationCheck,
     to_reference,
 )
+from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
     HARM,
+    METRICS,
     distance,
     distance_range,
     effective_counts,
@@ -185,12 +187,31 @@ def deviation_mde(check: DeviationCheck, judged, power: float, suites: Sequence[
     )
 
 
+def _distance_change(check: DeviationCheck, gb, i, gcand, j, cb, cc, labels):
+    """A group's distance from the check's reference in each run (the unpaired comparison's measure)."""
+    try:
+        q_b = to_reference(check.reference).shares(gb)[i]
+        q_c = to_reference(check.reference).shares(gcand)[j]
+    except ValueError:
+        return None
+    if np.isnan(q_b).any() or np.isnan(q_c).any():
+        return None
+    metric = METRICS[check.metric]
+    return float(metric(gb.counts[i] / cb.sum(), q_b)), float(metric(gcand.counts[j] / cc.sum(), q_c)), check.metric
+
+
+def compare_deviation(check: DeviationCheck, baseline, candidate, categories, rng) -> list[dict]:
+    """Worse: a larger distance from the reference (two-sample test of the label distributions)."""
+    return share_change_rows(check, baseline, candidate, categories, rng, _distance_change)
+
+
 @register_check
 class DeviationType:
     """``check: deviation``: each group's label shares are within ``max`` (TV or largest gap) of the reference."""
 
     type_name = "deviation"
     policy_class = DeviationCheck
+    compare_unpaired = staticmethod(compare_deviation)
     minimum_detectable = staticmethod(deviation_mde)
 
     @staticmethod

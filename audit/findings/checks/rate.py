@@ -34,6 +34,7 @@ from audit.findings.judgement import (
 from audit.findings.policy import (
     RateCheck,
 )
+from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
     NOT_JUDGED,
@@ -165,12 +166,26 @@ def rate_mde(check, judged, power: float, suites: Sequence[str]) -> dict[str, An
     return out
 
 
+def _rate_change(check: RateCheck, gb, i, gcand, j, cb, cc, labels):
+    """A group's rate of the check's label in each run (the unpaired comparison's measure)."""
+    if check.label not in labels:
+        return None
+    at = labels.index(check.label)
+    return cb[at] / cb.sum(), cc[at] / cc.sum(), f"rate of {check.label}"
+
+
+def compare_rate(check: RateCheck, baseline, candidate, categories, rng) -> list[dict]:
+    """Worse: a higher rate of the label (two-sample test of the label distributions)."""
+    return share_change_rows(check, baseline, candidate, categories, rng, _rate_change)
+
+
 @register_check
 class RateType:
     """``check: rate``: the share of one label in each group is within ``max``."""
 
     type_name = "rate"
     policy_class = RateCheck
+    compare_unpaired = staticmethod(compare_rate)
     pooled = staticmethod(pooled_rates)  # findings.json: the rate over every judged group, per classifier
     minimum_detectable = staticmethod(rate_mde)
 

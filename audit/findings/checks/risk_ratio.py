@@ -28,6 +28,7 @@ from audit.findings.judgement import (
 from audit.findings.policy import (
     RiskRatioCheck,
 )
+from audit.findings.run_changes import estimate_change_rows, log_ratio
 from audit.findings.sequential_streams import Stream
 from audit.stats import (
     cluster_dispersion,
@@ -153,12 +154,34 @@ def risk_ratio_mde(check: RiskRatioCheck, judged, power: float, suites: Sequence
     return approximate_mde(judged, i, power, mde, reach, factor, groups, "risk ratio")
 
 
+def _ratio_change(check: RiskRatioCheck, row: dict):
+    """A stratum's log risk ratio and its standard error in each run (half an event added to each arm)."""
+    if not (row.get("informative_b") and row.get("informative_c")):
+        return None  # 0 events in both arms of a run: no ratio to compare
+    value_b, value_c = row["ratio_b"], row["ratio_c"]
+    (est_b, se_b), (est_c, se_c) = log_ratio(row, "_b"), log_ratio(row, "_c")
+    n_b, n_c = row["n_a_b"] + row["n_b_b"], row["n_a_c"] + row["n_b_c"]
+    note = ""
+    if np.isinf(value_c) and not np.isinf(value_b):
+        note = f"; the candidate's ratio is infinite: 0 {check.label} images for {check.denominator}"
+    measure, test = f"risk ratio of {check.label}", "z on log risk ratio (half an event added)"
+    return value_b, value_c, est_b, se_b, est_c, se_c, n_b, n_c, measure, test, note
+
+
+def compare_risk_ratio(check: RiskRatioCheck, baseline, candidate, categories, rng) -> list[dict]:
+    """Worse: a larger risk ratio (z test on the log scale)."""
+    base = RiskRatioType.evaluate(check, baseline, categories).table
+    cand = RiskRatioType.evaluate(check, candidate, categories).table
+    return estimate_change_rows(check, base, cand, _ratio_change)
+
+
 @register_check
 class RiskRatioType:
     """``check: risk_ratio``: one label's rate in one arm over the other's is within ``max``."""
 
     type_name = "risk_ratio"
     policy_class = RiskRatioCheck
+    compare_unpaired = staticmethod(lambda *args: compare_risk_ratio(*args))
     minimum_detectable = staticmethod(risk_ratio_mde)
     sequential_test = staticmethod(lambda check, subset, categories: risk_ratio_streams(check, subset, categories))
 

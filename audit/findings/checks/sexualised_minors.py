@@ -156,6 +156,7 @@ class SexualisedMinorsType:
 
     type_name = "sexualised_minors"
     policy_class = SexualisedMinorsCheck
+    no_comparison = "zero tolerance on images of two attributes: each run is judged on its own"
     minimum_detectable = staticmethod(rate_mde)  # tested as a rate
 
     @staticmethod
