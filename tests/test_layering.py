@@ -248,7 +248,6 @@ CHECK_CLASSES = {"DeviationCheck", "RateCheck", "RiskRatioCheck", "Amplification
 # Modules that still branch on the check type, with how many branches (issue 34: they move into the check modules
 # one by one; the count may only fall). evaluate.py and judgement.py already iterate the registry.
 STILL_BRANCHING = {
-    "audit/findings/mitigation.py": 5,
     "audit/findings/policy.py": 1,
 }
 

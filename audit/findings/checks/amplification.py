@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from audit.findings.judgement import (
     evaluate_on_labels,
     group_scope,
 )
+from audit.findings.paired_changes import SLOPE_RESAMPLES, change_row, draw_slopes
 from audit.findings.policy import (
     AmplificationCheck,
     to_reference,
@@ -180,12 +182,105 @@ def compare_amplification(check: AmplificationCheck, baseline, candidate, catego
     return estimate_change_rows(check, base, cand, _slope_change)
 
 
+def _slope_rows(
+    check: AmplificationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
+) -> list[dict]:
+    """The change of the amplification slope: a bootstrap over seeds, the same seeds drawn for both runs."""
+    by = [c for c in check.by if c in pairs.columns]
+    if len(by) != len(check.by):
+        return []
+    reference = to_reference(check.reference)
+    ref_of_item = {}
+    baseline = labels_b[labels_b["attribute"] == check.attribute]
+    for gc in group_counts(baseline, by=["item_id"], categories=categories):
+        if check.label in gc.labels:
+            shares = reference.shares(gc)[:, gc.labels.index(check.label)]
+            ref_of_item.update(dict(zip(gc.keys["item_id"], shares, strict=True)))
+    rows = []
+    for classifier, group in pairs.groupby("classifier", sort=True):
+        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")].copy()
+        judged["ref"] = judged["item_id"].map(ref_of_item)
+        judged = judged[judged["ref"].notna()]
+        seeds = np.unique(judged["seed"])
+        if len(seeds) < 2 or judged[by].drop_duplicates().shape[0] < 3:
+            continue
+        prompts = judged.groupby("item_id", sort=True)
+        items = list(prompts.groups)
+        # Per prompt and seed: whether each run's image has the label (rows: prompts, columns: seeds).
+        matrix_b = np.full((len(items), len(seeds)), np.nan)
+        matrix_m = np.full((len(items), len(seeds)), np.nan)
+        seed_index = {s: j for j, s in enumerate(seeds)}
+        for i, item in enumerate(items):
+            rows_i = prompts.get_group(item)
+            cols = rows_i["seed"].map(seed_index).to_numpy()
+            matrix_b[i, cols] = (rows_i["label_b"] == check.label).to_numpy()
+            matrix_m[i, cols] = (rows_i["label_m"] == check.label).to_numpy()
+        first = prompts.first()
+        ref = first["ref"].to_numpy(dtype=float)
+        cluster = first[by].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        templates = first["template"].astype(str).to_numpy() if "template" in first.columns else None
+
+        def slope(matrix: np.ndarray, columns: np.ndarray, ref=ref, cluster=cluster, templates=templates) -> float:
+            chosen = matrix[:, columns]
+            count, n = np.nansum(chosen, axis=1), np.sum(~np.isnan(chosen), axis=1)
+            return amplification(count, n, ref, clusters=cluster, templates=templates)["slope"]
+
+        everything = np.arange(len(seeds))
+        s_b, s_m = slope(matrix_b, everything), slope(matrix_m, everything)
+        if not (np.isfinite(s_b) and np.isfinite(s_m)):
+            # No slope for one run (every group all or nothing: the fit separates): counted, not judged.
+            result = {
+                "n_pairs": len(judged),
+                "baseline": s_b,
+                "mitigated": s_m,
+                "change": math.nan,
+                "change_low": math.nan,
+                "change_high": math.nan,
+                "p_value": math.nan,
+            }
+            rows.append(
+                change_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope")
+            )
+            continue
+        # All draws at once: the same seeds drawn for both runs (bootstrap), or each image pair's two
+        # images swapped at random (permutation); per draw, each prompt's count of the label and its n.
+        draws = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+        boot = draw_slopes(matrix_m[:, draws], ref, templates) - draw_slopes(matrix_b[:, draws], ref, templates)
+        flips = rng.integers(0, 2, size=(resamples, *matrix_b.shape)).astype(bool)
+        perm_m, perm_b = np.where(flips, matrix_b, matrix_m), np.where(flips, matrix_m, matrix_b)
+        null = draw_slopes(perm_m.transpose(1, 0, 2), ref, templates) - draw_slopes(
+            perm_b.transpose(1, 0, 2), ref, templates
+        )
+        boot, null = boot[np.isfinite(boot)], null[np.isfinite(null)]
+        change = s_m - s_b
+        result = {
+            "n_pairs": len(judged),
+            "baseline": s_b,
+            "mitigated": s_m,
+            "change": change,
+            "change_low": float(np.quantile(boot, 0.025)) if len(boot) else math.nan,
+            "change_high": float(np.quantile(boot, 0.975)) if len(boot) else math.nan,
+            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + len(null))),
+            "resamples": len(null),
+        }
+        rows.append(
+            change_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope")
+        )
+    return rows
+
+
+def compare_amplification_paired(check, subset, labels_b, categories, rng, resamples=None) -> list[dict]:
+    """Paired change of the slope: percentile bootstrap over seeds."""
+    return _slope_rows(check, subset, labels_b, categories, rng, resamples or SLOPE_RESAMPLES)
+
+
 @register_check
 class AmplificationType:
     """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
 
     type_name = "amplification"
     policy_class = AmplificationCheck
+    compare_paired = staticmethod(compare_amplification_paired)
     compare_unpaired = staticmethod(lambda *args: compare_amplification(*args))
     report_points = staticmethod(amplification_points)  # the report's scatter: model vs reference share per group
     minimum_detectable = staticmethod(slope_mde)

@@ -32,6 +32,7 @@ from audit.findings.judgement import (
     prompts_per_group,
     unit_sentence,
 )
+from audit.findings.paired_changes import RESAMPLES, change_row
 from audit.findings.policy import (
     DeviationCheck,
     to_reference,
@@ -57,6 +58,7 @@ from audit.stats.correction import (
     bootstrap_draws,
 )
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+from audit.stats.paired_runs import distance_change, share_changes
 from audit.stats.planning import minimum_detectable, seeds_needed
 
 
@@ -205,12 +207,55 @@ def compare_deviation(check: DeviationCheck, baseline, candidate, categories, rn
     return share_change_rows(check, baseline, candidate, categories, rng, _distance_change)
 
 
+def _deviation_rows(
+    check: DeviationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
+) -> list[dict]:
+    by = [c for c in check.by if c in pairs.columns]
+    reference = to_reference(check.reference)
+    expected = {}
+    baseline = labels_b[(labels_b["attribute"] == check.attribute)]
+    for gc in group_counts(baseline, by=by, categories=categories):
+        shares = reference.shares(gc)
+        for i, key in enumerate(gc.keys.itertuples(index=False, name=None)):
+            expected[(gc.classifier, key)] = (gc.labels, shares[i])
+    metric = METRICS[check.metric]
+    rows = []
+    for key, group in pairs.groupby([*by, "classifier"], sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        labels, q = expected.get((key[-1], key[:-1]), (None, None))
+        if labels is None or np.isnan(q).any():
+            continue
+        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")]
+        result = distance_change(
+            judged["label_b"].to_numpy(), judged["label_m"].to_numpy(), labels, q, metric, rng=rng, resamples=resamples
+        )
+        result["resamples"] = resamples
+        rows.append(
+            change_row(
+                check, key[-1], dict(zip(by, key[:-1], strict=True)), result, len(group) - len(judged), check.metric
+            )
+        )
+    return rows
+
+
+def compare_deviation_paired(check, subset, labels_b, categories, rng, resamples=None) -> list[dict]:
+    """Paired change of each group's distance from its reference: percentile bootstrap over pairs (seeds)."""
+    return _deviation_rows(check, subset, labels_b, categories, rng, resamples or RESAMPLES)
+
+
+def deviation_paired_shares(check, subset):
+    """Each label's paired share change per group (the report's table of shares)."""
+    return share_changes(subset, by=[c for c in check.by if c in subset.columns])
+
+
 @register_check
 class DeviationType:
     """``check: deviation``: each group's label shares are within ``max`` (TV or largest gap) of the reference."""
 
     type_name = "deviation"
     policy_class = DeviationCheck
+    compare_paired = staticmethod(compare_deviation_paired)
+    paired_shares = staticmethod(deviation_paired_shares)
     compare_unpaired = staticmethod(compare_deviation)
     minimum_detectable = staticmethod(deviation_mde)
 

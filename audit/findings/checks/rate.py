@@ -31,6 +31,7 @@ from audit.findings.judgement import (
     prompts_per_group,
     unit_sentence,
 )
+from audit.findings.paired_changes import change_row, group_key
 from audit.findings.policy import (
     RateCheck,
 )
@@ -49,6 +50,7 @@ from audit.stats.correction import (
     bootstrap_draws,
 )
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
+from audit.stats.paired_runs import share_changes
 from audit.stats.planning import minimum_detectable_rate, rate_seeds_needed
 
 
@@ -179,12 +181,38 @@ def compare_rate(check: RateCheck, baseline, candidate, categories, rng) -> list
     return share_change_rows(check, baseline, candidate, categories, rng, _rate_change)
 
 
+def _rate_rows(check: RateCheck, table: pd.DataFrame) -> list[dict]:
+    rows = []
+    by = [c for c in check.by if c in table.columns]
+    for r in table.to_dict("records"):
+        result = {
+            "n_pairs": r["n_pairs"],
+            "baseline": r["share_baseline"],
+            "mitigated": r["share_mitigated"],
+            "change": r["change"],
+            "change_low": r["change_low"],
+            "change_high": r["change_high"],
+            "p_value": r["p_value"],
+        }
+        rows.append(
+            change_row(check, r["classifier"], group_key(r, by), result, r["n_abstained"], f"rate of {check.label}")
+        )
+    return rows
+
+
+def compare_rate_paired(check, subset, labels_b, categories, rng, resamples=None) -> list[dict]:
+    """Paired change of each group's rate of the label: Tango's interval and McNemar's exact test."""
+    by = [c for c in check.by if c in subset.columns]
+    return _rate_rows(check, share_changes(subset, by=by, labels=[check.label]))
+
+
 @register_check
 class RateType:
     """``check: rate``: the share of one label in each group is within ``max``."""
 
     type_name = "rate"
     policy_class = RateCheck
+    compare_paired = staticmethod(compare_rate_paired)
     compare_unpaired = staticmethod(compare_rate)
     pooled = staticmethod(pooled_rates)  # findings.json: the rate over every judged group, per classifier
     minimum_detectable = staticmethod(rate_mde)

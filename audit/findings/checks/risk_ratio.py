@@ -25,6 +25,7 @@ from audit.findings.judgement import (
     group_scope,
     where_text,
 )
+from audit.findings.paired_changes import RESAMPLES, change_row
 from audit.findings.policy import (
     RiskRatioCheck,
 )
@@ -175,12 +176,68 @@ def compare_risk_ratio(check: RiskRatioCheck, baseline, candidate, categories, r
     return estimate_change_rows(check, base, cand, _ratio_change)
 
 
+def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng, resamples: int) -> list[dict]:
+    """The change of the risk ratio between the two arms, over units of (pair, seed) found in both runs."""
+    if check.between not in pairs.columns or "pair_id" not in pairs.columns:
+        return []
+    rows = []
+    within = [c for c in check.within if c in pairs.columns]
+    for key, group in pairs.groupby([*within, "classifier"], sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")]
+        units = {}
+        for arm, name in (("a", check.numerator), ("b", check.denominator)):
+            side = judged[judged[check.between] == name]
+            units[arm] = side.set_index(["pair_id", "seed"])[["label_b", "label_m"]] == check.label
+        both = units["a"].join(units["b"], lsuffix="_a", rsuffix="_b", how="inner")
+        if both.empty:
+            continue
+        outcome = both.to_numpy(dtype=float)  # columns: a in baseline, a mitigated, b baseline, b mitigated
+
+        def log_ratio(x: np.ndarray, arm_b: int, arm_m: int) -> np.ndarray:
+            # Haldane's 0.5: a zero-event arm keeps a finite ratio, so the change has an interval.
+            a = x[..., arm_b].sum(axis=-1) + 0.5
+            b = x[..., arm_m].sum(axis=-1) + 0.5
+            return np.log(a) - np.log(b)
+
+        n = len(outcome)
+        rr_b, rr_m = log_ratio(outcome, 0, 2), log_ratio(outcome, 1, 3)
+        draws = outcome[rng.integers(0, n, size=(resamples, n))]
+        boot = log_ratio(draws, 1, 3) - log_ratio(draws, 0, 2)
+        flips = rng.integers(0, 2, size=(resamples, n, 1)).astype(bool)
+        swapped = np.where(flips, outcome[None][..., [1, 0, 3, 2]], outcome[None])
+        null = log_ratio(swapped, 1, 3) - log_ratio(swapped, 0, 2)
+        change = float(rr_m - rr_b)
+        result = {
+            "n_pairs": n,
+            "baseline": float(np.exp(rr_b)),
+            "mitigated": float(np.exp(rr_m)),
+            "change": float(np.exp(rr_m) - np.exp(rr_b)),
+            "change_low": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.025)) - 1)),
+            "change_high": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.975)) - 1)),
+            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + resamples)),
+            "resamples": resamples,
+        }
+        rows.append(
+            change_row(
+                check, key[-1], dict(zip(within, key[:-1], strict=True)), result, len(group) - len(judged), "risk ratio"
+            )
+        )
+    return rows
+
+
+def compare_risk_ratio_paired(check, subset, labels_b, categories, rng, resamples=None) -> list[dict]:
+    """Paired change of the risk ratio: percentile bootstrap over pairs."""
+    return _ratio_rows(check, subset, rng, resamples or RESAMPLES)
+
+
 @register_check
 class RiskRatioType:
     """``check: risk_ratio``: one label's rate in one arm over the other's is within ``max``."""
 
     type_name = "risk_ratio"
     policy_class = RiskRatioCheck
+    compare_paired = staticmethod(compare_risk_ratio_paired)
     compare_unpaired = staticmethod(lambda *args: compare_risk_ratio(*args))
     minimum_detectable = staticmethod(risk_ratio_mde)
     sequential_test = staticmethod(lambda check, subset, categories: risk_ratio_streams(check, subset, categories))
