@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from audit.core.errors import ConfigError, DiffauditError
 from audit.core.schema import load_yaml, parse
@@ -99,6 +99,8 @@ class CheckBase:
     alpha: float = 0.05
     min_judged: int = MIN_JUDGED
     require_validation: bool = False  # not judged without a classifier validation for the attribute
+    # Whether the check's ``reference`` may be "parity" (equal shares) rather than a reference figure.
+    reference_may_be_parity: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -114,6 +116,7 @@ class DeviationCheck(CheckBase):
     """Each group's label distribution is within ``max`` (TV or max gap) of the reference."""
 
     check: Literal["deviation"] = "deviation"
+    reference_may_be_parity: ClassVar[bool] = True
     by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
     reference: Any = "parity"  # "parity" or a ReferenceSpec mapping, checked by _reference()
     metric: Literal["tv", "kl", "max_gap"] = "tv"
@@ -318,9 +321,7 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
         check = parse(_policy_class(kind, source, key), entry, source=source, key=key)
         check = _legacy_bound(check, entry, source, key)
         if hasattr(check, "reference"):
-            reference = _reference(
-                check.reference, source, f"{key}.reference", parity=isinstance(check, DeviationCheck)
-            )
+            reference = _reference(check.reference, source, f"{key}.reference", parity=check.reference_may_be_parity)
             check = dataclasses.replace(check, reference=reference)
         if check.id in seen:
             raise ConfigError(f"{source}: {key}.id: duplicate check id {check.id!r}")
