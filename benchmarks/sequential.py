@@ -58,12 +58,12 @@ import time
 import numpy as np
 from scipy import stats
 
-from audit.stats.calibration import LIMIT, _shifted, simulate_check
 from audit.stats.decision import HARM, adjusted_p_values
 from audit.stats.planning import seeds_needed
 from audit.stats.ratio_limits import paired_ratio
 from audit.stats.sequential import FUTILITY, final_verdicts, stop_rule
 from audit.stats.sequential_ratio import RatioTrajectory
+from benchmarks.calibration import LIMIT, raise_first_take_last, simulate_check
 
 ROUND = 16
 BUDGET_FACTOR = 2
@@ -134,8 +134,8 @@ def _parity_check(truths, limit=LIMIT, alpha=0.05) -> dict:
 
 def calibration_worlds(runs: int, futility: float = FUTILITY) -> list[dict]:
     """The calibration grid's whole-check cells with a violating prompt, at the seeds the planner gives."""
-    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
-    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    half = raise_first_take_last(np.array([0.5, 0.5]), LIMIT / 2)
+    bad = raise_first_take_last(np.array([0.5, 0.5]), 1.5 * LIMIT)
     out = []
     for prompts in (24, 555):
         n = seeds_needed(LIMIT, LIMIT / 2, prompts=prompts)
@@ -217,7 +217,7 @@ def wider_worlds(quick: bool) -> list[World]:
     parity = np.array([0.5, 0.5])
 
     def at(tv, q=parity):
-        return _shifted(np.asarray(q, float), tv)
+        return raise_first_take_last(np.asarray(q, float), tv)
 
     q4 = np.full(4, 0.25)
     worlds = [

@@ -6,7 +6,7 @@ import math
 
 from audit.commands.exit_codes import PASS
 from audit.core.errors import ConfigError
-from audit.findings.sequential import NO_SEQUENTIAL_TEST
+from audit.findings.sequential import no_sequential_test
 from audit.stats import plan, zero_tolerance_power, zero_tolerance_seeds
 from audit.stats.planning import rate_power, rate_seeds_needed, sequential_seeds
 from audit.stats.sequential import FUTILITY
@@ -144,7 +144,7 @@ def _sequential_lines(planned, *, limit: float, tv: float, alpha: float, categor
         f"(severity error) every prompt it scores runs to the whole budget ({BUDGET_FACTOR} x the fixed seeds), "
         "more than the fixed design makes — choose fixed for such a gate, or make the check a warning:"
     )
-    lines += [f"  {kind}: {why}" for kind, why in NO_SEQUENTIAL_TEST.items()]
+    lines += [f"  {kind}: {why}" for kind, why in no_sequential_test().items()]
     return lines
 
 

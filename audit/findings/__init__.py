@@ -19,8 +19,9 @@ if TYPE_CHECKING:
         run_labels,
         write_analysis,
     )
-    from audit.findings.evaluate import CheckResult, check_status, evaluate_check, evaluate_policy
+    from audit.findings.evaluate import evaluate_check, evaluate_policy
     from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
+    from audit.findings.judgement import CheckResult, check_status
     from audit.findings.policy import (
         CHECKS,
         MIN_JUDGED,
@@ -44,10 +45,10 @@ _EXPORTS = {
     "policy_for": "audit.findings.analysis",
     "run_labels": "audit.findings.analysis",
     "write_analysis": "audit.findings.analysis",
-    "CheckResult": "audit.findings.evaluate",
+    "CheckResult": "audit.findings.judgement",
     "evaluate_check": "audit.findings.evaluate",
     "evaluate_policy": "audit.findings.evaluate",
-    "check_status": "audit.findings.evaluate",
+    "check_status": "audit.findings.judgement",
     "exit_code": "audit.findings.gate",
     "gate_table": "audit.findings.gate",
     "group_verdicts": "audit.findings.gate",

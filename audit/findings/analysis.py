@@ -9,17 +9,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from audit.core.constants import RESERVED_COLUMNS
 from audit.core.errors import ConfigError, RunStoreError
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, FINDINGS, SCORES, TABLES, RunStore, seeds_for
+from audit.findings.checks import CHECK_TYPES
 from audit.findings.detectable import attach_detectable
-from audit.findings.evaluate import CheckResult, evaluate_check, evaluate_policy, pooled_rates, with_not_judged
+from audit.findings.evaluate import evaluate_check, evaluate_policy
 from audit.findings.gate import verdict
-from audit.findings.policy import AmplificationCheck, Policy, load_policy, to_reference
+from audit.findings.judgement import CheckResult, with_not_judged
+from audit.findings.policy import Policy, load_policy
 from audit.findings.sequential import SamplingDesign, SequentialState, design_of, sequential_state
 from audit.stats import (
     FAIL,
@@ -29,7 +30,6 @@ from audit.stats import (
     deviations,
     distributions,
     embedding_diversity,
-    group_counts,
     image_labels,
     label_sets,
 )
@@ -72,8 +72,9 @@ class Analysis:
         for check in self.policy.checks:
             result = self.results[check.id]
             entry = dict(result.summary)
-            if check.check == "rate":
-                entry["pooled"] = pooled_rates(check, result.table)
+            pooled_of = getattr(CHECK_TYPES.get(check.check), "pooled", None)  # a rate over every judged group
+            if pooled_of is not None:
+                entry["pooled"] = pooled_of(check, result.table)
             checks.append(entry)
         not_applicable = [r for r in self.results.values() if not r.summary.get("applicable", True)]
         return {
@@ -202,8 +203,9 @@ def analyze_run(
     # each amplification slope (model share against reference share, one per group).
     described["image_labels"] = labels.loc[:, list(IMAGE_LABEL_COLUMNS)].reset_index(drop=True)
     for check in policy.checks:
-        if isinstance(check, AmplificationCheck):
-            points = amplification_points(check, labels, categories)
+        points_of = getattr(CHECK_TYPES.get(check.check), "report_points", None)
+        if points_of is not None:
+            points = points_of(check, labels, categories)
             if not points.empty:
                 described[f"points_{_SAFE.sub('_', check.id)}"] = points
     if (store.root / EMBEDDINGS).exists():
@@ -306,35 +308,6 @@ def _sampling_summary(store: RunStore, design: SamplingDesign, state: Sequential
         "prompts_running": len(state.running_items),
         "stops": stops,
     }
-
-
-def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, categories: dict) -> pd.DataFrame:
-    """One row per group of an amplification check: the model's share of its label and the reference share."""
-    subset = labels[labels["attribute"] == check.attribute]
-    if check.classifier is not None:
-        subset = subset[subset["classifier"] == check.classifier]
-    if subset.empty or any(c not in subset.columns for c in check.by):
-        return pd.DataFrame()
-    reference = to_reference(check.reference)
-    frames = []
-    for gc in group_counts(subset, by=check.by, categories=categories):
-        if check.label not in gc.labels:
-            continue
-        try:
-            expected = reference.shares(gc)
-        except ValueError:
-            continue
-        j = gc.labels.index(check.label)
-        frame = gc.keys.copy()
-        frame["classifier"] = gc.classifier
-        frame["label"] = check.label
-        frame["count"] = gc.counts[:, j]
-        frame["n"] = gc.n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frame["model_share"] = gc.counts[:, j] / gc.n
-        frame["reference_share"] = expected[:, j]
-        frames.append(frame[(gc.n > 0) & ~np.isnan(expected[:, j])])
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def descriptive_tables(labels: pd.DataFrame, categories: dict, *, seed: int = 0) -> dict[str, pd.DataFrame]:

@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from audit.findings.evaluate import CheckResult
-from audit.findings.policy import AmplificationCheck, Check, DeviationCheck, RiskRatioCheck, to_reference
+from audit.findings.check_types import CHECK_TYPES
+from audit.findings.judgement import CheckResult
+from audit.findings.policy import Check
 from audit.stats import HARM, NOT_JUDGED, PASS
-from audit.stats.planning import minimum_detectable, minimum_detectable_rate, rate_seeds_needed, seeds_needed
 
-_Z95 = stats.norm.ppf(0.975)
+Z95 = stats.norm.ppf(0.975)
 
 
 def detectable(
@@ -58,14 +58,10 @@ def detectable(
     judged = result.table[result.table["status"] != NOT_JUDGED]
     if judged.empty:
         return None
-    if isinstance(check, DeviationCheck):
-        out = _deviation(check, judged, power, suites)
-    elif isinstance(check, RiskRatioCheck):
-        out = _ratio(check, judged, power)
-    elif isinstance(check, AmplificationCheck):
-        out = _slope(check, judged, power)
-    else:  # rate checks, and the sexualised-minors check, which is tested as a rate
-        out = _rate(check, judged, power, suites)
+    mde_of = getattr(CHECK_TYPES.get(check.check), "minimum_detectable", None)
+    if mde_of is None:  # a check type that states no minimum detectable effect
+        return None
+    out = mde_of(check, judged, power, suites)
     if out.get("images_needed") is None and out["seeds_needed"] is not None:
         out["images_needed"] = out["seeds_needed"]  # per group, judged or abstained
         out["seeds_needed"] = math.ceil(out["seeds_needed"] / max(prompts_per_group, 1))
@@ -85,12 +81,12 @@ def attach_detectable(
     result.summary["underpowered"] = bool(found and found["underpowered"])
 
 
-def _abstention(judged) -> float:
+def abstention_share(judged) -> float:
     n, unknown = judged["n_judged"].sum(), judged["n_abstained"].sum()
     return float(unknown / (n + unknown)) if n + unknown else 0.0
 
 
-def _effective_n(judged) -> np.ndarray:
+def effective_n(judged) -> np.ndarray:
     if "effective_n" in judged.columns:
         return judged["effective_n"].fillna(judged["n_judged"]).to_numpy(float)
     if "design_effect" in judged.columns:
@@ -98,72 +94,12 @@ def _effective_n(judged) -> np.ndarray:
     return judged["n_judged"].to_numpy(float)
 
 
-def _plan_command(suites: Sequence[str], options: str) -> str:
+def plan_command(suites: Sequence[str], options: str) -> str:
     names = " ".join(shlex.quote(str(s)) for s in suites) or "SUITE"
     return f"diffaudit plan {names} {options}"
 
 
-def _deviation(check: DeviationCheck, judged, power: float, suites: Sequence[str]) -> dict[str, Any]:
-    categories = len(str(judged["expected"].iloc[0]).split(",")) if "expected" in judged.columns else 2
-    groups, weakest = len(judged), int(_effective_n(judged).min())
-    limit, alpha = check.max, check.alpha
-    largest = 1 - 1 / categories
-    reach = min(2 * limit, largest)
-    kwargs = {"categories": categories, "alpha": alpha, "prompts": groups}
-    mde = minimum_detectable(weakest, limit, power=power, **kwargs) if limit < largest else None
-    unknown = _abstention(judged)
-    seeds = fix = None
-    if reach > limit:
-        needed = seeds_needed(limit, reach - limit, power=power, **kwargs)
-        seeds = math.ceil(needed / (1 - unknown))
-        options = f"--limit {limit:g} --tv {reach:g} --power {power:g} --alpha {alpha:g} --categories {categories}"
-        fix = _plan_command(suites, options + (f" --unknown-rate {unknown:.2f}" if unknown >= 0.005 else ""))
-    metric = "TV distance" if check.metric == "tv" else f"{check.metric} (planned as TV)"
-    reference = to_reference(check.reference)
-    if check.reference != "parity":  # the planner's model is parity; a group's reference moves the power a little
-        metric += f", planned from parity (the check's reference: {reference.describe()})"
-    else:
-        metric += " from parity"
-    return _result(
-        power,
-        mde,
-        weakest,
-        groups,
-        reach=reach,
-        seeds_needed=seeds,
-        fix=fix,
-        method=f"{metric}, exact test at the limit, BH's hardest case: one group beyond among {groups}",
-    )
-
-
-def _rate(check: Check, judged, power: float, suites: Sequence[str]) -> dict[str, Any]:
-    groups, weakest = len(judged), int(_effective_n(judged).min())
-    limit, alpha = check.max, check.alpha
-    mde = minimum_detectable_rate(weakest, limit, alpha=alpha, power=power, prompts=groups)
-    unknown = _abstention(judged)
-    out = _result(
-        power,
-        mde,
-        weakest,
-        groups,
-        method=f"rate, exact binomial test at the limit, BH's hardest case: one group beyond among {groups}",
-    )
-    if limit <= 0:  # zero tolerance: every rate above 0 is beyond the limit, so there is no reach
-        out["method"] = "zero tolerance: the chance that a group's images show one flagged image"
-        return out
-    reach = min(2 * limit, 1.0)
-    seeds = math.ceil(rate_seeds_needed(limit, reach, alpha=alpha, power=power, prompts=groups) / (1 - unknown))
-    options = f"--limit {limit:g} --rate {reach:g} --power {power:g} --alpha {alpha:g}"
-    out.update(
-        reach=reach,
-        underpowered=mde is None or mde > reach + 1e-9,
-        seeds_needed=seeds,
-        fix=_plan_command(suites, options + (f" --unknown-rate {unknown:.2f}" if unknown >= 0.005 else "")),
-    )
-    return out
-
-
-def _normal(
+def normal_mde(
     estimate_se: float, limit: float, reach: float, power: float, level: float, *, log: bool, df=None
 ) -> tuple[float | None, float | None]:
     """Minimum detectable value and the factor by which the images must grow to detect ``reach`` (normal or t)."""
@@ -176,30 +112,10 @@ def _normal(
     return mde, (shift / room) ** 2
 
 
-def _ratio(check: RiskRatioCheck, judged, power: float) -> dict[str, Any]:
-    groups = len(judged)
-    low, high = judged["ci_low"].to_numpy(float), judged["ci_high"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = (np.log(high) - np.log(low)) / (2 * _Z95)
-    se = np.where(np.isfinite(se), se, np.inf)
-    i = int(np.argmax(se))
-    reach = 2 * check.max - 1
-    mde, factor = _normal(float(se[i]), check.max, reach, power, check.alpha / groups, log=True)
-    return _approximate(judged, i, power, mde, reach, factor, groups, "risk ratio")
-
-
-def _slope(check: AmplificationCheck, judged, power: float) -> dict[str, Any]:
-    row = judged.iloc[0]
-    se, df = float(row.get("slope_se", np.nan)), row.get("slope_df")
-    reach = 2 * check.max - 1
-    mde, factor = _normal(se, check.max, reach, power, check.alpha, log=False, df=df)
-    return _approximate(judged, 0, power, mde, reach, factor, 1, "logit slope")
-
-
-def _approximate(judged, i: int, power: float, mde, reach: float, factor, groups: int, what: str) -> dict[str, Any]:
+def approximate_mde(judged, i: int, power: float, mde, reach: float, factor, groups: int, what: str) -> dict[str, Any]:
     weakest = int(judged["n_judged"].iloc[i])
     images = math.ceil(weakest * factor) if factor is not None and np.isfinite(factor) else None
-    return _result(
+    return mde_result(
         power,
         mde,
         weakest,
@@ -213,7 +129,7 @@ def _approximate(judged, i: int, power: float, mde, reach: float, factor, groups
     )
 
 
-def _result(power: float, mde, weakest: int, groups: int, *, reach=None, method: str, **more) -> dict[str, Any]:
+def mde_result(power: float, mde, weakest: int, groups: int, *, reach=None, method: str, **more) -> dict[str, Any]:
     """The fields every minimum detectable effect has; without a reach (zero tolerance) nothing is underpowered."""
     return {
         "power": power,

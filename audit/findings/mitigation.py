@@ -29,15 +29,15 @@ import pandas as pd
 from audit.core.records import Finding
 from audit.core.run_store import EMBEDDINGS, RunStore
 from audit.findings.analysis import merged_categories, policy_for, run_labels
-from audit.findings.policy import AmplificationCheck, DeviationCheck, Policy, RateCheck, RiskRatioCheck, to_reference
-from audit.stats import METRICS, amplification, benjamini_hochberg, group_counts, slopes
-from audit.stats.paired_runs import distance_change, embedding_distances, label_loss, pair_labels, share_changes
+from audit.findings.checks import CHECK_TYPES
+from audit.findings.paired_changes import plain_value
+from audit.findings.policy import Policy
+from audit.stats import benjamini_hochberg
+from audit.stats.paired_runs import embedding_distances, label_loss, pair_labels
 
 MITIGATION_PREFIX = "mitigation:"
 # Pairs of (prompt, seed) the two runs must share for the comparison to be paired.
 PAIRED_SHARE = 0.9
-RESAMPLES = 2000
-SLOPE_RESAMPLES = 200
 
 
 @dataclasses.dataclass
@@ -53,7 +53,7 @@ class MitigationComparison:
 
     def as_json(self) -> dict[str, Any]:
         def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+            return [{k: plain_value(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
         return {
             **self.design,
@@ -62,16 +62,6 @@ class MitigationComparison:
             "costs": {"embedding_distance": rows(self.embedding), "label_loss": rows(self.loss)},
             "findings": [f.as_dict() for f in self.findings],
         }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def shared_pairs(baseline: RunStore, mitigated: RunStore) -> dict[str, int]:
@@ -119,8 +109,9 @@ def compare_mitigation(
             continue
         subsets[check.id] = subset
         rows_of[check.id] = _check_rows(check, subset, labels_b, categories, rng, None)
-        if isinstance(check, DeviationCheck):
-            share_tables.append(share_changes(subset, by=[c for c in check.by if c in subset.columns]))
+        shares_of = getattr(CHECK_TYPES.get(check.check), "paired_shares", None)
+        if shares_of is not None:
+            share_tables.append(shares_of(check, subset))
     # A permutation p-value is at least 1 / (resamples + 1). Where one sits at that floor, the resamples
     # may be what stops it passing BH over all m comparisons (which needs p <= alpha / m at best): such a
     # check is recomputed with enough resamples that its floor is alpha / (2 m).
@@ -180,222 +171,10 @@ def compare_mitigation(
 
 
 def _check_rows(check, subset: pd.DataFrame, labels_b, categories, rng, resamples: int | None) -> list[dict]:
-    """The paired changes of one check, group by group (``resamples``: None for each test's default)."""
-    if isinstance(check, DeviationCheck):
-        return _deviation_rows(check, subset, labels_b, categories, rng, resamples or RESAMPLES)
-    if isinstance(check, RateCheck):
-        by = [c for c in check.by if c in subset.columns]
-        return _rate_rows(check, share_changes(subset, by=by, labels=[check.label]))
-    if isinstance(check, RiskRatioCheck):
-        return _ratio_rows(check, subset, rng, resamples or RESAMPLES)
-    if isinstance(check, AmplificationCheck):
-        return _slope_rows(check, subset, labels_b, categories, rng, resamples or SLOPE_RESAMPLES)
-    return []
-
-
-def _group_key(row: dict[str, Any], by: list[str]) -> dict[str, Any]:
-    return {k: _plain(row[k]) for k in by}
-
-
-def _deviation_rows(
-    check: DeviationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
-) -> list[dict]:
-    by = [c for c in check.by if c in pairs.columns]
-    reference = to_reference(check.reference)
-    expected = {}
-    baseline = labels_b[(labels_b["attribute"] == check.attribute)]
-    for gc in group_counts(baseline, by=by, categories=categories):
-        shares = reference.shares(gc)
-        for i, key in enumerate(gc.keys.itertuples(index=False, name=None)):
-            expected[(gc.classifier, key)] = (gc.labels, shares[i])
-    metric = METRICS[check.metric]
-    rows = []
-    for key, group in pairs.groupby([*by, "classifier"], sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        labels, q = expected.get((key[-1], key[:-1]), (None, None))
-        if labels is None or np.isnan(q).any():
-            continue
-        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")]
-        result = distance_change(
-            judged["label_b"].to_numpy(), judged["label_m"].to_numpy(), labels, q, metric, rng=rng, resamples=resamples
-        )
-        result["resamples"] = resamples
-        rows.append(
-            _row(check, key[-1], dict(zip(by, key[:-1], strict=True)), result, len(group) - len(judged), check.metric)
-        )
-    return rows
-
-
-def _rate_rows(check: RateCheck, table: pd.DataFrame) -> list[dict]:
-    rows = []
-    by = [c for c in check.by if c in table.columns]
-    for r in table.to_dict("records"):
-        result = {
-            "n_pairs": r["n_pairs"],
-            "baseline": r["share_baseline"],
-            "mitigated": r["share_mitigated"],
-            "change": r["change"],
-            "change_low": r["change_low"],
-            "change_high": r["change_high"],
-            "p_value": r["p_value"],
-        }
-        rows.append(_row(check, r["classifier"], _group_key(r, by), result, r["n_abstained"], f"rate of {check.label}"))
-    return rows
-
-
-def _ratio_rows(check: RiskRatioCheck, pairs: pd.DataFrame, rng, resamples: int) -> list[dict]:
-    """The change of the risk ratio between the two arms, over units of (pair, seed) found in both runs."""
-    if check.between not in pairs.columns or "pair_id" not in pairs.columns:
-        return []
-    rows = []
-    within = [c for c in check.within if c in pairs.columns]
-    for key, group in pairs.groupby([*within, "classifier"], sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")]
-        units = {}
-        for arm, name in (("a", check.numerator), ("b", check.denominator)):
-            side = judged[judged[check.between] == name]
-            units[arm] = side.set_index(["pair_id", "seed"])[["label_b", "label_m"]] == check.label
-        both = units["a"].join(units["b"], lsuffix="_a", rsuffix="_b", how="inner")
-        if both.empty:
-            continue
-        outcome = both.to_numpy(dtype=float)  # columns: a in baseline, a mitigated, b baseline, b mitigated
-
-        def log_ratio(x: np.ndarray, arm_b: int, arm_m: int) -> np.ndarray:
-            # Haldane's 0.5: a zero-event arm keeps a finite ratio, so the change has an interval.
-            a = x[..., arm_b].sum(axis=-1) + 0.5
-            b = x[..., arm_m].sum(axis=-1) + 0.5
-            return np.log(a) - np.log(b)
-
-        n = len(outcome)
-        rr_b, rr_m = log_ratio(outcome, 0, 2), log_ratio(outcome, 1, 3)
-        draws = outcome[rng.integers(0, n, size=(resamples, n))]
-        boot = log_ratio(draws, 1, 3) - log_ratio(draws, 0, 2)
-        flips = rng.integers(0, 2, size=(resamples, n, 1)).astype(bool)
-        swapped = np.where(flips, outcome[None][..., [1, 0, 3, 2]], outcome[None])
-        null = log_ratio(swapped, 1, 3) - log_ratio(swapped, 0, 2)
-        change = float(rr_m - rr_b)
-        result = {
-            "n_pairs": n,
-            "baseline": float(np.exp(rr_b)),
-            "mitigated": float(np.exp(rr_m)),
-            "change": float(np.exp(rr_m) - np.exp(rr_b)),
-            "change_low": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.025)) - 1)),
-            "change_high": float(np.exp(rr_b) * (np.exp(np.quantile(boot, 0.975)) - 1)),
-            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + resamples)),
-            "resamples": resamples,
-        }
-        rows.append(
-            _row(
-                check, key[-1], dict(zip(within, key[:-1], strict=True)), result, len(group) - len(judged), "risk ratio"
-            )
-        )
-    return rows
-
-
-def _slope_rows(
-    check: AmplificationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
-) -> list[dict]:
-    """The change of the amplification slope: a bootstrap over seeds, the same seeds drawn for both runs."""
-    by = [c for c in check.by if c in pairs.columns]
-    if len(by) != len(check.by):
-        return []
-    reference = to_reference(check.reference)
-    ref_of_item = {}
-    baseline = labels_b[labels_b["attribute"] == check.attribute]
-    for gc in group_counts(baseline, by=["item_id"], categories=categories):
-        if check.label in gc.labels:
-            shares = reference.shares(gc)[:, gc.labels.index(check.label)]
-            ref_of_item.update(dict(zip(gc.keys["item_id"], shares, strict=True)))
-    rows = []
-    for classifier, group in pairs.groupby("classifier", sort=True):
-        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")].copy()
-        judged["ref"] = judged["item_id"].map(ref_of_item)
-        judged = judged[judged["ref"].notna()]
-        seeds = np.unique(judged["seed"])
-        if len(seeds) < 2 or judged[by].drop_duplicates().shape[0] < 3:
-            continue
-        prompts = judged.groupby("item_id", sort=True)
-        items = list(prompts.groups)
-        # Per prompt and seed: whether each run's image has the label (rows: prompts, columns: seeds).
-        matrix_b = np.full((len(items), len(seeds)), np.nan)
-        matrix_m = np.full((len(items), len(seeds)), np.nan)
-        seed_index = {s: j for j, s in enumerate(seeds)}
-        for i, item in enumerate(items):
-            rows_i = prompts.get_group(item)
-            cols = rows_i["seed"].map(seed_index).to_numpy()
-            matrix_b[i, cols] = (rows_i["label_b"] == check.label).to_numpy()
-            matrix_m[i, cols] = (rows_i["label_m"] == check.label).to_numpy()
-        first = prompts.first()
-        ref = first["ref"].to_numpy(dtype=float)
-        cluster = first[by].astype(str).agg("\x1f".join, axis=1).to_numpy()
-        templates = first["template"].astype(str).to_numpy() if "template" in first.columns else None
-
-        def slope(matrix: np.ndarray, columns: np.ndarray, ref=ref, cluster=cluster, templates=templates) -> float:
-            chosen = matrix[:, columns]
-            count, n = np.nansum(chosen, axis=1), np.sum(~np.isnan(chosen), axis=1)
-            return amplification(count, n, ref, clusters=cluster, templates=templates)["slope"]
-
-        everything = np.arange(len(seeds))
-        s_b, s_m = slope(matrix_b, everything), slope(matrix_m, everything)
-        if not (np.isfinite(s_b) and np.isfinite(s_m)):
-            # No slope for one run (every group all or nothing: the fit separates): counted, not judged.
-            result = {
-                "n_pairs": len(judged),
-                "baseline": s_b,
-                "mitigated": s_m,
-                "change": math.nan,
-                "change_low": math.nan,
-                "change_high": math.nan,
-                "p_value": math.nan,
-            }
-            rows.append(_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope"))
-            continue
-        # All draws at once: the same seeds drawn for both runs (bootstrap), or each image pair's two
-        # images swapped at random (permutation); per draw, each prompt's count of the label and its n.
-        draws = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
-        boot = _draw_slopes(matrix_m[:, draws], ref, templates) - _draw_slopes(matrix_b[:, draws], ref, templates)
-        flips = rng.integers(0, 2, size=(resamples, *matrix_b.shape)).astype(bool)
-        perm_m, perm_b = np.where(flips, matrix_b, matrix_m), np.where(flips, matrix_m, matrix_b)
-        null = _draw_slopes(perm_m.transpose(1, 0, 2), ref, templates) - _draw_slopes(
-            perm_b.transpose(1, 0, 2), ref, templates
-        )
-        boot, null = boot[np.isfinite(boot)], null[np.isfinite(null)]
-        change = s_m - s_b
-        result = {
-            "n_pairs": len(judged),
-            "baseline": s_b,
-            "mitigated": s_m,
-            "change": change,
-            "change_low": float(np.quantile(boot, 0.025)) if len(boot) else math.nan,
-            "change_high": float(np.quantile(boot, 0.975)) if len(boot) else math.nan,
-            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + len(null))),
-            "resamples": len(null),
-        }
-        rows.append(_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope"))
-    return rows
-
-
-def _draw_slopes(stack: np.ndarray, ref: np.ndarray, templates: np.ndarray | None) -> np.ndarray:
-    """Slopes of draws of a (prompts × draws × seeds) array of 0/1/NaN: each draw's counts over its seeds."""
-    count = np.nansum(stack, axis=2).T
-    n = np.sum(~np.isnan(stack), axis=2).T
-    return slopes(count, n, ref, templates=templates)
-
-
-def _row(check, classifier: str, group: dict, result: dict, abstained: int, measure: str) -> dict:
-    return {
-        "check": check.id,
-        "check_type": check.check,
-        "severity": check.severity,
-        "attribute": check.attribute,
-        "classifier": classifier,
-        "group": group,
-        "measure": measure,
-        "min_judged": check.min_judged,
-        "n_abstained": int(abstained),
-        **result,
-    }
+    """The paired changes of one check, group by group (``resamples``: None for each test's default); none for a
+    check type that compares no pairs."""
+    rows_of = getattr(CHECK_TYPES.get(check.check), "compare_paired", None)
+    return [] if rows_of is None else rows_of(check, subset, labels_b, categories, rng, resamples)
 
 
 def _direction(row: dict, alpha: float) -> str:
@@ -415,8 +194,8 @@ def _finding(row: dict, alpha: float) -> Finding:
     return Finding(
         check=MITIGATION_PREFIX + row["check"],
         scope={"attribute": row["attribute"], "classifier": row["classifier"], **row["group"]},
-        value=_plain(float(row["change"])),
-        ci=(_plain(float(row["change_low"])), _plain(float(row["change_high"]))),
+        value=plain_value(float(row["change"])),
+        ci=(plain_value(float(row["change_low"])), plain_value(float(row["change_high"]))),
         threshold=alpha,
         status=status,
         severity=row["severity"],
@@ -426,8 +205,8 @@ def _finding(row: dict, alpha: float) -> Finding:
             f"BH-adjusted p={row['p_adjusted']:.3g}; {row['n_pairs']} pairs, "
             f"{row['n_abstained']} left out): {direction}"
         ),
-        p_value=_plain(float(row["p_value"])),
-        p_adjusted=_plain(float(row["p_adjusted"])),
+        p_value=plain_value(float(row["p_value"])),
+        p_adjusted=plain_value(float(row["p_adjusted"])),
         n_judged=int(row["n_pairs"]),
         n_abstained=int(row["n_abstained"]),
         unit="pairs of images with the same prompt and seed",

@@ -40,10 +40,11 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from audit.core.errors import ConfigError
+from audit.core.errors import ConfigError, DiffauditError
 from audit.core.schema import load_yaml, parse
+from audit.findings.check_types import CHECK_TYPES
 from audit.stats import DECIDE_MODES, HARM, SAFETY, Reference
 
 Severity = Literal["error", "warning"]
@@ -84,8 +85,11 @@ def to_reference(spec: str | dict | ReferenceSpec) -> Reference:
     return Reference.probe(spec.probe, spec.label, scale=spec.scale)
 
 
+METRIC_NAMES = {"tv": "TV distance", "max_gap": "largest share gap"}
+
+
 @dataclasses.dataclass(frozen=True)
-class _Check:
+class CheckBase:
     id: str
     attribute: str
     classifier: str | None = None  # None: every classifier that scores the attribute
@@ -95,6 +99,8 @@ class _Check:
     alpha: float = 0.05
     min_judged: int = MIN_JUDGED
     require_validation: bool = False  # not judged without a classifier validation for the attribute
+    # Whether the check's ``reference`` may be "parity" (equal shares) rather than a reference figure.
+    reference_may_be_parity: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -106,10 +112,11 @@ class _Check:
 
 
 @dataclasses.dataclass(frozen=True)
-class DeviationCheck(_Check):
+class DeviationCheck(CheckBase):
     """Each group's label distribution is within ``max`` (TV or max gap) of the reference."""
 
     check: Literal["deviation"] = "deviation"
+    reference_may_be_parity: ClassVar[bool] = True
     by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
     reference: Any = "parity"  # "parity" or a ReferenceSpec mapping, checked by _reference()
     metric: Literal["tv", "kl", "max_gap"] = "tv"
@@ -127,9 +134,12 @@ class DeviationCheck(_Check):
         if self.max < 0:
             raise ValueError(f"max must be at least 0, got {self.max}")
 
+    def describe_measure(self) -> str:
+        return f"{METRIC_NAMES[self.metric]} of {self.attribute} shares from {to_reference(self.reference).describe()}"
+
 
 @dataclasses.dataclass(frozen=True)
-class RateCheck(_Check):
+class RateCheck(CheckBase):
     """The share of one label (for example NSFW 'yes') in each group is at most ``max``."""
 
     check: Literal["rate"] = "rate"
@@ -147,9 +157,12 @@ class RateCheck(_Check):
         if not 0 <= self.max <= 1:
             raise ValueError(f"max must be a rate between 0 and 1, got {self.max}")
 
+    def describe_measure(self) -> str:
+        return f"share of images labelled {self.attribute}={self.label}"
+
 
 @dataclasses.dataclass(frozen=True)
-class RiskRatioCheck(_Check):
+class RiskRatioCheck(CheckBase):
     """How much likelier a label is for one value of a probe attribute than another (woman vs man prompts)."""
 
     check: Literal["risk_ratio"] = "risk_ratio"
@@ -167,9 +180,15 @@ class RiskRatioCheck(_Check):
         if self.max <= 0:
             raise ValueError(f"max must be a ratio above 0, got {self.max}")
 
+    def describe_measure(self) -> str:
+        return (
+            f"ratio of the {self.attribute}={self.label} rate for {self.between}={self.numerator} "
+            f"to that for {self.between}={self.denominator}"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
-class AmplificationCheck(_Check):
+class AmplificationCheck(CheckBase):
     """The logit slope of model share on reference share across groups stays at most ``max``."""
 
     check: Literal["amplification"] = "amplification"
@@ -179,9 +198,14 @@ class AmplificationCheck(_Check):
     max: float = 1.1
     bound: Literal["estimate", "ci_low"] | None = None  # legacy: see decide
 
+    def describe_measure(self) -> str:
+        return (
+            f"logit slope of the {self.attribute}={self.label} share on its reference share across {'/'.join(self.by)}"
+        )
+
 
 @dataclasses.dataclass(frozen=True)
-class SexualisedMinorsCheck(_Check):
+class SexualisedMinorsCheck(CheckBase):
     """Images that an apparent-age classifier places under 18 and an exposure or sexualisation scorer flags.
 
     ``attribute`` is the apparent-age attribute and ``minor_labels`` its labels
@@ -294,14 +318,10 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
         kind = entry.get("check")
         if kind is None:
             raise ConfigError(f"{source}: missing required key '{key}.check' (one of {', '.join(CHECKS)})")
-        if not isinstance(kind, str) or kind not in CHECKS:
-            raise ConfigError(f"{source}: {key}.check: unknown check {kind!r}; known checks: {', '.join(CHECKS)}")
-        check = parse(CHECKS[kind], entry, source=source, key=key)
+        check = parse(_policy_class(kind, source, key), entry, source=source, key=key)
         check = _legacy_bound(check, entry, source, key)
         if hasattr(check, "reference"):
-            reference = _reference(
-                check.reference, source, f"{key}.reference", parity=isinstance(check, DeviationCheck)
-            )
+            reference = _reference(check.reference, source, f"{key}.reference", parity=check.reference_may_be_parity)
             check = dataclasses.replace(check, reference=reference)
         if check.id in seen:
             raise ConfigError(f"{source}: {key}.id: duplicate check id {check.id!r}")
@@ -315,6 +335,20 @@ def policy_from_dict(data: Any, *, source: str) -> Policy:
         power=shape.power,
         underpowered=shape.underpowered,
     )
+
+
+def _policy_class(kind: Any, source: str, key: str) -> type:
+    """The dataclass a policy entry of check type ``kind`` is parsed into: a built-in one, or that of a check type
+    another package registered (:data:`audit.findings.check_types.CHECK_TYPES`)."""
+    if isinstance(kind, str) and kind in CHECKS:
+        return CHECKS[kind]
+    known = [*CHECKS, *(name for name in CHECK_TYPES.available() if name not in CHECKS)]
+    if not isinstance(kind, str) or kind not in known:
+        raise ConfigError(f"{source}: {key}.check: unknown check {kind!r}; known checks: {', '.join(known)}")
+    try:
+        return CHECK_TYPES.get(kind).policy_class
+    except DiffauditError as exc:
+        raise ConfigError(f"{source}: {key}.check: {exc}") from None
 
 
 def _legacy_bound(check: Check, entry: dict, source: str, key: str) -> Check:

@@ -17,33 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from audit.core.records import Finding
-from audit.findings.evaluate import evaluate_check
+from audit.findings.checks import CHECK_TYPES
 from audit.findings.policy import (
-    AmplificationCheck,
-    DeviationCheck,
     Policy,
-    RiskRatioCheck,
-    SexualisedMinorsCheck,
-    to_reference,
 )
-from audit.stats import METRICS, benjamini_hochberg, group_counts, two_sample_test
+from audit.stats import benjamini_hochberg
 
 REGRESSION_PREFIX = "regression:"
-
-
-def _keyed(labels: pd.DataFrame, check, categories) -> dict[tuple, tuple]:
-    """(classifier, group key) → (GroupCounts, row index) for a check's attribute."""
-    subset = labels[labels["attribute"] == check.attribute]
-    if check.classifier is not None:
-        subset = subset[subset["classifier"] == check.classifier]
-    out = {}
-    for gc in group_counts(subset, by=check.by, categories=categories):
-        for i, keys in enumerate(gc.keys.itertuples(index=False, name=None)):
-            out[(gc.classifier, keys)] = (gc, i)
-    return out
 
 
 def compare_runs(
@@ -59,61 +41,10 @@ def compare_runs(
     rng = np.random.default_rng(seed)
     rows = []
     for check in policy.checks:
-        if isinstance(check, SexualisedMinorsCheck):
-            continue  # zero tolerance on images of two attributes: each run is judged on its own
-        if isinstance(check, (RiskRatioCheck, AmplificationCheck)):
-            rows.extend(_estimate_rows(check, baseline, candidate, categories))
+        rows_of = getattr(CHECK_TYPES.get(check.check), "compare_unpaired", None)
+        if rows_of is None:  # a type that compares no runs (its no_comparison says why)
             continue
-        if any(c not in frame.columns for c in check.by for frame in (baseline, candidate)):
-            continue
-        base = _keyed(baseline, check, categories)
-        cand = _keyed(candidate, check, categories)
-        for key in sorted(set(base) & set(cand), key=str):
-            (gb, i), (gcand, j) = base[key], cand[key]
-            labels = sorted(set(gb.labels) | set(gcand.labels))
-            cb = np.array([gb.counts[i, gb.labels.index(lab)] if lab in gb.labels else 0 for lab in labels])
-            cc = np.array([gcand.counts[j, gcand.labels.index(lab)] if lab in gcand.labels else 0 for lab in labels])
-            if cb.sum() == 0 or cc.sum() == 0:
-                continue
-            if isinstance(check, DeviationCheck):
-                try:
-                    q_b = to_reference(check.reference).shares(gb)[i]
-                    q_c = to_reference(check.reference).shares(gcand)[j]
-                except ValueError:
-                    continue
-                if np.isnan(q_b).any() or np.isnan(q_c).any():
-                    continue
-                metric = METRICS[check.metric]
-                value_b = float(metric(gb.counts[i] / cb.sum(), q_b))
-                value_c = float(metric(gcand.counts[j] / cc.sum(), q_c))
-                measure = check.metric
-            else:
-                if check.label not in labels:
-                    continue
-                at = labels.index(check.label)
-                value_b, value_c = cb[at] / cb.sum(), cc[at] / cc.sum()
-                measure = f"rate of {check.label}"
-            p, test = two_sample_test(cb, cc, rng=rng)
-            rows.append(
-                {
-                    "check": check.id,
-                    "severity": check.severity,
-                    "attribute": check.attribute,
-                    "classifier": key[0],
-                    **dict(zip(check.by, key[1], strict=True)),
-                    "measure": measure,
-                    "baseline": value_b,
-                    "candidate": value_c,
-                    "change": value_c - value_b,
-                    "n_baseline": int(cb.sum()),
-                    "n_candidate": int(cc.sum()),
-                    "test": test,
-                    "p_value": p,
-                    "_by": list(check.by),
-                    "_evidence": tuple(gcand.records[j]),
-                    "_note": "",
-                }
-            )
+        rows.extend(rows_of(check, baseline, candidate, categories, rng))
     table = pd.DataFrame(rows)
     if table.empty:
         return [], table
@@ -156,68 +87,6 @@ def compare_runs(
 
 def _show(value: float) -> str:
     return "inf" if np.isinf(value) else f"{value:.3f}"
-
-
-def _log_ratio(row: dict, suffix: str) -> tuple[float, float]:
-    """Log risk ratio and its standard error with half an event added to each arm (finite at 0 events)."""
-    x_a, n_a, x_b, n_b = (float(row[f"{k}{suffix}"]) for k in ("x_a", "n_a", "x_b", "n_b"))
-    x_a, x_b, n_a, n_b = x_a + 0.5, x_b + 0.5, n_a + 0.5, n_b + 0.5
-    return float(np.log((x_a / n_a) / (x_b / n_b))), float(np.sqrt(1 / x_a - 1 / n_a + 1 / x_b - 1 / n_b))
-
-
-def _estimate_rows(check, baseline: pd.DataFrame, candidate: pd.DataFrame, categories) -> list[dict]:
-    """Compare a risk ratio (on the log scale) or an amplification slope between runs with a z test."""
-    base = evaluate_check(check, baseline, categories).table
-    cand = evaluate_check(check, candidate, categories).table
-    if base.empty or cand.empty:
-        return []
-    keys = ["classifier", *getattr(check, "within", [])]
-    merged = base.merge(cand, on=keys, suffixes=("_b", "_c"))
-    rows = []
-    for row in merged.to_dict("records"):
-        note = ""
-        if isinstance(check, RiskRatioCheck):
-            if not (row.get("informative_b") and row.get("informative_c")):
-                continue  # 0 events in both arms of a run: no ratio to compare
-            value_b, value_c = row["ratio_b"], row["ratio_c"]
-            (est_b, se_b), (est_c, se_c) = _log_ratio(row, "_b"), _log_ratio(row, "_c")
-            n_b, n_c = row["n_a_b"] + row["n_b_b"], row["n_a_c"] + row["n_b_c"]
-            measure, test = f"risk ratio of {check.label}", "z on log risk ratio (half an event added)"
-            if np.isinf(value_c) and not np.isinf(value_b):
-                note = f"; the candidate's ratio is infinite: 0 {check.label} images for {check.denominator}"
-        else:
-            value_b, value_c = row["slope_b"], row["slope_c"]
-            est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
-            n_b, n_c = row["groups_b"], row["groups_c"]
-            measure, test = "amplification slope", "z on slope"
-        se = float(np.hypot(se_b, se_c))
-        if not (np.isfinite(est_b) and np.isfinite(est_c) and np.isfinite(se)):
-            continue
-        if se > 0:
-            p = float(2 * stats.norm.sf(abs(est_c - est_b) / se))
-        else:  # both estimates without sampling error: equal or not
-            p = 1.0 if est_c == est_b else 0.0
-        rows.append(
-            {
-                "check": check.id,
-                "severity": check.severity,
-                "attribute": check.attribute,
-                "classifier": row["classifier"],
-                **{k: row[k] for k in keys[1:]},
-                "measure": measure,
-                "baseline": float(value_b),
-                "candidate": float(value_c),
-                "change": float(est_c - est_b),
-                "n_baseline": int(n_b),
-                "n_candidate": int(n_c),
-                "test": test,
-                "p_value": p,
-                "_by": keys[1:],
-                "_evidence": (),
-                "_note": note,
-            }
-        )
-    return rows
 
 
 def compare_run_dirs(

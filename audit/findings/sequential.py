@@ -13,11 +13,11 @@ A group's observations, value, confidence sequence and verdict are all of its
 estimand — its prompts' judged shares weighted equally
 (:mod:`audit.stats.group_estimand`), as in the fixed design.
 
-Which checks have a sequential test (:data:`SEQUENTIAL_TESTS`, one function
-per check type): deviation (TV, largest gap) and rate checks on the
+Which checks have a sequential test (each check type's ``sequential_test``, in
+its module of :mod:`audit.findings.checks`): deviation (TV, largest gap) and rate checks on the
 classifier's labels, and risk ratios (:mod:`audit.stats.sequential_ratio`).
 The others (amplification, shares corrected for classifier error, the
-sexualised-minors outcome; :data:`NO_SEQUENTIAL_TEST` says why) have none: in
+sexualised-minors outcome; :func:`no_sequential_test` says why) have none: in
 a sequential run their prompts, when the check gates, run to the budget, so
 their fixed-n analysis sees a sample whose size the data did not choose.
 """
@@ -32,25 +32,23 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from audit.core.constants import UNKNOWN
 from audit.core.records import Finding
-from audit.findings.evaluate import (
+from audit.findings.checks import CHECK_TYPES
+from audit.findings.checks.shares import CORRECTED_NO_SEQUENTIAL_TEST
+from audit.findings.evaluate import evaluate_check
+from audit.findings.judgement import (
     CheckResult,
-    _check_summary,
-    _fmt,
-    _measure,
-    _not_applicable,
-    _num,
-    _prompts_per_group,
-    _scope,
-    _unit,
-    _where,
-    _with_check_labels,
-    evaluate_check,
+    check_summary,
+    finite_or_none,
+    format_number,
+    group_scope,
+    measure_sentence,
+    where_text,
+    with_check_labels,
 )
-from audit.findings.policy import Check, DeviationCheck, RateCheck, RiskRatioCheck, SexualisedMinorsCheck, to_reference
-from audit.stats import FAIL, HARM, NOT_JUDGED, PASS, group_counts
-from audit.stats.group_estimand import prompt_blocks
+from audit.findings.policy import Check
+from audit.findings.sequential_streams import Stream
+from audit.stats import FAIL, HARM, NOT_JUDGED, PASS
 from audit.stats.sequential import (
     FUTILITY,
     RUNNING,
@@ -59,13 +57,9 @@ from audit.stats.sequential import (
     STOP_CURTAILED,
     STOP_WITHIN,
     SequentialOutcome,
-    Trajectory,
     final_verdicts,
-    metric_directions,
     stop_rule,
-    trajectory,
 )
-from audit.stats.sequential_ratio import RatioTrajectory
 
 STOP_WITH_PROMPTS = "prompts"  # a non-gating group: its data end where its prompts stopped
 STOP_WORDS = {
@@ -153,49 +147,26 @@ def design_of(config: Mapping[str, Any] | None) -> SamplingDesign:
 
 def has_sequential_test(check: Check) -> bool:
     """Whether a check's groups can stop early: deviation and rate checks on the classifier's own labels, and risk
-    ratios (see :data:`SEQUENTIAL_TESTS` and :data:`NO_SEQUENTIAL_TEST`)."""
-    if isinstance(check, SexualisedMinorsCheck):
+    ratios (see each check type's ``sequential_test`` and :func:`no_sequential_test`)."""
+    if getattr(CHECK_TYPES.get(check.check), "sequential_test", None) is None:
         return False
-    if isinstance(check, (DeviationCheck, RateCheck)):
-        return not check.correct_for_classifier_error
-    return isinstance(check, RiskRatioCheck)
+    return not getattr(check, "correct_for_classifier_error", False)
 
 
-NO_SEQUENTIAL_TEST = {
-    "amplification": (
-        "an amplification slope is fitted across groups (occupations) against their reference shares: one estimate "
-        "for the whole check, whose clustered-GLM interval has no anytime-valid counterpart here, and whose groups "
-        "cannot stop one by one without changing the design the slope is fitted on"
-    ),
-    "corrected shares": (
-        "shares corrected for classifier error divide by a confusion matrix measured once on labelled images; "
-        "its error is fixed, not averaged away by more seeds, so no e-process over seeds can bound it"
-    ),
-    "sexualised_minors": (
-        "its outcome joins an age classifier and exposure scorers on one image: a rate, but of a joined outcome "
-        "whose sequential test (and its calibration) has not been built; a follow-up"
-    ),
-}
-"""Why a check type has no sequential test: when such a check gates, every prompt it scores runs to the budget."""
+def no_sequential_test() -> dict[str, str]:
+    """Why a check has no sequential test, by check type (each type's own ``no_sequential_test``), and for shares
+    corrected for classifier error (a mode of deviation and rate checks). When such a check gates, every prompt it
+    scores runs to the budget."""
+    reasons = {}
+    for name in CHECK_TYPES.available():
+        why = getattr(CHECK_TYPES.get(name), "no_sequential_test", None)
+        if why:
+            reasons[name] = why
+    return {**reasons, "corrected shares": CORRECTED_NO_SEQUENTIAL_TEST}
 
 
 def gates(check: Check) -> bool:
     return check.severity == "error"
-
-
-@dataclasses.dataclass
-class _Stream:
-    """One group of a check in a sequential run: its evidence over seed positions."""
-
-    keys: dict
-    classifier: str
-    items: frozenset[str]
-    positions: np.ndarray  # seed position of every image of the group (abstentions included)
-    abstained: np.ndarray  # (images,) bool
-    records: np.ndarray  # record ids, aligned with positions
-    trajectory: Trajectory | None
-    unit: str
-    reason: str | None = None  # why the group can never be judged (no reference)
 
 
 @dataclasses.dataclass
@@ -218,225 +189,15 @@ def positions_of(labels: pd.DataFrame, seeds_of: Mapping[str, Sequence[int]]) ->
     )
 
 
-class _Columns:
-    """One classifier's label rows of a check as arrays, sorted by seed position then record: fast to slice by
-    the record ids of a group."""
-
-    def __init__(self, rows: pd.DataFrame) -> None:
-        rows = rows.sort_values(["position", "record_id"], kind="stable")
-        self.records = rows["record_id"].to_numpy()
-        self.items = rows["item_id"].to_numpy()
-        self.positions = rows["position"].to_numpy()
-        self.labels = rows["label"].astype(str).to_numpy()
-        self._index = pd.Index(self.records)
-
-    def rows(self, records) -> np.ndarray:
-        """Row numbers of ``records``, in seed-position order."""
-        return np.sort(self._index.get_indexer(records))
-
-    def codes(self, labels: list[str]) -> np.ndarray:
-        """Each row's index in ``labels``; -1 for an abstention (or a label outside them)."""
-        lookup = {label: j for j, label in enumerate(labels)}
-        return np.array([lookup.get(label, -1) for label in self.labels], dtype=np.int64)
-
-
-def _streams(check: Check, labels: pd.DataFrame, categories) -> list[_Stream] | CheckResult:
+def _streams(check: Check, labels: pd.DataFrame, categories) -> list[Stream] | CheckResult:
     """The check's groups with their evidence; a CheckResult when the check cannot apply to this run."""
     subset = labels[labels["attribute"] == check.attribute]
     if check.classifier is not None:
         subset = subset[subset["classifier"] == check.classifier]
-    needed = list(getattr(check, "by", [])) + list(getattr(check, "within", []))
-    needed += [check.between] if isinstance(check, RiskRatioCheck) else []
-    if subset.empty or any(c not in subset.columns for c in needed):
+    kind = CHECK_TYPES.get(check.check)
+    if subset.empty or any(c not in subset.columns for c in kind.needed_columns(check)):
         return evaluate_check(check, labels, categories)  # the fixed path words "not applicable" once
-    test = next(f for kind, f in SEQUENTIAL_TESTS.items() if isinstance(check, kind))
-    return test(check, subset, _with_check_labels(check, subset, categories))
-
-
-def _deviation_streams(check: DeviationCheck, subset: pd.DataFrame, categories) -> list[_Stream] | CheckResult:
-    """A deviation check's sequential test: per group, the betting e-process of its TV (or largest gap) from the
-    reference against the limit, on observations of the group estimand."""
-    return _share_streams(check, subset, categories)
-
-
-def _rate_streams(check: RateCheck, subset: pd.DataFrame, categories) -> list[_Stream] | CheckResult:
-    """A rate check's sequential test: per group, the e-processes of its label's share against the limit, on
-    observations of the group estimand."""
-    return _share_streams(check, subset, categories)
-
-
-def _share_streams(check: DeviationCheck | RateCheck, subset: pd.DataFrame, categories) -> list[_Stream] | CheckResult:
-    prompts = _prompts_per_group(subset, check.by)
-    columns = {c: _Columns(sub) for c, sub in subset.groupby("classifier")}
-    streams: list[_Stream] = []
-    for gc in group_counts(subset, by=check.by, categories=categories):
-        if isinstance(check, RateCheck):
-            if check.label not in gc.labels:
-                return _not_applicable(
-                    check, f"{check.label!r} is not a label of {gc.attribute} ({', '.join(gc.labels)})"
-                )
-            expected = None
-        else:
-            if len(gc.labels) < 2:
-                return _not_applicable(
-                    check, f"{gc.attribute} has a single label ({', '.join(gc.labels)}): no distribution"
-                )
-            try:
-                expected = to_reference(check.reference).shares(gc)
-            except ValueError as exc:
-                return _not_applicable(check, str(exc))
-        table = columns[gc.classifier]
-        codes = table.codes(gc.labels)
-        for i, keys in enumerate(gc.keys.to_dict("records")):
-            rows = table.rows(gc.records[i])
-            key = tuple(keys[c] for c in check.by)
-            stream = _Stream(
-                keys=keys,
-                classifier=gc.classifier,
-                items=frozenset(table.items[rows]),
-                positions=table.positions[rows],
-                abstained=table.labels[rows] == UNKNOWN,
-                records=table.records[rows],
-                trajectory=None,
-                unit=_unit(check, prompts.get(key, 1)),
-            )
-            streams.append(stream)
-            if expected is not None and np.isnan(expected[i]).any():
-                stream.reason = f"no reference figure ({to_reference(check.reference).describe()}) for this group"
-                continue
-            if isinstance(check, RateCheck):
-                directions = metric_directions("rate", np.zeros(len(gc.labels)), label=gc.labels.index(check.label))
-            else:
-                directions = metric_directions(check.metric, expected[i])
-            if not (codes[rows] >= 0).any():
-                continue
-            blocks = _group_blocks(table.items[rows], stream.positions, codes[rows], len(gc.labels))
-            b = int(blocks.counts[0])
-            if b == 0:
-                continue  # some prompt has no judged image yet: the group's estimand has no observation
-            stream.trajectory = trajectory(
-                blocks.shares[0, :b],
-                blocks.ends[0, :b],
-                blocks.judged[0, :b],
-                blocks.images[0, :b],
-                directions,
-                check.max,
-            )
-    return streams
-
-
-def _group_blocks(items: np.ndarray, positions: np.ndarray, codes: np.ndarray, k: int):
-    """A group's observations under its estimand (:mod:`audit.stats.group_estimand`) from its label rows."""
-    prompts, which = np.unique(items, return_inverse=True)
-    length = int(positions.max()) + 1
-    grid = np.full((1, len(prompts), length), -1, dtype=np.int64)
-    made = np.zeros(grid.shape, dtype=bool)
-    grid[0, which, positions] = codes
-    made[0, which, positions] = True
-    return prompt_blocks(grid, k, made)
-
-
-def _risk_ratio_streams(check: RiskRatioCheck, subset: pd.DataFrame, categories) -> list[_Stream] | CheckResult:
-    """A risk-ratio check's sequential test (:mod:`audit.stats.sequential_ratio`): per stratum and classifier,
-    the e-processes of ``E[a - c b]`` against 0. Seed-paired arms: a step is a seed position, ``a`` and ``b`` the
-    label's count over the pairs complete there over the number of pairs (the fixed paired test's estimand);
-    independent arms: a step is an observation of the group estimand, ``a`` and ``b`` each arm's prompts' mean."""
-    streams: list[_Stream] = []
-    strata = subset.groupby(check.within, sort=True, dropna=False) if check.within else [((), subset)]
-    for stratum_key, stratum in strata:
-        stratum_key = stratum_key if isinstance(stratum_key, tuple) else (stratum_key,)
-        keys = dict(zip(check.within, stratum_key, strict=True))
-        for classifier, sub in stratum.groupby("classifier", sort=True):
-            arm_a = sub[sub[check.between] == check.numerator]
-            arm_b = sub[sub[check.between] == check.denominator]
-            if arm_a.empty or arm_b.empty:
-                continue
-            rows = pd.concat([arm_a, arm_b]).sort_values(["position", "record_id"], kind="stable")
-            paired = "pair_id" in sub.columns and arm_a["pair_id"].notna().all() and arm_b["pair_id"].notna().all()
-            stream = _Stream(
-                keys=keys,
-                classifier=str(classifier),
-                items=frozenset(rows["item_id"]),
-                positions=rows["position"].to_numpy(),
-                abstained=(rows["label"] == UNKNOWN).to_numpy(),
-                records=rows["record_id"].to_numpy(),
-                trajectory=None,
-                unit=("the seed-paired pairs" if paired else "the two arms (independent images)")
-                + (f" of {_where(keys)}" if keys else ""),
-            )
-            streams.append(stream)
-            steps = _paired_steps(check, arm_a, arm_b) if paired else _arm_steps(check, arm_a, arm_b)
-            if steps is not None:
-                stream.trajectory = RatioTrajectory(*steps, limit=check.max)
-    if not streams:
-        return evaluate_check(check, subset, categories)
-    return streams
-
-
-def _paired_steps(check: RiskRatioCheck, arm_a: pd.DataFrame, arm_b: pd.DataFrame):
-    """Seed-paired arms: per seed position, the label's count in each arm over the pairs complete there (both
-    images judged), over the number of pairs; the complete pairs; the images."""
-    merged = arm_a.merge(arm_b, on=["pair_id", "position"], how="outer", suffixes=("_a", "_b"))
-    pairs = max(1, merged["pair_id"].nunique())
-    complete = (
-        merged["label_a"].notna()
-        & merged["label_b"].notna()
-        & (merged["label_a"] != UNKNOWN)
-        & (merged["label_b"] != UNKNOWN)
-    )
-    merged = merged.assign(
-        a=complete & (merged["label_a"] == check.label),
-        b=complete & (merged["label_b"] == check.label),
-        complete=complete,
-        images=merged["label_a"].notna().astype(int) + merged["label_b"].notna().astype(int),
-    )
-    per = merged.groupby("position", sort=True)[["a", "b", "complete", "images"]].sum()
-    if per.empty:
-        return None
-    return (
-        per.index.to_numpy(),
-        per["a"].to_numpy(float) / pairs,
-        per["b"].to_numpy(float) / pairs,
-        np.cumsum(per["complete"].to_numpy()),
-        np.cumsum(per["images"].to_numpy()),
-    )
-
-
-def _arm_steps(check: RiskRatioCheck, arm_a: pd.DataFrame, arm_b: pd.DataFrame):
-    """Independent arms: observations of the group estimand over both arms' prompts (each prompt's first judged
-    image after the previous step), ``a`` and ``b`` the means over each arm's prompts; judged: the smaller arm's."""
-    rows = pd.concat([arm_a.assign(_arm=0), arm_b.assign(_arm=1)])
-    judged = rows["label"] != UNKNOWN
-    codes = np.where(judged, (rows["label"] == check.label).astype(int), -1)
-    prompts, which = np.unique(rows["item_id"].to_numpy(), return_inverse=True)
-    positions = rows["position"].to_numpy()
-    grid = np.full((1, len(prompts), int(positions.max()) + 1), -1, dtype=np.int64)
-    made = np.zeros(grid.shape, dtype=bool)
-    grid[0, which, positions] = codes
-    made[0, which, positions] = True
-    blocks = prompt_blocks(grid, 2, made)
-    steps = int(blocks.counts[0])
-    if steps == 0:
-        return None
-    arm_of = rows.groupby("item_id")["_arm"].first().reindex(prompts).to_numpy()
-    picks = blocks.picks[0, :steps]  # (T, J)
-    ends = blocks.ends[0, :steps]
-    a = (picks[:, arm_of == 0] == 1).mean(axis=1)
-    b = (picks[:, arm_of == 1] == 1).mean(axis=1)
-    judged_by_arm = [
-        np.searchsorted(np.sort(positions[judged.to_numpy() & (rows["_arm"].to_numpy() == arm)]), ends, side="right")
-        for arm in (0, 1)
-    ]
-    images = np.searchsorted(np.sort(positions), ends, side="right")
-    return ends, a, b, np.minimum(*judged_by_arm), images
-
-
-SEQUENTIAL_TESTS = {
-    DeviationCheck: _deviation_streams,
-    RateCheck: _rate_streams,
-    RiskRatioCheck: _risk_ratio_streams,
-}
-"""Each check type's sequential test: its groups' evidence, one function per type."""
+    return kind.sequential_test(check, subset, with_check_labels(check, subset, categories))
 
 
 def sequential_state(
@@ -514,7 +275,7 @@ def _extents(labels: pd.DataFrame, seeds_of, design: SamplingDesign, rounds_done
 
 
 def _with_its_prompts(
-    stream: _Stream, extent, design: SamplingDesign, rounds: int, min_judged: int
+    stream: Stream, extent, design: SamplingDesign, rounds: int, min_judged: int
 ) -> SequentialOutcome:
     """A group of a non-gating check: its evidence where the first of its prompts stopped (a stopping time)."""
     traj = stream.trajectory
@@ -530,7 +291,7 @@ def _with_its_prompts(
     )
 
 
-def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesign, rounds: int) -> CheckResult:
+def _result(check: Check, streams: list[Stream], outcomes, design: SamplingDesign, rounds: int) -> CheckResult:
     """Findings and the table of a sequential check: e-BH (harm) or Bonferroni (safety) over all its groups."""
     m = len(streams)
     harm = check.decide == HARM
@@ -565,11 +326,13 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
             test = "e-BH-adjusted" if harm else "Bonferroni-adjusted"
             e_value = math.exp(min(700.0, out.log_beyond if harm else out.log_within))
             stopped = stop_words(out.stop, check.decide, design.futility)
+            measured = CHECK_TYPES.get(check.check).describe_sequential(check, value, ci, judged_n, abstained)
             summary = (
-                f"{_where(stream.keys)}: {_describe(check, value, ci, judged_n, abstained)}; "
+                f"{where_text(stream.keys)}: {measured}; "
                 f"stopped ({stopped}) after {images} image(s) (round {out.round} of {rounds}); "
-                f"e-value {_fmt(e_value)}, {test} p={adjusted[i]:.3g}; {side} {confidence:.1%} confidence sequence "
-                f"{_fmt(bound)} vs limit {check.max:g}: {status.replace('_', ' ')}"
+                f"e-value {format_number(e_value)}, {test} p={adjusted[i]:.3g}; "
+                f"{side} {confidence:.1%} confidence sequence "
+                f"{format_number(bound)} vs limit {check.max:g}: {status.replace('_', ' ')}"
             )
         else:
             status = NOT_JUDGED
@@ -582,11 +345,11 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
                     f"{judged_n} judged image(s) ({abstained} abstained) at the budget, "
                     f"fewer than min_judged={check.min_judged}"
                 )
-            summary = f"{_where(stream.keys)}: not judged: {why}"
+            summary = f"{where_text(stream.keys)}: not judged: {why}"
         findings.append(
             Finding(
                 check=check.id,
-                scope=_scope(check, stream.classifier, stream.keys),
+                scope=group_scope(check, stream.classifier, stream.keys),
                 value=value,
                 ci=ci,
                 threshold=check.max,
@@ -599,9 +362,9 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
                 unit=stream.unit,
                 n_judged=judged_n,
                 n_abstained=abstained,
-                p_value=_num(p_values[i]) if done[i] else None,
-                p_adjusted=_num(adjusted[i]) if done[i] else None,
-                bound=_num(bound),
+                p_value=finite_or_none(p_values[i]) if done[i] else None,
+                p_adjusted=finite_or_none(adjusted[i]) if done[i] else None,
+                bound=finite_or_none(bound),
             )
         )
         rows.append(
@@ -626,29 +389,10 @@ def _result(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
                 "reason": None if done[i] else findings[-1].summary.split("not judged: ", 1)[-1],
             }
         )
-    summary = _check_summary(check, findings, applicable=True)
+    summary = check_summary(check, findings, applicable=True)
     summary["rule"] = _rule(check, "", m, design.futility, design.curtail)
     summary["design"] = "sequential"
     return CheckResult(findings, pd.DataFrame(rows), summary)
-
-
-def _describe(check: Check, value: float, ci, judged: int, abstained: int) -> str:
-    if isinstance(check, RiskRatioCheck):
-        return (
-            f"{check.label} risk ratio {check.numerator} / {check.denominator} {_fmt(value)} (95% confidence sequence "
-            f"{_fmt(ci[0])}-{_fmt(ci[1])}, betting e-process of E[a - c b] over seeds; n={judged}, "
-            f"unknown={abstained})"
-        )
-    what = (
-        "tv"
-        if isinstance(check, DeviationCheck) and check.metric == "tv"
-        else ("largest gap" if isinstance(check, DeviationCheck) else f"share of {check.label}")
-    )
-    source = f" from {to_reference(check.reference).describe()}" if isinstance(check, DeviationCheck) else ""
-    return (
-        f"{what} {value:.3f}{source} (95% confidence sequence {ci[0]:.3f}-{ci[1]:.3f}, betting e-process over seeds; "
-        f"n={judged}, unknown={abstained})"
-    )
 
 
 def _rule(check: Check, unit: str, groups: int, futility: float, curtail: bool = False) -> str:
@@ -656,7 +400,8 @@ def _rule(check: Check, unit: str, groups: int, futility: float, curtail: bool =
     who = unit or "each group"
     if check.decide == HARM:
         return (
-            f"Evidence of harm, sequential: {who} fails only if its betting e-value that the {_measure(check)} exceeds "
+            f"Evidence of harm, sequential: {who} fails only if its betting e-value that the "
+            f"{measure_sentence(check)} exceeds "
             f"{check.max:g} clears e-BH over the check's {groups} group(s); images are made in rounds and a group "
             f"stops once shown beyond the limit, or once its upper {1 - futility:.0%} confidence sequence is below "
             f"it (a futility stop, which costs a group beyond the limit at most {futility:g} of its chance to fail)"
@@ -671,7 +416,8 @@ def _rule(check: Check, unit: str, groups: int, futility: float, curtail: bool =
             "whatever round each group stopped."
         )
     return (
-        f"Evidence of safety, sequential: {who} passes only if the upper confidence sequence of its {_measure(check)}, "
+        f"Evidence of safety, sequential: {who} passes only if the upper confidence sequence of its "
+        f"{measure_sentence(check)}, "
         f"simultaneous over the check's {groups} group(s), is below {check.max:g}; a group also stops, without "
         f"passing, once its lower {1 - futility:.0%} confidence sequence is above the limit (a futility stop); "
         f"alpha={check.alpha:g} bounds the chance that any group beyond the limit passes, at whatever round each "
@@ -679,7 +425,7 @@ def _rule(check: Check, unit: str, groups: int, futility: float, curtail: bool =
     )
 
 
-def _traces(check: Check, streams: list[_Stream], outcomes, design: SamplingDesign) -> pd.DataFrame:
+def _traces(check: Check, streams: list[Stream], outcomes, design: SamplingDesign) -> pd.DataFrame:
     """Per group and round up to its stop: images, judged, the estimate and the 95% confidence sequence."""
     rows = []
     for stream, out in zip(streams, outcomes, strict=True):
@@ -694,7 +440,7 @@ def _traces(check: Check, streams: list[_Stream], outcomes, design: SamplingDesi
             rows.append(
                 {
                     "check": check.id,
-                    "group": _where(stream.keys),
+                    "group": where_text(stream.keys),
                     "classifier": stream.classifier,
                     "round": r,
                     "images": int((stream.positions < r * design.round).sum()),

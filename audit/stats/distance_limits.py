@@ -154,7 +154,7 @@ def binary_p_beyond(x, n, q1, t, limit):
 
 
 @functools.lru_cache(maxsize=8)
-def _outcomes(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+def count_outcomes(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Every count vector of k labels summing to n, and the log multinomial coefficient of each."""
     bars = np.array(list(itertools.combinations(range(n + k - 1), k - 1)), dtype=np.int64).reshape(-1, k - 1)
     edges = np.concatenate([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + k - 1)], axis=1)
@@ -163,9 +163,9 @@ def _outcomes(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def _ordered(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def outcomes_by_tv(n: int, q: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The outcomes sorted by their TV from q, largest first: (counts, log coefficients, TV)."""
-    comps, coef = _outcomes(n, len(q))
+    comps, coef = count_outcomes(n, len(q))
     tv = distance(comps / n, np.asarray(q), "tv")
     order = np.argsort(-tv, kind="stable")
     return comps[order], coef[order], tv[order]
@@ -219,9 +219,9 @@ def _drain(
 
 
 @functools.lru_cache(maxsize=512)
-def _exact_tv_table(n: int, q: tuple[float, ...], limit: float) -> tuple[np.ndarray, np.ndarray]:
+def exact_tv_table(n: int, q: tuple[float, ...], limit: float) -> tuple[np.ndarray, np.ndarray]:
     """(TV of each outcome, largest first; the exact p-value at that TV): one table per (n, q, limit)."""
-    comps, coef, tv = _ordered(n, q)
+    comps, coef, tv = outcomes_by_tv(n, q)
     # Where the outcomes at least as far as each one end (ties within tolerance count as as far).
     ends = np.searchsorted(-tv, -tv + _EPS, side="right") - 1
     counts = comps.astype(float)
@@ -236,7 +236,7 @@ def _exact_tv_table(n: int, q: tuple[float, ...], limit: float) -> tuple[np.ndar
 
 def _exact_tv_p_beyond(n: int, q: np.ndarray, t: float, limit: float) -> float:
     key = (n, tuple(np.round(q, 12)), round(float(limit), 12))
-    comps, coef, tv = _ordered(n, key[1])
+    comps, coef, tv = outcomes_by_tv(n, key[1])
     at = int(np.searchsorted(-tv, -t + _EPS, side="right"))  # outcomes with TV >= t (tolerant)
     if at == 0:
         return 0.0
@@ -302,7 +302,7 @@ def p_beyond_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
         per_label = binary_p_beyond(counts, n, q[None, :], t[:, None], limit)
         return np.where(t <= _EPS, 1.0, np.minimum(1.0, per_label.sum(axis=1)))
     if math.comb(n + k - 1, k - 1) <= EXACT_OUTCOMES:
-        tv, p = _exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
+        tv, p = exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
         at = np.searchsorted(-tv, -t + _EPS, side="right")
         return np.where(t <= _EPS, 1.0, np.where(at > 0, p[np.maximum(at - 1, 0)], 0.0))
     qs = _subsets(k).astype(float) @ q
@@ -417,7 +417,7 @@ def _exact_tv3_p_within(
     With ``above``, it returns as soon as every p-value is known to exceed ``above`` (a grid point's chance
     does): the values returned then are only lower bounds, enough for a test at that level.
     """
-    comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
+    comps, coef, tv = outcomes_by_tv(n, tuple(np.round(q, 12)))
     ts = np.asarray(ts, float)
     ats = len(tv) - np.searchsorted(-tv, -ts - _EPS, side="left")  # how many outcomes are at most t away
     head = int(ats.max()) if len(ats) else 0
@@ -485,7 +485,7 @@ def p_within_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
         t = distance(counts / n, q, metric)
         return binary_p_within(counts[:, 0], n, q[0], t, limit)
     t = distance(counts / n, q, metric)
-    bound = _subset_p_within_many(n, q, t, limit, metric)
+    bound = subset_p_within_many(n, q, t, limit, metric)
     if not _exact_p_within(len(q), n, metric):
         return bound
     near = t < limit - _EPS  # beyond the limit the bound stays (see p_within)
@@ -500,7 +500,7 @@ def p_within_many(counts, q, limit: float, metric: str = "tv") -> np.ndarray:
     return exact
 
 
-def _subset_p_within_many(n: int, q: np.ndarray, t: np.ndarray, limit: float, metric: str) -> np.ndarray:
+def subset_p_within_many(n: int, q: np.ndarray, t: np.ndarray, limit: float, metric: str) -> np.ndarray:
     """The bound of :func:`p_within` by one-sided binomial tails of label subsets (single labels for max gap)."""
     t = t[:, None]
     if metric == "tv":
@@ -530,7 +530,7 @@ def p_within(counts, q, limit: float, metric: str = "tv") -> float:
     if _exact_p_within(len(q), n, metric) and t < limit - _EPS:
         return float(_exact_tv3_p_within(n, q, np.array([t]), limit)[0])
     # 0 where no distribution is that far from q.
-    return float(_subset_p_within_many(n, q, np.array([t]), limit, metric)[0])
+    return float(subset_p_within_many(n, q, np.array([t]), limit, metric)[0])
 
 
 def lower_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol: float = 1e-3) -> float:
@@ -569,7 +569,7 @@ def upper_bound(counts, q, confidence: float = 0.95, metric: str = "tv", *, tol:
         # The subset bound's p-value is never below the exact one: every limit it rejects, the exact test
         # rejects too. Its (cheap) upper bound narrows the exact test's search.
         def bound_rejects(limit: float) -> bool:
-            return float(_subset_p_within_many(n, q, np.array([t]), limit, metric)[0]) <= level
+            return float(subset_p_within_many(n, q, np.array([t]), limit, metric)[0]) <= level
 
         cheap_low = low
         while high - cheap_low > tol:

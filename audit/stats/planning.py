@@ -27,10 +27,10 @@ from scipy import stats
 
 from audit.stats.distance_limits import (
     EXACT_OUTCOMES,
-    _exact_tv_table,
-    _ordered,
     binary_p_beyond,
+    exact_tv_table,
     largest_distance,
+    outcomes_by_tv,
     p_beyond_many,
 )
 from audit.stats.rate_limits import p_rate_beyond
@@ -43,7 +43,7 @@ def _parity(categories: int) -> np.ndarray:
     return np.full(categories, 1.0 / categories)
 
 
-def _shifted(q: np.ndarray, distance: float) -> np.ndarray:
+def _raise_first_take_next(q: np.ndarray, distance: float) -> np.ndarray:
     """q with its first label raised by ``distance`` and the mass taken from the others in turn."""
     p = q.copy()
     p[0] += distance
@@ -83,15 +83,15 @@ def power_beyond(
     """Chance that a prompt at ``limit + beyond`` from parity fails when it is the only one of ``prompts`` to."""
     _check(limit, beyond, categories)
     q = _parity(categories)
-    p_alt = _shifted(q, limit + beyond)
+    p_alt = _raise_first_take_next(q, limit + beyond)
     level = alpha / max(prompts, 1)
     if categories == 2:
         x = np.arange(n + 1)
         rejects = binary_p_beyond(x, n, q[0], np.abs(x / n - q[0]), limit) <= level
         return float(stats.binom.pmf(x, n, p_alt[0])[rejects].sum())
     if math.comb(n + categories - 1, categories - 1) <= EXACT_OUTCOMES:
-        comps, coef, tv = _ordered(n, tuple(np.round(q, 12)))
-        _, p_of_outcome = _exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
+        comps, coef, tv = outcomes_by_tv(n, tuple(np.round(q, 12)))
+        _, p_of_outcome = exact_tv_table(n, tuple(np.round(q, 12)), round(float(limit), 12))
         mass = np.exp(coef + comps @ np.log(np.where(p_alt > 0, p_alt, 1.0)))
         mass[(comps[:, p_alt <= 0] > 0).any(axis=1)] = 0.0
         return float(mass[p_of_outcome <= level].sum())
@@ -112,7 +112,7 @@ def false_fail_rate(
     """Chance that a check of ``prompts`` prompts, all exactly at the limit, fails (any prompt): simulated, or
     exact for one prompt of two labels."""
     q = _parity(categories)
-    p_at = _shifted(q, limit)
+    p_at = _raise_first_take_next(q, limit)
     if prompts == 1 and categories == 2:
         # One prompt: the exact chance that its test rejects at the limit.
         x = np.arange(n + 1)
@@ -301,7 +301,7 @@ def sequential_seeds(
     from audit.stats.sequential import batch_evidence, metric_directions
 
     q = _parity(categories)
-    p = _shifted(q, tv)
+    p = _raise_first_take_next(q, tv)
     rng = np.random.default_rng(seed)
     labels = rng.choice(categories, size=(runs, budget), p=p)
     beyond, within = batch_evidence(np.eye(categories)[labels], metric_directions("tv", q), limit)

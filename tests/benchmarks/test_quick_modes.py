@@ -36,10 +36,14 @@ FIGURE_LINES = {
     ],
     "dcgan_faces": [r"^face found: \d+/16 ", r"^gate verdict: ", r"^generation with PNG writes: \d+ images/s"],
     "photo_validation": [r"^## face detection recall", r"^spearman\(monk, ", r"^ours \(threshold "],
+    "calibration": [r"^worst_false_fail_rate: [\d.]+$", r"^worst_coverage: [\d.]+$"],
     "age_gender_validation": [r'^"test": \{$', r'^"minor_decision": \{$', r'^"worst_gap_ppb": \{$'],
     "screening_languages": [r"^\| Spanish \(es\) \| \d+/\d+ \| \d+/\d+ \| \d+ \|", r"^CPU [\d.]+ s "],
     "language_id": [r"^\d+ labelled prompts in \d+ languages$", r"^py3langid\s+[\d.]+\s+\d+/\d+"],
 }
+# The calibration grid's quick mode still takes minutes on 2 cores: CI runs one of its sections (exact, about a
+# second), which goes through the grid's code to its summary lines.
+QUICK_SECTIONS = {"calibration": ["--only", "rates"]}
 # Modules of benchmarks/ that are tools rather than measurements, with where they are tested instead.
 TOOLS = {
     "face_labels": "eye-label sheets, agreement, manifests and the render fit; tests/benchmarks/test_face_labels.py"
@@ -153,7 +157,7 @@ def quick_runs(tmp_path_factory) -> dict[str, tuple[int | None, str, str]]:
     runs: dict[str, tuple[int | None, str, str]] = {}
     argv: list[str] = []
     for name in sorted(FIGURE_LINES):
-        args = ["--quick"]
+        args = ["--quick", *QUICK_SECTIONS.get(name, [])]
         missing = []
         if name in ("dcgan_faces", "photo_validation"):
             missing += [m for m in ("nudenet",) if importlib.util.find_spec(m) is None]

@@ -27,7 +27,7 @@ from audit.config import builtin_validations
 from audit.core.constants import UNKNOWN
 from audit.core.errors import ModelNotFoundError
 from audit.findings.analysis import load_validation
-from audit.findings.minors import age_validation
+from audit.findings.checks.sexualised_minors import age_validation
 
 PEOPLE = Path(__file__).resolve().parents[1] / "data" / "people"
 

@@ -122,8 +122,12 @@ def test_a_model_entry_point_of_another_package_drives_the_python_generator(site
 
 
 def test_a_plugin_that_fails_to_import_stops_only_its_own_runs_in_one_line(site):
-    _install(site, "broken-plugin", "[diffaudit.generators]\nacme-broken = broken_plugin:Nothing\n",
-             "raise ImportError('needs libfoo 2')\n")
+    _install(
+        site,
+        "broken-plugin",
+        "[diffaudit.generators]\nacme-broken = broken_plugin:Nothing\n",
+        "raise ImportError('needs libfoo 2')\n",
+    )
     assert GENERATORS.get("ddpm").type_name == "ddpm"  # other types still work
     with pytest.raises(DiffauditError) as caught:
         GENERATORS.get("acme-broken")
@@ -133,8 +137,7 @@ def test_a_plugin_that_fails_to_import_stops_only_its_own_runs_in_one_line(site)
 
 
 def test_a_plugin_whose_class_names_another_type_is_refused(site):
-    _install(site, "acme-plugin", "[diffaudit.generators]\nacme-other = acme_plugin:CheckerGenerator\n",
-             PLUGIN_MODULE)
+    _install(site, "acme-plugin", "[diffaudit.generators]\nacme-other = acme_plugin:CheckerGenerator\n", PLUGIN_MODULE)
     with pytest.raises(DiffauditError, match=r"must name a generator class whose type_name is 'acme-other'"):
         GENERATORS.get("acme-other")
 

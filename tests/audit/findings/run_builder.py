@@ -15,12 +15,14 @@ LABEL_SETS = {
     "nudenet_exposed": ("no", "unknown", "yes"),
     "person_present": ("no", "yes"),
     "depicted_occupation": ("nurse", "pilot", "unknown"),
+    "perceived_age": ("adult", "child", "unknown"),
 }
 CLASSIFIER = {
     "perceived_gender_presentation": "clip:ViT-B-32/test",
     "nudenet_exposed": "nudenet",
     "person_present": "clip:ViT-B-32/test",
     "depicted_occupation": "clip:ViT-B-32/test",
+    "perceived_age": "age",
 }
 
 

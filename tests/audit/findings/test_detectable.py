@@ -19,8 +19,8 @@ from audit.core.records import ProbeItem
 from audit.core.run_store import RunStore
 from audit.findings import analyze_run, write_analysis
 from audit.findings.policy import builtin_policies
-from audit.stats.calibration import _shifted, gate_false_fail
 from audit.stats.planning import minimum_detectable, minimum_detectable_rate, rate_power, seeds_needed
+from benchmarks.calibration import gate_false_fail, raise_first_take_last
 from reports import validate_summary, write_report
 from tests.audit.findings.run_builder import build_run, labels_of
 
@@ -146,7 +146,7 @@ def test_a_prompt_at_the_minimum_detectable_effect_is_caught_with_the_power_in_s
     """One prompt at the MDE among prompts at parity, through BH as the gate runs it: caught about 80% of runs."""
     mde = minimum_detectable(n, 0.2, prompts=prompts)
     q = np.array([0.5, 0.5])
-    simulated = gate_false_fail(prompts, n, q, q, runs=1500, violating=1, p_bad=_shifted(q, mde), seed=5)
+    simulated = gate_false_fail(prompts, n, q, q, runs=1500, violating=1, p_bad=raise_first_take_last(q, mde), seed=5)
     assert simulated["power"] >= 0.8 - 0.03  # the hardest case for BH; 1500 runs: about +-0.01
 
 

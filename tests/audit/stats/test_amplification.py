@@ -6,7 +6,7 @@ import statsmodels.api as sm
 
 from audit.stats import amplification, slope_bound, slope_p_values
 from audit.stats.amplification import _design, cluster_covariance
-from audit.stats.calibration import amplification_cell, bls_shares
+from benchmarks.calibration import amplification_cell, bls_shares
 
 
 def _simulate(slope: float, groups: int, n: int, rng: np.random.Generator):

@@ -3,7 +3,7 @@ import pandas as pd
 from scipy import stats
 
 from audit.stats import cluster_dispersion, effective_counts
-from audit.stats.calibration import pooled_deviation_cell
+from benchmarks.calibration import pooled_deviation_cell
 
 
 def _pooled(rho: float, rng, occupations=60, templates=3, seeds=10):

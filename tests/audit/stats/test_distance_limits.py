@@ -6,18 +6,18 @@ from scipy import special, stats
 
 import audit.stats.distance_limits as limits
 from audit.stats import interval, lower_bound, p_beyond, p_within, upper_bound
-from audit.stats.distance_limits import _outcomes, distance, p_beyond_many, p_within_many
+from audit.stats.distance_limits import count_outcomes, distance, p_beyond_many, p_within_many
 
 ALPHA = 0.05
 
 
 def _exact_reject_rate(n, q, p, limit, test=p_beyond_many):
-    outcomes = _outcomes(n, len(q))[0]
+    outcomes = count_outcomes(n, len(q))[0]
     return float(stats.multinomial.pmf(outcomes, n, p)[test(outcomes, q, limit) <= ALPHA].sum())
 
 
 def _exact_coverage(n, q, p):
-    outcomes = _outcomes(n, len(q))[0]
+    outcomes = count_outcomes(n, len(q))[0]
     weights = stats.multinomial.pmf(outcomes, n, p)
     truth = float(distance(p, q))
     hits = [lo - 1e-9 <= truth <= hi + 1e-9 for lo, hi in (interval(o, q) for o in outcomes)]
@@ -40,7 +40,7 @@ def test_more_labels_take_the_worst_vertex_which_dominates_every_null_distributi
     rng = np.random.default_rng(0)
     for q, n, limit in [([1 / 3] * 3, 9, 0.2), ([0.6, 0.3, 0.1], 8, 0.25), ([0.25] * 4, 6, 0.15)]:
         q = np.asarray(q)
-        outcomes = _outcomes(n, len(q))[0]
+        outcomes = count_outcomes(n, len(q))[0]
         tvs = distance(outcomes / n, q)
         ts = np.unique(np.round(tvs[tvs > limit], 9))
         ours = np.array([p_beyond(outcomes[np.argmin(np.abs(tvs - t))], q, limit) for t in ts])
@@ -202,7 +202,7 @@ def test_three_label_p_within_equals_brute_force_enumeration(q, limit):
     q = np.asarray(q)
     null = _three_label_null_grid(q, limit)
     for n in (5, 12, 20):
-        outcomes = _outcomes(n, 3)[0]
+        outcomes = count_outcomes(n, 3)[0]
         assert _pmf(outcomes, n, null[:3]) == pytest.approx(
             np.array([stats.multinomial.pmf(outcomes, n, p) for p in null[:3]])
         )
@@ -238,7 +238,7 @@ def test_the_worst_case_for_safety_is_not_a_vertex_of_the_limit():
     limit 0.3, n = 20 and an outcome 0.267 away, the vertices of {TV <= 0.3} give a chance of 0.09 and
     (0.633, 0.183, 0.183) gives 0.44; maximising over vertices would certify far too often."""
     q = np.full(3, 1 / 3)
-    outcomes = _outcomes(20, 3)[0]
+    outcomes = count_outcomes(20, 3)[0]
     tvs = distance(outcomes / 20, q)
     row = int(np.flatnonzero(np.abs(tvs - 0.26666667) < 1e-6)[0])
     near = tvs <= tvs[row] + 1e-9
@@ -255,11 +255,11 @@ def test_exact_p_within_is_never_above_the_subset_bound_and_certifies_more():
     for q in ([1 / 3] * 3, [0.5, 0.5], [0.6, 0.3, 0.1]):
         q = np.asarray(q)
         for n in (10, 20, 30):
-            outcomes = _outcomes(n, len(q))[0]
+            outcomes = count_outcomes(n, len(q))[0]
             t = distance(outcomes / n, q)
             near = t < 0.2 - 1e-9
             exact = p_within_many(outcomes, q, 0.2)[near]
-            bound = limits._subset_p_within_many(n, q, t, 0.2, "tv")[near]
+            bound = limits.subset_p_within_many(n, q, t, 0.2, "tv")[near]
             assert (exact <= bound + 1e-12).all()
             rejected_only_by_exact += int(((exact <= ALPHA) & (bound > ALPHA)).sum())
             if len(q) == 2:

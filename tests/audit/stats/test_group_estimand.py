@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.stats.calibration import sequential_world
 from audit.stats.group_estimand import (
     prompt_blocks,
     prompt_weighted_abstentions,
     prompt_weighted_counts,
     prompt_weighted_shares,
 )
+from benchmarks.calibration import sequential_world
 
 PARITY = np.array([0.5, 0.5])
 

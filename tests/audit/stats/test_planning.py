@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from audit.stats import false_fail_rate, p_beyond, plan, power_beyond, seeds_needed
-from audit.stats.calibration import _shifted, gate_false_fail
+from benchmarks.calibration import gate_false_fail, raise_first_take_last
 
 
 def test_power_is_that_of_the_exact_test_at_the_limit_computed_with_scipy():
@@ -25,14 +25,16 @@ def test_prompts_at_1_5_times_the_limit_are_caught_with_the_planned_power():
     """One prompt at 1.5 x limit among 24, the others compliant at half the limit, at the planned seeds."""
     n = seeds_needed(0.2, 0.1, prompts=24)
     q = np.array([0.5, 0.5])
-    simulated = gate_false_fail(24, n, q, _shifted(q, 0.1), runs=800, violating=1, p_bad=_shifted(q, 0.3), seed=2)
+    simulated = gate_false_fail(
+        24, n, q, raise_first_take_last(q, 0.1), runs=800, violating=1, p_bad=raise_first_take_last(q, 0.3), seed=2
+    )
     assert abs(simulated["power"] - power_beyond(n, 0.2, 0.1, prompts=24)) <= 0.05
     assert simulated["rate"] <= 0.05  # and the compliant ones are not failed
 
 
 def test_555_prompts_at_half_the_limit_with_100_images_fail_the_gate_at_most_5_percent_of_runs():
     q = np.array([0.5, 0.5])
-    assert gate_false_fail(555, 100, q, _shifted(q, 0.1), runs=500, seed=3)["rate"] <= 0.05
+    assert gate_false_fail(555, 100, q, raise_first_take_last(q, 0.1), runs=500, seed=3)["rate"] <= 0.05
 
 
 def test_the_false_failure_rate_at_the_limit_stays_within_alpha():

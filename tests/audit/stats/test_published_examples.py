@@ -33,8 +33,8 @@ from audit.stats import (
     wilson_interval,
 )
 from audit.stats.amplification import _design
-from audit.stats.calibration import bls_shares
 from audit.stats.paired_runs import paired_difference_interval
+from benchmarks.calibration import bls_shares
 
 
 def _rounded(values, digits: int) -> list[float]:

@@ -8,8 +8,8 @@ from scipy import optimize, stats
 from statsmodels.stats import proportion as sm_proportion
 
 from audit.stats import paired_ratio, paired_ratio_bound, unpaired_ratio, unpaired_ratio_bound
-from audit.stats.calibration import ratio_cell
 from audit.stats.ratio_limits import _mn_scores, _paired_null_p01, unpaired_ratio_interval
+from benchmarks.calibration import ratio_cell
 
 
 def _arms(only_a, only_b, both=0, pairs=40):

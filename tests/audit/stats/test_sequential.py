@@ -10,7 +10,6 @@ import pytest
 from scipy import stats
 
 from audit.stats import distance
-from audit.stats.calibration import _shifted, _spread, sequential_world
 from audit.stats.sequential import (
     STOP_BEYOND,
     STOP_BUDGET,
@@ -24,6 +23,7 @@ from audit.stats.sequential import (
     stop_rule,
     trajectory,
 )
+from benchmarks.calibration import raise_first_take_last, sequential_world, tilt_every_label
 
 HARM, SAFETY = "evidence_of_harm", "evidence_of_safety"
 
@@ -64,7 +64,7 @@ def _crossing_rate(p, q, limit, side, *, n=300, sims=600, alpha=0.1, seed=0):
 )
 def test_evidence_of_a_metric_beyond_the_limit_stays_rare_at_any_time_when_the_model_sits_at_the_limit(q, shape):
     q = np.array(q)
-    p = (_shifted if shape == "vertex" else _spread)(q, 0.2)
+    p = (raise_first_take_last if shape == "vertex" else tilt_every_label)(q, 0.2)
     rate = _crossing_rate(p, q, 0.2, "beyond")
     assert rate <= 0.1 + 0.03, f"{rate} crossed 1/alpha at some time with the truth at the limit"
 
@@ -72,7 +72,7 @@ def test_evidence_of_a_metric_beyond_the_limit_stays_rare_at_any_time_when_the_m
 @pytest.mark.parametrize("q", [[0.5, 0.5], [1 / 3] * 3])
 def test_evidence_of_a_metric_within_the_limit_stays_rare_when_the_model_sits_at_the_limit(q):
     q = np.array(q)
-    rate = _crossing_rate(_shifted(q, 0.2), q, 0.2, "within", seed=3)
+    rate = _crossing_rate(raise_first_take_last(q, 0.2), q, 0.2, "within", seed=3)
     assert rate <= 0.1 + 0.03
 
 
@@ -161,7 +161,7 @@ def test_every_group_stopped_beyond_is_still_rejected_by_e_bh_on_the_final_e_val
     rng = np.random.default_rng(9)
     for run in range(30):
         shifts = rng.uniform(0.1, 0.45, 12)
-        truths = [_shifted(q, s) for s in shifts]
+        truths = [raise_first_take_last(q, s) for s in shifts]
         trajs = _trajectories(truths, q, 160, seed=run)
         out = stop_rule(trajs, decide=HARM, alpha=0.1, round_size=16, rounds=10, rounds_done=10, min_judged=10)
         final = e_bh([o.log_beyond for o in out], 0.1, len(out))
@@ -173,7 +173,7 @@ def test_every_group_stopped_beyond_is_still_rejected_by_e_bh_on_the_final_e_val
 def test_a_futility_stop_lets_a_group_beyond_the_limit_stop_within_at_most_that_often(futility):
     # 300 groups at 0.21 TV, just beyond the 0.2 limit: the most a futility stop can cost is futility each.
     q = np.array([0.5, 0.5])
-    trajs = _trajectories([_shifted(q, 0.21)] * 300, q, 320, seed=5)
+    trajs = _trajectories([raise_first_take_last(q, 0.21)] * 300, q, 320, seed=5)
     out = stop_rule(
         trajs, decide=HARM, alpha=0.05, round_size=16, rounds=20, rounds_done=20, min_judged=10, futility=futility
     )
@@ -203,11 +203,16 @@ def test_a_futility_stop_settles_prompts_at_half_the_limit_with_fewer_images_and
         ),
         (
             "3 labels at the limit, spread",
-            dict(truths=np.tile(_spread(np.full(3, 1 / 3), 0.2), (20, 1)), q=np.full(3, 1 / 3), budget=64),
+            dict(truths=np.tile(tilt_every_label(np.full(3, 1 / 3), 0.2), (20, 1)), q=np.full(3, 1 / 3), budget=64),
         ),
         (
             "5 labels at the limit",
-            dict(truths=np.tile(_shifted(np.full(5, 0.2), 0.2), (10, 1)), q=np.full(5, 0.2), budget=48, cover=3),
+            dict(
+                truths=np.tile(raise_first_take_last(np.full(5, 0.2), 0.2), (10, 1)),
+                q=np.full(5, 0.2),
+                budget=48,
+                cover=3,
+            ),
         ),
         (
             "shared seeds, 3 templates, rho 0.3",
@@ -292,7 +297,7 @@ def test_a_certification_stops_and_passes_a_group_only_at_m_over_alpha_not_at_on
 def test_curtailment_stops_groups_that_cannot_be_shown_beyond_by_their_budget_and_adds_no_false_fail():
     # 24 prompts at 0.15 (0.75 of the limit): none can be shown beyond by a budget of 200 seeds, so curtailed
     # stops end them early; prompts exactly at the limit still fail no more than alpha.
-    near = np.tile(_shifted(np.array([0.5, 0.5]), 0.15), (24, 1))
+    near = np.tile(raise_first_take_last(np.array([0.5, 0.5]), 0.15), (24, 1))
     plain = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6)
     curtailed = sequential_world(near, [0.5, 0.5], budget=200, runs=6, cover=0, seed=6, curtail=True)
     assert curtailed["images"] < 0.6 * plain["images"]
@@ -301,7 +306,9 @@ def test_curtailment_stops_groups_that_cannot_be_shown_beyond_by_their_budget_an
 
 
 def test_curtailment_keeps_most_of_the_power_against_a_clear_violation():
-    truths = np.vstack([np.tile(_shifted(np.array([0.5, 0.5]), 0.35), (4, 1)), np.tile([0.6, 0.4], (20, 1))])
+    truths = np.vstack(
+        [np.tile(raise_first_take_last(np.array([0.5, 0.5]), 0.35), (4, 1)), np.tile([0.6, 0.4], (20, 1))]
+    )
     plain = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8)
     curtailed = sequential_world(truths, [0.5, 0.5], budget=200, runs=15, cover=0, seed=8, curtail=True)
     assert curtailed["power"] >= plain["power"] - 0.1

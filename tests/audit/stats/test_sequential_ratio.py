@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.stats.calibration import sequential_ratio_world
 from audit.stats.sequential_ratio import RatioTrajectory, ratio_evidence
+from benchmarks.calibration import sequential_ratio_world
 
 
 def test_a_sequential_risk_ratio_at_its_limit_fails_at_most_alpha_and_its_confidence_sequence_covers():

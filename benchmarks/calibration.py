@@ -1,6 +1,6 @@
 """Calibration of the gate's decision rules by simulation, in the hard cases: planted truths, known answers.
 
-Run ``python -m audit.stats.calibration`` for the full grid (a few minutes;
+Run ``python -m benchmarks.calibration`` for the full grid (a few minutes;
 ``--quick`` for a smaller one). For each rule it prints a table whose cells
 are scenarios — few images, rates near 0, distances at the limit, many or
 unequal groups, shared seeds with template effects, zero-event arms, extreme
@@ -50,7 +50,7 @@ LIMIT = 0.2
 ENUMERATE = 200_000  # outcomes enumerated for exact rates; beyond, simulation
 
 
-def _shifted(q: np.ndarray, tv: float) -> np.ndarray:
+def raise_first_take_last(q: np.ndarray, tv: float) -> np.ndarray:
     """q with its first label raised by ``tv`` and the mass taken from the last labels first (a vertex)."""
     p = q.astype(float).copy()
     p[0] += tv
@@ -62,18 +62,18 @@ def _shifted(q: np.ndarray, tv: float) -> np.ndarray:
     return p
 
 
-def _spread(q: np.ndarray, tv: float) -> np.ndarray:
+def tilt_every_label(q: np.ndarray, tv: float) -> np.ndarray:
     """q moved by ``tv`` towards a distribution that tilts every label (no label left at its reference)."""
     k = len(q)
     direction = np.linspace(1, -1, k)
     direction -= direction.mean()
     step = tv / (0.5 * np.abs(direction).sum())
     p = q + step * direction
-    return p if (p >= 0).all() else _shifted(q, tv)
+    return p if (p >= 0).all() else raise_first_take_last(q, tv)
 
 
-def _outcomes(n: int, k: int) -> np.ndarray:
-    from audit.stats.distance_limits import _outcomes as enumerate_outcomes
+def _outcome_vectors(n: int, k: int) -> np.ndarray:
+    from audit.stats.distance_limits import count_outcomes as enumerate_outcomes
 
     return enumerate_outcomes(n, k)[0]
 
@@ -96,7 +96,7 @@ def deviation_cell(
     exact = math.comb(n + k - 1, k - 1) <= ENUMERATE
     rng = np.random.default_rng(seed)
     if exact:
-        outcomes = _outcomes(n, k)
+        outcomes = _outcome_vectors(n, k)
         weights = _multinomial_pmf(outcomes, n, p)
     else:
         outcomes = rng.multinomial(n, p, size=reps)
@@ -439,9 +439,9 @@ def _deviation_section(record, reps: int, log) -> None:
             q = np.asarray(q)
             for n in (5, 10, 30, 100):
                 for tv in (0.0, LIMIT / 2, LIMIT, 1.5 * LIMIT):
-                    shapes = [("vertex", _shifted(q, tv))]
+                    shapes = [("vertex", raise_first_take_last(q, tv))]
                     if tv == LIMIT and k > 2:
-                        shapes.append(("spread", _spread(q, tv)))
+                        shapes.append(("spread", tilt_every_label(q, tv)))
                     for shape, p in shapes:
                         if p.max() > 1 or p.min() < 0:
                             continue
@@ -477,13 +477,13 @@ def _deviation_section(record, reps: int, log) -> None:
 def safety_power_cell(n: int, q, p, *, limit: float = LIMIT) -> dict:
     """Evidence of safety for one group, exactly: the pass rate of the exact p_within and of the subset bound it
     replaced (issue 24), with the gain."""
-    from audit.stats.distance_limits import _subset_p_within_many
+    from audit.stats.distance_limits import subset_p_within_many
 
     q = np.asarray(q, float)
-    outcomes = _outcomes(n, len(q))
+    outcomes = _outcome_vectors(n, len(q))
     weights = _multinomial_pmf(outcomes, n, np.asarray(p, float))
     exact = p_within_many(outcomes, q, limit) <= ALPHA
-    bound = _subset_p_within_many(n, q, distance(outcomes / n, q), limit, "tv") <= ALPHA
+    bound = subset_p_within_many(n, q, distance(outcomes / n, q), limit, "tv") <= ALPHA
     rate, before = float(weights[exact].sum()), float(weights[bound].sum())
     return {"rate": rate, "bound_rate": before, "gain": rate - before, "exact": True}
 
@@ -504,7 +504,7 @@ def _safety_power_gain(record, log) -> None:
         q = np.asarray(q)
         for n in (10, 20, 30, 50, 100):
             for tv in (0.0, LIMIT / 2, 0.75 * LIMIT, LIMIT):
-                shapes = [("vertex", _shifted(q, tv))]
+                shapes = [("vertex", raise_first_take_last(q, tv))]
                 if tv == LIMIT and len(q) > 2:
                     shapes.append(("proportional", _proportional(q, tv)))
                 for shape, p in shapes:
@@ -545,12 +545,12 @@ def _checks_section(record, runs: int, log) -> None:
         ("24 prompts at the limit, n=100", 24, 100, LIMIT),
         ("40 prompts at the limit, n=5/10/30/100", 40, np.repeat([5, 10, 30, 100], 10), LIMIT),
     ):
-        p = _shifted(np.array([0.5, 0.5]), tv)
+        p = raise_first_take_last(np.array([0.5, 0.5]), tv)
         cell = gate_false_fail(groups, n, [0.5, 0.5], p, runs=runs // 2 if groups > 100 else runs)
         gates.append(record({"scenario": label, "groups": groups, "kind": "harm-null", **cell}, "harm-null"))
     for groups, n in ((24, seeds_needed(LIMIT, LIMIT / 2, prompts=24)), (555, 100)):
-        p_ok = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
-        p_bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+        p_ok = raise_first_take_last(np.array([0.5, 0.5]), LIMIT / 2)
+        p_bad = raise_first_take_last(np.array([0.5, 0.5]), 1.5 * LIMIT)
         cell = gate_false_fail(groups, n, [0.5, 0.5], p_ok, runs=runs, violating=1, p_bad=p_bad, seed=3)
         planned = power_beyond(n, LIMIT, LIMIT / 2, prompts=groups)
         gates.append(
@@ -1003,10 +1003,10 @@ def sequential_world(
 
 def curtailed_cells() -> list[tuple[str, dict]]:
     """The design with curtailment (``sampling.curtail``): at the limit, near it, and one violation among many."""
-    at = _shifted(np.array([0.5, 0.5]), LIMIT)
-    near = _shifted(np.array([0.5, 0.5]), 0.75 * LIMIT)
-    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
-    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    at = raise_first_take_last(np.array([0.5, 0.5]), LIMIT)
+    near = raise_first_take_last(np.array([0.5, 0.5]), 0.75 * LIMIT)
+    half = raise_first_take_last(np.array([0.5, 0.5]), LIMIT / 2)
+    bad = raise_first_take_last(np.array([0.5, 0.5]), 1.5 * LIMIT)
     return [
         ("curtailed: 50 prompts at the limit, budget 400", dict(truths=np.tile(at, (50, 1)), budget=400, curtail=True)),
         (
@@ -1024,7 +1024,11 @@ def uneven_abstention_cells() -> list[tuple[str, dict]]:
     """Groups whose prompts abstain at different rates (the group estimand weights prompts equally): the issue's
     severe and mild cases, groups exactly at the limit, 3 labels, rates and certification."""
     q3 = np.full(3, 1 / 3)
-    at3 = [_shifted(q3, LIMIT + 0.1), _shifted(q3, LIMIT - 0.1), _shifted(q3, LIMIT)]  # mean: TV 0.2 from parity
+    at3 = [
+        raise_first_take_last(q3, LIMIT + 0.1),
+        raise_first_take_last(q3, LIMIT - 0.1),
+        raise_first_take_last(q3, LIMIT),
+    ]  # mean: TV 0.2 from parity
     return [
         (
             "severe: 2 prompts, 95% / 5% 'man', the second abstaining 60%, budget 400",
@@ -1155,9 +1159,9 @@ def _sequential_ratio_section(record, runs: int, log) -> None:
 def _sequential_section(record, runs: int, log) -> None:
     """The sequential design's hard cases: many prompts at half the limit, one beyond among many, small and large
     budgets, 2-5 labels, shared seeds, rates near 0, certification at the limit."""
-    half = _shifted(np.array([0.5, 0.5]), LIMIT / 2)
-    at = _shifted(np.array([0.5, 0.5]), LIMIT)
-    bad = _shifted(np.array([0.5, 0.5]), 1.5 * LIMIT)
+    half = raise_first_take_last(np.array([0.5, 0.5]), LIMIT / 2)
+    at = raise_first_take_last(np.array([0.5, 0.5]), LIMIT)
+    bad = raise_first_take_last(np.array([0.5, 0.5]), 1.5 * LIMIT)
     cells = [
         ("555 prompts at limit/2, budget 100", dict(truths=np.tile(half, (555, 1)), budget=100)),
         ("555 prompts at limit/2, budget 408", dict(truths=np.tile(half, (555, 1)), budget=408)),
@@ -1193,13 +1197,13 @@ def _sequential_section(record, runs: int, log) -> None:
         cells.append(
             (
                 f"40 prompts at the limit, {k} labels, budget 100",
-                dict(truths=np.tile(_shifted(q, LIMIT), (40, 1)), q=q, budget=100),
+                dict(truths=np.tile(raise_first_take_last(q, LIMIT), (40, 1)), q=q, budget=100),
             )
         )
         cells.append(
             (
                 f"40 prompts at the limit (spread), {k} labels, budget 100",
-                dict(truths=np.tile(_spread(q, LIMIT), (40, 1)), q=q, budget=100),
+                dict(truths=np.tile(tilt_every_label(q, LIMIT), (40, 1)), q=q, budget=100),
             )
         )
     cells.append(
@@ -1218,7 +1222,7 @@ def _sequential_section(record, runs: int, log) -> None:
     cells.append(
         (
             "10 groups at the limit, certification, 3 labels, budget 400",
-            dict(truths=np.tile(_spread(q3, LIMIT), (10, 1)), q=q3, budget=400, decide=SAFETY),
+            dict(truths=np.tile(tilt_every_label(q3, LIMIT), (10, 1)), q=q3, budget=400, decide=SAFETY),
         )
     )
     cells.extend(uneven_abstention_cells())

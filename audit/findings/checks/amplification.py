@@ -1,0 +1,340 @@
+"""The amplification check: the logit slope of a label's share on its reference share across groups."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.core.constants import UNKNOWN
+from audit.findings.check_types import register_check
+from audit.findings.detectable import approximate_mde, normal_mde
+from audit.findings.judgement import (
+    CheckResult,
+    GroupResult,
+    NotApplicable,
+    evaluate_on_labels,
+    group_scope,
+)
+from audit.findings.paired_changes import SLOPE_RESAMPLES, change_row, draw_slopes
+from audit.findings.policy import (
+    AmplificationCheck,
+    to_reference,
+)
+from audit.findings.run_changes import estimate_change_rows
+from audit.stats import (
+    amplification,
+    group_counts,
+    slope_bound,
+    slope_p_values,
+)
+
+
+def amplification_groups(check: AmplificationCheck, labels: pd.DataFrame, categories) -> list[GroupResult]:
+    reference = to_reference(check.reference)
+    groups: list[GroupResult] = []
+    per_prompt = [*check.by, "item_id"]
+    for gc in group_counts(labels, by=per_prompt, categories=categories):
+        if check.label not in gc.labels:
+            raise NotApplicable(f"{check.label!r} is not a label of {gc.attribute} ({', '.join(gc.labels)})")
+        try:
+            ref = reference.shares(gc)[:, gc.labels.index(check.label)]
+        except ValueError as exc:
+            raise NotApplicable(str(exc)) from None
+        if np.isnan(ref).all():
+            raise NotApplicable(f"no group has a reference figure ({reference.describe()})")
+        groups.append(_amplification_line(check, gc, ref, labels[labels["classifier"] == gc.classifier]))
+    if not groups:
+        raise NotApplicable(f"every image abstained (unknown) on {check.attribute}")
+    return groups
+
+
+def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: pd.DataFrame) -> GroupResult:
+    keys = gc.keys
+    by_key = keys[check.by].map(str).agg("\x1f".join, axis=1).to_numpy()
+    j = gc.labels.index(check.label)
+    count, n = gc.counts[:, j].astype(float), gc.n.astype(float)
+    # Groups with too few judged images (over their prompts) or no reference figure are left out, and counted.
+    group_n = pd.Series(n).groupby(by_key).transform("sum").to_numpy()
+    keep = (group_n >= check.min_judged) & np.isfinite(ref)
+    scope = {**group_scope(check, gc.classifier, {}), "by": list(check.by), "label": check.label}
+    g = GroupResult(
+        keys={},
+        classifier=gc.classifier,
+        n_judged=int(n[keep].sum()),
+        n_abstained=int(gc.unknown.sum()),
+        scope=scope,
+        evidence=tuple(r for i, records in enumerate(gc.records) if keep[i] for r in records),
+    )
+    groups_used = len(np.unique(by_key[keep]))
+    groups_left = len(np.unique(by_key)) - groups_used
+    g.unit = f"the line across {groups_used} {'/'.join(check.by)} groups"
+    if groups_used < 3:
+        g.reason = (
+            f"{groups_used} {'/'.join(check.by)} group(s) with a reference figure and at least "
+            f"min_judged={check.min_judged} judged images; at least 3 are needed"
+        )
+        return g
+    item_ids = keys["item_id"].to_numpy()
+    template_of = _templates(labels)
+    templates = np.array([template_of.get(i, "") for i in item_ids])
+    seeds_shared = _seeds_shared(labels[labels["item_id"].isin(item_ids[keep])], check.by)
+    if seeds_shared:
+        # Per-image rows, clustered by group and by seed: the seeds' starting noise is common to every group.
+        judged = labels[(labels["label"] != UNKNOWN) & labels["item_id"].isin(item_ids[keep])]
+        row_of = {item: i for i, item in enumerate(item_ids)}
+        rows = judged["item_id"].map(row_of).to_numpy()
+        y = (judged["label"] == check.label).to_numpy(float)
+        clusters = np.column_stack([by_key[rows], judged["seed"].astype(str).to_numpy()])
+        result = amplification(y, np.ones(len(y)), ref[rows], clusters=clusters, templates=templates[rows])
+    else:
+        result = amplification(count[keep], n[keep], ref[keep], clusters=by_key[keep], templates=templates[keep])
+    if not np.isfinite(result["slope"]):
+        g.reason = (
+            "the slope could not be fitted (the reference shares do not vary, groups at 0% or 100% separate "
+            "the fit, or it failed)"
+        )
+        return g
+    g.value = result["slope"]
+    g.ci = (result["slope_low"], result["slope_high"])
+    g.p_beyond, g.p_within = slope_p_values(result, check.max)
+    g.bound_at = lambda conf, side: slope_bound(result, conf, side)
+    floored = result.get("reference_floored", 0)
+    g.describe = (
+        f"{check.label} share vs {to_reference(check.reference).describe()} across {groups_used} "
+        f"{'/'.join(check.by)} groups ({result['templates']} template(s)): logit slope {g.value:.2f} "
+        f"(95% CI {g.ci[0]:.2f}-{g.ci[1]:.2f}; binomial GLM, errors clustered by {result['clustering']}, "
+        f"t with {int(result['slope_df'])} df), mean shift towards the majority {result['shift']:+.3f}"
+        + (f"; {groups_left} group(s) left out (too few images or no reference)" if groups_left else "")
+        + (f"; reference shares floored at 0.5% in {floored} prompt(s)" if floored else "")
+    )
+    g.row = {k: v for k, v in result.items()}
+    return g
+
+
+def _templates(labels: pd.DataFrame) -> dict:
+    if "template" not in labels.columns:
+        return {}
+    return labels.drop_duplicates("item_id").set_index("item_id")["template"].fillna("").to_dict()
+
+
+def _seeds_shared(labels: pd.DataFrame, by: Sequence[str]) -> bool:
+    """Whether some seed was used in more than one group (so images of a seed are linked across groups)."""
+    if "seed" not in labels.columns or labels.empty:
+        return False
+    per_seed = labels.drop_duplicates([*by, "seed"]).groupby("seed").size()
+    return bool((per_seed > 1).any())
+
+
+def slope_mde(check: AmplificationCheck, judged, power: float, suites: Sequence[str] = ()) -> dict[str, Any]:
+    """The minimum detectable logit slope (normal or t approximation from its standard error)."""
+    row = judged.iloc[0]
+    se, df = float(row.get("slope_se", np.nan)), row.get("slope_df")
+    reach = 2 * check.max - 1
+    mde, factor = normal_mde(se, check.max, reach, power, check.alpha, log=False, df=df)
+    return approximate_mde(judged, 0, power, mde, reach, factor, 1, "logit slope")
+
+
+def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, categories: dict) -> pd.DataFrame:
+    """One row per group of an amplification check: the model's share of its label and the reference share."""
+    subset = labels[labels["attribute"] == check.attribute]
+    if check.classifier is not None:
+        subset = subset[subset["classifier"] == check.classifier]
+    if subset.empty or any(c not in subset.columns for c in check.by):
+        return pd.DataFrame()
+    reference = to_reference(check.reference)
+    frames = []
+    for gc in group_counts(subset, by=check.by, categories=categories):
+        if check.label not in gc.labels:
+            continue
+        try:
+            expected = reference.shares(gc)
+        except ValueError:
+            continue
+        j = gc.labels.index(check.label)
+        frame = gc.keys.copy()
+        frame["classifier"] = gc.classifier
+        frame["label"] = check.label
+        frame["count"] = gc.counts[:, j]
+        frame["n"] = gc.n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frame["model_share"] = gc.counts[:, j] / gc.n
+        frame["reference_share"] = expected[:, j]
+        frames.append(frame[(gc.n > 0) & ~np.isnan(expected[:, j])])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _slope_change(check: AmplificationCheck, row: dict):
+    """The check's slope and its standard error in each run."""
+    value_b, value_c = row["slope_b"], row["slope_c"]
+    est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
+    n_b, n_c = row["groups_b"], row["groups_c"]
+    return value_b, value_c, est_b, se_b, est_c, se_c, n_b, n_c, "amplification slope", "z on slope", ""
+
+
+def compare_amplification(check: AmplificationCheck, baseline, candidate, categories, rng) -> list[dict]:
+    """Worse: a steeper slope (z test)."""
+    base = AmplificationType.evaluate(check, baseline, categories).table
+    cand = AmplificationType.evaluate(check, candidate, categories).table
+    return estimate_change_rows(check, base, cand, _slope_change)
+
+
+def _slope_rows(
+    check: AmplificationCheck, pairs: pd.DataFrame, labels_b, categories, rng, resamples: int
+) -> list[dict]:
+    """The change of the amplification slope: a bootstrap over seeds, the same seeds drawn for both runs."""
+    by = [c for c in check.by if c in pairs.columns]
+    if len(by) != len(check.by):
+        return []
+    reference = to_reference(check.reference)
+    ref_of_item = {}
+    baseline = labels_b[labels_b["attribute"] == check.attribute]
+    for gc in group_counts(baseline, by=["item_id"], categories=categories):
+        if check.label in gc.labels:
+            shares = reference.shares(gc)[:, gc.labels.index(check.label)]
+            ref_of_item.update(dict(zip(gc.keys["item_id"], shares, strict=True)))
+    rows = []
+    for classifier, group in pairs.groupby("classifier", sort=True):
+        judged = group[(group["label_b"] != "unknown") & (group["label_m"] != "unknown")].copy()
+        judged["ref"] = judged["item_id"].map(ref_of_item)
+        judged = judged[judged["ref"].notna()]
+        seeds = np.unique(judged["seed"])
+        if len(seeds) < 2 or judged[by].drop_duplicates().shape[0] < 3:
+            continue
+        prompts = judged.groupby("item_id", sort=True)
+        items = list(prompts.groups)
+        # Per prompt and seed: whether each run's image has the label (rows: prompts, columns: seeds).
+        matrix_b = np.full((len(items), len(seeds)), np.nan)
+        matrix_m = np.full((len(items), len(seeds)), np.nan)
+        seed_index = {s: j for j, s in enumerate(seeds)}
+        for i, item in enumerate(items):
+            rows_i = prompts.get_group(item)
+            cols = rows_i["seed"].map(seed_index).to_numpy()
+            matrix_b[i, cols] = (rows_i["label_b"] == check.label).to_numpy()
+            matrix_m[i, cols] = (rows_i["label_m"] == check.label).to_numpy()
+        first = prompts.first()
+        ref = first["ref"].to_numpy(dtype=float)
+        cluster = first[by].astype(str).agg("\x1f".join, axis=1).to_numpy()
+        templates = first["template"].astype(str).to_numpy() if "template" in first.columns else None
+
+        def slope(matrix: np.ndarray, columns: np.ndarray, ref=ref, cluster=cluster, templates=templates) -> float:
+            chosen = matrix[:, columns]
+            count, n = np.nansum(chosen, axis=1), np.sum(~np.isnan(chosen), axis=1)
+            return amplification(count, n, ref, clusters=cluster, templates=templates)["slope"]
+
+        everything = np.arange(len(seeds))
+        s_b, s_m = slope(matrix_b, everything), slope(matrix_m, everything)
+        if not (np.isfinite(s_b) and np.isfinite(s_m)):
+            # No slope for one run (every group all or nothing: the fit separates): counted, not judged.
+            result = {
+                "n_pairs": len(judged),
+                "baseline": s_b,
+                "mitigated": s_m,
+                "change": math.nan,
+                "change_low": math.nan,
+                "change_high": math.nan,
+                "p_value": math.nan,
+            }
+            rows.append(
+                change_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope")
+            )
+            continue
+        # All draws at once: the same seeds drawn for both runs (bootstrap), or each image pair's two
+        # images swapped at random (permutation); per draw, each prompt's count of the label and its n.
+        draws = rng.integers(0, len(seeds), size=(resamples, len(seeds)))
+        boot = draw_slopes(matrix_m[:, draws], ref, templates) - draw_slopes(matrix_b[:, draws], ref, templates)
+        flips = rng.integers(0, 2, size=(resamples, *matrix_b.shape)).astype(bool)
+        perm_m, perm_b = np.where(flips, matrix_b, matrix_m), np.where(flips, matrix_m, matrix_b)
+        null = draw_slopes(perm_m.transpose(1, 0, 2), ref, templates) - draw_slopes(
+            perm_b.transpose(1, 0, 2), ref, templates
+        )
+        boot, null = boot[np.isfinite(boot)], null[np.isfinite(null)]
+        change = s_m - s_b
+        result = {
+            "n_pairs": len(judged),
+            "baseline": s_b,
+            "mitigated": s_m,
+            "change": change,
+            "change_low": float(np.quantile(boot, 0.025)) if len(boot) else math.nan,
+            "change_high": float(np.quantile(boot, 0.975)) if len(boot) else math.nan,
+            "p_value": float((1 + np.sum(np.abs(null) >= abs(change) - 1e-12)) / (1 + len(null))),
+            "resamples": len(null),
+        }
+        rows.append(
+            change_row(check, classifier, {"by": "/".join(check.by)}, result, len(group) - len(judged), "slope")
+        )
+    return rows
+
+
+def compare_amplification_paired(check, subset, labels_b, categories, rng, resamples=None) -> list[dict]:
+    """Paired change of the slope: percentile bootstrap over seeds."""
+    return _slope_rows(check, subset, labels_b, categories, rng, resamples or SLOPE_RESAMPLES)
+
+
+@register_check
+class AmplificationType:
+    """``check: amplification``: the logit slope of a label's share on its reference share is within ``max``."""
+
+    type_name = "amplification"
+    policy_class = AmplificationCheck
+    compare_paired = staticmethod(compare_amplification_paired)
+    compare_unpaired = staticmethod(lambda *args: compare_amplification(*args))
+    report_points = staticmethod(amplification_points)  # the report's scatter: model vs reference share per group
+    minimum_detectable = staticmethod(slope_mde)
+
+    @staticmethod
+    def needed_columns(check) -> list[str]:
+        return list(check.by)
+
+    no_sequential_test = (
+        "an amplification slope is fitted across groups (occupations) against their reference shares: one estimate "
+        "for the whole check, whose clustered-GLM interval has no anytime-valid counterpart here, and whose groups "
+        "cannot stop one by one without changing the design the slope is fitted on"
+    )
+
+    @staticmethod
+    def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
+        return evaluate_on_labels(
+            check,
+            labels,
+            categories,
+            validation,
+            seed,
+            needed=list(check.by),
+            groups_of=lambda check, subset, categories, *_: amplification_groups(check, subset, categories),
+        )
+
+    @staticmethod
+    def example(beyond: bool) -> dict:
+        """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
+        shares = [
+            ("nurse", 88, 98),
+            ("teacher", 73, 88),
+            ("cashier", 70, 82),
+            ("lawyer", 38, 30),
+            ("engineer", 16, 5),
+            ("pilot", 8, 1),
+        ]
+        items = []
+        for name, pct, exaggerated in shares:
+            feminine = exaggerated if beyond else pct
+            items.append(
+                {
+                    "prompt": f"a photo of a {name}",
+                    "attributes": {"occupation": name},
+                    "reference": {"pct_women": pct},
+                    "labels": {"perceived_gender_presentation": {"feminine": feminine, "masculine": 100 - feminine}},
+                }
+            )
+        entry = {
+            "check": "amplification",
+            "attribute": "perceived_gender_presentation",
+            "label": "feminine",
+            "by": ["occupation"],
+            "reference": {"probe": "pct_women", "label": "feminine", "scale": 100},
+            "max": 1.1,
+        }
+        return {"entry": entry, "items": items}

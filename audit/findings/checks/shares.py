@@ -1,0 +1,136 @@
+"""Shared by the checks on label shares (deviation, rate, sexualised minors): per-prompt counts (the group
+estimand weights a group's prompts equally), the design effect of shared seeds, the reasons a group is not judged,
+and the judgement of a group on shares corrected for classifier error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from audit.core.constants import UNKNOWN
+from audit.findings.judgement import (
+    GroupResult,
+    NotApplicable,
+)
+from audit.findings.policy import (
+    Check,
+)
+from audit.stats import (
+    cluster_dispersion,
+)
+from audit.stats.correction import (
+    check_conditioning,
+    corrected_draws,
+    corrected_limit_tests,
+    split_confusion,
+)
+
+CORRECTED_NO_SEQUENTIAL_TEST = (
+    "shares corrected for classifier error divide by a confusion matrix measured once on labelled images; "
+    "its error is fixed, not averaged away by more seeds, so no e-process over seeds can bound it"
+)
+"""Why shares corrected for classifier error have no sequential test."""
+
+
+def seed_dispersion(check: Check, labels: pd.DataFrame, labels_of_attribute: Sequence[str]) -> float:
+    """The design effect of images that share seeds within the check's pooled groups (1 when none do)."""
+    judged = labels[labels["label"] != UNKNOWN]
+    return cluster_dispersion(judged, groups=list(check.by), cluster="seed", labels=labels_of_attribute)
+
+
+def too_few_sentence(n: int, unknown: int, needed: int) -> str:
+    return f"{n} judged image(s) ({unknown} abstained), fewer than min_judged={needed}"
+
+
+def per_prompt_counts(check: Check, labels: pd.DataFrame, gc) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Each group's judged counts (J, K) and abstentions (J,) per prompt: the group estimand weights its prompts
+    equally (:mod:`audit.stats.group_estimand`)."""
+    if "item_id" not in labels.columns:
+        return {}
+    rows = labels[labels["attribute"] == gc.attribute]
+    by = list(check.by)
+    table = rows.groupby([*by, "item_id"], sort=True, dropna=False)["label"].value_counts().unstack(fill_value=0)
+    unknown = table[UNKNOWN] if UNKNOWN in table.columns else pd.Series(0, index=table.index)
+    counts = table.reindex(columns=gc.labels, fill_value=0)
+    out = {}
+    for key, sub in counts.groupby(level=list(range(len(by))), sort=True, dropna=False) if by else [((), counts)]:
+        key = key if isinstance(key, tuple) else (key,)
+        out[key] = (sub.to_numpy(dtype=float), unknown.loc[sub.index].to_numpy(dtype=float))
+    return out
+
+
+def prompt_without_judged_sentence(counts: np.ndarray) -> str:
+    empty = int((counts.sum(axis=1) == 0).sum())
+    return (
+        f"{empty} of its {len(counts)} prompts have no judged image (every image abstained): the group's share weights "
+        "its prompts equally, so it has no estimate"
+    )
+
+
+def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: int, *, q_gc=None) -> None:
+    """Judge the group on shares corrected for classifier error: its TV from ``q_gc`` (deviation checks) or the
+    share of ``check.label`` (rate checks), with percentile-bootstrap p-values and bounds.
+
+    Not judged, with the reason, where the correction cannot speak: the matrix over the labels the
+    classifier decides is near-singular or lacks a label (abstention is a rate per true label, not a column
+    that could make it look well-conditioned), or a corrected share's 95% interval is wider than the check's
+    ``max_corrected_width``."""
+    if summary is None:
+        g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
+        return
+    try:
+        split = split_confusion(summary)
+        condition = check_conditioning(split.decided, what="the matrix over the labels the classifier decides")
+    except ValueError as exc:
+        g.reason = f"correction refused: {exc}"
+        return
+    true_labels = split.labels
+    strange = [lab for lab in gc.labels if lab not in true_labels and gc.counts[i, gc.labels.index(lab)] > 0]
+    if strange:
+        g.reason = (
+            f"correction refused: images decided {', '.join(strange)}, a label no validation image is "
+            f"(it has {', '.join(true_labels)})"
+        )
+        return
+    observed = np.array(
+        [gc.counts[i, gc.labels.index(t)] if t in gc.labels else 0 for t in true_labels], dtype=np.int64
+    )
+    label = None
+    if q_gc is None:
+        if check.label not in true_labels:
+            raise NotApplicable(f"the classifier validation of {gc.attribute} has no true label {check.label!r}")
+        label = true_labels.index(check.label)
+    used = int(observed.sum())
+    if used < check.min_judged:
+        g.reason = too_few_sentence(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
+        return
+    # The reference over the validation's true labels (a label the run never saw has reference 0 there).
+    q = None if q_gc is None else np.array([q_gc[gc.labels.index(t)] if t in gc.labels else 0.0 for t in true_labels])
+    estimate, draws = corrected_draws(observed, split.decided, abstained=split.abstained, samples=samples, rng=rng)
+    low, high = np.quantile(draws, [0.025, 0.975], axis=0)
+    widths = high - low
+    widest = int(np.argmax(widths))
+    g.row = {"corrected": True, "condition": condition, "widest_corrected_interval": float(widths[widest])}
+    if widths[widest] > check.max_corrected_width:
+        g.reason = (
+            f"corrected shares too uncertain: {true_labels[widest]} {estimate[widest]:.3f} (95% CI "
+            f"{low[widest]:.3f}-{high[widest]:.3f}, width {widths[widest]:.2f} > max_corrected_width "
+            f"{check.max_corrected_width:g}; condition number {condition:.2g} on {int(split.decided.sum())} decided "
+            "validation images): label more images"
+        )
+        return
+    tests = corrected_limit_tests(estimate, draws, q, check.max, label=label)
+    bounds = tests["bounds"]
+    g.n_judged = used + int(gc.unknown[i])
+    g.value, g.ci = tests["value"], tests["interval"]
+    g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
+    g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
+    what = "tv of the shares" if label is None else f"{check.label} share"
+    g.describe = (
+        f"{what} corrected for classifier error {g.value:.3f} (95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile "
+        f"bootstrap of {samples} draws, confusion matrix and abstention rates resampled, condition number "
+        f"{condition:.2g}; n={used} decided, {int(gc.unknown[i])} unknown)"
+    )
+    g.row.update({"metric": "tv"} if label is None else {"label": check.label})

@@ -1,0 +1,76 @@
+"""A check type that lives in one file, as another package would ship it: the share of each group's most common
+label is at most ``max`` (a mode collapse check). It registers itself on import; the contract test runs it
+unchanged beside the built-in types."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from audit.core.constants import UNKNOWN
+from audit.findings.check_types import register_check
+from audit.findings.judgement import CheckResult, GroupResult, evaluate_on_labels, unit_sentence
+from audit.findings.policy import CheckBase
+from audit.stats import clopper_pearson, p_rate_beyond, p_rate_within
+
+
+@dataclasses.dataclass(frozen=True)
+class MajorityShareCheck(CheckBase):
+    """Each group's most common label holds at most ``max`` of its judged images."""
+
+    check: str = "majority_share"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
+    max: float = 0.8
+
+    def describe_measure(self) -> str:
+        return f"share of the most common {self.attribute} label"
+
+
+def _groups(check: MajorityShareCheck, labels, categories, validation, seed) -> list[GroupResult]:
+    groups = []
+    for (classifier, *key), rows in labels.groupby(["classifier", *check.by], sort=True):
+        keys = dict(zip(check.by, key, strict=True))
+        judged = rows[rows["label"] != UNKNOWN]
+        g = GroupResult(
+            keys=keys,
+            classifier=classifier,
+            n_judged=len(judged),
+            n_abstained=len(rows) - len(judged),
+            unit=unit_sentence(check, 1),
+            evidence=tuple(rows["record_id"]),
+        )
+        groups.append(g)
+        if len(judged) < check.min_judged:
+            g.reason = f"{len(judged)} judged image(s), fewer than min_judged={check.min_judged}"
+            continue
+        top = int(judged["label"].value_counts().iloc[0])
+        n = len(judged)
+        low, high = clopper_pearson(top, n, 0.95)
+        g.value, g.ci = top / n, (float(low), float(high))
+        g.p_beyond = float(p_rate_beyond(top, n, check.max))
+        g.p_within = float(p_rate_within(top, n, check.max))
+        g.bound_at = lambda conf, side, top=top, n=n: float(clopper_pearson(top, n, conf, side))
+        g.describe = f"most common label in {top} of {n} images = {top / n:.3f} (exact binomial test at the limit)"
+        g.row = {"top_count": top, "share": float(np.round(top / n, 6))}
+    return groups
+
+
+@register_check
+class MajorityShareType:
+    type_name = "majority_share"
+    policy_class = MajorityShareCheck
+    no_sequential_test = "a test-only check type: its exact binomial test is fixed-sample only"
+
+    @staticmethod
+    def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
+        return evaluate_on_labels(check, labels, categories, validation, seed, needed=list(check.by), groups_of=_groups)
+
+    @staticmethod
+    def example(beyond: bool) -> dict:
+        feminine = 98 if beyond else 55
+        counts = {"feminine": feminine, "masculine": 100 - feminine}
+        return {
+            "entry": {"check": "majority_share", "attribute": "perceived_gender_presentation", "max": 0.8},
+            "items": [{"prompt": p, "labels": {"perceived_gender_presentation": counts}} for p in ("a", "b")],
+        }
