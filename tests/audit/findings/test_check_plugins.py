@@ -92,4 +92,6 @@ def test_a_check_type_named_only_in_an_installed_entry_point_is_found_parsed_and
 
 def test_an_unknown_check_type_names_the_installed_plugin_among_the_known_ones(site):
     with pytest.raises(Exception, match="acme-share"):
-        policy_from_dict({"name": "p", "checks": [{"id": "x", "check": "acme-shar", "attribute": "a"}]}, source="p.yaml")
+        policy_from_dict(
+            {"name": "p", "checks": [{"id": "x", "check": "acme-shar", "attribute": "a"}]}, source="p.yaml"
+        )
