@@ -60,3 +60,22 @@ def build_run(root: Path, planted: list[tuple[ProbeItem, dict[str, list[str]]]],
 def labels_of(counts: dict[str, int]) -> list[str]:
     """``{"feminine": 3, "masculine": 1}`` → a list of 4 labels in that order."""
     return [label for label, n in counts.items() for _ in range(n)]
+
+
+def example_labels(root: Path, kind: str, beyond: bool):
+    """The check type ``kind``'s own ``example(beyond)`` as a run under ``root``: its check (id ``kind``), the run's
+    per-image labels and label sets, and the classifier validations it needs (as ``analyze_run`` takes them)."""
+    from audit.findings import policy_from_dict, run_labels
+    from audit.findings.checks import CHECK_TYPES
+
+    example = CHECK_TYPES.get(kind).example(beyond)
+    planted = []
+    for spec in example["items"]:
+        it = item(spec["prompt"], attributes=spec.get("attributes", {}), reference=spec.get("reference", {}))
+        planted.append((it, {attribute: labels_of(counts) for attribute, counts in spec["labels"].items()}))
+    with RunStore.open(build_run(root, planted)) as store:
+        labels, categories = run_labels(store)
+    entry = {"id": kind, **example["entry"]}
+    check = policy_from_dict({"name": kind, "checks": [entry]}, source=f"{kind} example").checks[0]
+    validation = {(v["classifier"], v["attribute"]): v for v in example.get("validation", [])}
+    return check, labels, categories, validation

@@ -17,10 +17,8 @@ from scipy.stats import binom
 
 import tests.audit.findings.plugin_check  # noqa: F401  (registers the test-only check type)
 from audit.core.constants import UNKNOWN
-from audit.core.run_store import RunStore
-from audit.findings import policy_from_dict, run_labels
 from audit.findings.checks import CHECK_TYPES
-from tests.audit.findings.run_builder import build_run, item, labels_of
+from tests.audit.findings.run_builder import example_labels
 
 
 def _bernoulli(rows: pd.DataFrame, p: np.ndarray, rng, yes: str, no: str) -> np.ndarray:
@@ -76,13 +74,7 @@ def _upper(trials: int, alpha: float) -> int:
 
 
 def _example_labels(tmp_path, kind: str, copies: int):
-    example = CHECK_TYPES.get(kind).example(True)
-    planted = []
-    for spec in example["items"]:
-        it = item(spec["prompt"], attributes=spec.get("attributes", {}), reference=spec.get("reference", {}))
-        planted.append((it, {attribute: labels_of(counts) for attribute, counts in spec["labels"].items()}))
-    with RunStore.open(build_run(tmp_path / kind, planted)) as store:
-        labels, categories = run_labels(store)
+    check, labels, categories, validation = example_labels(tmp_path / kind, kind, beyond=True)
     # More groups of the same layout: each copy of a prompt is a prompt of its own, with images of its own.
     labels = pd.concat(
         [
@@ -93,9 +85,6 @@ def _example_labels(tmp_path, kind: str, copies: int):
         ],
         ignore_index=True,
     )
-    entry = {"id": "sim", **example["entry"]}
-    check = policy_from_dict({"name": "sim", "checks": [entry]}, source="sim").checks[0]
-    validation = {(v["classifier"], v["attribute"]): v for v in example.get("validation", [])}
     return check, labels, categories, validation
 
 
