@@ -218,7 +218,7 @@ def _slope_rows(
         first = prompts.first()
         ref = first["ref"].to_numpy(dtype=float)
         cluster = first[by].astype(str).agg("\x1f".join, axis=1).to_numpy()
-        templates = first["template"].astype(str).to_numpy() if "template" in first.columns else None
+        templates = first["template"].fillna("").astype(str).to_numpy() if "template" in first.columns else None
 
         def slope(matrix: np.ndarray, columns: np.ndarray, ref=ref, cluster=cluster, templates=templates) -> float:
             chosen = matrix[:, columns]
