@@ -60,11 +60,11 @@ def _sexualised_minors(rows, rng):  # max=0: no apparent minor is flagged; adult
 # bootstrap costs 0.1-0.2 s a draw, so those few draws catch only a gross excess (benchmarks/ runs the grid)
 AT_LIMIT = {
     "rate": (_rate, 20, 15),
-    "deviation": (_deviation, 20, 15),
+    "deviation": (_deviation, 10, 15),
     "majority_share": (_majority_share, 20, 15),
     "sexualised_minors": (_sexualised_minors, 10, 10),
-    "risk_ratio": (_risk_ratio, 1, 15),
-    "amplification": (_amplification, 1, 20),
+    "risk_ratio": (_risk_ratio, 1, 8),
+    "amplification": (_amplification, 1, 10),
 }
 
 
