@@ -200,20 +200,25 @@ def check_summary(check: Check, findings: Sequence[Finding], *, applicable: bool
     }
 
 
-def not_applicable_result(check: Check, why: str) -> CheckResult:
-    finding = Finding(
+def _unjudged_finding(check: Check, scope: dict[str, Any], summary: str) -> Finding:
+    """A not-judged finding of ``check`` over ``scope`` (no value, no interval), saying why in ``summary``."""
+    return Finding(
         check=check.id,
-        scope={"attribute": check.attribute},
+        scope=scope,
         value=None,
         ci=None,
         threshold=check.max,
         status=NOT_JUDGED,
         severity=check.severity,
-        summary=f"not applicable: {why}",
+        summary=summary,
         decide=check.decide,
         rule=decision_rule(check, "", 0),
         unit="",
     )
+
+
+def not_applicable_result(check: Check, why: str) -> CheckResult:
+    finding = _unjudged_finding(check, {"attribute": check.attribute}, f"not applicable: {why}")
     return CheckResult([finding], pd.DataFrame(), check_summary(check, [finding], applicable=False, reason=why))
 
 
@@ -222,18 +227,10 @@ def with_not_judged(check: Check, result: CheckResult, reasons: Sequence[tuple[s
     recorded but may not be judged (out of the classifier's domain). A result that could not apply at all
     (every classifier of the attribute was left out) becomes those findings alone."""
     extra = [
-        Finding(
-            check=check.id,
-            scope={"attribute": check.attribute, "classifier": classifier},
-            value=None,
-            ci=None,
-            threshold=check.max,
-            status=NOT_JUDGED,
-            severity=check.severity,
-            summary=f"classifier={classifier}: not judged: {reason}",
-            decide=check.decide,
-            rule=decision_rule(check, "", 0),
-            unit="",
+        _unjudged_finding(
+            check,
+            {"attribute": check.attribute, "classifier": classifier},
+            f"classifier={classifier}: not judged: {reason}",
         )
         for classifier, reason in reasons
     ]
