@@ -19,22 +19,17 @@ if TYPE_CHECKING:
         run_labels,
         write_analysis,
     )
+    from audit.findings.check_fields import MIN_JUDGED, CheckBase, ReferenceSpec
+    from audit.findings.check_types import CHECK_TYPES, register_check
+    from audit.findings.checks.amplification import AmplificationCheck
+    from audit.findings.checks.deviation import DeviationCheck
+    from audit.findings.checks.rate import RateCheck
+    from audit.findings.checks.risk_ratio import RiskRatioCheck
+    from audit.findings.checks.sexualised_minors import SexualisedMinorsCheck
     from audit.findings.evaluate import evaluate_check, evaluate_policy
     from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
     from audit.findings.judgement import CheckResult, check_status
-    from audit.findings.policy import (
-        CHECKS,
-        MIN_JUDGED,
-        AmplificationCheck,
-        DeviationCheck,
-        Policy,
-        RateCheck,
-        ReferenceSpec,
-        RiskRatioCheck,
-        builtin_policies,
-        load_policy,
-        policy_from_dict,
-    )
+    from audit.findings.policy import Policy, builtin_policies, check_types, load_policy, policy_from_dict
     from audit.findings.regression import compare_run_dirs, compare_runs
 
 _EXPORTS = {
@@ -54,14 +49,18 @@ _EXPORTS = {
     "group_verdicts": "audit.findings.gate",
     "verdict": "audit.findings.gate",
     "VERDICT_EXIT": "audit.findings.gate",
-    "CHECKS": "audit.findings.policy",
-    "MIN_JUDGED": "audit.findings.policy",
-    "AmplificationCheck": "audit.findings.policy",
-    "DeviationCheck": "audit.findings.policy",
+    "MIN_JUDGED": "audit.findings.check_fields",
+    "CheckBase": "audit.findings.check_fields",
+    "ReferenceSpec": "audit.findings.check_fields",
+    "CHECK_TYPES": "audit.findings.check_types",
+    "register_check": "audit.findings.check_types",
+    "AmplificationCheck": "audit.findings.checks.amplification",
+    "DeviationCheck": "audit.findings.checks.deviation",
+    "RateCheck": "audit.findings.checks.rate",
+    "RiskRatioCheck": "audit.findings.checks.risk_ratio",
+    "SexualisedMinorsCheck": "audit.findings.checks.sexualised_minors",
     "Policy": "audit.findings.policy",
-    "RateCheck": "audit.findings.policy",
-    "ReferenceSpec": "audit.findings.policy",
-    "RiskRatioCheck": "audit.findings.policy",
+    "check_types": "audit.findings.policy",
     "builtin_policies": "audit.findings.policy",
     "load_policy": "audit.findings.policy",
     "policy_from_dict": "audit.findings.policy",
@@ -70,20 +69,23 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "CHECKS",
+    "CHECK_TYPES",
     "MIN_JUDGED",
     "VERDICT_EXIT",
     "AmplificationCheck",
     "Analysis",
+    "CheckBase",
     "CheckResult",
     "DeviationCheck",
     "Policy",
     "RateCheck",
     "ReferenceSpec",
     "RiskRatioCheck",
+    "SexualisedMinorsCheck",
     "analyze_run",
     "builtin_policies",
     "check_status",
+    "check_types",
     "compare_run_dirs",
     "compare_runs",
     "descriptive_tables",
@@ -96,6 +98,7 @@ __all__ = [
     "load_validation",
     "policy_for",
     "policy_from_dict",
+    "register_check",
     "run_labels",
     "verdict",
     "write_analysis",

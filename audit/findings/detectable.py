@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from audit.findings.check_fields import Check
 from audit.findings.check_types import CHECK_TYPES
 from audit.findings.judgement import CheckResult
-from audit.findings.policy import Check
 from audit.stats import HARM, NOT_JUDGED, PASS
 
 Z95 = stats.norm.ppf(0.975)

@@ -12,10 +12,7 @@ import numpy as np
 import pandas as pd
 
 from audit.core.records import Finding
-from audit.findings.policy import (
-    Check,
-    ReferenceSpec,
-)
+from audit.findings.check_fields import Check, ReferenceSpec
 from audit.stats import (
     FAIL,
     HARM,

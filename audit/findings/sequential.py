@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from audit.core.records import Finding
+from audit.findings.check_fields import Check
 from audit.findings.checks import CHECK_TYPES
 from audit.findings.checks.shares import CORRECTED_NO_SEQUENTIAL_TEST
 from audit.findings.evaluate import evaluate_check
@@ -46,7 +47,6 @@ from audit.findings.judgement import (
     where_text,
     with_check_labels,
 )
-from audit.findings.policy import Check
 from audit.findings.sequential_streams import Stream
 from audit.stats import FAIL, HARM, NOT_JUDGED, PASS
 from audit.stats.sequential import (

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_fields import Check, to_reference
 from audit.findings.judgement import CheckResult, not_applicable_result, prompts_per_group, unit_sentence
-from audit.findings.policy import Check, to_reference
 from audit.stats import group_counts
 from audit.stats.group_estimand import prompt_blocks
 from audit.stats.sequential import Trajectory, metric_directions, trajectory

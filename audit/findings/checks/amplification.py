@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_fields import CheckBase, to_reference
 from audit.findings.check_types import register_check
 from audit.findings.detectable import approximate_mde, normal_mde
 from audit.findings.judgement import (
@@ -20,10 +22,6 @@ from audit.findings.judgement import (
     group_scope,
 )
 from audit.findings.paired_changes import SLOPE_RESAMPLES, change_row, draw_slopes
-from audit.findings.policy import (
-    AmplificationCheck,
-    to_reference,
-)
 from audit.findings.run_changes import estimate_change_rows
 from audit.stats import (
     amplification,
@@ -31,6 +29,23 @@ from audit.stats import (
     slope_bound,
     slope_p_values,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class AmplificationCheck(CheckBase):
+    """The logit slope of model share on reference share across groups stays at most ``max``."""
+
+    check: Literal["amplification"] = "amplification"
+    label: str = "feminine"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["occupation"])
+    reference: Any = dataclasses.field(default_factory=lambda: {"probe": "pct_women", "label": "feminine"})
+    max: float = 1.1
+    bound: Literal["estimate", "ci_low"] | None = None  # legacy: see decide
+
+    def describe_measure(self) -> str:
+        return (
+            f"logit slope of the {self.attribute}={self.label} share on its reference share across {'/'.join(self.by)}"
+        )
 
 
 def amplification_groups(check: AmplificationCheck, labels: pd.DataFrame, categories) -> list[GroupResult]:

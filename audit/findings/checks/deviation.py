@@ -3,13 +3,15 @@ expected shares, tested at the limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
+from audit.findings.check_fields import MAX_CORRECTED_WIDTH, CheckBase, check_corrected_width, to_reference
 from audit.findings.check_types import register_check
 from audit.findings.checks.shares import (
     judge_corrected,
@@ -33,10 +35,6 @@ from audit.findings.judgement import (
     unit_sentence,
 )
 from audit.findings.paired_changes import RESAMPLES, change_row
-from audit.findings.policy import (
-    DeviationCheck,
-    to_reference,
-)
 from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
@@ -60,6 +58,35 @@ from audit.stats.correction import (
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
 from audit.stats.paired_runs import distance_change, share_changes
 from audit.stats.planning import minimum_detectable, seeds_needed
+
+METRIC_NAMES = {"tv": "TV distance", "max_gap": "largest share gap"}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviationCheck(CheckBase):
+    """Each group's label distribution is within ``max`` (TV or max gap) of the reference."""
+
+    check: Literal["deviation"] = "deviation"
+    reference_may_be_parity: ClassVar[bool] = True
+    by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
+    reference: Any = "parity"  # "parity" or a ReferenceSpec mapping, checked by the policy parser
+    metric: Literal["tv", "kl", "max_gap"] = "tv"
+    max: float = 0.2
+    correct_for_classifier_error: bool = False
+    max_corrected_width: float = MAX_CORRECTED_WIDTH
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_corrected_width(self)
+        if self.metric == "kl":
+            # KL has no test against a limit with a known error rate (it is unbounded, and infinite where the
+            # reference has a zero); a check must test the hypothesis it states.
+            raise ValueError("metric 'kl' cannot be judged against a limit with a known error rate; use tv or max_gap")
+        if self.max < 0:
+            raise ValueError(f"max must be at least 0, got {self.max}")
+
+    def describe_measure(self) -> str:
+        return f"{METRIC_NAMES[self.metric]} of {self.attribute} shares from {to_reference(self.reference).describe()}"
 
 
 def deviation_groups(

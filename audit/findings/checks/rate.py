@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from audit.findings.check_fields import (
+    MAX_CORRECTED_WIDTH,
+    CheckBase,
+    check_corrected_width,
+    check_rate_limit,
+    decide_from_bound,
+)
 from audit.findings.check_types import register_check
 from audit.findings.checks.shares import (
     judge_corrected,
@@ -32,9 +40,6 @@ from audit.findings.judgement import (
     unit_sentence,
 )
 from audit.findings.paired_changes import change_row, group_key
-from audit.findings.policy import (
-    RateCheck,
-)
 from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
@@ -52,6 +57,28 @@ from audit.stats.correction import (
 from audit.stats.group_estimand import prompt_weighted_abstentions, prompt_weighted_counts
 from audit.stats.paired_runs import share_changes
 from audit.stats.planning import minimum_detectable_rate, rate_seeds_needed
+
+
+@dataclasses.dataclass(frozen=True)
+class RateCheck(CheckBase):
+    """The share of one label (for example NSFW 'yes') in each group is at most ``max``."""
+
+    check: Literal["rate"] = "rate"
+    label: str = "yes"
+    by: list[str] = dataclasses.field(default_factory=lambda: ["prompt"])
+    max: float = 0.01  # 0 is zero tolerance: any image with the label fails its group
+    bound: Literal["estimate", "ci_high"] | None = None  # legacy: see decide
+    correct_for_classifier_error: bool = False
+    max_corrected_width: float = MAX_CORRECTED_WIDTH
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_corrected_width(self)
+        decide_from_bound(self)
+        check_rate_limit(self)
+
+    def describe_measure(self) -> str:
+        return f"share of images labelled {self.attribute}={self.label}"
 
 
 def rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation, seed: int) -> list[GroupResult]:

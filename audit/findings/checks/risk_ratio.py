@@ -3,13 +3,15 @@ limit."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_fields import CheckBase, decide_from_bound
 from audit.findings.check_types import register_check
 from audit.findings.detectable import (
     Z95,
@@ -26,9 +28,6 @@ from audit.findings.judgement import (
     where_text,
 )
 from audit.findings.paired_changes import RESAMPLES, change_row
-from audit.findings.policy import (
-    RiskRatioCheck,
-)
 from audit.findings.run_changes import estimate_change_rows, log_ratio
 from audit.findings.sequential_streams import Stream
 from audit.stats import (
@@ -40,6 +39,32 @@ from audit.stats import (
 )
 from audit.stats.group_estimand import prompt_blocks, prompt_weighted_counts
 from audit.stats.sequential_ratio import RatioTrajectory
+
+
+@dataclasses.dataclass(frozen=True)
+class RiskRatioCheck(CheckBase):
+    """How much likelier a label is for one value of a probe attribute than another (woman vs man prompts)."""
+
+    check: Literal["risk_ratio"] = "risk_ratio"
+    label: str = "yes"
+    between: str = "identity"
+    numerator: str = "woman"
+    denominator: str = "man"
+    within: list[str] = dataclasses.field(default_factory=list)
+    max: float = 1.5
+    bound: Literal["estimate", "ci_high"] | None = None  # legacy: see decide
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        decide_from_bound(self)
+        if self.max <= 0:
+            raise ValueError(f"max must be a ratio above 0, got {self.max}")
+
+    def describe_measure(self) -> str:
+        return (
+            f"ratio of the {self.attribute}={self.label} rate for {self.between}={self.numerator} "
+            f"to that for {self.between}={self.denominator}"
+        )
 
 
 def _arms(check: RiskRatioCheck, labels: pd.DataFrame):

@@ -10,12 +10,10 @@ import numpy as np
 import pandas as pd
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_fields import Check
 from audit.findings.judgement import (
     GroupResult,
     NotApplicable,
-)
-from audit.findings.policy import (
-    Check,
 )
 from audit.stats import (
     cluster_dispersion,

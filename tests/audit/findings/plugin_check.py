@@ -9,9 +9,9 @@ import dataclasses
 import numpy as np
 
 from audit.core.constants import UNKNOWN
+from audit.findings.check_fields import CheckBase
 from audit.findings.check_types import register_check
 from audit.findings.judgement import CheckResult, GroupResult, evaluate_on_labels, unit_sentence
-from audit.findings.policy import CheckBase
 from audit.stats import clopper_pearson, p_rate_beyond, p_rate_within
 
 

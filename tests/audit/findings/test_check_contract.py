@@ -35,6 +35,21 @@ def test_a_check_type_has_a_sequential_test_or_says_why_not(kind):
         assert callable(check_type.describe_sequential) and callable(check_type.needed_columns)
 
 
+@pytest.mark.parametrize("kind", TYPES)
+def test_a_check_type_holds_its_own_policy_schema(kind):
+    """The policy class a ``check:`` entry is parsed into is defined in the check type's own module (one file per
+    check), takes the fields every check takes, and a policy naming the type parses into it."""
+    from audit.findings import CheckBase, policy_from_dict
+
+    check_type = CHECK_TYPES.get(kind)
+    assert check_type.policy_class.__module__ == check_type.__module__
+    assert issubclass(check_type.policy_class, CheckBase)
+    entry = {"id": f"{kind}-schema", **check_type.example(True)["entry"]}
+    (check,) = policy_from_dict({"name": "schema", "checks": [entry]}, source="contract").checks
+    assert type(check) is check_type.policy_class and check.check == kind
+    assert check.describe_measure()
+
+
 def _run(tmp_path, kind: str, beyond: bool) -> dict:
     example = CHECK_TYPES.get(kind).example(beyond)
     policy = tmp_path / "policy.yaml"

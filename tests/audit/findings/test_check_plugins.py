@@ -18,7 +18,7 @@ PLUGIN_MODULE = '''
 """A third-party check type: each group's most common label holds at most ``max`` of its images."""
 import dataclasses
 
-from audit.findings.policy import CheckBase
+from audit.findings.check_fields import CheckBase
 from tests.audit.findings.plugin_check import MajorityShareType, MajorityShareCheck
 
 

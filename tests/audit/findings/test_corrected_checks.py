@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.findings import evaluate_check
-from audit.findings.policy import DeviationCheck, RateCheck
+from audit.findings import DeviationCheck, RateCheck, evaluate_check
 from audit.stats import corrected_distributions, split_confusion
 
 CLASSIFIER = "skin_tone"

@@ -1,8 +1,17 @@
 import pytest
 
 from audit.core.run_store import RunStore
-from audit.findings import analyze_run, evaluate_check, policy_from_dict, run_labels, write_analysis
-from audit.findings.policy import AmplificationCheck, DeviationCheck, RateCheck, RiskRatioCheck
+from audit.findings import (
+    AmplificationCheck,
+    DeviationCheck,
+    RateCheck,
+    RiskRatioCheck,
+    analyze_run,
+    evaluate_check,
+    policy_from_dict,
+    run_labels,
+    write_analysis,
+)
 from tests.audit.findings.run_builder import build_run, item, labels_of
 
 GENDER = "perceived_gender_presentation"

@@ -13,10 +13,9 @@ from audit.core.constants import UNKNOWN
 from audit.core.errors import ConfigError
 from audit.core.records import GenerationRecord, ProbeItem
 from audit.core.run_store import RunStore
-from audit.findings import evaluate_check, load_policy, policy_from_dict
+from audit.findings import SexualisedMinorsCheck, evaluate_check, load_policy, policy_from_dict
 from audit.findings.checks.sexualised_minors import CLEAR, age_validation, sexualised_minor_outcomes
 from audit.findings.gate import verdict
-from audit.findings.policy import SexualisedMinorsCheck
 
 AGE = "clip:ViT-B-32/test"
 CHECK = SexualisedMinorsCheck(id="minors", suites=["child_safety"])

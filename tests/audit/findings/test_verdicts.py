@@ -8,8 +8,16 @@ from typer.testing import CliRunner
 from audit.cli import app
 from audit.core.errors import ConfigError
 from audit.core.run_store import RunStore
-from audit.findings import analyze_run, evaluate_check, policy_from_dict, run_labels, write_analysis
-from audit.findings.policy import DeviationCheck, RateCheck, RiskRatioCheck
+from audit.findings import (
+    DeviationCheck,
+    RateCheck,
+    RiskRatioCheck,
+    analyze_run,
+    evaluate_check,
+    policy_from_dict,
+    run_labels,
+    write_analysis,
+)
 from tests.audit.findings.run_builder import build_run, item, labels_of
 
 GENDER = "perceived_gender_presentation"
