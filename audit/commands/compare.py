@@ -53,8 +53,11 @@ def compare_command(
         from audit.findings.regression import compare_run_dirs
 
         findings, table, chosen = compare_run_dirs(baseline, candidate, policy, alpha=alpha)
-        regressions = [f for f in findings if not f.passed]
+        regressions = [f for f in findings if f.status == "fail"]
+        unjudged = sum(f.status == "not_judged" for f in findings)
         lines = [f"policy {chosen.name}: {len(findings)} group comparison(s), BH at {alpha:g}"]
+        if unjudged:
+            lines.append(f"{unjudged} group comparison(s) not judged: no test of the change was possible")
         lines.append(gate_table(findings) if findings else "nothing to compare: no group is in both runs")
         if out is not None:
             payload = {
@@ -63,6 +66,7 @@ def compare_command(
                 "policy": chosen.name,
                 "alpha": alpha,
                 "regressions": len(regressions),
+                "not_judged": unjudged,
                 "findings": [f.as_dict() for f in findings],
             }
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -55,20 +55,27 @@ def compare_runs(
         scope = {"attribute": row["attribute"], "classifier": row["classifier"]}
         scope.update({k: row[k] for k in row["_by"]})
         where = ", ".join(f"{k}={row[k]}" for k in row["_by"]) or "all"
+        tested = bool(np.isfinite(row["p_value"]))
+        if not tested:
+            # A group both runs have but whose change no test could judge (a slope that could not be fitted in
+            # one run): not judged, shown, never a pass.
+            summary = f"{where}: not judged: {row['_note']}"
+        else:
+            summary = (
+                f"{where}: {row['measure']} {_show(row['baseline'])} -> {_show(row['candidate'])} "
+                f"({row['test']} BH-adjusted p={row['p_adjusted']:.3g}; "
+                f"n={row['n_baseline']} vs {row['n_candidate']}){row['_note']}"
+            )
         findings.append(
             Finding(
                 check=REGRESSION_PREFIX + row["check"],
                 scope=scope,
-                value=float(row["change"]),
+                value=float(row["change"]) if tested else None,
                 ci=None,
                 threshold=alpha,
-                status="fail" if row["regression"] else "pass",
+                status=("fail" if row["regression"] else "pass") if tested else "not_judged",
                 severity=row["severity"],
-                summary=(
-                    f"{where}: {row['measure']} {_show(row['baseline'])} -> {_show(row['candidate'])} "
-                    f"({row['test']} BH-adjusted p={row['p_adjusted']:.3g}; "
-                    f"n={row['n_baseline']} vs {row['n_candidate']}){row['_note']}"
-                ),
+                summary=summary,
                 evidence=row["_evidence"],
                 decide="evidence_of_harm",
                 rule=(
@@ -78,8 +85,8 @@ def compare_runs(
                 ),
                 unit="this group in both runs",
                 n_judged=int(row["n_candidate"]),
-                p_value=float(row["p_value"]),
-                p_adjusted=float(row["p_adjusted"]),
+                p_value=float(row["p_value"]) if tested else None,
+                p_adjusted=float(row["p_adjusted"]) if tested else None,
             )
         )
     return findings, table.drop(columns=["_by", "_evidence", "_note"], errors="ignore")

@@ -81,15 +81,22 @@ def estimate_change_rows(check, base: pd.DataFrame, cand: pd.DataFrame, estimate
     if base.empty or cand.empty:
         return []
     keys = ["classifier", *getattr(check, "within", [])]
-    merged = base.merge(cand, on=keys, suffixes=("_b", "_c"))
+    # Both tables with every column of either (a run whose estimate could not be made has no estimate columns),
+    # so each merged column carries its run's suffix.
+    columns = list(dict.fromkeys([*base.columns, *cand.columns]))
+    merged = base.reindex(columns=columns).merge(cand.reindex(columns=columns), on=keys, suffixes=("_b", "_c"))
     rows = []
     for row in merged.to_dict("records"):
         measured = estimates(check, row)
+        where = {k: row[k] for k in keys[1:]}
         if measured is None:
+            rows.append(_not_compared(check, row["classifier"], where, "no estimate in one of the runs"))
             continue
         value_b, value_c, est_b, se_b, est_c, se_c, n_b, n_c, measure, test, note = measured
         se = float(np.hypot(se_b, se_c))
         if not (np.isfinite(est_b) and np.isfinite(est_c) and np.isfinite(se)):
+            run = "the baseline" if not np.isfinite(est_b) else "the candidate" if not np.isfinite(est_c) else "a run"
+            rows.append(_not_compared(check, row["classifier"], where, f"{measure}: no finite estimate in {run}"))
             continue
         if se > 0:
             p = float(2 * stats.norm.sf(abs(est_c - est_b) / se))
@@ -101,7 +108,7 @@ def estimate_change_rows(check, base: pd.DataFrame, cand: pd.DataFrame, estimate
                 "severity": check.severity,
                 "attribute": check.attribute,
                 "classifier": row["classifier"],
-                **{k: row[k] for k in keys[1:]},
+                **where,
                 "measure": measure,
                 "baseline": float(value_b),
                 "candidate": float(value_c),
@@ -116,3 +123,25 @@ def estimate_change_rows(check, base: pd.DataFrame, cand: pd.DataFrame, estimate
             }
         )
     return rows
+
+
+def _not_compared(check, classifier: str, where: dict, reason: str) -> dict:
+    """A group of both runs whose change cannot be tested: a row without a p-value, shown as not judged."""
+    return {
+        "check": check.id,
+        "severity": check.severity,
+        "attribute": check.attribute,
+        "classifier": classifier,
+        **where,
+        "measure": "",
+        "baseline": float("nan"),
+        "candidate": float("nan"),
+        "change": float("nan"),
+        "n_baseline": 0,
+        "n_candidate": 0,
+        "test": "",
+        "p_value": float("nan"),
+        "_by": list(where),
+        "_evidence": (),
+        "_note": reason,
+    }

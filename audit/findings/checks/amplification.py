@@ -183,10 +183,13 @@ def amplification_points(check: AmplificationCheck, labels: pd.DataFrame, catego
 
 
 def _slope_change(check: AmplificationCheck, row: dict):
-    """The check's slope and its standard error in each run."""
-    value_b, value_c = row["slope_b"], row["slope_c"]
-    est_b, est_c, se_b, se_c = value_b, value_c, row["slope_se_b"], row["slope_se_c"]
-    n_b, n_c = row["groups_b"], row["groups_c"]
+    """The check's slope and its standard error in each run; NaN where a run's slope could not be fitted (its
+    table then has no slope: too few groups, or the fit failed), which the comparison shows as not judged."""
+    nan = float("nan")
+    value_b, value_c = row.get("slope_b", nan), row.get("slope_c", nan)
+    est_b, est_c, se_b, se_c = value_b, value_c, row.get("slope_se_b", nan), row.get("slope_se_c", nan)
+    n_b, n_c = row.get("groups_b", 0), row.get("groups_c", 0)
+    n_b, n_c = (0 if n != n else n for n in (n_b, n_c))
     return value_b, value_c, est_b, se_b, est_c, se_c, n_b, n_c, "amplification slope", "z on slope", ""
 
 

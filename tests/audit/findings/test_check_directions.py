@@ -86,3 +86,50 @@ def test_a_sequential_stream_stops_beyond_only_on_the_run_beyond_the_limit(examp
             assert result.status != "fail" and "beyond" not in stops, (stops, [f.summary for f in result.findings])
             assert all(f.status != "fail" for f in result.findings)
         assert not state.running_items  # the budget is spent: nothing samples on
+
+
+def test_a_comparison_with_a_run_whose_slope_cannot_be_fitted_is_not_judged_never_dropped_or_passed(tmp_path):
+    """Two independent runs, the candidate with too few groups for an amplification slope: its one comparison row is
+    not judged, saying which run has no estimate, and the CLI's unpaired compare counts it (it raised KeyError)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from audit.cli import app
+    from audit.findings import Policy
+    from audit.findings.regression import compare_runs
+    from tests.audit.findings.run_builder import build_run, item, labels_of
+
+    check, beyond, cats_beyond, _ = example_labels(tmp_path / "beyond", "amplification", beyond=True)
+    two = sorted(beyond["occupation"].unique())[:2]
+    few = beyond[beyond["occupation"].isin(two)]
+    for baseline, candidate, missing in ((beyond, few, "candidate"), (few, beyond, "baseline")):
+        findings, table = compare_runs(baseline, candidate, Policy(name="p", checks=[check]), cats_beyond)
+        (finding,) = findings
+        assert finding.status == "not_judged" and not finding.passed
+        assert f"no finite estimate in the {missing}" in finding.summary
+        assert table["p_value"].isna().all()
+
+    example = CHECK_TYPES.get("amplification").example(True)
+    planted = [
+        (
+            item(spec["prompt"], attributes=spec.get("attributes", {}), reference=spec.get("reference", {})),
+            {attribute: labels_of(counts) for attribute, counts in spec["labels"].items()},
+        )
+        for spec in example["items"]
+    ]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"name": "p", "checks": [{"id": "amp", **example["entry"]}]}), encoding="utf-8")
+    full = build_run(tmp_path / "full", planted, policy=str(policy))
+    short = build_run(
+        tmp_path / "short", [p for p in planted if p[0].attributes.get("occupation") in two], policy=str(policy)
+    )
+    out = tmp_path / "comparison.json"
+    result = CliRunner().invoke(
+        app, ["compare", str(full), str(short), "--design", "unpaired", "--policy", str(policy), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 group comparison(s) not judged" in result.output
+    import json
+
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert payload["not_judged"] == 1 and payload["regressions"] == 0
