@@ -40,9 +40,14 @@ class CheckResult:
         return self.summary.get("status", NOT_JUDGED)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class GroupResult:
-    """One group's numbers before the decision: what the rule needs and what the finding shows."""
+    """One group's numbers before the decision: what the rule needs and what the finding shows.
+
+    A record, never filled in place: a check builds the group's counts, then either :meth:`not_judged` (with the
+    reason) or :meth:`measured` (its value, interval, p-values at the limit and description) gives the finished
+    group, and the decision (:func:`decide_groups`) reads finished groups only.
+    """
 
     keys: dict
     classifier: str
@@ -59,6 +64,34 @@ class GroupResult:
     evidence: tuple[str, ...] = ()
     row: dict = dataclasses.field(default_factory=dict)
     scope: dict = dataclasses.field(default_factory=dict)
+
+    def not_judged(self, reason: str, **changes: Any) -> GroupResult:
+        """This group, not judged for ``reason`` (with any other fields ``changes`` sets)."""
+        return dataclasses.replace(self, reason=reason, **changes)
+
+    def measured(
+        self,
+        *,
+        value: float,
+        ci: tuple[float, float],
+        p_beyond: float,
+        p_within: float,
+        bound_at: Callable[[float, str], float] | None,
+        describe: str,
+        **changes: Any,
+    ) -> GroupResult:
+        """This group with its measurement: the value and 95% interval, the one-sided p-values that it is beyond
+        and within the limit, its confidence bound at any level and side, and the sentence that describes it."""
+        return dataclasses.replace(
+            self,
+            value=value,
+            ci=ci,
+            p_beyond=p_beyond,
+            p_within=p_within,
+            bound_at=bound_at,
+            describe=describe,
+            **changes,
+        )
 
 
 class NotApplicable(Exception):
@@ -91,10 +124,13 @@ def with_check_labels(check: Check, labels: pd.DataFrame, categories: Categories
 
 def decide_groups(check: Check, groups: list[GroupResult]) -> CheckResult:
     """Apply the check's rule across its groups and build the findings and the check's summary."""
-    judged = [g for g in groups if g.reason is None and np.isfinite(_p_of(check, g))]
-    for g in groups:
-        if g.reason is None and g not in judged:
-            g.reason = "no test was possible on these images"
+    groups = [
+        g.not_judged("no test was possible on these images")
+        if g.reason is None and not np.isfinite(_p_of(check, g))
+        else g
+        for g in groups
+    ]
+    judged = [g for g in groups if g.reason is None]
     p = np.array([_p_of(check, g) if g.reason is None else np.nan for g in groups], dtype=float)
     adjusted = adjusted_p_values(p, check.decide)
     status = statuses(adjusted, check.decide, check.alpha)
@@ -349,9 +385,10 @@ def evaluate_on_labels(
     except NotApplicable as exc:
         return not_applicable_result(check, str(exc))
     if check.require_validation:
-        for group in groups:
-            if (group.classifier, check.attribute) not in validation and group.reason is None:
-                group.reason = (
-                    f"attribute unvalidated: no classifier validation for {group.classifier} / {check.attribute}"
-                )
+        groups = [
+            g.not_judged(f"attribute unvalidated: no classifier validation for {g.classifier} / {check.attribute}")
+            if (g.classifier, check.attribute) not in validation and g.reason is None
+            else g
+            for g in groups
+        ]
     return decide_groups(check, groups)

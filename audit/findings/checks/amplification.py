@@ -76,6 +76,8 @@ def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: 
     group_n = pd.Series(n).groupby(by_key).transform("sum").to_numpy()
     keep = (group_n >= check.min_judged) & np.isfinite(ref)
     scope = {**group_scope(check, gc.classifier, {}), "by": list(check.by), "label": check.label}
+    groups_used = len(np.unique(by_key[keep]))
+    groups_left = len(np.unique(by_key)) - groups_used
     g = GroupResult(
         keys={},
         classifier=gc.classifier,
@@ -83,16 +85,13 @@ def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: 
         n_abstained=int(gc.unknown.sum()),
         scope=scope,
         evidence=tuple(r for i, records in enumerate(gc.records) if keep[i] for r in records),
+        unit=f"the line across {groups_used} {'/'.join(check.by)} groups",
     )
-    groups_used = len(np.unique(by_key[keep]))
-    groups_left = len(np.unique(by_key)) - groups_used
-    g.unit = f"the line across {groups_used} {'/'.join(check.by)} groups"
     if groups_used < 3:
-        g.reason = (
+        return g.not_judged(
             f"{groups_used} {'/'.join(check.by)} group(s) with a reference figure and at least "
             f"min_judged={check.min_judged} judged images; at least 3 are needed"
         )
-        return g
     item_ids = keys["item_id"].to_numpy()
     template_of = _templates(labels)
     templates = np.array([template_of.get(i, "") for i in item_ids])
@@ -108,26 +107,30 @@ def _amplification_line(check: AmplificationCheck, gc, ref: np.ndarray, labels: 
     else:
         result = amplification(count[keep], n[keep], ref[keep], clusters=by_key[keep], templates=templates[keep])
     if not np.isfinite(result["slope"]):
-        g.reason = (
+        return g.not_judged(
             "the slope could not be fitted (the reference shares do not vary, groups at 0% or 100% separate "
             "the fit, or it failed)"
         )
-        return g
-    g.value = result["slope"]
-    g.ci = (result["slope_low"], result["slope_high"])
-    g.p_beyond, g.p_within = slope_p_values(result, check.max)
-    g.bound_at = lambda conf, side: slope_bound(result, conf, side)
+    value, ci = result["slope"], (result["slope_low"], result["slope_high"])
+    p_beyond, p_within = slope_p_values(result, check.max)
     floored = result.get("reference_floored", 0)
-    g.describe = (
+    describe = (
         f"{check.label} share vs {to_reference(check.reference).describe()} across {groups_used} "
-        f"{'/'.join(check.by)} groups ({result['templates']} template(s)): logit slope {g.value:.2f} "
-        f"(95% CI {g.ci[0]:.2f}-{g.ci[1]:.2f}; binomial GLM, errors clustered by {result['clustering']}, "
+        f"{'/'.join(check.by)} groups ({result['templates']} template(s)): logit slope {value:.2f} "
+        f"(95% CI {ci[0]:.2f}-{ci[1]:.2f}; binomial GLM, errors clustered by {result['clustering']}, "
         f"t with {int(result['slope_df'])} df), mean shift towards the majority {result['shift']:+.3f}"
         + (f"; {groups_left} group(s) left out (too few images or no reference)" if groups_left else "")
         + (f"; reference shares floored at 0.5% in {floored} prompt(s)" if floored else "")
     )
-    g.row = {k: v for k, v in result.items()}
-    return g
+    return g.measured(
+        value=value,
+        ci=ci,
+        p_beyond=p_beyond,
+        p_within=p_within,
+        bound_at=lambda conf, side: slope_bound(result, conf, side),
+        describe=describe,
+        row=dict(result),
+    )
 
 
 def _templates(labels: pd.DataFrame) -> dict:

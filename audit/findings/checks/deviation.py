@@ -119,22 +119,22 @@ def deviation_groups(
                 unit=unit_sentence(check, prompts.get(key, 1)),
                 evidence=tuple(gc.records[i]),
             )
-            groups.append(g)
             q = expected[i]
             if np.isnan(q).any():
-                g.reason = f"no reference figure ({reference.describe()}) for this group"
+                groups.append(g.not_judged(f"no reference figure ({reference.describe()}) for this group"))
                 continue
             if check.correct_for_classifier_error:
-                judge_corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha), q_gc=q)
+                draws = bootstrap_draws(len(gc.keys), check.alpha)
+                groups.append(judge_corrected(check, g, gc, i, summary, rng, draws, q_gc=q))
                 continue
             if gc.n[i] < check.min_judged:
-                g.reason = too_few_sentence(gc.n[i], gc.unknown[i], check.min_judged)
+                groups.append(g.not_judged(too_few_sentence(gc.n[i], gc.unknown[i], check.min_judged)))
                 continue
             counts, unknown = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
             if (counts.sum(axis=1) == 0).any():
-                g.reason = prompt_without_judged_sentence(counts)
+                groups.append(g.not_judged(prompt_without_judged_sentence(counts)))
                 continue
-            _measured_deviation(check, g, counts, unknown, q, phi)
+            groups.append(_measured_deviation(check, g, counts, unknown, q, phi))
     if groups and not any_reference:
         raise NotApplicable(f"no group has a reference figure ({reference.describe()})")
     if not groups:
@@ -142,7 +142,9 @@ def deviation_groups(
     return groups
 
 
-def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unknown_per_prompt, q, phi: float) -> None:
+def _measured_deviation(
+    check: DeviationCheck, g: GroupResult, per_prompt, unknown_per_prompt, q, phi: float
+) -> GroupResult:
     metric = check.metric
     weighted = prompt_weighted_counts(per_prompt)
     used = effective_counts(weighted, phi)
@@ -150,10 +152,6 @@ def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unkno
     shares = weighted / weighted.sum()
     value = float(distance(shares, q, metric))
     low, high = interval(used, q, 0.95, metric)
-    g.value, g.ci = value, (low, high)
-    g.p_beyond = p_beyond(used, q, check.max, metric)
-    g.p_within = p_within(used, q, check.max, metric)
-    g.bound_at = lambda conf, side: (lower_bound if side == "lower" else upper_bound)(used, q, conf, metric)
     judged, unknown = int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
     prompts = len(per_prompt)
     worst = distance_range(*prompt_weighted_abstentions(per_prompt, unknown_per_prompt), q, metric)
@@ -161,24 +159,32 @@ def _measured_deviation(check: DeviationCheck, g: GroupResult, per_prompt, unkno
     design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
     weighting = f", its {prompts} prompts weighted equally" if prompts > 1 else ""
     effective = f" (effective n={n})" if design or (prompts > 1 and n != judged) else ""
-    g.describe = (
+    describe = (
         f"{metric} {value:.3f} from {to_reference(check.reference).describe()} "
         f"(95% CI {low:.3f}-{high:.3f}; {method}{design}{weighting}{effective}; n={judged}, unknown={unknown}"
         + (f", abstentions could put it at {worst[0]:.3f}-{worst[1]:.3f}" if unknown else "")
         + ")"
     )
-    g.row = {
-        "metric": metric,
-        metric: value,
-        f"{metric}_low": low,
-        f"{metric}_high": high,
-        "expected": ", ".join(f"{v:.3f}" for v in q),
-        "test": method,
-        "design_effect": phi,
-        "effective_n": n,
-        "worst_case_low": worst[0],
-        "worst_case_high": worst[1],
-    }
+    return g.measured(
+        value=value,
+        ci=(low, high),
+        p_beyond=p_beyond(used, q, check.max, metric),
+        p_within=p_within(used, q, check.max, metric),
+        bound_at=lambda conf, side: (lower_bound if side == "lower" else upper_bound)(used, q, conf, metric),
+        describe=describe,
+        row={
+            "metric": metric,
+            metric: value,
+            f"{metric}_low": low,
+            f"{metric}_high": high,
+            "expected": ", ".join(f"{v:.3f}" for v in q),
+            "test": method,
+            "design_effect": phi,
+            "effective_n": n,
+            "worst_case_low": worst[0],
+            "worst_case_high": worst[1],
+        },
+    )
 
 
 def deviation_mde(check: DeviationCheck, judged, power: float, suites: Sequence[str]) -> dict[str, Any]:

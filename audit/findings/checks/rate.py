@@ -104,39 +104,36 @@ def rate_groups(check: RateCheck, labels: pd.DataFrame, categories, validation, 
                 unit=unit_sentence(check, prompts.get(key, 1)),
                 evidence=tuple(gc.records[i]),
             )
-            groups.append(g)
             if check.correct_for_classifier_error:
-                judge_corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
+                groups.append(
+                    judge_corrected(check, g, gc, i, summary, rng, bootstrap_draws(len(gc.keys), check.alpha))
+                )
                 continue
             if n < check.min_judged:
-                g.reason = too_few_sentence(n, unknown, check.min_judged)
+                groups.append(g.not_judged(too_few_sentence(n, unknown, check.min_judged)))
                 continue
             counts, unknowns = per_prompt.get(key, (gc.counts[i][None], gc.unknown[i : i + 1]))
             if (counts.sum(axis=1) == 0).any():
-                g.reason = prompt_without_judged_sentence(counts)
+                groups.append(g.not_judged(prompt_without_judged_sentence(counts)))
                 continue
-            _measured_rate(check, g, counts, unknowns, j, phi)
+            groups.append(_measured_rate(check, g, counts, unknowns, j, phi))
     if not groups:
         raise NotApplicable(f"every image abstained (unknown) on {check.attribute}")
     return groups
 
 
-def _measured_rate(check: RateCheck, g: GroupResult, per_prompt, unknown_per_prompt, j: int, phi: float) -> None:
+def _measured_rate(check: RateCheck, g: GroupResult, per_prompt, unknown_per_prompt, j: int, phi: float) -> GroupResult:
     weighted = prompt_weighted_counts(per_prompt)
     count, n, unknown = int(per_prompt[:, j].sum()), int(per_prompt.sum()), int(np.sum(unknown_per_prompt))
     rate = float(weighted[j] / weighted.sum())
     x_eff, n_eff = weighted[j] / phi, weighted.sum() / phi
     low, high = clopper_pearson(x_eff, n_eff, 0.95)
-    g.value, g.ci = rate, (float(low), float(high))
-    g.p_beyond = float(p_rate_beyond(x_eff, n_eff, check.max))
-    g.p_within = float(p_rate_within(x_eff, n_eff, check.max))
-    g.bound_at = lambda conf, side: float(clopper_pearson(x_eff, n_eff, conf, side))
     pooled, abstained = prompt_weighted_abstentions(per_prompt, unknown_per_prompt)
     worst = share_range(pooled[j], pooled.sum(), abstained)
     design = f", design effect {phi:.2f} for shared seeds" if phi > 1 else ""
     prompts = len(per_prompt)
     weighting = f", its {prompts} prompts weighted equally (effective n={n_eff:.0f})" if prompts > 1 else ""
-    g.describe = (
+    describe = (
         f"{check.label} in {count} of {n} images"
         + (f", {rate:.3f} with its prompts weighted equally" if prompts > 1 else f" = {rate:.3f}")
         + f" (Clopper-Pearson 95% CI {low:.3f}-{high:.3f}; exact binomial test at the limit{design}{weighting}; "
@@ -144,14 +141,22 @@ def _measured_rate(check: RateCheck, g: GroupResult, per_prompt, unknown_per_pro
         + (f", abstentions could put it at {float(worst[0]):.3f}-{float(worst[1]):.3f}" if unknown else "")
         + ")"
     )
-    g.row = {
-        "label": check.label,
-        "count": count,
-        "rate": rate,
-        "design_effect": phi,
-        "worst_case_low": float(worst[0]),
-        "worst_case_high": float(worst[1]),
-    }
+    return g.measured(
+        value=rate,
+        ci=(float(low), float(high)),
+        p_beyond=float(p_rate_beyond(x_eff, n_eff, check.max)),
+        p_within=float(p_rate_within(x_eff, n_eff, check.max)),
+        bound_at=lambda conf, side: float(clopper_pearson(x_eff, n_eff, conf, side)),
+        describe=describe,
+        row={
+            "label": check.label,
+            "count": count,
+            "rate": rate,
+            "design_effect": phi,
+            "worst_case_low": float(worst[0]),
+            "worst_case_high": float(worst[1]),
+        },
+    )
 
 
 def pooled_rates(check: RateCheck, table: pd.DataFrame) -> list[dict]:

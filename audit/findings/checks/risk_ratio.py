@@ -98,7 +98,6 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
     evidence = tuple(arm_a["record_id"]) + tuple(arm_b["record_id"])
     scope = {**group_scope(check, classifier, keys), "between": check.between}
     abstained = int((arm_a["label"] == UNKNOWN).sum() + (arm_b["label"] == UNKNOWN).sum())
-    g = GroupResult(keys=keys, classifier=classifier, n_judged=0, n_abstained=abstained, evidence=evidence, scope=scope)
     yes = check.label
     if _paired_design(arm_a, arm_b):
         merged = arm_a.merge(arm_b, on=["pair_id", "seed"], how="outer", suffixes=("_a", "_b"))
@@ -106,33 +105,48 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
         usable = complete & (merged["label_a"] != UNKNOWN) & (merged["label_b"] != UNKNOWN)
         pairs = merged[usable]
         dropped = int(len(merged) - len(pairs))
-        g.n_judged = len(pairs)
-        g.unit = f"the {len(pairs)} seed-paired pairs" + (f" of {where_text(keys)}" if keys else "")
-        g.row = {"design": "paired by seed", "pairs_dropped": dropped}
+        g = GroupResult(
+            keys=keys,
+            classifier=classifier,
+            n_judged=len(pairs),
+            n_abstained=abstained,
+            evidence=evidence,
+            scope=scope,
+            unit=f"the {len(pairs)} seed-paired pairs" + (f" of {where_text(keys)}" if keys else ""),
+            row={"design": "paired by seed", "pairs_dropped": dropped},
+        )
         if len(pairs) < check.min_judged:
-            g.reason = (
+            return g.not_judged(
                 f"{len(pairs)} complete pair(s) ({dropped} dropped: an image abstained or is missing), "
                 f"fewer than min_judged={check.min_judged}"
             )
-            return g
         a, b = (pairs["label_a"] == yes).to_numpy(), (pairs["label_b"] == yes).to_numpy()
         seeds = pairs["seed"].to_numpy()
         clusters = seeds if len(np.unique(seeds)) < len(seeds) else None
         result = paired_ratio(a, b, check.max, clusters=clusters)
-        g.bound_at = lambda conf, side: paired_ratio_bound(a, b, conf, side, clusters=clusters)
+
+        def bound_at(conf: float, side: str) -> float:
+            return paired_ratio_bound(a, b, conf, side, clusters=clusters)
+
         design = f"paired by seed, {len(pairs)} pairs ({dropped} dropped: an image abstained or is missing)"
     else:
         judged_a = arm_a[arm_a["label"] != UNKNOWN]
         judged_b = arm_b[arm_b["label"] != UNKNOWN]
-        g.n_judged = len(judged_a) + len(judged_b)
-        g.unit = "the two arms" + (f" of {where_text(keys)}" if keys else "") + " (independent images)"
-        g.row = {"design": "unpaired"}
+        g = GroupResult(
+            keys=keys,
+            classifier=classifier,
+            n_judged=len(judged_a) + len(judged_b),
+            n_abstained=abstained,
+            evidence=evidence,
+            scope=scope,
+            unit="the two arms" + (f" of {where_text(keys)}" if keys else "") + " (independent images)",
+            row={"design": "unpaired"},
+        )
         if min(len(judged_a), len(judged_b)) < check.min_judged:
-            g.reason = (
+            return g.not_judged(
                 f"{len(judged_a)} and {len(judged_b)} judged images in the two arms, fewer than "
                 f"min_judged={check.min_judged} in one"
             )
-            return g
         # Each arm's rate with its prompts weighted equally (audit.stats.group_estimand), as the sequential test.
         (x_a, n_a), (x_b, n_b) = (_arm_counts(arm, yes) for arm in (judged_a, judged_b))
         phi = max(
@@ -141,21 +155,28 @@ def _compare_arms(check: RiskRatioCheck, keys: dict, classifier: str, arm_a, arm
         )
         args = (x_a / phi, n_a / phi, x_b / phi, n_b / phi)
         result = unpaired_ratio(*args, check.max)
-        g.bound_at = lambda conf, side: unpaired_ratio_bound(*args, conf, side)
+
+        def bound_at(conf: float, side: str) -> float:
+            return unpaired_ratio_bound(*args, conf, side)
+
         design = "independent arms" + (f", design effect {phi:.2f} for shared seeds" if phi > 1 else "")
-    g.row.update({k: v for k, v in result.items() if not callable(v)})
+    row = {**g.row, **{k: v for k, v in result.items() if not callable(v)}}
     if not result["informative"]:
-        g.reason = f"no image in either arm is labelled {yes}: a ratio of 0 to 0 says nothing"
-        return g
-    g.value = float(result["ratio"])
-    g.ci = (float(result["low"]), float(result["high"]))
-    g.p_beyond, g.p_within = result["p_beyond"], result["p_within"]
-    g.describe = (
-        f"{yes} rate {check.numerator} {result['rate_a']:.3f} vs {check.denominator} {result['rate_b']:.3f}, "
-        f"risk ratio {format_number(g.value)} (95% CI {format_number(g.ci[0])}-{format_number(g.ci[1])}; "
-        f"{design}; {result['test']})"
+        return g.not_judged(f"no image in either arm is labelled {yes}: a ratio of 0 to 0 says nothing", row=row)
+    value, ci = float(result["ratio"]), (float(result["low"]), float(result["high"]))
+    return g.measured(
+        value=value,
+        ci=ci,
+        p_beyond=result["p_beyond"],
+        p_within=result["p_within"],
+        bound_at=bound_at,
+        describe=(
+            f"{yes} rate {check.numerator} {result['rate_a']:.3f} vs {check.denominator} {result['rate_b']:.3f}, "
+            f"risk ratio {format_number(value)} (95% CI {format_number(ci[0])}-{format_number(ci[1])}; "
+            f"{design}; {result['test']})"
+        ),
+        row=row,
     )
-    return g
 
 
 def _arm_counts(judged: pd.DataFrame, label: str) -> tuple[float, float]:

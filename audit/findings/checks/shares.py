@@ -67,7 +67,7 @@ def prompt_without_judged_sentence(counts: np.ndarray) -> str:
     )
 
 
-def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: int, *, q_gc=None) -> None:
+def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: int, *, q_gc=None) -> GroupResult:
     """Judge the group on shares corrected for classifier error: its TV from ``q_gc`` (deviation checks) or the
     share of ``check.label`` (rate checks), with percentile-bootstrap p-values and bounds.
 
@@ -76,22 +76,19 @@ def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: in
     that could make it look well-conditioned), or a corrected share's 95% interval is wider than the check's
     ``max_corrected_width``."""
     if summary is None:
-        g.reason = f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}"
-        return
+        return g.not_judged(f"attribute unvalidated: no classifier validation for {gc.classifier} / {gc.attribute}")
     try:
         split = split_confusion(summary)
         condition = check_conditioning(split.decided, what="the matrix over the labels the classifier decides")
     except ValueError as exc:
-        g.reason = f"correction refused: {exc}"
-        return
+        return g.not_judged(f"correction refused: {exc}")
     true_labels = split.labels
     strange = [lab for lab in gc.labels if lab not in true_labels and gc.counts[i, gc.labels.index(lab)] > 0]
     if strange:
-        g.reason = (
+        return g.not_judged(
             f"correction refused: images decided {', '.join(strange)}, a label no validation image is "
             f"(it has {', '.join(true_labels)})"
         )
-        return
     observed = np.array(
         [gc.counts[i, gc.labels.index(t)] if t in gc.labels else 0 for t in true_labels], dtype=np.int64
     )
@@ -102,33 +99,38 @@ def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: in
         label = true_labels.index(check.label)
     used = int(observed.sum())
     if used < check.min_judged:
-        g.reason = too_few_sentence(int(gc.n[i]), int(gc.unknown[i]), check.min_judged)
-        return
+        return g.not_judged(too_few_sentence(int(gc.n[i]), int(gc.unknown[i]), check.min_judged))
     # The reference over the validation's true labels (a label the run never saw has reference 0 there).
     q = None if q_gc is None else np.array([q_gc[gc.labels.index(t)] if t in gc.labels else 0.0 for t in true_labels])
     estimate, draws = corrected_draws(observed, split.decided, abstained=split.abstained, samples=samples, rng=rng)
     low, high = np.quantile(draws, [0.025, 0.975], axis=0)
     widths = high - low
     widest = int(np.argmax(widths))
-    g.row = {"corrected": True, "condition": condition, "widest_corrected_interval": float(widths[widest])}
+    row = {"corrected": True, "condition": condition, "widest_corrected_interval": float(widths[widest])}
     if widths[widest] > check.max_corrected_width:
-        g.reason = (
+        why = (
             f"corrected shares too uncertain: {true_labels[widest]} {estimate[widest]:.3f} (95% CI "
             f"{low[widest]:.3f}-{high[widest]:.3f}, width {widths[widest]:.2f} > max_corrected_width "
             f"{check.max_corrected_width:g}; condition number {condition:.2g} on {int(split.decided.sum())} decided "
             "validation images): label more images"
         )
-        return
+        return g.not_judged(why, row=row)
     tests = corrected_limit_tests(estimate, draws, q, check.max, label=label)
     bounds = tests["bounds"]
-    g.n_judged = used + int(gc.unknown[i])
-    g.value, g.ci = tests["value"], tests["interval"]
-    g.p_beyond, g.p_within = tests["p_beyond"], tests["p_within"]
-    g.bound_at = lambda conf, side: bounds(conf)[0 if side == "lower" else 1]
+    value, ci = tests["value"], tests["interval"]
     what = "tv of the shares" if label is None else f"{check.label} share"
-    g.describe = (
-        f"{what} corrected for classifier error {g.value:.3f} (95% CI {g.ci[0]:.3f}-{g.ci[1]:.3f}, percentile "
+    describe = (
+        f"{what} corrected for classifier error {value:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}, percentile "
         f"bootstrap of {samples} draws, confusion matrix and abstention rates resampled, condition number "
         f"{condition:.2g}; n={used} decided, {int(gc.unknown[i])} unknown)"
     )
-    g.row.update({"metric": "tv"} if label is None else {"label": check.label})
+    return g.measured(
+        value=value,
+        ci=ci,
+        p_beyond=tests["p_beyond"],
+        p_within=tests["p_within"],
+        bound_at=lambda conf, side: bounds(conf)[0 if side == "lower" else 1],
+        describe=describe,
+        n_judged=used + int(gc.unknown[i]),
+        row={**row, **({"metric": "tv"} if label is None else {"label": check.label})},
+    )

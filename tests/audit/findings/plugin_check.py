@@ -40,19 +40,22 @@ def _groups(check: MajorityShareCheck, labels, categories, validation, seed) -> 
             unit=unit_sentence(check, 1),
             evidence=tuple(rows["record_id"]),
         )
-        groups.append(g)
         if len(judged) < check.min_judged:
-            g.reason = f"{len(judged)} judged image(s), fewer than min_judged={check.min_judged}"
+            groups.append(g.not_judged(f"{len(judged)} judged image(s), fewer than min_judged={check.min_judged}"))
             continue
         top = int(judged["label"].value_counts().iloc[0])
         n = len(judged)
         low, high = clopper_pearson(top, n, 0.95)
-        g.value, g.ci = top / n, (float(low), float(high))
-        g.p_beyond = float(p_rate_beyond(top, n, check.max))
-        g.p_within = float(p_rate_within(top, n, check.max))
-        g.bound_at = lambda conf, side, top=top, n=n: float(clopper_pearson(top, n, conf, side))
-        g.describe = f"most common label in {top} of {n} images = {top / n:.3f} (exact binomial test at the limit)"
-        g.row = {"top_count": top, "share": float(np.round(top / n, 6))}
+        measured = g.measured(
+            value=top / n,
+            ci=(float(low), float(high)),
+            p_beyond=float(p_rate_beyond(top, n, check.max)),
+            p_within=float(p_rate_within(top, n, check.max)),
+            bound_at=lambda conf, side, top=top, n=n: float(clopper_pearson(top, n, conf, side)),
+            describe=f"most common label in {top} of {n} images = {top / n:.3f} (exact binomial test at the limit)",
+            row={"top_count": top, "share": float(np.round(top / n, 6))},
+        )
+        groups.append(measured)
     return groups
 
 
