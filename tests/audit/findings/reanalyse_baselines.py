@@ -7,12 +7,14 @@
 (``<run>.compare.json``: ``diffaudit compare``'s output). ``check`` (after it) copies each run to
 ``runs/reanalysed-<name>``, runs ``diffaudit analyze`` on the copy with the current code, and compares its
 findings.json field by field with the run's own, and the comparisons with the recorded ones. Exit 1 and every
-difference on a change; exit 0 and "unchanged" otherwise.
+difference on a change; exit 0 and "unchanged" otherwise. A key the new code adds (absent from the old file, for
+example each check's ``report`` section) is listed as an addition, by its path, and changes nothing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -38,8 +40,14 @@ def record(runs: list[Path]) -> None:
         print(f"wrote {path}")
 
 
+def _split(diffs: list[str]) -> tuple[list[str], list[str]]:
+    """(changed fields, added keys): a difference whose old value is absent is an added key."""
+    added = [d for d in diffs if ": '<absent>' -> " in d]
+    return [d for d in diffs if d not in added], added
+
+
 def check(runs: list[Path]) -> int:
-    changed = []
+    changed, additions = [], set()
     for run in runs:
         copy = run.parent / f"reanalysed-{run.name.removeprefix('baseline-')}"
         shutil.rmtree(copy, ignore_errors=True)
@@ -47,8 +55,9 @@ def check(runs: list[Path]) -> int:
         analyze_command(copy)
         old = json.loads((run / "findings.json").read_text(encoding="utf-8"))
         new = json.loads((copy / "findings.json").read_text(encoding="utf-8"))
-        diffs = list(differences(old, new))
+        diffs, added = _split(list(differences(old, new)))
         changed += [f"{run.name}/findings.json{d}" for d in diffs]
+        additions.update(_added_key(d) for d in added)
         print(
             f"{run.name}: findings.json {'unchanged' if not diffs else f'{len(diffs)} difference(s)'} "
             f"({len(new['findings'])} findings, verdict {new['verdict']})"
@@ -59,12 +68,20 @@ def check(runs: list[Path]) -> int:
             continue
         old = json.loads(path.read_text(encoding="utf-8"))
         copy = candidate.parent / f"reanalysed-{candidate.name.removeprefix('baseline-')}"
-        diffs = list(differences(old, _comparison(runs[0], copy)))
+        diffs, added = _split(list(differences(old, _comparison(runs[0], copy))))
         changed += [f"{path.name}{d}" for d in diffs]
+        additions.update(_added_key(d) for d in added)
         print(f"compare {runs[0].name} {candidate.name}: {'unchanged' if not diffs else f'{len(diffs)} difference(s)'}")
+    for key in sorted(additions):
+        print(f"added (not a change): {key}")
     for line in changed[:50]:
         print(line)
     return 1 if changed else 0
+
+
+def _added_key(diff: str) -> str:
+    """The path of an added key with list positions dropped (``.checks[3].report`` -> ``.checks[].report``)."""
+    return re.sub(r"\[\d+\]", "[]", diff.split(": '<absent>'")[0])
 
 
 if __name__ == "__main__":
