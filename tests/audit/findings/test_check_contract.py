@@ -76,3 +76,21 @@ def test_a_check_type_fails_beyond_the_limit_and_passes_within_it_through_every_
     assert any(c.find("failure") is not None for c in beyond["junit"])
     assert all(c.find("failure") is None for c in within["junit"])
     assert any(f["status"] == "fail" and f["value"] is not None for f in beyond["findings"])
+    for run in (beyond, within):
+        _holds_its_section(run)
+
+
+def _holds_its_section(run: dict) -> None:
+    """The check's own section (its type's report_section) is in findings.json and summary.json, names a figure or
+    why it has none, and its JUnit lines are in the system-out of the check's test case."""
+    report = run["check"]["report"]
+    assert report["title"] and report["text"] and report["columns"]
+    assert all(len(row) == len(report["columns"]) for row in report["rows"]) and report["rows"]
+    assert report["figure"] is not None or report["no_figure"]
+    (section,) = [s for s in run["summary"]["sections"] if s["id"] == run["id"]]
+    assert section["title"] == report["title"] and section["status"] == run["check"]["status"]
+    assert report["junit"], "a check's section gives the CI reader at least one line"
+    (case,) = [c for c in run["junit"] if c.get("name") == run["id"]]
+    out = case.find("system-out").text.splitlines()
+    missing = [line for line in report["junit"] if line not in out]
+    assert not missing, f"JUnit lines of {run['id']} not in its system-out: {missing}"
