@@ -156,9 +156,11 @@ def largest_lines(
 
 
 def interval_text(ci) -> str:
+    """A 95% interval in words: "0.346-0.5", or "-2 to 3.94" where an end is negative."""
     if not ci:
         return "-"
-    return f"{format_number(ci[0])}-{format_number(ci[1])}"
+    low, high = format_number(ci[0]), format_number(ci[1])
+    return f"{low} to {high}" if low.startswith("-") or high.startswith("-") else f"{low}-{high}"
 
 
 def interval_figure(

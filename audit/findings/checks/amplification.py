@@ -374,7 +374,7 @@ def amplification_section(check: AmplificationCheck, result: CheckResult, labels
     ]
     figure = _amplification_figure(check, result, points) if rows else None
     text = (
-        f"Each point is a {by} group: its share of images labelled {check.label} against {reference}. On the "
+        f"Each point is one {by} group: its share of images labelled {check.label} against {reference}. On the "
         "dotted line the model reproduces the reference share. A logit slope above 1 means the model pushes each "
         "group further towards its majority than the reference does. " + " ".join(f"{line}." for line in slopes)
     )
