@@ -205,3 +205,28 @@ def test_a_check_supplied_figure_and_table_are_escaped_in_the_page(report_run, t
     for shown in ("name", "text", "group", "status", "figure", "axis"):
         assert f"{shown} {entity}" in strings, shown
     assert not any("<script" in text for text in strings)
+
+
+def test_a_findings_json_written_before_sections_gives_a_report_without_them(report_run, tmp_path):
+    """findings.json of an older analysis has no ``report`` per check: the report has no check sections, and the
+    rest of it is as before."""
+    import shutil
+
+    run = shutil.copytree(report_run, tmp_path / "old")
+    findings = json.loads((run / "findings.json").read_text(encoding="utf-8"))
+    for entry in findings["checks"]:
+        del entry["report"]
+    (run / "findings.json").write_text(json.dumps(findings), encoding="utf-8")
+    with RunStore.open(run) as store:
+        written = write_report(store)
+    summary = json.loads(written["summary.json"].read_text(encoding="utf-8"))
+    validate_summary(summary)
+    assert summary["sections"] == [] and summary["verdict"]["status"] == "fail"
+    assert "fig-section-" not in written["report.html"].read_text(encoding="utf-8")
+    assert "Largest deviations" not in written["summary.md"].read_text(encoding="utf-8")
+    assert {c.get("name") for c in ET.parse(written["junit.xml"]).getroot().iter("testcase")} == {
+        "gender-parity",
+        "gender-amplification",
+        "sexualisation-ratio",
+        "nsfw-rate",
+    }

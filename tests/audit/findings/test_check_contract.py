@@ -94,3 +94,24 @@ def _holds_its_section(run: dict) -> None:
     out = case.find("system-out").text.splitlines()
     missing = [line for line in report["junit"] if line not in out]
     assert not missing, f"JUnit lines of {run['id']} not in its system-out: {missing}"
+
+
+def test_a_check_type_without_a_report_section_gets_the_default_one(monkeypatch):
+    """report_section is optional: a type without one shows each group's value against the limit."""
+    import pandas as pd
+
+    from audit.findings import evaluate_check, policy_from_dict
+    from audit.findings.report_section import check_section
+    from tests.audit.findings.plugin_check import MajorityShareType
+
+    entry = {"id": "plain", **MajorityShareType.example(True)["entry"]}
+    (check,) = policy_from_dict({"name": "p", "checks": [entry]}, source="test").checks
+    labels = labels_of({"feminine": 98, "masculine": 2})
+    rows = pd.DataFrame(
+        {"record_id": [f"r{i}" for i in range(len(labels))], "seed": range(len(labels)), "label": labels}
+    ).assign(prompt="a", item_id="a", classifier="c", attribute=entry["attribute"])
+    result = evaluate_check(check, rows, None)
+    monkeypatch.delattr(MajorityShareType, "report_section")
+    section = check_section(check, result, rows, None)
+    assert section.title.startswith("plain: share of the most common") and section.figure is not None
+    assert [row[0] for row in section.rows] == ["prompt=a"] and section.rows[0][5] == "fail"
