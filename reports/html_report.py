@@ -142,5 +142,7 @@ def render_html(digest: dict[str, Any], root: str | Path) -> str:
             label_values=label_values,
             plotly_js=_plotly_js(),
             many_prompts=len(digest["items"]) > 12,
+            # Each check's row of the verdict table links to its own section.
+            section_index={section["id"]: i for i, section in enumerate(digest.get("sections") or [])},
         )
     )
