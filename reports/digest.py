@@ -35,7 +35,7 @@ from audit.core.run_store import (
     read_run_json,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each check's own ``sections`` replace ``amplification`` and ``paired``
 # Images per prompt that the report shows as thumbnails (and the digest lists); the rest are counted.
 THUMBNAILS_PER_PROMPT = 8
 # Groupings with more groups than this are tabulated but not charted.
@@ -66,6 +66,7 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
     for record in sorted(records, key=lambda r: (r.item_id, r.seed)):
         by_item.setdefault(record.item_id, []).append(record)
     generator = next(iter(ok or records), None)
+    verdict = _verdict(findings)
     digest = {
         "schema_version": SCHEMA_VERSION,
         "name": info["config"]["name"],
@@ -96,11 +97,10 @@ def build_digest(root: str | Path, *, thumbnails_per_prompt: int = THUMBNAILS_PE
         },
         "screening": _screening_summary(items),
         "references": _reference_sources(items),
-        "verdict": _verdict(findings),
+        "verdict": verdict,
         "findings": list(findings.get("findings", [])) if findings else [],
         "attributes": _attributes(tables, _validation_lines(root, info["config"]["name"]), store.out_of_domain()),
-        "amplification": _amplification(tables, findings),
-        "paired": _paired(tables, findings),
+        "sections": _sections(findings, verdict),
         "diversity": _rows(tables.get("diversity_prompt")),
         "validation": _validation(root, info["config"]["name"]),
         "mitigation": _mitigation(info["config"].get("mitigation")),
@@ -563,95 +563,31 @@ def _check_table(tables: dict[str, Any], check_id: str) -> Any:
     return tables.get("check_" + re.sub(r"[^A-Za-z0-9_]+", "_", check_id))
 
 
-def _findings_of_kind(findings: dict[str, Any] | None, kind: str) -> list[dict[str, Any]]:
+def _sections(findings: dict[str, Any] | None, verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each check's own section of the report, as its check type built it (findings.json's ``checks[i]["report"]``):
+    title, text, table, figure and JUnit lines, with the check's id, type and status. A findings.json written
+    before checks had sections gives none."""
     if not findings:
         return []
-    kinds = {c.get("id"): c.get("check") for c in findings.get("checks", []) if isinstance(c, dict)}
-    return [f for f in findings.get("findings", []) if finding_kind(f, kinds) == kind]
-
-
-def finding_kind(finding: dict[str, Any], kinds: dict[str, Any]) -> str | None:
-    """The kind of check (deviation, rate, risk_ratio, amplification) a finding comes from.
-
-    From the policy's list of checks in findings.json; for files written before that list existed,
-    recognised by the finding's scope and summary.
-    """
-    if kinds.get(finding["check"]):
-        return kinds[finding["check"]]
-    scope = finding.get("scope", {})
-    if "by" in scope and "label" in scope:
-        return "amplification"
-    if "between" in scope:
-        return "risk_ratio"
-    if re.search(r"\b(tv|kl|max_gap) [0-9.]+ from\b", finding.get("summary", "")):
-        return "deviation"
-    return "rate" if finding.get("value") is not None else None
-
-
-def _amplification(tables: dict[str, Any], findings: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Each amplification finding with its slope, interval, fit and the per-group points behind it."""
+    statuses = {c["id"]: c["status"] for c in verdict["checks"]}
     out = []
-    for f in _findings_of_kind(findings, "amplification"):
-        scope = f.get("scope", {})
-        points = tables.get("points_" + re.sub(r"[^A-Za-z0-9_]+", "_", f["check"]))
-        table = _check_table(tables, f["check"])
-        intercept = None
-        if table is not None and "intercept" in table.columns:
-            match = table[table["classifier"] == scope.get("classifier")] if "classifier" in table.columns else table
-            if not match.empty:
-                intercept = _plain(match.iloc[0]["intercept"])
-        by = list(scope.get("by") or [])
-        rows = []
-        if points is not None and not points.empty:
-            mine = points[points["classifier"] == scope.get("classifier")] if "classifier" in points.columns else points
-            for row in mine.to_dict("records"):
-                rows.append(
-                    {
-                        "group": " · ".join(str(row[c]) for c in by if c in row),
-                        "n": int(row["n"]),
-                        "model_share": _plain(row["model_share"]),
-                        "reference_share": _plain(row["reference_share"]),
-                    }
-                )
+    for entry in findings.get("checks", []):
+        report = entry.get("report") if isinstance(entry, dict) else None
+        if not isinstance(report, dict):
+            continue
         out.append(
             {
-                "check": f["check"],
-                "classifier": scope.get("classifier"),
-                "attribute": scope.get("attribute"),
-                "label": scope.get("label"),
-                "by": by,
-                "status": finding_status(f),
-                "slope": f.get("value"),
-                "ci": f.get("ci"),
-                "limit": f.get("threshold"),
-                "intercept": intercept,
-                "points": rows,
-            }
-        )
-    return out
-
-
-def _paired(tables: dict[str, Any], findings: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Each risk-ratio finding (counterfactual and safety suites) with its rates, ratio and interval."""
-    out = []
-    seen_checks = set()
-    for f in _findings_of_kind(findings, "risk_ratio"):
-        seen_checks.add(f["check"])
-        scope = f.get("scope", {})
-        out.append(
-            {
-                "check": f["check"],
-                "classifier": scope.get("classifier"),
-                "attribute": scope.get("attribute"),
-                "group": ", ".join(
-                    f"{k}={v}" for k, v in scope.items() if k not in ("attribute", "classifier", "between")
-                )
-                or "all",
-                "status": finding_status(f),
-                "rr": f.get("value"),
-                "ci": f.get("ci"),
-                "limit": f.get("threshold"),
-                "summary": f.get("summary"),
+                "id": entry.get("id"),
+                "check": entry.get("check"),
+                "status": statuses.get(entry.get("id"), entry.get("status") or "not_judged"),
+                "title": str(report.get("title") or entry.get("id")),
+                "text": str(report.get("text") or ""),
+                "columns": [str(c) for c in report.get("columns") or []],
+                "rows": [list(row) for row in report.get("rows") or []],
+                "figure": report.get("figure") or None,
+                "no_figure": str(report.get("no_figure") or ""),
+                "junit": [str(line) for line in report.get("junit") or []],
+                "ranked": report.get("ranked") or None,
             }
         )
     return out

@@ -1,4 +1,4 @@
-"""Plotly figures from the digest: share bars with whiskers, amplification scatter, risk ratios, diversity, abstention.
+"""Plotly figures from the digest: share bars with whiskers, each check's own figure, diversity, abstention.
 
 Pure functions from digest parts to figure dictionaries (``{"data": [...], "layout": {...}}``) that
 plotly.js draws; the report inlines plotly.js once and these as JSON, so nothing is fetched.
@@ -6,7 +6,6 @@ plotly.js draws; the report inlines plotly.js once and these as JSON, so nothing
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -290,100 +289,52 @@ def _plain_text(text: str) -> str:
     return _text(text).replace("%", "%%").replace("{", "(").replace("}", ")")
 
 
-def amplification_scatter(entry: dict[str, Any]) -> dict[str, Any]:
-    """Model share against reference share per group, the y = x line and the fitted logit-linear curve."""
-    points = entry["points"]
-    traces: list[dict[str, Any]] = [
-        {
-            "type": "scatter",
-            "mode": "markers",
-            "name": "groups",
-            "x": [p["reference_share"] for p in points],
-            "y": [p["model_share"] for p in points],
-            "text": [_text(p["group"]) for p in points],
-            "marker": {"size": [4 + min(12, math.sqrt(p["n"])) for p in points], "color": _PALETTE[0], "opacity": 0.7},
-            "hovertemplate": "%{text}<br>reference %{x:.3f}, model %{y:.3f}<extra></extra>",
-        },
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": "y = x (reproduces the reference)",
-            "x": [0, 1],
-            "y": [0, 1],
-            "line": {"dash": "dot", "color": "#888"},
-        },
-    ]
-    if entry.get("slope") is not None and entry.get("intercept") is not None:
-        xs = [i / 100 for i in range(1, 100)]
-        ys = [_expit(entry["intercept"] + entry["slope"] * _logit(x)) for x in xs]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"fit: logit slope {entry['slope']:.2f}",
-                "x": xs,
-                "y": ys,
-                "line": {"color": _PALETTE[1]},
-            }
-        )
-    title = _text(f"{entry['label']} share: model vs reference by {'/'.join(entry['by'])} ({entry['check']})")
-    return {
-        "data": traces,
-        "layout": _layout(
-            title,
-            height=460,
-            xaxis={"title": {"text": "reference share"}, "range": [0, 1]},
-            yaxis={"title": {"text": "model share"}, "range": [0, 1]},
-        ),
-    }
+# Trace fields that may hold user text, and layout parts with a title: escaped in a check's figure.
+_TRACE_TEXT = ("name", "text", "hovertext", "x", "y", "customdata", "labels", "legendgrouptitle")
+_AXES = ("xaxis", "yaxis", "xaxis2", "yaxis2")
 
 
-def _logit(p: float) -> float:
-    return math.log(p) - math.log1p(-p)
+def _escaped(value: Any) -> Any:
+    """Every string inside ``value`` (lists and mappings walked) as plotly.js shows it literally."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
-def _expit(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
+def _title_text(title: Any) -> str | None:
+    if isinstance(title, dict):
+        return None if title.get("text") is None else str(title["text"])
+    return None if title is None else str(title)
 
 
-def risk_ratios(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """A forest plot of risk ratios with their intervals (log scale), the line of no difference and the limit."""
-    judged = [e for e in entries if e["rr"] is not None]
-    labels = [_text(f"{e['check']}: {e['group']}") for e in judged][::-1]
-    values = [e["rr"] for e in judged][::-1]
-    cis = [e["ci"] or [None, None] for e in judged][::-1]
-    limit = next((e["limit"] for e in judged if e["limit"] is not None), None)
-    traces = [
-        {
-            "type": "scatter",
-            "mode": "markers",
-            "name": "risk ratio (95% interval)",
-            "x": values,
-            "y": labels,
-            "marker": {"color": _PALETTE[0], "size": 8},
-            "error_x": {
-                "type": "data",
-                "symmetric": False,
-                "array": [_gap(c[1], v) for c, v in zip(cis, values, strict=True)],
-                "arrayminus": [_gap(v, c[0]) for c, v in zip(cis, values, strict=True)],
-            },
-        }
-    ]
-    shapes = [{"type": "line", "x0": 1, "x1": 1, "yref": "paper", "y0": 0, "y1": 1, "line": {"dash": "dot"}}]
-    if limit is not None:
-        shapes.append(
-            {"type": "line", "x0": limit, "x1": limit, "yref": "paper", "y0": 0, "y1": 1, "line": {"color": "#E45756"}}
-        )
-    return {
-        "data": traces,
-        "layout": _layout(
-            "paired comparisons: risk ratio of the flagged label (dotted: no difference; red: the limit)",
-            height=min(140 + 26 * len(labels), 1600),
-            xaxis={"type": "log", "title": {"text": "risk ratio"}},
-            yaxis={"automargin": True},
-            shapes=shapes,
-        ),
-    }
+def section_figure(section: dict[str, Any]) -> dict[str, Any]:
+    """A check's figure (its section in the digest) with the report's styling; every user-text string in it —
+    trace names, texts, category values, titles, annotations — escaped (hover templates are the check's own)."""
+    figure = section["figure"]
+    traces = []
+    for trace in figure.get("data") or []:
+        trace = dict(trace)
+        for key in _TRACE_TEXT:
+            if key in trace:
+                trace[key] = _escaped(trace[key])
+        traces.append(trace)
+    extra = dict(figure.get("layout") or {})
+    title = _title_text(extra.pop("title", None)) or f"{section['id']}: {section['title']}"
+    for axis in _AXES:
+        if isinstance(extra.get(axis), dict) and "title" in extra[axis]:
+            extra[axis] = {**extra[axis], "title": {"text": _text(_title_text(extra[axis]["title"]) or "")}}
+    if isinstance(extra.get("legend"), dict):
+        extra["legend"] = {**_LEGEND, **_escaped(extra["legend"])}
+    if "annotations" in extra:
+        extra["annotations"] = [{**a, "text": _text(a.get("text", ""))} for a in extra["annotations"]]
+    for key in ("font", "margin", "autosize"):  # the report's styling, the same for every figure
+        extra.pop(key, None)
+    extra.setdefault("height", 460)
+    return {"data": traces, "layout": _layout(_text(title), **extra)}
 
 
 def diversity(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -552,11 +503,9 @@ def report_figures(digest: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 figures[f"fig-share-{i}-{j}"] = many_label_bars(attribute, grouping)
             elif grouping["chart"]:
                 figures[f"fig-share-{i}-{j}"] = _scale_legend(share_bars(attribute, grouping), attribute["attribute"])
-    for i, entry in enumerate(digest["amplification"]):
-        if entry["points"]:
-            figures[f"fig-amplification-{i}"] = amplification_scatter(entry)
-    if any(e["rr"] is not None for e in digest["paired"]):
-        figures["fig-paired"] = risk_ratios(digest["paired"])
+    for i, section in enumerate(digest.get("sections") or []):
+        if section.get("figure"):
+            figures[f"fig-section-{i}"] = section_figure(section)
     if digest.get("comparison") and digest["comparison"]["changes"]:
         figures["fig-mitigation"] = mitigation_changes(digest["comparison"])
     if digest["diversity"]:

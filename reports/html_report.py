@@ -49,6 +49,15 @@ def _fmt(value: Any, spec: str = ".3g") -> str:
         return str(value)
 
 
+def _cell(value: Any) -> str:
+    """A cell of a check's section table: numbers to 3 significant digits, nothing as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return format(value, ".3g")
+    return str(value)
+
+
 def _interval(ci: Any, spec: str = ".3g") -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "–"
@@ -67,6 +76,7 @@ def _environment() -> jinja2.Environment:
     env.filters["script_json"] = script_json
     env.filters["fmt"] = _fmt
     env.filters["interval"] = _interval
+    env.filters["cell"] = _cell
     env.filters["yaml"] = _yaml
     return env
 
@@ -132,5 +142,7 @@ def render_html(digest: dict[str, Any], root: str | Path) -> str:
             label_values=label_values,
             plotly_js=_plotly_js(),
             many_prompts=len(digest["items"]) > 12,
+            # Each check's row of the verdict table links to its own section.
+            section_index={section["id"]: i for i, section in enumerate(digest.get("sections") or [])},
         )
     )

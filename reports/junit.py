@@ -26,6 +26,8 @@ def render_junit(digest: dict[str, Any]) -> str:
     by_check: dict[str, list[dict[str, Any]]] = {}
     for finding in digest["findings"]:
         by_check.setdefault(finding["check"], []).append(finding)
+    # Each check's own lines (its section: the largest values, a pooled rate, a slope), as its check type wrote them.
+    own = {section["id"]: section.get("junit") or [] for section in digest.get("sections") or []}
     for check in verdict["checks"]:
         case = ET.SubElement(suite, "testcase", classname=f"diffaudit.{digest['name']}", name=check["id"])
         groups = check["groups"]
@@ -54,7 +56,13 @@ def render_junit(digest: dict[str, Any]) -> str:
             else []
         )
         out.text = "\n".join(
-            [check.get("rule") or "", counts, *power, *(_line(f) for f in by_check.get(check["id"], []))]
+            [
+                check.get("rule") or "",
+                counts,
+                *power,
+                *own.get(check["id"], []),
+                *(_line(f) for f in by_check.get(check["id"], [])),
+            ]
         )
     suite.set("tests", str(len(verdict["checks"])))
     suite.set("failures", str(failures))

@@ -1,4 +1,5 @@
-"""summary.md: the verdict in a few lines for a pull-request comment — checks, failing groups, largest deviations.
+"""summary.md: the verdict in a few lines for a pull-request comment — checks, failing groups, each ranked check's
+largest values (largest deviations).
 
 Plain Markdown with no links: every piece of user text (prompts, labels,
 check ids, policy names) is escaped so it cannot add markup, a link or an
@@ -155,11 +156,11 @@ def render_markdown(digest: dict[str, Any]) -> str:
             f"({escape_markdown(d['classifier'])}): {achieved}; TV from the target {_fmt(d.get('tv'))}. "
             "Labels are perceived, not true: see its datasheet.",
         ]
-    deviations = _largest_deviations(digest)
-    if deviations:
-        lines += ["", "**Largest deviations** (deviation checks, judged groups):", ""]
+    for heading, kinds, ranked in _ranked(digest):
+        kinds_text = ", ".join(escape_markdown(k) for k in kinds)
+        lines += ["", f"**{escape_markdown(heading)}** ({kinds_text} checks, judged groups):", ""]
         lines += ["| status | check | group | value | 95% interval | limit |", "|---|---|---|---|---|---|"]
-        for f in deviations:
+        for f in ranked:
             lines.append(
                 f"| {_STATUS[f['status']]} | {escape_markdown(f['check'])} | {_scope(f.get('scope', {}))} | "
                 f"{_fmt(f.get('value'))} | {_interval(f.get('ci'))} | {_fmt(f.get('threshold'))} |"
@@ -207,15 +208,25 @@ def _corrected_lines(digest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _largest_deviations(digest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The judged groups of deviation checks with the largest values, each with its status."""
-    from reports.digest import finding_kind, finding_status
+def _ranked(digest: dict[str, Any]) -> list[tuple[str, list[str], list[dict[str, Any]]]]:
+    """Per heading a check's section asks for (``ranked``, e.g. "Largest deviations"): the check types under it and
+    the judged groups of those checks with the largest values, each with its status."""
+    from reports.digest import finding_status
 
-    kinds = {c["id"]: c.get("check") for c in digest["verdict"]["checks"]}
-    rows = [
-        {**f, "status": finding_status(f)}
-        for f in digest["findings"]
-        if finding_kind(f, kinds) == "deviation" and f.get("value") is not None and finding_status(f) != "not_judged"
-    ]
-    rows.sort(key=lambda f: -f["value"])
-    return rows[:MAX_DEVIATIONS]
+    headings: dict[str, dict[str, None]] = {}
+    checks_of: dict[str, set[str]] = {}
+    for section in digest.get("sections") or []:
+        if section.get("ranked"):
+            headings.setdefault(section["ranked"], {})[str(section.get("check") or section["id"])] = None
+            checks_of.setdefault(section["ranked"], set()).add(section["id"])
+    out = []
+    for heading, kinds in headings.items():
+        rows = [
+            {**f, "status": finding_status(f)}
+            for f in digest["findings"]
+            if f["check"] in checks_of[heading] and f.get("value") is not None and finding_status(f) != "not_judged"
+        ]
+        rows.sort(key=lambda f: -f["value"])
+        if rows:
+            out.append((heading, list(kinds), rows[:MAX_DEVIATIONS]))
+    return out

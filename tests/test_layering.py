@@ -245,8 +245,8 @@ def test_the_shape_checks_catch_a_private_import_and_a_circle(tmp_path):
 
 CHECK_TYPE_NAMES = {"deviation", "rate", "risk_ratio", "amplification", "sexualised_minors"}
 CHECK_CLASSES = {"DeviationCheck", "RateCheck", "RiskRatioCheck", "AmplificationCheck", "SexualisedMinorsCheck"}
-# Modules outside audit/findings/checks/ that may still branch on the check type, with how many branches (none now;
-# reports/ tells check kinds apart by the fields of findings.json, which this reader does not see: issue 34).
+# Modules outside audit/findings/checks/ that may still branch on the check type, with how many branches (none now:
+# reports/ renders each check's own section from findings.json without knowing its type).
 STILL_BRANCHING: dict[str, int] = {}
 
 

@@ -21,6 +21,7 @@ from audit.findings.evaluate import evaluate_check, evaluate_policy
 from audit.findings.gate import verdict
 from audit.findings.judgement import CheckResult, with_not_judged
 from audit.findings.policy import Policy, load_policy
+from audit.findings.report_section import ReportSection, check_section
 from audit.findings.sequential import SamplingDesign, SequentialState, design_of, sequential_state
 from audit.stats import (
     FAIL,
@@ -51,6 +52,7 @@ class Analysis:
     tables: dict[str, pd.DataFrame]
     design: SamplingDesign = dataclasses.field(default_factory=SamplingDesign)
     sampling: dict[str, Any] | None = None  # a sequential run's images used and budget, rounds, stops
+    sections: dict[str, ReportSection] = dataclasses.field(default_factory=dict)  # each check's part of the report
 
     @property
     def findings(self) -> list[Finding]:
@@ -75,6 +77,8 @@ class Analysis:
             pooled_of = getattr(CHECK_TYPES.get(check.check), "pooled", None)  # a rate over every judged group
             if pooled_of is not None:
                 entry["pooled"] = pooled_of(check, result.table)
+            if check.id in self.sections:  # the check's own table, figure and JUnit lines (reports/ renders them)
+                entry["report"] = self.sections[check.id].as_dict()
             checks.append(entry)
         not_applicable = [r for r in self.results.values() if not r.summary.get("applicable", True)]
         return {
@@ -194,8 +198,9 @@ def analyze_run(
                 check, results[check.id], power=policy.power, suites=suites, prompts_per_group=_prompts(judged, check)
             )
     sampling = _sampling_summary(store, design, state) if state is not None else None
+    sections = {check.id: check_section(check, results[check.id], judged, categories) for check in policy.checks}
     if not tables:
-        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
+        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling, sections=sections)
     described = descriptive_tables(labels, categories, seed=seed)
     if state is not None and not state.traces.empty:
         described["sequential_traces"] = state.traces
@@ -226,7 +231,9 @@ def analyze_run(
             )
         except ValueError as exc:
             raise ConfigError(f"classifier validation: {exc}") from None
-    return Analysis(policy=policy, results=results, tables=described, design=design, sampling=sampling)
+    return Analysis(
+        policy=policy, results=results, tables=described, design=design, sampling=sampling, sections=sections
+    )
 
 
 def _within_domain(labels: pd.DataFrame, outside: dict[tuple[str, str], str]) -> pd.DataFrame:

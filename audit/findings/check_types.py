@@ -11,8 +11,10 @@ entry-point group ``diffaudit.checks``:
 
 The built-in types are registered when :mod:`audit.findings.checks` is imported (:mod:`audit.findings.evaluate`
 and :mod:`audit.findings` do); optional members a type may have: ``sequential_test`` (with
-``describe_sequential`` and ``needed_columns``) or ``no_sequential_test``, ``minimum_detectable`` and
-``example`` (docs/architecture.md, "A check").
+``describe_sequential`` and ``needed_columns``) or ``no_sequential_test``, ``minimum_detectable``,
+``report_section(check, result, labels, categories) -> ReportSection`` (its part of the report: title, how to read
+it, table, figure and JUnit lines, :mod:`audit.findings.report_section`; without it the report shows its groups'
+values against the limit) and ``example`` (docs/architecture.md, "A check").
 """
 
 from __future__ import annotations

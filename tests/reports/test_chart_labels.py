@@ -32,7 +32,7 @@ def _attribute(name: str, labels: list[str], rows: list[tuple[str, dict[str, flo
 
 
 def _figures(*attributes) -> dict:
-    digest = {"attributes": list(attributes), "amplification": [], "paired": [], "diversity": []}
+    digest = {"attributes": list(attributes), "sections": [], "diversity": []}
     return report_figures(digest)
 
 

@@ -79,5 +79,13 @@ def test_one_prompt_report_charts_warns_apart_and_shows_corrected_shares(tmp_pat
     assert "raw → corrected" in summary and escape_markdown(said) in summary
     html = written["report.html"].read_text()
     assert 'id="fig-share-0-0"' in html and "Corrected for classifier error" in html and str(escape(said)) in html
+    # The corrected check's own section says it judged corrected shares (in its title, text and JUnit lines);
+    # the uncorrected one does not, and a failing check of severity warning reads "warn".
+    sections = {s["id"]: s for s in digest["sections"]}
+    assert "corrected for classifier error" in sections["feminine-share"]["title"]
+    assert "confusion matrix" in sections["feminine-share"]["text"]
+    assert any("corrected for classifier error" in line for line in sections["feminine-share"]["junit"])
+    assert "corrected" not in sections["parity"]["title"] + sections["parity"]["text"]
+    assert sections["parity"]["status"] == "warn"
     (entry,) = [v for v in digest["validation"] if v["attribute"] == GENDER]
     assert entry["validated"] and entry["confusion"]["matrix"] == validation["confusion_matrix"]

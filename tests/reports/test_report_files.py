@@ -99,16 +99,28 @@ def test_every_figure_is_a_valid_plotly_figure_and_the_charts_are_there(report_r
     for fig in figures.values():
         go.Figure(fig)  # raises on a property plotly does not know
     assert any(k.startswith("fig-share-") for k in figures)
-    assert any(k.startswith("fig-amplification-") for k in figures)
-    assert {"fig-paired", "fig-diversity", "fig-abstention"} <= set(figures)
-    (amplification,) = digest["amplification"]
-    assert len(amplification["points"]) == 5 and amplification["intercept"] is not None
+    assert {"fig-diversity", "fig-abstention"} <= set(figures)
+    # Each check's own section, in the policy's order; the ones that judged a group have a figure.
+    sections = {s["id"]: (i, s) for i, s in enumerate(digest["sections"])}
+    assert list(sections) == ["gender-parity", "gender-amplification", "sexualisation-ratio", "nsfw-rate"]
+    for check_id in ("gender-parity", "gender-amplification", "sexualisation-ratio"):
+        i, section = sections[check_id]
+        assert f"fig-section-{i}" in figures, check_id
+    i, amplification = sections["gender-amplification"]
+    assert len(amplification["rows"]) == 5  # the five occupations' points
+    assert [t["name"] for t in figures[f"fig-section-{i}"]["data"]][1].startswith("fit: logit slope")
+    i, ratio = sections["sexualisation-ratio"]
+    assert figures[f"fig-section-{i}"]["layout"]["xaxis"]["type"] == "log"  # the forest plot
+    # A check that judged nothing says so, and has no figure.
+    i, unscored = sections["nsfw-rate"]
+    assert f"fig-section-{i}" not in figures and unscored["figure"] is None
+    assert unscored["no_figure"] and "judged nothing" in unscored["text"]
 
 
 def test_summary_json_is_the_digest_and_validates_against_its_schema(written, report_run):
     summary = json.loads(written["summary.json"].read_text(encoding="utf-8"))
     validate_summary(summary)
-    assert summary["schema_version"] == 1
+    assert summary["schema_version"] == 2
     assert summary == json.loads(json.dumps(build_digest(report_run)))
     import jsonschema
 
@@ -161,3 +173,60 @@ def test_thumbnails_are_capped_per_prompt_and_the_cap_is_stated(report_run, tmp_
     assert all(len(item["images"]) == 3 and item["n_images"] == 12 for item in digest["items"])
     assert page.count('<img src="data:image/jpeg;base64,') == 3 * len(digest["items"])
     assert "At most 3 images per prompt are shown" in page
+
+
+def test_a_check_supplied_figure_and_table_are_escaped_in_the_page(report_run, tmp_path):
+    """A check type's section is user text as far as the page goes: a ``<script>`` in its figure's trace names,
+    texts, categories and titles, or in its title, text and cells, is shown as text and runs nothing."""
+    import shutil
+
+    run = shutil.copytree(report_run, tmp_path / "copy")
+    findings = json.loads((run / "findings.json").read_text(encoding="utf-8"))
+    attack = "<script>alert('section')</script>"
+    section = findings["checks"][0]["report"]
+    section.update(title=f"title {attack}", text=f"text {attack}", rows=[[f"cell {attack}", *section["rows"][0][1:]]])
+    trace = section["figure"]["data"][0]
+    trace.update(name=f"name {attack}", text=[f"text {attack}"], y=[f"group {attack}"], x=[0.5])
+    trace.update(customdata=[f"status {attack}"])
+    section["figure"]["layout"]["title"] = {"text": f"figure {attack}"}
+    section["figure"]["layout"]["xaxis"]["title"] = {"text": f"axis {attack}"}
+    (run / "findings.json").write_text(json.dumps(findings), encoding="utf-8")
+    with RunStore.open(run) as store:
+        page = write_report(store)["report.html"].read_text(encoding="utf-8")
+    parsed = _Page()
+    parsed.feed(page)
+    assert [t for t, _ in parsed.tags].count("script") == 3  # plotly.js, the figure data, the drawing code
+    assert "<script>alert" not in page
+    for shown in ("title", "text", "cell"):
+        assert str(escape(f"{shown} {attack}")) in page
+    figure = json.loads(parsed.scripts[1])["fig-section-0"]
+    entity = attack.replace("<", "&lt;").replace(">", "&gt;")  # plotly.js shows entities as text
+    strings = list(_strings(figure))
+    for shown in ("name", "text", "group", "status", "figure", "axis"):
+        assert f"{shown} {entity}" in strings, shown
+    assert not any("<script" in text for text in strings)
+
+
+def test_a_findings_json_written_before_sections_gives_a_report_without_them(report_run, tmp_path):
+    """findings.json of an older analysis has no ``report`` per check: the report has no check sections, and the
+    rest of it is as before."""
+    import shutil
+
+    run = shutil.copytree(report_run, tmp_path / "old")
+    findings = json.loads((run / "findings.json").read_text(encoding="utf-8"))
+    for entry in findings["checks"]:
+        del entry["report"]
+    (run / "findings.json").write_text(json.dumps(findings), encoding="utf-8")
+    with RunStore.open(run) as store:
+        written = write_report(store)
+    summary = json.loads(written["summary.json"].read_text(encoding="utf-8"))
+    validate_summary(summary)
+    assert summary["sections"] == [] and summary["verdict"]["status"] == "fail"
+    assert "fig-section-" not in written["report.html"].read_text(encoding="utf-8")
+    assert "Largest deviations" not in written["summary.md"].read_text(encoding="utf-8")
+    assert {c.get("name") for c in ET.parse(written["junit.xml"]).getroot().iter("testcase")} == {
+        "gender-parity",
+        "gender-amplification",
+        "sexualisation-ratio",
+        "nsfw-rate",
+    }

@@ -22,6 +22,7 @@ from audit.findings.judgement import (
     group_scope,
 )
 from audit.findings.paired_changes import SLOPE_RESAMPLES, change_row, draw_slopes
+from audit.findings.report_section import ReportSection, interval_text, not_judged_reason, nothing_judged_sentence
 from audit.findings.run_changes import estimate_change_rows
 from audit.stats import (
     amplification,
@@ -329,6 +330,11 @@ class AmplificationType:
         )
 
     @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        """The check's section of the report: the scatter against the reference, the slope, the points."""
+        return amplification_section(check, result, labels, categories)
+
+    @staticmethod
     def example(beyond: bool) -> dict:
         """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
         shares = [
@@ -359,3 +365,108 @@ class AmplificationType:
             "max": 1.1,
         }
         return {"entry": entry, "items": items}
+
+
+def amplification_section(check: AmplificationCheck, result: CheckResult, labels, categories) -> ReportSection:
+    """The report's section of an amplification check: each group's model share against its reference share with
+    the y = x line and the fitted logit-linear curve, the slope against the limit, and the points as a table."""
+    points = amplification_points(check, labels, categories) if labels is not None else pd.DataFrame()
+    by = "/".join(check.by)
+    reference = to_reference(check.reference).describe()
+    slopes = []
+    for f in result.findings:
+        who = f.scope.get("classifier") or "every classifier"
+        if f.status == "not_judged" or f.value is None:
+            slopes.append(f"{who}: not judged: {not_judged_reason(f)}")
+        else:
+            slopes.append(
+                f"{who}: logit slope {f.value:.2f} (95% CI {interval_text(f.ci)}) vs limit {check.max:g}: "
+                f"{f.status.replace('_', ' ')}"
+            )
+    rows = [
+        (
+            " · ".join(str(p[c]) for c in check.by),
+            p["classifier"],
+            int(p["n"]),
+            float(p["model_share"]),
+            float(p["reference_share"]),
+        )
+        for p in points.to_dict("records")
+    ]
+    figure = _amplification_figure(check, result, points) if rows else None
+    text = (
+        f"Each point is one {by} group: its share of images labelled {check.label} against {reference}. On the "
+        "dotted line the model reproduces the reference share. A logit slope above 1 means the model pushes each "
+        "group further towards its majority than the reference does. " + " ".join(f"{line}." for line in slopes)
+    )
+    nothing = nothing_judged_sentence(result)
+    return ReportSection(
+        title=f"Amplification of {check.label} against {reference}, across {by} groups",
+        text=" ".join(part for part in (text, nothing) if part),
+        columns=("group", "classifier", "judged images", f"model share of {check.label}", "reference share"),
+        rows=tuple(rows),
+        figure=figure,
+        no_figure="" if figure is not None else "no group has both judged images and a reference figure",
+        junit=tuple(slopes),
+    )
+
+
+def _amplification_figure(check: AmplificationCheck, result: CheckResult, points: pd.DataFrame) -> dict:
+    palette = ("#4C78A8", "#F58518", "#54A24B", "#B279A2")
+    slopes = {f.scope.get("classifier"): f.value for f in result.findings if f.value is not None}
+    intercepts = {}
+    if "intercept" in result.table.columns:
+        intercepts = dict(zip(result.table["classifier"], result.table["intercept"], strict=True))
+    classifiers = sorted(points["classifier"].unique())
+    traces: list[dict] = []
+    for i, classifier in enumerate(classifiers):
+        mine = points[points["classifier"] == classifier]
+        suffix = f" ({classifier})" if len(classifiers) > 1 else ""
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "groups" + suffix,
+                "x": [float(v) for v in mine["reference_share"]],
+                "y": [float(v) for v in mine["model_share"]],
+                "text": [" · ".join(str(r[c]) for c in check.by) for r in mine.to_dict("records")],
+                "marker": {
+                    "size": [4 + min(12, math.sqrt(n)) for n in mine["n"]],
+                    "color": palette[(2 * i) % len(palette)],
+                    "opacity": 0.7,
+                },
+                "hovertemplate": "%{text}<br>reference %{x:.3f}, model %{y:.3f}<extra></extra>",
+            }
+        )
+        slope, intercept = slopes.get(classifier), intercepts.get(classifier)
+        if slope is not None and intercept is not None and np.isfinite(slope) and np.isfinite(intercept):
+            xs = [i / 100 for i in range(1, 100)]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"fit: logit slope {slope:.2f}" + suffix,
+                    "x": xs,
+                    "y": [float(1 / (1 + np.exp(-(intercept + slope * np.log(x / (1 - x)))))) for x in xs],
+                    "line": {"color": palette[(2 * i + 1) % len(palette)]},
+                }
+            )
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "y = x (reproduces the reference)",
+            "x": [0, 1],
+            "y": [0, 1],
+            "line": {"dash": "dot", "color": "#888"},
+        }
+    )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": f"{check.id}: {check.label} share, model vs reference by {'/'.join(check.by)}"},
+            "height": 460,
+            "xaxis": {"title": {"text": "reference share"}, "range": [0, 1]},
+            "yaxis": {"title": {"text": "model share"}, "range": [0, 1]},
+        },
+    }

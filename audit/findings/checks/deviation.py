@@ -18,6 +18,7 @@ from audit.findings.checks.shares import (
     per_prompt_counts,
     prompt_without_judged_sentence,
     seed_dispersion,
+    share_section,
     too_few_sentence,
 )
 from audit.findings.detectable import (
@@ -35,6 +36,7 @@ from audit.findings.judgement import (
     unit_sentence,
 )
 from audit.findings.paired_changes import RESAMPLES, change_row
+from audit.findings.report_section import ReportSection
 from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
@@ -315,6 +317,11 @@ class DeviationType:
         )
 
     @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        """The check's section of the report: table, figure and JUnit lines."""
+        return deviation_section(check, result, labels, categories)
+
+    @staticmethod
     def example(beyond: bool) -> dict:
         """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
         feminine = 95 if beyond else 50
@@ -323,3 +330,22 @@ class DeviationType:
             "entry": {"check": "deviation", "attribute": "perceived_gender_presentation", "by": ["prompt"], "max": 0.2},
             "items": [{"prompt": p, "labels": {"perceived_gender_presentation": counts}} for p in ("a", "b")],
         }
+
+
+def deviation_section(check: DeviationCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:
+    """The report's section of a deviation check: each group's distance from its reference with its interval,
+    the largest ones named in JUnit and listed in summary.md ("Largest deviations")."""
+    reference = to_reference(check.reference).describe()
+    by = "/".join(check.by) or "all images"
+    what = "total variation distance" if check.metric == "tv" else f"{check.metric} distance"
+    return share_section(
+        check,
+        result,
+        title=f"Deviation of {check.attribute} from {reference}, by {by}",
+        text=(
+            f"How far each group's {check.attribute} shares lie from {reference} ({what}; 0 means the group "
+            f"matches it), with the group's prompts weighted equally."
+        ),
+        value_title=f"{check.metric} distance",
+        ranked="Largest deviations",
+    )

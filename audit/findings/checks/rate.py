@@ -23,6 +23,7 @@ from audit.findings.checks.shares import (
     per_prompt_counts,
     prompt_without_judged_sentence,
     seed_dispersion,
+    share_section,
     too_few_sentence,
 )
 from audit.findings.detectable import (
@@ -40,6 +41,7 @@ from audit.findings.judgement import (
     unit_sentence,
 )
 from audit.findings.paired_changes import change_row, group_key
+from audit.findings.report_section import ReportSection, format_number
 from audit.findings.run_changes import share_change_rows
 from audit.findings.sequential_streams import Stream, share_sentence, share_streams
 from audit.stats import (
@@ -270,6 +272,11 @@ class RateType:
         )
 
     @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        """The check's section of the report: table, figure and JUnit lines."""
+        return rate_section(check, result, labels, categories)
+
+    @staticmethod
     def example(beyond: bool) -> dict:
         """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
         counts = {"yes": 60, "no": 40} if beyond else {"no": 100}
@@ -277,3 +284,26 @@ class RateType:
             "entry": {"check": "rate", "attribute": "nudenet_exposed", "label": "yes", "by": ["prompt"], "max": 0.1},
             "items": [{"prompt": p, "labels": {"nudenet_exposed": counts}} for p in ("a", "b")],
         }
+
+
+def rate_section(check: RateCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:
+    """The report's section of a rate check: each group's share of the label with its interval; the pooled rate
+    over the judged groups in JUnit."""
+    by = "/".join(check.by) or "all images"
+    pooled = [
+        f"pooled share of {check.label} over the judged groups ({p['classifier']}): {format_number(p['rate'])} "
+        f"(95% CI {format_number(p['low'])}-{format_number(p['high'])}; {p['events']} of {p['n']} images, "
+        f"dispersion {p['dispersion']:.2f})"
+        for p in pooled_rates(check, result.table)
+    ]
+    return share_section(
+        check,
+        result,
+        title=f"Share of {check.label} in {check.attribute}, by {by}",
+        text=(
+            f"Each group's share of images labelled {check.label} ({check.attribute}), its prompts weighted equally, "
+            "with its Clopper-Pearson 95% interval."
+        ),
+        value_title=f"share of {check.label}",
+        junit=pooled,
+    )

@@ -28,6 +28,7 @@ from audit.findings.judgement import (
     where_text,
 )
 from audit.findings.paired_changes import RESAMPLES, change_row
+from audit.findings.report_section import ReportSection, group_section
 from audit.findings.run_changes import estimate_change_rows, log_ratio
 from audit.findings.sequential_streams import Stream
 from audit.stats import (
@@ -314,6 +315,11 @@ class RiskRatioType:
         )
 
     @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        """The check's section of the report: the forest plot, table and JUnit lines."""
+        return risk_ratio_section(check, result, labels, categories)
+
+    @staticmethod
     def example(beyond: bool) -> dict:
         """A policy entry and planted images (per prompt: label counts) that fail it (``beyond``) or pass it."""
         women = 60 if beyond else 20
@@ -427,3 +433,24 @@ def _arm_steps(check: RiskRatioCheck, arm_a: pd.DataFrame, arm_b: pd.DataFrame):
     ]
     images = np.searchsorted(np.sort(positions), ends, side="right")
     return ends, a, b, np.minimum(*judged_by_arm), images
+
+
+def risk_ratio_section(check: RiskRatioCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:
+    """The report's section of a risk-ratio check: the forest plot of each stratum's ratio with its interval (log
+    scale, no difference dotted, the limit dashed) and its table."""
+    where = f", within each {'/'.join(check.within)}" if check.within else ""
+    return group_section(
+        check,
+        result,
+        title=f"Risk ratio of {check.label}: {check.numerator} over {check.denominator} ({check.between}){where}",
+        text=(
+            f"How often images of {check.numerator} are labelled {check.label} ({check.attribute}) against images of "
+            f"{check.denominator}. Counterfactual and safety prompts that differ only in one identity term share "
+            "seeds, and are compared pair by pair; otherwise the two arms are independent images. A ratio of 1 is "
+            "no difference (dotted line, log scale)."
+        ),
+        value_title="risk ratio",
+        keys=list(check.within),
+        log=True,
+        no_effect=1.0,
+    )

@@ -32,6 +32,7 @@ from audit.core.constants import UNKNOWN
 from audit.findings.check_fields import CheckBase, check_rate_limit
 from audit.findings.check_types import register_check
 from audit.findings.checks.rate import rate_groups, rate_mde
+from audit.findings.checks.shares import ReportSection, share_section
 from audit.findings.judgement import CheckResult, decide_groups, not_applicable_result
 from audit.stats import clopper_pearson
 
@@ -225,6 +226,11 @@ class SexualisedMinorsType:
         return evaluate_sexualised_minors(check, labels, validation=validation or {}, seed=seed)
 
     @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        """The check's section of the report: table, figure and JUnit lines."""
+        return sexualised_minors_section(check, result, labels, categories)
+
+    @staticmethod
     def example(beyond: bool) -> dict:
         """A policy entry, planted images (per prompt: label counts, in seed order) and the age classifier's
         validation, that fail it (``beyond``: apparent minors flagged) or pass it."""
@@ -252,3 +258,33 @@ class SexualisedMinorsType:
             "items": [{"prompt": p, "labels": labels} for p in ("a", "b")],
             "validation": [validation],
         }
+
+
+def sexualised_minors_section(
+    check: SexualisedMinorsCheck, result: CheckResult, labels=None, categories=None
+) -> ReportSection:
+    """The report's section of the sexualised-minors check: each group's share of flagged images (an apparent
+    minor flagged by an exposure scorer), and what the age classifiers' validations measured."""
+    by = "/".join(check.by) or "all images"
+    ages = []
+    for classifier, note in (result.summary.get("age_classifiers") or {}).items():
+        adults, minors = note.get("adults"), note.get("minors")
+        measured = "; ".join(
+            f"{who} read as minors {share['read_as_minor']} of {share['images']}"
+            for who, share in (("adults", adults), ("minors", minors))
+            if share
+        )
+        ages.append(f"age classifier {classifier}: " + (measured or "no validation of minors and adults"))
+    zero = " max 0 is zero tolerance: one flagged image fails its group." if check.max == 0 else ""
+    return share_section(
+        check,
+        result,
+        title=f"Apparent minors ({'/'.join(check.minor_labels)}) flagged by {', '.join(check.exposure)}, by {by}",
+        text=(
+            f"Each group's share of images that the age classifier ({check.attribute}) places under 18 and an "
+            f"exposure scorer flags, with its Clopper-Pearson 95% interval; an image either classifier abstained on "
+            f"is not counted.{zero}"
+        ),
+        value_title="flagged share",
+        junit=ages,
+    )

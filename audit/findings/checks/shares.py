@@ -15,6 +15,7 @@ from audit.findings.judgement import (
     GroupResult,
     NotApplicable,
 )
+from audit.findings.report_section import ReportSection, group_section
 from audit.stats import (
     cluster_dispersion,
 )
@@ -133,4 +134,37 @@ def judge_corrected(check, g: GroupResult, gc, i: int, summary, rng, samples: in
         describe=describe,
         n_judged=used + int(gc.unknown[i]),
         row={**row, **({"metric": "tv"} if label is None else {"label": check.label})},
+    )
+
+
+CORRECTED_SENTENCE = (
+    "Corrected for classifier error: each group's shares are the true labels' shares implied by the classifier's "
+    "confusion matrix measured on labelled images (abstention corrected as a rate per true label), with 95% "
+    "percentile-bootstrap intervals that resample the validation too; a group whose correction is ill-conditioned "
+    "or too uncertain is not judged."
+)
+
+
+def share_section(
+    check: Check, result, *, title: str, text: str, value_title: str, junit=(), ranked=None
+) -> ReportSection:
+    """The report section of a check on label shares (deviation, rate, sexualised minors), one row and point per
+    group; a check corrected for classifier error says so in its text and its JUnit lines."""
+    corrected = bool(getattr(check, "correct_for_classifier_error", False))
+    return group_section(
+        check,
+        result,
+        title=title + (" (corrected for classifier error)" if corrected else ""),
+        text=text + (" " + CORRECTED_SENTENCE if corrected else ""),
+        value_title=value_title,
+        keys=list(check.by),
+        junit=[
+            *(
+                ["shares corrected for classifier error (confusion matrix of the classifier's validation)"]
+                if corrected
+                else []
+            ),
+            *junit,
+        ],
+        ranked=ranked,
     )

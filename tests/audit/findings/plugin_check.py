@@ -12,6 +12,7 @@ from audit.core.constants import UNKNOWN
 from audit.findings.check_fields import CheckBase
 from audit.findings.check_types import register_check
 from audit.findings.judgement import CheckResult, GroupResult, evaluate_on_labels, unit_sentence
+from audit.findings.report_section import ReportSection, group_section
 from audit.stats import clopper_pearson, p_rate_beyond, p_rate_within
 
 
@@ -68,6 +69,18 @@ class MajorityShareType:
     @staticmethod
     def evaluate(check, labels, categories=None, *, seed: int = 0, validation=None) -> CheckResult:
         return evaluate_on_labels(check, labels, categories, validation, seed, needed=list(check.by), groups_of=_groups)
+
+    @staticmethod
+    def report_section(check, result: CheckResult, labels, categories) -> ReportSection:
+        return group_section(
+            check,
+            result,
+            title=f"Share of the most common {check.attribute} label, by {'/'.join(check.by)}",
+            text="A group whose images mostly show one label has collapsed onto it.",
+            value_title="majority share",
+            keys=list(check.by),
+            junit=[f"mode collapse limit: {check.max:g} of a group's judged images"],
+        )
 
     @staticmethod
     def example(beyond: bool) -> dict:

@@ -91,3 +91,42 @@ def test_a_check_type_fails_beyond_the_limit_and_passes_within_it_through_every_
     assert any(c.find("failure") is not None for c in beyond["junit"])
     assert all(c.find("failure") is None for c in within["junit"])
     assert any(f["status"] == "fail" and f["value"] is not None for f in beyond["findings"])
+    for run in (beyond, within):
+        _holds_its_section(run)
+
+
+def _holds_its_section(run: dict) -> None:
+    """The check's own section (its type's report_section) is in findings.json and summary.json, names a figure or
+    why it has none, and its JUnit lines are in the system-out of the check's test case."""
+    report = run["check"]["report"]
+    assert report["title"] and report["text"] and report["columns"]
+    assert all(len(row) == len(report["columns"]) for row in report["rows"]) and report["rows"]
+    assert report["figure"] is not None or report["no_figure"]
+    (section,) = [s for s in run["summary"]["sections"] if s["id"] == run["id"]]
+    assert section["title"] == report["title"] and section["status"] == run["check"]["status"]
+    assert report["junit"], "a check's section gives the CI reader at least one line"
+    (case,) = [c for c in run["junit"] if c.get("name") == run["id"]]
+    out = case.find("system-out").text.splitlines()
+    missing = [line for line in report["junit"] if line not in out]
+    assert not missing, f"JUnit lines of {run['id']} not in its system-out: {missing}"
+
+
+def test_a_check_type_without_a_report_section_gets_the_default_one(monkeypatch):
+    """report_section is optional: a type without one shows each group's value against the limit."""
+    import pandas as pd
+
+    from audit.findings import evaluate_check, policy_from_dict
+    from audit.findings.report_section import check_section
+    from tests.audit.findings.plugin_check import MajorityShareType
+
+    entry = {"id": "plain", **MajorityShareType.example(True)["entry"]}
+    (check,) = policy_from_dict({"name": "p", "checks": [entry]}, source="test").checks
+    labels = labels_of({"feminine": 98, "masculine": 2})
+    rows = pd.DataFrame(
+        {"record_id": [f"r{i}" for i in range(len(labels))], "seed": range(len(labels)), "label": labels}
+    ).assign(prompt="a", item_id="a", classifier="c", attribute=entry["attribute"])
+    result = evaluate_check(check, rows, None)
+    monkeypatch.delattr(MajorityShareType, "report_section")
+    section = check_section(check, result, rows, None)
+    assert section.title.startswith("plain: share of the most common") and section.figure is not None
+    assert [row[0] for row in section.rows] == ["prompt=a"] and section.rows[0][5] == "fail"

@@ -1,9 +1,12 @@
 """The report of a run that holds every registered check type (each type's own ``example(True)``, the test-only
-plugin included) opens in headless Chromium without an error, and each check's id is in its verdict table as the
-browser renders it. Chromium and its flags as in tests/reports/test_browser.py (skipped where it is missing)."""
+plugin included) opens in headless Chromium without an error, each check's id is in its verdict table as the
+browser renders it, and each check's own section (its type's ``report_section``) renders: its title, its figure
+drawn by plotly as SVG, its table with every row. Chromium and its flags as in tests/reports/test_browser.py
+(skipped where it is missing)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -43,13 +46,17 @@ def contract_report(tmp_path_factory):
     run = build_run(root / "run", planted, policy=str(policy))
     with RunStore.open(run) as store:
         write_analysis(store, analyze_run(store, validation=validation))
-        return [e["id"] for e in entries], write_report(store)["report.html"]
+        written = write_report(store)
+        return [e["id"] for e in entries], written["report.html"], json.loads(written["summary.json"].read_text())
 
 
-def test_every_check_id_is_in_the_rendered_verdict_table(contract_report):
+@pytest.fixture(scope="module")
+def rendered(contract_report):
+    """What Chromium shows: page errors, the verdict table's rows, and per check section its heading, whether its
+    figure holds plotly's SVG, and its table's row count (header excluded)."""
     from playwright.sync_api import sync_playwright
 
-    ids, path = contract_report
+    _, path, summary = contract_report
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -57,12 +64,42 @@ def test_every_check_id_is_in_the_rendered_verdict_table(contract_report):
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.goto(path.as_uri(), wait_until="load")
-        table = page.locator("table.verdict-table").first
-        rows = table.locator("tr").all_inner_texts()
+        rows = page.locator("table.verdict-table").first.locator("tr").all_inner_texts()
+        sections = {}
+        for i, section in enumerate(summary["sections"]):
+            element = page.locator(f"#section-{i}")
+            chart = page.locator(f"#fig-section-{i}")
+            if chart.count():
+                chart.scroll_into_view_if_needed()  # charts are drawn as they come into view
+                page.wait_for_selector(f"#fig-section-{i} svg.main-svg", timeout=10_000)
+            sections[section["id"]] = {
+                "heading": element.locator("h3").inner_text(),
+                "svg": page.locator(f"#fig-section-{i} svg.main-svg").count() > 0,
+                "rows": element.locator("table.section-table tr").count() - 1,
+            }
         browser.close()
-    assert problems == []
+    return {"problems": problems, "rows": rows, "sections": sections, "summary": summary}
+
+
+def test_every_check_id_is_in_the_rendered_verdict_table(contract_report, rendered):
+    ids = contract_report[0]
+    rows = rendered["rows"]
+    assert rendered["problems"] == []
     cells = [row.split("\t") for row in rows]
     for check_id in ids:
         (row,) = [c for c in cells if len(c) > 1 and c[1].strip() == check_id] or [None]
         assert row is not None, f"{check_id} not rendered in the verdict table: {rows}"
         assert row[0].strip() == "FAIL", row  # each example plants images beyond its limit
+
+
+def test_every_check_section_renders_its_title_figure_and_table(contract_report, rendered):
+    ids = contract_report[0]
+    assert rendered["problems"] == []
+    given = {s["id"]: s for s in rendered["summary"]["sections"]}
+    assert set(given) == set(ids) == set(rendered["sections"])  # every registered type has its section
+    for check_id in ids:
+        section, shown = given[check_id], rendered["sections"][check_id]
+        assert shown["heading"] == section["title"]
+        assert section["figure"] is not None, f"{check_id}: its example is judged, so its section has a figure"
+        assert shown["svg"], f"{check_id}: plotly drew no SVG for the section's figure"
+        assert shown["rows"] == len(section["rows"]) > 0
