@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from audit.findings.evaluate import evaluate_check, evaluate_policy
     from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
     from audit.findings.judgement import CheckResult, check_status
-    from audit.findings.policy import Policy, builtin_policies, check_types, load_policy, policy_from_dict
+    from audit.findings.policy import Policy, builtin_policies, load_policy, policy_classes, policy_from_dict
     from audit.findings.regression import compare_run_dirs, compare_runs
+    from audit.findings.report_section import ReportSection
 
 _EXPORTS = {
     "Analysis": "audit.findings.analysis",
@@ -60,12 +61,13 @@ _EXPORTS = {
     "RiskRatioCheck": "audit.findings.checks.risk_ratio",
     "SexualisedMinorsCheck": "audit.findings.checks.sexualised_minors",
     "Policy": "audit.findings.policy",
-    "check_types": "audit.findings.policy",
+    "policy_classes": "audit.findings.policy",
     "builtin_policies": "audit.findings.policy",
     "load_policy": "audit.findings.policy",
     "policy_from_dict": "audit.findings.policy",
     "compare_run_dirs": "audit.findings.regression",
     "compare_runs": "audit.findings.regression",
+    "ReportSection": "audit.findings.report_section",
 }
 
 __all__ = [
@@ -80,12 +82,12 @@ __all__ = [
     "Policy",
     "RateCheck",
     "ReferenceSpec",
+    "ReportSection",
     "RiskRatioCheck",
     "SexualisedMinorsCheck",
     "analyze_run",
     "builtin_policies",
     "check_status",
-    "check_types",
     "compare_run_dirs",
     "compare_runs",
     "descriptive_tables",
@@ -96,6 +98,7 @@ __all__ = [
     "group_verdicts",
     "load_policy",
     "load_validation",
+    "policy_classes",
     "policy_for",
     "policy_from_dict",
     "register_check",

@@ -58,14 +58,14 @@ __all__ = [
     "Policy",
     "ReferenceSpec",
     "builtin_policies",
-    "check_types",
+    "policy_classes",
     "load_policy",
     "policy_from_dict",
     "to_reference",
 ]
 
 
-def check_types() -> dict[str, type]:
+def policy_classes() -> dict[str, type]:
     """Each registered check type's policy class (its schema) by its policy name (``check: rate``): the built-in
     ones (one module each, :mod:`audit.findings.checks`) and those another package registered that load."""
     out = {}
