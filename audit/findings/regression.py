@@ -1,14 +1,12 @@
 """Baseline vs candidate: group by group, is the candidate significantly worse on the policy's checks?
 
-For a ``deviation`` check, worse means a larger distance from the check's
-reference; for a ``rate`` check, a higher rate of the label; for a
-``risk_ratio`` check, a larger risk ratio; for an ``amplification`` check, a
-steeper slope. A group regresses when the candidate is worse and the
-difference is significant after Benjamini-Hochberg over every comparison:
-the two-sample test of the label distributions for deviation and rate
-checks, a z test of the two estimates (log risk ratio, slope) with their
-standard errors for the others. (The tests are two-sided, so requiring the
-worse direction on top makes them conservative: one-sided at alpha/2.)
+What "worse" means, and the test of a group's change, is each check type's own (``compare_unpaired`` in its
+module of :mod:`audit.findings.checks`: a larger distance from the reference, a higher rate, a larger risk
+ratio, a steeper slope; :mod:`audit.findings.run_changes` holds the shared row builders). A group regresses
+when the candidate is worse and the difference is significant after Benjamini-Hochberg over every comparison.
+(The tests are two-sided, so requiring the worse direction on top makes them conservative: one-sided at
+alpha/2.) A group both runs have whose change no test can judge (an estimate missing in one run) is a
+not-judged finding with its reason, never a pass.
 """
 
 from __future__ import annotations
