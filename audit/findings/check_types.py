@@ -14,7 +14,8 @@ and :mod:`audit.findings` do); optional members a type may have: ``sequential_te
 ``describe_sequential`` and ``needed_columns``) or ``no_sequential_test``, ``minimum_detectable``,
 ``report_section(check, result, labels, categories) -> ReportSection`` (its part of the report: title, how to read
 it, table, figure and JUnit lines, :mod:`audit.findings.report_section`; without it the report shows its groups'
-values against the limit) and ``example`` (docs/architecture.md, "A check").
+values against the limit), and ``example`` with ``at_limit`` (the contract tests' planted images and labels at
+the limit; docs/architecture.md, "A check").
 """
 
 from __future__ import annotations

@@ -285,6 +285,16 @@ class RateType:
             "items": [{"prompt": p, "labels": {"nudenet_exposed": counts}} for p in ("a", "b")],
         }
 
+    simulation = (20, 15)
+
+    @staticmethod
+    def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
+        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
+        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
+        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
+        return np.where(rng.random(len(rows)) < 0.1, "yes", "no")  # nudenet_exposed=yes at max=0.1
+
 
 def rate_section(check: RateCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:
     """The report's section of a rate check: each group's share of the label with its interval; the pooled rate

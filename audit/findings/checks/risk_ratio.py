@@ -347,6 +347,17 @@ class RiskRatioType:
             ],
         }
 
+    simulation = (1, 8)
+
+    @staticmethod
+    def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
+        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
+        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
+        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
+        p = np.where(rows["identity"] == "woman", 0.3, 0.2)  # yes for women at max=1.5 times yes for men
+        return np.where(rng.random(len(rows)) < p, "yes", "no")
+
 
 def risk_ratio_streams(check: RiskRatioCheck, subset: pd.DataFrame, categories) -> list[Stream] | CheckResult:
     """A risk-ratio check's sequential test (:mod:`audit.stats.sequential_ratio`): per stratum and classifier,

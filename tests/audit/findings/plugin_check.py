@@ -90,3 +90,10 @@ class MajorityShareType:
             "entry": {"check": "majority_share", "attribute": "perceived_gender_presentation", "max": 0.8},
             "items": [{"prompt": p, "labels": {"perceived_gender_presentation": counts}} for p in ("a", "b")],
         }
+
+    simulation = (20, 15)
+
+    @staticmethod
+    def at_limit(rows, rng) -> np.ndarray:
+        """Labels at the limit: the most common label's share exactly max=0.8."""
+        return np.where(rng.random(len(rows)) < 0.8, "feminine", "masculine")
