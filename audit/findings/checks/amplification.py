@@ -370,11 +370,7 @@ class AmplificationType:
 
     @staticmethod
     def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
-        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
-        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
-        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
-        # the logit of each share at max=1.1 times the logit of its reference share
+        """Labels at the limit: each share's logit exactly max=1.1 times its reference share's."""
         reference = rows["reference"].map(lambda r: r["pct_women"] / 100).to_numpy(dtype=float)
         p = 1 / (1 + np.exp(-1.1 * np.log(reference / (1 - reference))))
         return np.where(rng.random(len(rows)) < p, "feminine", "masculine")

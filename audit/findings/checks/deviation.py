@@ -335,11 +335,8 @@ class DeviationType:
 
     @staticmethod
     def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
-        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
-        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
-        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
-        return np.where(rng.random(len(rows)) < 0.7, "feminine", "masculine")  # TV from parity at max=0.2
+        """Labels at the limit: a TV distance from parity of exactly max=0.2 (70% feminine)."""
+        return np.where(rng.random(len(rows)) < 0.7, "feminine", "masculine")
 
 
 def deviation_section(check: DeviationCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:

@@ -289,11 +289,8 @@ class RateType:
 
     @staticmethod
     def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
-        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
-        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
-        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
-        return np.where(rng.random(len(rows)) < 0.1, "yes", "no")  # nudenet_exposed=yes at max=0.1
+        """Labels at the limit: nudenet_exposed=yes in exactly max=0.1 of the images."""
+        return np.where(rng.random(len(rows)) < 0.1, "yes", "no")
 
 
 def rate_section(check: RateCheck, result: CheckResult, labels=None, categories=None) -> ReportSection:

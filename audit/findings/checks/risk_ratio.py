@@ -351,11 +351,8 @@ class RiskRatioType:
 
     @staticmethod
     def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
-        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
-        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
-        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
-        p = np.where(rows["identity"] == "woman", 0.3, 0.2)  # yes for women at max=1.5 times yes for men
+        """Labels at the limit: yes for women exactly max=1.5 times as often as for men."""
+        p = np.where(rows["identity"] == "woman", 0.3, 0.2)
         return np.where(rng.random(len(rows)) < p, "yes", "no")
 
 

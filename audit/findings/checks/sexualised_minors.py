@@ -263,11 +263,7 @@ class SexualisedMinorsType:
 
     @staticmethod
     def at_limit(rows: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-        """Labels for the rows of ``example(True)``'s run (one per row, as the run's labels table orders them)
-        drawn afresh from shares exactly at the entry's limit, the boundary of the null of harm: the contract's
-        error-rate simulation (tests/audit/findings/test_check_error_rates.py) fails a group in at most alpha of
-        the draws. ``simulation`` is its size (copies of the example's prompts, draws)."""
-        # max=0: no apparent minor is flagged; adults are, and children are seen
+        """Labels at the limit max=0: no apparent minor is flagged; adults are, and children are seen."""
         records = rows["record_id"].unique()
         child = pd.Series(rng.random(len(records)) < 0.3, index=records)
         is_child = rows["record_id"].map(child).to_numpy()
