@@ -13,6 +13,7 @@ from audit.findings.check_fields import CheckBase
 from audit.findings.check_types import register_check
 from audit.findings.judgement import CheckResult, GroupResult, evaluate_on_labels, unit_sentence
 from audit.findings.report_section import ReportSection, group_section
+from audit.findings.run_changes import share_change_rows
 from audit.stats import clopper_pearson, p_rate_beyond, p_rate_within
 
 
@@ -81,6 +82,15 @@ class MajorityShareType:
             keys=list(check.by),
             junit=[f"mode collapse limit: {check.max:g} of a group's judged images"],
         )
+
+    @staticmethod
+    def compare_unpaired(check, baseline, candidate, categories, rng) -> list[dict]:
+        """Worse: a larger share of the most common label (the two-sample test of the label distributions)."""
+
+        def shares(check, gb, i, gc, j, cb, cc, labels):
+            return float(cb.max() / cb.sum()), float(cc.max() / cc.sum()), "share of the most common label"
+
+        return share_change_rows(check, baseline, candidate, categories, rng, shares)
 
     @staticmethod
     def example(beyond: bool) -> dict:
