@@ -70,6 +70,25 @@ def test_gate_passes_with_exit_0_and_prints_a_short_table(runs):
     assert "N/A sexualisation-ratio: no images with identity = woman and man" in result.stdout
 
 
+def test_prompts_the_screen_could_not_read_are_counted_by_the_gate_and_in_the_report(runs, tmp_path):
+    """A prompt recorded not screened (a language the screen has no rules for) is never silently a screened one:
+    the gate prints how many there are and the report's run table counts them; a run without any says nothing."""
+    planted = []
+    for i, screening in enumerate(["pass", "not_screened", "not_screened"]):
+        it = item(f"prompt {i}", attributes={"occupation": f"job{i}", "identity": "person"}, screening=screening)
+        planted.append(
+            (it, {GENDER: labels_of({"feminine": 20, "masculine": 20}), "nudenet_exposed": labels_of({"no": 40})})
+        )
+    root = build_run(tmp_path / "unscreened", planted)
+    result = runner.invoke(app, ["gate", str(root)])
+    assert "prompts: 2 not screened" in result.stdout, result.output
+    assert "not screened" not in runner.invoke(app, ["gate", str(runs["balanced"])]).stdout
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    html = (root / "report.html").read_text(encoding="utf-8")
+    row = html.split("prompts not screened", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="num">2</td>' in row
+
+
 def test_gate_fails_with_exit_1_naming_the_group(runs, tmp_path):
     result = runner.invoke(app, ["gate", str(runs["biased"])])
     assert result.exit_code == 1, result.output
