@@ -222,7 +222,10 @@ def test_a_findings_json_written_before_sections_gives_a_report_without_them(rep
     summary = json.loads(written["summary.json"].read_text(encoding="utf-8"))
     validate_summary(summary)
     assert summary["sections"] == [] and summary["verdict"]["status"] == "fail"
-    assert "fig-section-" not in written["report.html"].read_text(encoding="utf-8")
+    html = written["report.html"].read_text(encoding="utf-8")
+    assert "fig-section-" not in html
+    assert "4 check(s) of the policy have no section" in html  # and how to get them back
+    assert "sections-missing" not in report_run.joinpath("report.html").read_text(encoding="utf-8")
     assert "Largest deviations" not in written["summary.md"].read_text(encoding="utf-8")
     assert {c.get("name") for c in ET.parse(written["junit.xml"]).getroot().iter("testcase")} == {
         "gender-parity",
