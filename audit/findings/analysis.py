@@ -162,7 +162,8 @@ def analyze_run(
     tables: bool = True,
     validation: dict[tuple[str, str], dict] | None = None,
 ) -> Analysis:
-    """Evaluate the policy and (with ``tables``) compute the descriptive tables; writes nothing.
+    """Evaluate the policy and (with ``tables``) compute the descriptive tables and each check's report section;
+    writes nothing.
 
     ``validation`` (see :func:`load_validation`) adds ``corrected_prompt``:
     shares per prompt corrected for the validated classifiers' errors; checks
@@ -198,9 +199,9 @@ def analyze_run(
                 check, results[check.id], power=policy.power, suites=suites, prompts_per_group=_prompts(judged, check)
             )
     sampling = _sampling_summary(store, design, state) if state is not None else None
+    if not tables:  # a verdict only (the gate): no report, so neither tables nor the checks' report sections
+        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
     sections = {check.id: check_section(check, results[check.id], judged, categories) for check in policy.checks}
-    if not tables:
-        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling, sections=sections)
     described = descriptive_tables(labels, categories, seed=seed)
     if state is not None and not state.traces.empty:
         described["sequential_traces"] = state.traces
