@@ -43,7 +43,7 @@ def gate_command(
             f"groups: {counts['passed']} passed, {counts['failed']} failed, {counts['not_judged']} not judged "
             f"({counts['not_applicable']} check(s) not applicable)"
         )
-        unscreened = _not_screened(run_dir)
+        unscreened = counts.get("prompts_not_screened", 0)
         if unscreened:
             lines.append(
                 f"prompts: {unscreened} not screened: the input screen has no rules for their language or script "
@@ -70,12 +70,6 @@ def gate_command(
         return lines, VERDICT_EXIT[verdict]
 
     return guarded(run)
-
-
-def _not_screened(run_dir: Path) -> int:
-    """The run's prompts the input screen could not read (recorded ``not_screened``): counted, never a pass."""
-    with RunStore.open(run_dir, lock=False) as store:
-        return sum(item.screening == "not_screened" for item in store.probes())
 
 
 def _evaluate(run_dir: Path, policy: str | None, validation: list[Path] | None) -> tuple[Any, ...]:

@@ -53,6 +53,7 @@ class Analysis:
     design: SamplingDesign = dataclasses.field(default_factory=SamplingDesign)
     sampling: dict[str, Any] | None = None  # a sequential run's images used and budget, rounds, stops
     sections: dict[str, ReportSection] = dataclasses.field(default_factory=dict)  # each check's part of the report
+    prompts_not_screened: int = 0  # prompts the input screen could not read (generated; the gate counts them)
 
     @property
     def findings(self) -> list[Finding]:
@@ -96,6 +97,7 @@ class Analysis:
                 "not_applicable": len(not_applicable),
                 "underpowered": sum(bool(r.summary.get("underpowered")) for r in self.results.values()),
                 "skipped": len(not_applicable),  # the earlier name of not_applicable
+                "prompts_not_screened": self.prompts_not_screened,
             },
             "checks": checks,
             "findings": [f.as_dict() for f in findings],
@@ -199,8 +201,16 @@ def analyze_run(
                 check, results[check.id], power=policy.power, suites=suites, prompts_per_group=_prompts(judged, check)
             )
     sampling = _sampling_summary(store, design, state) if state is not None else None
+    unscreened = sum(item.screening == "not_screened" for item in store.probes())
     if not tables:  # a verdict only (the gate): no report, so neither tables nor the checks' report sections
-        return Analysis(policy=policy, results=results, tables={}, design=design, sampling=sampling)
+        return Analysis(
+            policy=policy,
+            results=results,
+            tables={},
+            design=design,
+            sampling=sampling,
+            prompts_not_screened=unscreened,
+        )
     sections = {check.id: check_section(check, results[check.id], judged, categories) for check in policy.checks}
     described = descriptive_tables(labels, categories, seed=seed)
     if state is not None and not state.traces.empty:
@@ -233,7 +243,13 @@ def analyze_run(
         except ValueError as exc:
             raise ConfigError(f"classifier validation: {exc}") from None
     return Analysis(
-        policy=policy, results=results, tables=described, design=design, sampling=sampling, sections=sections
+        policy=policy,
+        results=results,
+        tables=described,
+        design=design,
+        sampling=sampling,
+        sections=sections,
+        prompts_not_screened=unscreened,
     )
 
 
