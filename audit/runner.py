@@ -317,13 +317,21 @@ def record_validation(store: RunStore, config: RunConfig) -> Path | None:
                 "validated": summary is not None,
                 "source": path,
                 "summary": summary,
-                "domain": domains.get(classifier),
+                "domain": _attribute_domain(domains.get(classifier), attribute),
             }
         )
     for (classifier, attribute), (path, _) in attached.items():
         log.warning("%s: validates %s of %s, which this run's scores do not hold", path, attribute, classifier)
     unmatched = [{"classifier": c, "attribute": a, "source": p} for (c, a), (p, _) in attached.items()]
     return store.write_json(VALIDATION, {"attributes": entries, "unmatched": unmatched})
+
+
+def _attribute_domain(domain: dict[str, Any] | None, attribute: str) -> dict[str, Any] | None:
+    """An attribute's domain entry: its own where its classifier narrows it, else the classifier's."""
+    if domain is None:
+        return None
+    own = domain.get("attributes", {}).get(attribute)
+    return own if own is not None else {k: v for k, v in domain.items() if k != "attributes"}
 
 
 def classifier_domains(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -343,18 +351,26 @@ def classifier_domains(config: RunConfig) -> dict[str, dict[str, Any]]:
     out = {}
     for spec in config.classifiers:
         classifier = make_classifier(spec.type, dict(spec.params))
-        made_for = list(classifier.image_domain())
-        inside = made in made_for
-        out[classifier.classifier_id] = {
-            "made_for": made_for,
-            "generator": made,
-            "in_domain": inside,
-            "reason": None
-            if inside
-            else f"out of domain: {classifier.classifier_id} was made for {' and '.join(made_for)}, "
-            f"this run's generator makes {made}",
+        out[classifier.classifier_id] = entry = _domain_entry(classifier.classifier_id, classifier.image_domain(), made)
+        # Attributes made for fewer kinds of images than the classifier (its attribute_domains).
+        entry["attributes"] = {
+            attribute: _domain_entry(f"{attribute} of {classifier.classifier_id}", made_for_attribute, made)
+            for attribute in classifier.attribute_domains
+            if (made_for_attribute := classifier.attribute_domain(attribute)) != classifier.image_domain()
         }
     return out
+
+
+def _domain_entry(what: str, made_for: tuple[str, ...], made: str) -> dict[str, Any]:
+    inside = made in made_for
+    return {
+        "made_for": list(made_for),
+        "generator": made,
+        "in_domain": inside,
+        "reason": None
+        if inside
+        else f"out of domain: {what} was made for {' and '.join(made_for)}, this run's generator makes {made}",
+    }
 
 
 def analyze(store: RunStore) -> list[Path]:

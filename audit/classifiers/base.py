@@ -71,6 +71,9 @@ class Classifier(abc.ABC):
     # The kinds of images (audit.core.constants.IMAGE_DOMAINS) the classifier was made for; a run whose
     # generator makes another kind records its attributes as out of domain (not judged).
     domain: ClassVar[tuple[str, ...]] = (PHOTOGRAPHS, GENERATED)
+    # Attributes made for fewer kinds of images than the classifier as a whole (a reading validated on
+    # photographs only): on a run of another kind they are out of domain while the classifier's others are not.
+    attribute_domains: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, params: ClassifierParams | None = None, *, device: str = "cpu") -> None:
         self.params = params if params is not None else self.Params()
@@ -96,6 +99,11 @@ class Classifier(abc.ABC):
         """The kinds of images this instance was made for (its class's ``domain``; a model-dependent one, such
         as a CLIP trained on the sandbox's renders, narrows it)."""
         return self.domain
+
+    def attribute_domain(self, attribute: str) -> tuple[str, ...]:
+        """The kinds of images ``attribute`` was made for: the instance's domain, narrowed where the class says."""
+        narrower = self.attribute_domains.get(attribute)
+        return self.image_domain() if narrower is None else tuple(d for d in self.image_domain() if d in narrower)
 
     def libraries(self) -> Sequence[str]:
         return ("torch",)

@@ -45,6 +45,11 @@ def test_the_sandbox_clip_is_in_its_domain_only_on_sandbox_renders():
     )
     (skin,) = [v for k, v in other.items() if k.startswith("skin_tone")]
     assert skin["in_domain"]
+    # ITA's categories are made for photographs and the sandbox's swatches, not generated faces.
+    ita = skin["attributes"]["ita_category"]
+    assert not ita["in_domain"] and ita["reason"].startswith("out of domain: ita_category of skin_tone:")
+    (sandbox_skin,) = [v for k, v in sandbox.items() if k.startswith("skin_tone")]
+    assert sandbox_skin["attributes"]["ita_category"]["in_domain"]
 
 
 def test_out_of_domain_attributes_are_recorded_not_judged_and_shown_greyed(tmp_path):
@@ -63,6 +68,9 @@ def test_out_of_domain_attributes_are_recorded_not_judged_and_shown_greyed(tmp_p
         recorded = {e["attribute"]: e for e in json.loads((store.root / VALIDATION).read_text())["attributes"]}
         assert recorded["skin_tone_group"]["domain"]["in_domain"] is False
         assert recorded["face_detected"]["domain"]["in_domain"] is True
+        # One attribute of an in-domain classifier can be out of its own, narrower domain.
+        assert recorded["ita_category"]["domain"]["in_domain"] is False
+        assert recorded["monk_skin_tone"]["domain"]["in_domain"] is True
         analysis = analyze_run(store, policy_from_dict(POLICY, source="p.yaml"))
         write_analysis(store, analysis)
         written = write_report(store)
@@ -77,6 +85,8 @@ def test_out_of_domain_attributes_are_recorded_not_judged_and_shown_greyed(tmp_p
     shown = {a["attribute"]: a for a in digest["attributes"]}
     assert shown["skin_tone_group"]["out_of_domain"].startswith("out of domain")
     assert shown["face_detected"]["out_of_domain"] is None
+    assert "ita_category of skin_tone" in shown["ita_category"]["out_of_domain"]
+    assert shown["monk_skin_tone"]["out_of_domain"] is None
     assert digest["diversity"] and all(d["out_of_domain"] for d in digest["diversity"])  # Vendi from that CLIP
     html = written["report.html"].read_text()
     assert html.count("out of domain: recorded, not judged") == sum(1 for a in shown.values() if a["out_of_domain"])

@@ -116,7 +116,10 @@ def test_scoring_records_each_attribute_as_validated_or_not_and_the_digest_shows
         "validated": False,
         "source": None,
     }
-    assert domain["in_domain"] and "generated images" in domain["made_for"]  # a colorimetric reading of any face
+    # ITA's categories are made for photographs (and the sandbox's swatches), not generated faces: out of domain.
+    assert not domain["in_domain"] and domain["made_for"] == ["photographs", "sandbox renders"]
+    monk = shown["monk_skin_tone"]["domain"]
+    assert monk["in_domain"] and "generated images" in monk["made_for"]  # the Monk reading: any face
 
 
 def test_the_analysis_and_the_gate_use_the_run_s_attached_validation(tmp_path):

@@ -11,7 +11,7 @@ from PIL import Image
 
 from audit.classifiers import ClassifierParams, ImageResult, available, classifier_class
 from audit.classifiers.scoring import score_rows
-from audit.core.constants import UNKNOWN
+from audit.core.constants import IMAGE_DOMAINS, UNKNOWN
 from audit.core.errors import ModelNotFoundError
 from audit.core.records import Score
 
@@ -58,6 +58,10 @@ def test_classifier_contract(classifier_type, photographs, tmp_path):
     assert len(results) == len(photographs) and all(isinstance(r, ImageResult) for r in results)
     attributes = {a for a, _, _ in results[0].labels}
     assert attributes, "a classifier must report at least one attribute"
+    # An attribute with a narrower domain than its classifier is one it reports, narrowed to kinds it knows.
+    for attribute, kinds in type(classifier).attribute_domains.items():
+        assert attribute in attributes and set(classifier.attribute_domain(attribute)) <= set(classifier.image_domain())
+        assert set(kinds) <= set(IMAGE_DOMAINS), kinds
     measurements = set(results[0].measurements)
     for result in results:
         # Every image gets every attribute and every measurement: abstention is a label, never a missing row.
