@@ -215,15 +215,9 @@ def analyze_run(
     described = descriptive_tables(labels, categories, seed=seed)
     if state is not None and not state.traces.empty:
         described["sequential_traces"] = state.traces
-    # What the report shows beside the statistics: each image's decided labels, and the points behind
-    # each amplification slope (model share against reference share, one per group).
+    # What the report shows beside the statistics: each image's decided labels (each check's own figures and
+    # tables are in its report section).
     described["image_labels"] = labels.loc[:, list(IMAGE_LABEL_COLUMNS)].reset_index(drop=True)
-    for check in policy.checks:
-        points_of = getattr(CHECK_TYPES.get(check.check), "report_points", None)
-        if points_of is not None:
-            points = points_of(check, labels, categories)
-            if not points.empty:
-                described[f"points_{_SAFE.sub('_', check.id)}"] = points
     if (store.root / EMBEDDINGS).exists():
         try:
             embeddings = store.read_table(EMBEDDINGS)

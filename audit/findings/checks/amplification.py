@@ -304,7 +304,6 @@ class AmplificationType:
     policy_class = AmplificationCheck
     compare_paired = staticmethod(compare_amplification_paired)
     compare_unpaired = staticmethod(lambda *args: compare_amplification(*args))
-    report_points = staticmethod(amplification_points)  # the report's scatter: model vs reference share per group
     minimum_detectable = staticmethod(slope_mde)
 
     @staticmethod
