@@ -448,7 +448,7 @@ def _amplification_figure(check: AmplificationCheck, result: CheckResult, points
         )
         slope, intercept = slopes.get(classifier), intercepts.get(classifier)
         if slope is not None and intercept is not None and np.isfinite(slope) and np.isfinite(intercept):
-            xs = [i / 100 for i in range(1, 100)]
+            xs = [step / 100 for step in range(1, 100)]
             traces.append(
                 {
                     "type": "scatter",
