@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from audit.findings.evaluate import evaluate_check, evaluate_policy
     from audit.findings.gate import VERDICT_EXIT, exit_code, gate_table, group_verdicts, verdict
     from audit.findings.judgement import CheckResult, check_status
-    from audit.findings.policy import Policy, builtin_policies, load_policy, policy_classes, policy_from_dict
+    from audit.findings.policy import Policy, builtin_policies, load_policy, policy_from_dict
     from audit.findings.regression import compare_run_dirs, compare_runs
     from audit.findings.report_section import ReportSection
 
@@ -61,7 +61,6 @@ _EXPORTS = {
     "RiskRatioCheck": "audit.findings.checks.risk_ratio",
     "SexualisedMinorsCheck": "audit.findings.checks.sexualised_minors",
     "Policy": "audit.findings.policy",
-    "policy_classes": "audit.findings.policy",
     "builtin_policies": "audit.findings.policy",
     "load_policy": "audit.findings.policy",
     "policy_from_dict": "audit.findings.policy",
@@ -98,7 +97,6 @@ __all__ = [
     "group_verdicts",
     "load_policy",
     "load_validation",
-    "policy_classes",
     "policy_for",
     "policy_from_dict",
     "register_check",

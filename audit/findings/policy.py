@@ -58,23 +58,10 @@ __all__ = [
     "Policy",
     "ReferenceSpec",
     "builtin_policies",
-    "policy_classes",
     "load_policy",
     "policy_from_dict",
     "to_reference",
 ]
-
-
-def policy_classes() -> dict[str, type]:
-    """Each registered check type's policy class (its schema) by its policy name (``check: rate``): the built-in
-    ones (one module each, :mod:`audit.findings.checks`) and those another package registered that load."""
-    out = {}
-    for name in CHECK_TYPES.available():
-        try:
-            out[name] = CHECK_TYPES.get(name).policy_class
-        except DiffauditError:
-            continue
-    return out
 
 
 # What a passing harm check could have missed is stated at this power (the minimum detectable effect).

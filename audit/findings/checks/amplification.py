@@ -306,10 +306,6 @@ class AmplificationType:
     compare_unpaired = staticmethod(lambda *args: compare_amplification(*args))
     minimum_detectable = staticmethod(slope_mde)
 
-    @staticmethod
-    def needed_columns(check) -> list[str]:
-        return list(check.by)
-
     no_sequential_test = (
         "an amplification slope is fitted across groups (occupations) against their reference shares: one estimate "
         "for the whole check, whose clustered-GLM interval has no anytime-valid counterpart here, and whose groups "

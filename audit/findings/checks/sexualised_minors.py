@@ -212,10 +212,6 @@ class SexualisedMinorsType:
     no_comparison = "zero tolerance on images of two attributes: each run is judged on its own"
     minimum_detectable = staticmethod(rate_mde)  # tested as a rate
 
-    @staticmethod
-    def needed_columns(check) -> list[str]:
-        return list(check.by)
-
     no_sequential_test = (
         "its outcome joins an age classifier and exposure scorers on one image: a rate, but of a joined outcome "
         "whose sequential test (and its calibration) has not been built; a follow-up"
